@@ -1,0 +1,310 @@
+/*
+ * corvid.h — the public C API of Corvid, an embeddable LLM inference runtime.
+ *
+ * This is the only header an application includes. It is plain C11 and links
+ * against libcorvid (shared or static); no C++ type or exception crosses it.
+ *
+ * Conventions that hold for every function below unless its comment says otherwise:
+ *
+ *  - Errors. Functions that can fail return a corvid_status. CORVID_OK is 0; any
+ *    other value is a failure, and corvid_last_error() then returns a message that
+ *    names the cause (the file, key, tensor, and what was expected versus found).
+ *    No function aborts, exits, or prints: diagnostics go to the log callback only.
+ *  - Ownership. Handles returned through an out-parameter belong to the caller and
+ *    are released with the matching close/free function. Strings and structs that a
+ *    function returns by pointer belong to the handle they came from and stay valid
+ *    until that handle is closed; do not free them.
+ *  - Threads. Functions that only read a handle (all the model_* queries) may be
+ *    called from several threads at once. Closing a handle must not race with any
+ *    other use of it. corvid_last_error() is per thread.
+ *  - Arguments. A NULL handle or out-pointer where one is required is reported as
+ *    CORVID_ERR_INVALID_ARGUMENT, never dereferenced.
+ */
+#ifndef CORVID_H
+#define CORVID_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && defined(CORVID_BUILDING_LIBRARY)
+#define CORVID_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(CORVID_SHARED)
+#define CORVID_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define CORVID_API __attribute__((visibility("default")))
+#else
+#define CORVID_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define CORVID_VERSION_MAJOR 0
+#define CORVID_VERSION_MINOR 1
+#define CORVID_VERSION_PATCH 0
+#define CORVID_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
+#define CORVID_VERSION_NUMBER (CORVID_VERSION_MAJOR * 10000 + CORVID_VERSION_MINOR * 100 + CORVID_VERSION_PATCH)
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH". Static string;
+ * thread-safe. Compare with CORVID_VERSION_STRING to detect a header/library mismatch. */
+CORVID_API const char *corvid_version(void);
+
+/* The linked library's CORVID_VERSION_NUMBER. Thread-safe. */
+CORVID_API int corvid_version_number(void);
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum corvid_status {
+    CORVID_OK = 0,
+    CORVID_ERR_INVALID_ARGUMENT = 1, /* NULL handle, index out of range, bad parameter */
+    CORVID_ERR_IO = 2,               /* a file could not be opened, read or written */
+    CORVID_ERR_FORMAT = 3,           /* a file is malformed or truncated */
+    CORVID_ERR_UNSUPPORTED = 4,      /* well-formed but not supported (version, type, architecture) */
+    CORVID_ERR_NOT_FOUND = 5,        /* no such key, tensor or item */
+    CORVID_ERR_TYPE_MISMATCH = 6,    /* the item exists but holds another type than asked for */
+    CORVID_ERR_OUT_OF_MEMORY = 7,    /* an allocation failed */
+    CORVID_ERR_INTERNAL = 99         /* a bug in Corvid; the message says where */
+} corvid_status;
+
+/* A constant name for a status ("CORVID_ERR_FORMAT"); "CORVID_ERR_UNKNOWN" for values
+ * outside the enum. Static string; thread-safe. */
+CORVID_API const char *corvid_status_name(corvid_status status);
+
+/* The message of the most recent failed call made by the calling thread, or "" if none
+ * failed yet. The string is owned by the library and stays valid until the next
+ * failing call on this thread. Successful calls leave it unchanged. */
+CORVID_API const char *corvid_last_error(void);
+
+/* ---------------------------------------------------------------- logging */
+
+typedef enum corvid_log_level {
+    CORVID_LOG_DEBUG = 0,
+    CORVID_LOG_INFO = 1,
+    CORVID_LOG_WARN = 2,
+    CORVID_LOG_ERROR = 3
+} corvid_log_level;
+
+/* Receives one complete message (no trailing newline). It may be called from any
+ * thread that calls into the library, one call at a time; it must not call back into
+ * corvid_set_log_callback. */
+typedef void (*corvid_log_callback)(corvid_log_level level, const char *message, void *user_data);
+
+/* Installs `callback` (NULL: discard messages, the default) for the whole process.
+ * `user_data` is passed back unchanged and must outlive the installation.
+ * Thread-safe. */
+CORVID_API void corvid_set_log_callback(corvid_log_callback callback, void *user_data);
+
+/* ---------------------------------------------------------------- tensor types */
+
+/* Element types of tensors, with ggml's numeric ids (GGUF files store these). */
+typedef enum corvid_type {
+    CORVID_TYPE_F32 = 0,
+    CORVID_TYPE_F16 = 1,
+    CORVID_TYPE_Q4_0 = 2,
+    CORVID_TYPE_Q4_1 = 3,
+    CORVID_TYPE_Q5_0 = 6,
+    CORVID_TYPE_Q5_1 = 7,
+    CORVID_TYPE_Q8_0 = 8,
+    CORVID_TYPE_Q8_1 = 9,
+    CORVID_TYPE_Q2_K = 10,
+    CORVID_TYPE_Q3_K = 11,
+    CORVID_TYPE_Q4_K = 12,
+    CORVID_TYPE_Q5_K = 13,
+    CORVID_TYPE_Q6_K = 14,
+    CORVID_TYPE_Q8_K = 15,
+    CORVID_TYPE_IQ2_XXS = 16,
+    CORVID_TYPE_IQ2_XS = 17,
+    CORVID_TYPE_IQ3_XXS = 18,
+    CORVID_TYPE_IQ1_S = 19,
+    CORVID_TYPE_IQ4_NL = 20,
+    CORVID_TYPE_IQ3_S = 21,
+    CORVID_TYPE_IQ2_S = 22,
+    CORVID_TYPE_IQ4_XS = 23,
+    CORVID_TYPE_I8 = 24,
+    CORVID_TYPE_I16 = 25,
+    CORVID_TYPE_I32 = 26,
+    CORVID_TYPE_I64 = 27,
+    CORVID_TYPE_F64 = 28,
+    CORVID_TYPE_IQ1_M = 29,
+    CORVID_TYPE_BF16 = 30,
+    CORVID_TYPE_TQ1_0 = 34,
+    CORVID_TYPE_TQ2_0 = 35,
+    CORVID_TYPE_MXFP4 = 39,
+    CORVID_TYPE_NVFP4 = 40,
+    CORVID_TYPE_Q1_0 = 41
+} corvid_type;
+
+/* ggml's name for a type id ("q4_K"), or NULL for an id that is not a known type.
+ * Static string; thread-safe. */
+CORVID_API const char *corvid_type_name(uint32_t type);
+
+/* True when Corvid can compute with tensors of this type (it has reference kernels
+ * for it). Files holding other known types can still be opened and inspected with
+ * corvid_model_params.allow_unsupported_types. Thread-safe. */
+CORVID_API bool corvid_type_is_supported(uint32_t type);
+
+/* ---------------------------------------------------------------- models */
+
+/* An open model file. Opaque; created by corvid_model_open, released by corvid_model_close. */
+typedef struct corvid_model corvid_model;
+
+typedef struct corvid_model_params {
+    /* Map the file with mmap (default true). When false, or when mapping fails, the
+     * file is read with ordinary reads instead. */
+    bool use_mmap;
+    /* Accept tensors of known types that Corvid cannot compute with (IQ2_XXS, TQ1_0,
+     * ...). Default false: such a file fails to open with CORVID_ERR_UNSUPPORTED,
+     * naming the tensor and the type. Inspection tools set it to true. */
+    bool allow_unsupported_types;
+} corvid_model_params;
+
+/* The default parameters. Always start from these and change fields, so that fields
+ * added in later versions get their defaults. Thread-safe. */
+CORVID_API corvid_model_params corvid_model_default_params(void);
+
+/* Opens the GGUF file at `path` (versions 2 and 3) and validates it completely: the
+ * header, every metadata value, every tensor record, and that all tensor data lies
+ * inside the file without overlaps. `params` may be NULL for the defaults.
+ * On success stores a new handle in *out_model (the caller closes it) and returns
+ * CORVID_OK. On failure *out_model is set to NULL and the status says why:
+ * CORVID_ERR_IO (cannot open/read), CORVID_ERR_FORMAT (malformed or truncated),
+ * CORVID_ERR_UNSUPPORTED (GGUF v1, big-endian, or a tensor type Corvid cannot
+ * compute with). Never allocates memory in proportion to an unchecked size.
+ * Thread-safe (different calls may open files concurrently). */
+CORVID_API corvid_status corvid_model_open(const char *path, const corvid_model_params *params,
+                                           corvid_model **out_model);
+
+/* Releases the model and everything obtained from it. NULL is ignored. Must not race
+ * with other calls on the same model. */
+CORVID_API void corvid_model_close(corvid_model *model);
+
+/* ---- file-level facts. All return 0 / NULL / "" for a NULL model. */
+
+/* The GGUF format version of the file (2 or 3). */
+CORVID_API uint32_t corvid_model_gguf_version(const corvid_model *model);
+
+/* Size of the file in bytes. */
+CORVID_API uint64_t corvid_model_file_size(const corvid_model *model);
+
+/* Data alignment of the file (general.alignment, default 32) and the absolute byte
+ * offset at which tensor data starts. */
+CORVID_API uint32_t corvid_model_alignment(const corvid_model *model);
+CORVID_API uint64_t corvid_model_data_offset(const corvid_model *model);
+
+/* ---- model-level facts, derived from metadata. */
+
+/* general.architecture ("llama", "qwen2", "gemma3", ...), or "" when the key is
+ * missing. Owned by the model. */
+CORVID_API const char *corvid_model_architecture(const corvid_model *model);
+
+/* general.name, or "" when missing. Owned by the model. */
+CORVID_API const char *corvid_model_name(const corvid_model *model);
+
+/* The architecture's `<arch>.block_count`, `<arch>.embedding_length` and
+ * `<arch>.context_length`, or -1 when the key is missing or not an integer. */
+CORVID_API int64_t corvid_model_n_layers(const corvid_model *model);
+CORVID_API int64_t corvid_model_n_embd(const corvid_model *model);
+CORVID_API int64_t corvid_model_n_ctx_train(const corvid_model *model);
+
+/* Number of entries of tokenizer.ggml.tokens, or -1 when the file has no vocabulary. */
+CORVID_API int64_t corvid_model_n_vocab(const corvid_model *model);
+
+/* Number of tensors and the total number of elements in them (parameters). */
+CORVID_API int64_t corvid_model_n_tensors(const corvid_model *model);
+CORVID_API uint64_t corvid_model_n_params(const corvid_model *model);
+
+/* ---- metadata: any key. */
+
+/* Value types of metadata, with GGUF's numeric ids. */
+typedef enum corvid_value_type {
+    CORVID_VALUE_UINT8 = 0,
+    CORVID_VALUE_INT8 = 1,
+    CORVID_VALUE_UINT16 = 2,
+    CORVID_VALUE_INT16 = 3,
+    CORVID_VALUE_UINT32 = 4,
+    CORVID_VALUE_INT32 = 5,
+    CORVID_VALUE_FLOAT32 = 6,
+    CORVID_VALUE_BOOL = 7,
+    CORVID_VALUE_STRING = 8,
+    CORVID_VALUE_ARRAY = 9,
+    CORVID_VALUE_UINT64 = 10,
+    CORVID_VALUE_INT64 = 11,
+    CORVID_VALUE_FLOAT64 = 12
+} corvid_value_type;
+
+/* The name of a value type ("uint32"), or "?" outside the enum. Static; thread-safe. */
+CORVID_API const char *corvid_value_type_name(corvid_value_type type);
+
+/* Number of metadata entries, and the key of entry `index` (0-based, in file order),
+ * or NULL when `index` is out of range. Keys are owned by the model. */
+CORVID_API int64_t corvid_model_meta_count(const corvid_model *model);
+CORVID_API const char *corvid_model_meta_key(const corvid_model *model, int64_t index);
+
+/* Describes the value of `key`: its type, and for arrays the element type and length
+ * (for scalars *out_elem_type is left unchanged and *out_array_len set to 0). Any out
+ * pointer may be NULL. CORVID_ERR_NOT_FOUND when the key is absent. */
+CORVID_API corvid_status corvid_model_meta_type(const corvid_model *model, const char *key,
+                                                corvid_value_type *out_type, corvid_value_type *out_elem_type,
+                                                uint64_t *out_array_len);
+
+/* Typed reads of a scalar value.
+ *  - _int: any integer type whose value fits in int64_t.
+ *  - _float: FLOAT32 or FLOAT64.
+ *  - _bool: BOOL.
+ *  - _string: STRING; *out points at the model's copy, NUL-terminated, and *out_len
+ *    (may be NULL) receives its length in bytes (GGUF strings may contain NUL bytes).
+ * CORVID_ERR_NOT_FOUND when the key is absent, CORVID_ERR_TYPE_MISMATCH when the value
+ * has another type or does not fit. */
+CORVID_API corvid_status corvid_model_meta_int(const corvid_model *model, const char *key, int64_t *out);
+CORVID_API corvid_status corvid_model_meta_float(const corvid_model *model, const char *key, double *out);
+CORVID_API corvid_status corvid_model_meta_bool(const corvid_model *model, const char *key, bool *out);
+CORVID_API corvid_status corvid_model_meta_string(const corvid_model *model, const char *key, const char **out,
+                                                  size_t *out_len);
+
+/* Typed reads of element `index` of an array value, with the same rules as the scalar
+ * reads (integer arrays include bool arrays, read as 0/1). CORVID_ERR_INVALID_ARGUMENT
+ * when `index` is out of range. */
+CORVID_API corvid_status corvid_model_meta_array_int(const corvid_model *model, const char *key, uint64_t index,
+                                                     int64_t *out);
+CORVID_API corvid_status corvid_model_meta_array_float(const corvid_model *model, const char *key, uint64_t index,
+                                                       double *out);
+CORVID_API corvid_status corvid_model_meta_array_string(const corvid_model *model, const char *key, uint64_t index,
+                                                        const char **out, size_t *out_len);
+
+/* Renders the value of `key` as text into `buf` (snprintf-style: at most `size` bytes
+ * including the terminating NUL; `buf` may be NULL when `size` is 0). Strings are
+ * quoted with JSON escapes; arrays show at most `max_items` elements followed by the
+ * total. Returns the length the full text needs (excluding the NUL), or -1 when the
+ * key is absent or an argument is invalid (see corvid_last_error()). */
+CORVID_API int64_t corvid_model_meta_format(const corvid_model *model, const char *key, char *buf, size_t size,
+                                            size_t max_items);
+
+/* ---- tensors. */
+
+typedef struct corvid_tensor_info {
+    const char *name;      /* owned by the model */
+    uint32_t type;         /* a corvid_type value */
+    uint32_t n_dims;       /* 0..4 */
+    int64_t ne[4];         /* dimensions, contiguous first; unused ones are 1 */
+    uint64_t file_offset;  /* absolute byte offset of the data in the file */
+    uint64_t n_bytes;      /* size of the data */
+    uint64_t n_elements;
+} corvid_tensor_info;
+
+/* Fills *out with tensor `index` (0-based, in file order). CORVID_ERR_INVALID_ARGUMENT
+ * when `index` is out of range. */
+CORVID_API corvid_status corvid_model_tensor_info(const corvid_model *model, int64_t index, corvid_tensor_info *out);
+
+/* Index of the tensor called `name`, or -1 when there is none. */
+CORVID_API int64_t corvid_model_find_tensor(const corvid_model *model, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CORVID_H */

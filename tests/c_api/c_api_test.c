@@ -1,0 +1,122 @@
+/* Proves that corvid.h is plain C11 and that the shared library links from C:
+ * this file includes nothing from Corvid but corvid.h. It also checks the API's
+ * error contract (statuses, messages, NULL handling) on a real model.
+ * Usage: corvid-c-api-test stories260K.gguf   (exit 77 = skipped: model missing) */
+#include <corvid.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            ++failures;                                                    \
+        }                                                                  \
+    } while (0)
+
+static int log_calls = 0;
+static void on_log(corvid_log_level level, const char *message, void *user_data) {
+    (void)level;
+    (void)message;
+    ++*(int *)user_data;
+}
+
+int main(int argc, char **argv) {
+    corvid_model *m = NULL;
+    corvid_model_params p;
+    corvid_tensor_info ti;
+    const char *s = NULL;
+    size_t len = 0;
+    int64_t iv = 0;
+    double fv = 0;
+    char buf[16];
+    FILE *probe;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODEL.gguf\n", argv[0]);
+        return 2;
+    }
+    probe = fopen(argv[1], "rb");
+    if (!probe) {
+        fprintf(stderr, "skipped: %s not found\n", argv[1]);
+        return 77;
+    }
+    fclose(probe);
+
+    CHECK(strcmp(corvid_version(), CORVID_VERSION_STRING) == 0);
+    CHECK(corvid_version_number() == CORVID_VERSION_NUMBER);
+    CHECK(strcmp(corvid_status_name(CORVID_ERR_FORMAT), "CORVID_ERR_FORMAT") == 0);
+    CHECK(strcmp(corvid_type_name(CORVID_TYPE_Q4_K), "q4_K") == 0);
+    CHECK(corvid_type_name(4) == NULL);
+    CHECK(corvid_type_is_supported(CORVID_TYPE_Q8_0));
+    CHECK(!corvid_type_is_supported(CORVID_TYPE_IQ2_XXS));
+
+    corvid_set_log_callback(on_log, &log_calls);
+
+    /* Errors: a status, a message naming the cause, no crash, out-pointer cleared. */
+    m = (corvid_model *)&failures;
+    CHECK(corvid_model_open("/nonexistent/x.gguf", NULL, &m) == CORVID_ERR_IO);
+    CHECK(m == NULL);
+    CHECK(strstr(corvid_last_error(), "/nonexistent/x.gguf") != NULL);
+    CHECK(log_calls > 0);
+    CHECK(corvid_model_open(NULL, NULL, &m) == CORVID_ERR_INVALID_ARGUMENT);
+    CHECK(corvid_model_open(argv[1], NULL, NULL) == CORVID_ERR_INVALID_ARGUMENT);
+    CHECK(corvid_model_meta_int(NULL, "x", &iv) == CORVID_ERR_INVALID_ARGUMENT);
+    CHECK(corvid_model_n_tensors(NULL) == 0);
+    corvid_model_close(NULL);
+    corvid_set_log_callback(NULL, NULL);
+
+    p = corvid_model_default_params();
+    CHECK(p.use_mmap);
+    p.use_mmap = 0;
+    CHECK(corvid_model_open(argv[1], &p, &m) == CORVID_OK);
+    if (!m) return 1;
+
+    CHECK(strcmp(corvid_model_architecture(m), "llama") == 0);
+    CHECK(corvid_model_gguf_version(m) == 3);
+    CHECK(corvid_model_n_layers(m) == 5);
+    CHECK(corvid_model_n_embd(m) == 64);
+    CHECK(corvid_model_n_vocab(m) == 512);
+    CHECK(corvid_model_n_ctx_train(m) == 2048);
+    CHECK(corvid_model_n_tensors(m) == 48);
+    CHECK(corvid_model_n_params(m) == 292800);
+    CHECK(corvid_model_meta_count(m) == 19);
+    CHECK(corvid_model_meta_key(m, 19) == NULL);
+
+    CHECK(corvid_model_meta_int(m, "llama.attention.head_count", &iv) == CORVID_OK && iv == 8);
+    CHECK(corvid_model_meta_float(m, "llama.attention.layer_norm_rms_epsilon", &fv) == CORVID_OK);
+    CHECK(fv > 0.99e-5 && fv < 1.01e-5);
+    CHECK(corvid_model_meta_string(m, "tokenizer.ggml.model", &s, &len) == CORVID_OK);
+    CHECK(s && strcmp(s, "llama") == 0 && len == 5);
+    CHECK(corvid_model_meta_int(m, "general.architecture", &iv) == CORVID_ERR_TYPE_MISMATCH);
+    CHECK(strstr(corvid_last_error(), "general.architecture") != NULL);
+    CHECK(corvid_model_meta_int(m, "no.such.key", &iv) == CORVID_ERR_NOT_FOUND);
+    CHECK(corvid_model_meta_array_string(m, "tokenizer.ggml.tokens", 1, &s, &len) == CORVID_OK);
+    CHECK(s && strcmp(s, "<s>") == 0);
+    CHECK(corvid_model_meta_array_string(m, "tokenizer.ggml.tokens", 512, &s, &len) == CORVID_ERR_INVALID_ARGUMENT);
+    CHECK(corvid_model_meta_array_int(m, "tokenizer.ggml.token_type", 1, &iv) == CORVID_OK && iv == 3);
+
+    /* snprintf-style formatting: the return value is the full length. */
+    CHECK(corvid_model_meta_format(m, "general.architecture", buf, sizeof buf, 4) == 7);
+    CHECK(strcmp(buf, "\"llama\"") == 0);
+    CHECK(corvid_model_meta_format(m, "tokenizer.ggml.tokens", buf, sizeof buf, 2) > 15);
+    CHECK(strlen(buf) == 15);
+    CHECK(corvid_model_meta_format(m, "no.such.key", buf, sizeof buf, 2) == -1);
+
+    CHECK(corvid_model_tensor_info(m, 0, &ti) == CORVID_OK);
+    CHECK(corvid_model_find_tensor(m, "token_embd.weight") >= 0);
+    CHECK(corvid_model_tensor_info(m, corvid_model_find_tensor(m, "token_embd.weight"), &ti) == CORVID_OK);
+    CHECK(ti.type == CORVID_TYPE_F32 && ti.n_dims == 2 && ti.ne[0] == 64 && ti.ne[1] == 512);
+    CHECK(ti.n_bytes == 64 * 512 * 4);
+    CHECK(ti.file_offset >= corvid_model_data_offset(m) && ti.file_offset % corvid_model_alignment(m) == 0);
+    CHECK(ti.file_offset + ti.n_bytes <= corvid_model_file_size(m));
+    CHECK(corvid_model_tensor_info(m, 48, &ti) == CORVID_ERR_INVALID_ARGUMENT);
+    CHECK(corvid_model_find_tensor(m, "nope") == -1);
+
+    corvid_model_close(m);
+    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,11 @@
+// Registration of the program's subcommands; each lives in its own folder.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace corvid::cli {
+
+// Adds `info` to the app. The callback stores its exit code in *exit_code.
+void add_info_command(CLI::App &app, int *exit_code);
+
+} // namespace corvid::cli

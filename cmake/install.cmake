@@ -17,5 +17,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/corvidConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/corvidConfig.cmake ${PROJECT_BINARY_DIR}/corvidConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/corvid)
 
+# The .pc file finds the prefix relative to itself, so it stays right under `--prefix`.
+file(RELATIVE_PATH CORVID_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/corvid.pc.in ${PROJECT_BINARY_DIR}/corvid.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/corvid.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -23,14 +23,17 @@ void JsonOut::end_array() { first_.pop_back(); std::fputc(']', f_); }
 
 void JsonOut::key(const char *k) {
     before_value();
-    string(k, std::char_traits<char>::length(k));
-    // string() called before_value() with after_key_ false, which is what a key needs.
+    escaped(k, std::char_traits<char>::length(k));
     std::fputc(':', f_);
     after_key_ = true;
 }
 
 void JsonOut::string(const char *s, size_t len) {
     before_value();
+    escaped(s, len);
+}
+
+void JsonOut::escaped(const char *s, size_t len) {
     std::fputc('"', f_);
     for (size_t i = 0; i < len; ++i) {
         const unsigned char c = static_cast<unsigned char>(s[i]);

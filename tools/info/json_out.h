@@ -26,6 +26,7 @@ public:
 
 private:
     void before_value();
+    void escaped(const char *s, size_t len);
     FILE *f_;
     std::vector<bool> first_; // per open container: no element written yet
     bool after_key_ = false;

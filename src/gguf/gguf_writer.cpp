@@ -171,7 +171,9 @@ void GgufWriter::write(const std::string &path, const FillFn &fill) const {
             o.put<uint32_t>(static_cast<uint32_t>(t.type));
             o.put<uint64_t>(t.offset);
         }
-        o.zeros(pad_to(o.pos(), alignment_) - o.pos());
+        // The data section, when there is one, starts aligned (tensor-less files such as
+        // vocabularies end right after the header, as llama.cpp's tools write them).
+        if (!tensors_.empty()) o.zeros(pad_to(o.pos(), alignment_) - o.pos());
         std::vector<uint8_t> buf;
         for (size_t i = 0; i < tensors_.size(); ++i) {
             const TensorInfo &t = tensors_[i];

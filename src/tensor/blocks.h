@@ -1,0 +1,148 @@
+// In-memory layouts of the quantized blocks, byte-for-byte as GGUF files and ggml store them.
+//
+// Every multi-byte field is little-endian. `uint16_t d`-style fields hold IEEE fp16 bits
+// (see fp16.h); Q8_K alone keeps its scale as a float32. The arrays are sized so that
+// the structs have no padding; the static_asserts pin the sizes to the ones in
+// dtype.cpp's table.
+#pragma once
+
+#include <cstdint>
+
+namespace corvid {
+
+// Elements per block of the "legacy" formats and of the K/IQ super-blocks.
+inline constexpr int kQK32 = 32;  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL
+inline constexpr int kQK_K = 256; // Q2_K .. Q8_K, IQ4_XS
+inline constexpr int kKScaleBytes = 12; // packed 6-bit scales/mins of Q4_K and Q5_K
+
+// Q4_0: x = d * (q - 8), q in 0..15. qs[j] holds element j (low nibble) and j+16 (high nibble).
+struct BlockQ4_0 {
+    uint16_t d;
+    uint8_t qs[kQK32 / 2];
+};
+
+// Q4_1: x = d * q + m, q in 0..15, nibbles arranged as in Q4_0.
+struct BlockQ4_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qs[kQK32 / 2];
+};
+
+// Q5_0: x = d * (q - 16), q in 0..31. Low 4 bits as in Q4_0; bit 4 of element j is bit j of qh
+// (qh is a little-endian uint32 stored as bytes because the block is only 2-byte aligned).
+struct BlockQ5_0 {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[kQK32 / 2];
+};
+
+// Q5_1: x = d * q + m, q in 0..31, bits arranged as in Q5_0.
+struct BlockQ5_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[kQK32 / 2];
+};
+
+// Q8_0: x = d * q, q in -127..127.
+struct BlockQ8_0 {
+    uint16_t d;
+    int8_t qs[kQK32];
+};
+
+// Q8_1: as Q8_0 plus s = d * sum(q) (an fp16, like d), used by dot products against Q4_1/Q5_1.
+// 36 bytes: this is ggml's layout (gguf-py's size table says 40, which is stale).
+struct BlockQ8_1 {
+    uint16_t d;
+    uint16_t s;
+    int8_t qs[kQK32];
+};
+
+// Q2_K: 16 sub-blocks of 16. scales[j] = scale (low nibble) | min (high nibble) of sub-block j;
+// x = d * scale * q - dmin * min, q in 0..3. Quant packing: see quant_k.cpp.
+struct BlockQ2_K {
+    uint8_t scales[kQK_K / 16];
+    uint8_t qs[kQK_K / 4];
+    uint16_t d;
+    uint16_t dmin;
+};
+
+// Q3_K: 16 sub-blocks of 16, signed 6-bit scales (12 bytes: 16 low nibbles + 16 high bit pairs),
+// x = d * (scale - 32) * (q - 4), q in 0..7: 2 low bits in qs, the third bit in hmask.
+struct BlockQ3_K {
+    uint8_t hmask[kQK_K / 8];
+    uint8_t qs[kQK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+};
+
+// Q4_K: 8 sub-blocks of 32, 6-bit scale and min per sub-block packed into 12 bytes,
+// x = d * scale * q - dmin * min, q in 0..15.
+struct BlockQ4_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qs[kQK_K / 2];
+};
+
+// Q5_K: as Q4_K with a fifth quant bit in qh, q in 0..31.
+struct BlockQ5_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qh[kQK_K / 8];
+    uint8_t qs[kQK_K / 2];
+};
+
+// Q6_K: 16 sub-blocks of 16 with signed 8-bit scales, x = d * scale * (q - 32), q in 0..63:
+// low 4 bits in ql, high 2 bits in qh.
+struct BlockQ6_K {
+    uint8_t ql[kQK_K / 2];
+    uint8_t qh[kQK_K / 4];
+    int8_t scales[kQK_K / 16];
+    uint16_t d;
+};
+
+// Q8_K: x = d * q with a float32 d; bsums[j] = sum of q over elements 16j..16j+15.
+// Only used for activations (the other side of K-quant dot products).
+struct BlockQ8_K {
+    float d;
+    int8_t qs[kQK_K];
+    int16_t bsums[kQK_K / 16];
+};
+
+// IQ4_NL: x = d * kIQ4NLValues[q], q in 0..15, nibbles arranged as in Q4_0.
+struct BlockIQ4_NL {
+    uint16_t d;
+    uint8_t qs[kQK32 / 2];
+};
+
+// IQ4_XS: 8 sub-blocks of 32 with 6-bit scales (low 4 bits in scales_l, high 2 bits in
+// scales_h), x = d * (scale - 32) * kIQ4NLValues[q]; each sub-block's nibbles as in IQ4_NL.
+struct BlockIQ4_XS {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[kQK_K / 64];
+    uint8_t qs[kQK_K / 2];
+};
+
+// The 16 non-uniform levels of IQ4_NL / IQ4_XS (denser near zero).
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block size");
+static_assert(sizeof(BlockQ4_1) == 20, "Q4_1 block size");
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block size");
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block size");
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block size");
+static_assert(sizeof(BlockQ8_1) == 36, "Q8_1 block size");
+static_assert(sizeof(BlockQ2_K) == 84, "Q2_K block size");
+static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block size");
+static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block size");
+static_assert(sizeof(BlockQ5_K) == 176, "Q5_K block size");
+static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block size");
+static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block size");
+static_assert(sizeof(BlockIQ4_NL) == 18, "IQ4_NL block size");
+static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block size");
+
+} // namespace corvid

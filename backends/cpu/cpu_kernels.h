@@ -1,0 +1,40 @@
+// The CPU backend's reference kernels: one function per op, plain scalar C++ that is
+// obviously right and slow on purpose. Fast paths (SIMD, other backends) are tested
+// against these. Each kernel computes dst from dst->src[] and may use OpenMP.
+//
+// Numerics follow the reference engine (llama.cpp's CPU path) where that changes
+// results: activations are converted to the weight type's partner format before a
+// matrix product, K/Q and probabilities/V products round to F16 the way its
+// non-flash attention does, row sums accumulate in double, and GELU goes through an
+// F16 table.
+#pragma once
+
+#include "graph/tensor.h"
+
+namespace corvid::cpu {
+
+void get_rows(Tensor &dst);
+void mul_mat(Tensor &dst);
+void add(Tensor &dst);
+void mul(Tensor &dst);
+void scale(Tensor &dst);
+void rms_norm(Tensor &dst);
+void norm(Tensor &dst);
+void rope(Tensor &dst);
+void soft_max(Tensor &dst);
+void attention(Tensor &dst);
+void unary(Tensor &dst);   // silu, gelu
+void glu(Tensor &dst);     // swiglu, geglu
+void cpy(Tensor &dst);
+void set_rows(Tensor &dst);
+
+// The type activations are converted to before a product with weights of type w
+// (llama.cpp's "vec_dot_type").
+DType activation_type_for(DType w);
+
+// GELU (tanh approximation) as the reference engine computes it: through a table of
+// F16 inputs and outputs.
+float gelu_f16_table(float x);
+float silu(float x);
+
+} // namespace corvid::cpu

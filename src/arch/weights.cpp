@@ -1,0 +1,113 @@
+#include "arch/weights.h"
+
+#include "util/error.h"
+
+#include <cinttypes>
+
+namespace corvid {
+
+WeightStore::WeightStore(const gguf::GgufFile &file) : file_(file) {
+    for (const auto &ti : file.tensors()) {
+        Tensor &t = tensors_.emplace_back();
+        t.type = ti.type;
+        for (int d = 0; d < kMaxDims; ++d) t.ne[d] = ti.ne[d];
+        t.name = ti.name;
+        t.flags = kFlagWeight;
+        set_contiguous_strides(t);
+        if (const uint8_t *p = file.tensor_data(ti)) {
+            t.data = const_cast<uint8_t *>(p); // read-only mapping: kernels never write weights
+        } else {
+            owned_.emplace_back(ti.n_bytes);
+            file.read_tensor_data(ti, owned_.back().data());
+            t.data = owned_.back().data();
+        }
+        n_bytes_ += ti.n_bytes;
+        by_name_[ti.name] = &t;
+    }
+}
+
+Tensor *WeightStore::peek(const std::string &name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+Tensor *WeightStore::find(const std::string &name, std::initializer_list<int64_t> dims) {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return nullptr;
+    Tensor *t = it->second;
+    int64_t want[kMaxDims] = {1, 1, 1, 1};
+    int d = 0;
+    for (int64_t n : dims) want[d++] = n;
+    for (d = 0; d < kMaxDims; ++d)
+        if (t->ne[d] != want[d])
+            fail(Status::format, "%s: tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+                 "], expected [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "]", file_.path().c_str(),
+                 name.c_str(), t->ne[0], t->ne[1], t->ne[2], t->ne[3], want[0], want[1], want[2], want[3]);
+    if (!traits(t->type).has_reference)
+        fail(Status::unsupported, "%s: tensor '%s' has type %s, which Corvid cannot compute with yet",
+             file_.path().c_str(), name.c_str(), dtype_name(t->type));
+    return t;
+}
+
+Tensor *WeightStore::get(const std::string &name, std::initializer_list<int64_t> dims) {
+    Tensor *t = find(name, dims);
+    if (!t) fail(Status::format, "%s: the model has no tensor '%s'", file_.path().c_str(), name.c_str());
+    return t;
+}
+
+const gguf::Value *MetaReader::value(const std::string &suffix, bool required) const {
+    const std::string key = arch_ + "." + suffix;
+    const gguf::Value *v = file_.find(key);
+    if (!v && required) fail(Status::format, "%s: required metadata key '%s' is missing", file_.path().c_str(), key.c_str());
+    return v;
+}
+
+int64_t MetaReader::get_int(const std::string &suffix) const {
+    const gguf::Value *v = value(suffix, true);
+    if (!v->as_int())
+        fail(Status::format, "%s: key '%s.%s' must be an integer, found %s", file_.path().c_str(), arch_.c_str(),
+             suffix.c_str(), gguf::value_type_name(v->type()));
+    return *v->as_int();
+}
+
+int64_t MetaReader::get_int(const std::string &suffix, int64_t fallback) const {
+    return has(suffix) ? get_int(suffix) : fallback;
+}
+
+float MetaReader::get_float(const std::string &suffix) const {
+    const gguf::Value *v = value(suffix, true);
+    if (auto f = v->as_float()) return static_cast<float>(*f);
+    if (auto i = v->as_int()) return static_cast<float>(*i);
+    fail(Status::format, "%s: key '%s.%s' must be a number, found %s", file_.path().c_str(), arch_.c_str(),
+         suffix.c_str(), gguf::value_type_name(v->type()));
+}
+
+float MetaReader::get_float(const std::string &suffix, float fallback) const {
+    return has(suffix) ? get_float(suffix) : fallback;
+}
+
+std::string MetaReader::get_string(const std::string &suffix, const std::string &fallback) const {
+    const gguf::Value *v = value(suffix, false);
+    return v && v->as_string() ? *v->as_string() : fallback;
+}
+
+std::vector<int64_t> MetaReader::get_per_layer(const std::string &suffix, size_t n_layer) const {
+    const gguf::Value *v = value(suffix, true);
+    std::vector<int64_t> out(n_layer);
+    if (v->type() == gguf::ValueType::ARRAY) {
+        if (v->array_size() != n_layer)
+            fail(Status::format, "%s: key '%s.%s' has %" PRIu64 " entries for %zu layers", file_.path().c_str(),
+                 arch_.c_str(), suffix.c_str(), v->array_size(), n_layer);
+        for (size_t i = 0; i < n_layer; ++i) {
+            const auto x = v->int_at(i);
+            if (!x) fail(Status::format, "%s: key '%s.%s' must hold integers", file_.path().c_str(), arch_.c_str(), suffix.c_str());
+            out[i] = *x;
+        }
+        return out;
+    }
+    const int64_t x = get_int(suffix);
+    for (auto &o : out) o = x;
+    return out;
+}
+
+} // namespace corvid

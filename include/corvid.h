@@ -68,6 +68,7 @@ typedef enum corvid_status {
     CORVID_ERR_NOT_FOUND = 5,        /* no such key, tensor or item */
     CORVID_ERR_TYPE_MISMATCH = 6,    /* the item exists but holds another type than asked for */
     CORVID_ERR_OUT_OF_MEMORY = 7,    /* an allocation failed */
+    CORVID_ERR_BUFFER_TOO_SMALL = 8, /* a caller's buffer cannot hold the result; the size needed is reported */
     CORVID_ERR_INTERNAL = 99         /* a bug in Corvid; the message says where */
 } corvid_status;
 
@@ -145,7 +146,7 @@ CORVID_API const char *corvid_type_name(uint32_t type);
 
 /* True when Corvid can compute with tensors of this type (it has reference kernels
  * for it). Files holding other known types can still be opened and inspected with
- * corvid_model_params.allow_unsupported_types. Thread-safe. */
+ * corvid_model_params.load_mode = CORVID_LOAD_METADATA_ONLY. Thread-safe. */
 CORVID_API bool corvid_type_is_supported(uint32_t type);
 
 /* ---------------------------------------------------------------- models */
@@ -153,14 +154,21 @@ CORVID_API bool corvid_type_is_supported(uint32_t type);
 /* An open model file. Opaque; created by corvid_model_open, released by corvid_model_close. */
 typedef struct corvid_model corvid_model;
 
+/* What corvid_model_open loads beyond the validated file. */
+typedef enum corvid_load_mode {
+    CORVID_LOAD_FULL = 0,          /* weights, architecture and vocabulary: what a context needs */
+    CORVID_LOAD_VOCAB_ONLY = 1,    /* the vocabulary only: tokenize/detokenize (vocabulary GGUFs work) */
+    CORVID_LOAD_METADATA_ONLY = 2  /* nothing more: metadata and tensor queries (any GGUF works) */
+} corvid_load_mode;
+
 typedef struct corvid_model_params {
     /* Map the file with mmap (default true). When false, or when mapping fails, the
-     * file is read with ordinary reads instead. */
+     * file is read with ordinary reads instead (and weights are copied into memory). */
     bool use_mmap;
-    /* Accept tensors of known types that Corvid cannot compute with (IQ2_XXS, TQ1_0,
-     * ...). Default false: such a file fails to open with CORVID_ERR_UNSUPPORTED,
-     * naming the tensor and the type. Inspection tools set it to true. */
-    bool allow_unsupported_types;
+    /* Default CORVID_LOAD_FULL. In full mode a tensor of a type Corvid cannot compute
+     * with (IQ2_XXS, TQ1_0, ...) fails the open with CORVID_ERR_UNSUPPORTED naming the
+     * tensor and the type, and an unknown architecture with a list of the supported ones. */
+    corvid_load_mode load_mode;
 } corvid_model_params;
 
 /* The default parameters. Always start from these and change fields, so that fields
@@ -173,8 +181,9 @@ CORVID_API corvid_model_params corvid_model_default_params(void);
  * On success stores a new handle in *out_model (the caller closes it) and returns
  * CORVID_OK. On failure *out_model is set to NULL and the status says why:
  * CORVID_ERR_IO (cannot open/read), CORVID_ERR_FORMAT (malformed or truncated),
- * CORVID_ERR_UNSUPPORTED (GGUF v1, big-endian, or a tensor type Corvid cannot
- * compute with). Never allocates memory in proportion to an unchecked size.
+ * CORVID_ERR_UNSUPPORTED (GGUF v1, big-endian, an unknown architecture, or a tensor
+ * type Corvid cannot compute with). Never allocates memory in proportion to an
+ * unchecked size.
  * Thread-safe (different calls may open files concurrently). */
 CORVID_API corvid_status corvid_model_open(const char *path, const corvid_model_params *params,
                                            corvid_model **out_model);
@@ -302,6 +311,131 @@ CORVID_API corvid_status corvid_model_tensor_info(const corvid_model *model, int
 
 /* Index of the tensor called `name`, or -1 when there is none. */
 CORVID_API int64_t corvid_model_find_tensor(const corvid_model *model, const char *name);
+
+
+/* ---------------------------------------------------------------- vocabulary */
+
+/* Token ids are int32_t in 0 .. corvid_model_n_vocab(model) - 1. The functions below
+ * need a model opened with CORVID_LOAD_FULL or CORVID_LOAD_VOCAB_ONLY from a file that
+ * has a vocabulary; otherwise they fail with CORVID_ERR_INVALID_ARGUMENT. All are
+ * thread-safe on one model. */
+
+/* Converts `text_len` bytes of UTF-8 `text` into tokens. With `add_special`, the
+ * beginning/end-of-sequence tokens the model asks for (tokenizer.ggml.add_bos_token,
+ * add_eos_token) are added. With `parse_special`, special-token strings in the text
+ * ("<s>", "<|im_start|>", ...) become those tokens; without it they are plain text.
+ * Writes at most `capacity` ids to `tokens` and the count to *n_tokens. When the ids
+ * do not fit, returns CORVID_ERR_BUFFER_TOO_SMALL with the count needed in *n_tokens
+ * (call again with a larger buffer; `tokens` may be NULL when `capacity` is 0). */
+CORVID_API corvid_status corvid_tokenize(const corvid_model *model, const char *text, size_t text_len, bool add_special,
+                                         bool parse_special, int32_t *tokens, size_t capacity, size_t *n_tokens);
+
+/* The bytes token `token` stands for (a token may be part of a UTF-8 character).
+ * Control tokens (BOS, EOS, ...) render as their text only with `render_special`;
+ * otherwise as nothing. Writes at most `size` bytes (no terminating NUL) and the full
+ * length to *n_bytes; CORVID_ERR_BUFFER_TOO_SMALL when they do not fit;
+ * CORVID_ERR_INVALID_ARGUMENT for an id outside the vocabulary. */
+CORVID_API corvid_status corvid_token_to_piece(const corvid_model *model, int32_t token, bool render_special, char *buf,
+                                               size_t size, size_t *n_bytes);
+
+/* The text of `n` tokens (as llama.cpp detokenizes: SentencePiece's leading space
+ * after BOS is removed). Same buffer rules as corvid_token_to_piece. */
+CORVID_API corvid_status corvid_detokenize(const corvid_model *model, const int32_t *tokens, size_t n,
+                                           bool render_special, char *buf, size_t size, size_t *n_bytes);
+
+/* Special tokens: -1 when the model has none. */
+CORVID_API int32_t corvid_vocab_bos(const corvid_model *model);
+CORVID_API int32_t corvid_vocab_eos(const corvid_model *model);
+/* True for tokens that end a generation (EOS, end-of-turn, ...). */
+CORVID_API bool corvid_vocab_is_eog(const corvid_model *model, int32_t token);
+
+/* ---------------------------------------------------------------- contexts */
+
+/* State for evaluating tokens on one model: the KV cache and work memory. Not
+ * thread-safe: use one context per thread (several contexts may share a model). */
+typedef struct corvid_context corvid_context;
+
+typedef struct corvid_context_params {
+    uint32_t n_ctx;     /* KV-cache cells (tokens of context); 0 = min(training context, 4096) */
+    uint32_t n_batch;   /* most tokens evaluated in one graph; longer batches are split (default 512) */
+    int32_t n_threads;  /* CPU threads; 0 = the number of physical cores */
+    corvid_type kv_type;/* CORVID_TYPE_F16 (default) or CORVID_TYPE_F32 */
+} corvid_context_params;
+
+/* The defaults; start from these. Thread-safe. */
+CORVID_API corvid_context_params corvid_context_default_params(void);
+
+/* Creates a context on `model`, which must have been opened with CORVID_LOAD_FULL and
+ * must outlive the context. `params` may be NULL for the defaults. On failure
+ * *out_ctx is NULL. */
+CORVID_API corvid_status corvid_context_create(const corvid_model *model, const corvid_context_params *params,
+                                               corvid_context **out_ctx);
+
+/* Releases the context. NULL is ignored. */
+CORVID_API void corvid_context_free(corvid_context *ctx);
+
+/* The context's size in tokens (KV-cache cells). 0 for NULL. */
+CORVID_API uint32_t corvid_context_n_ctx(const corvid_context *ctx);
+
+/* Tokens to evaluate together. Only `n_tokens` and `tokens` are required:
+ *  - pos: the position of each token; NULL = each sequence continues after its
+ *    highest position in the cache (0 for a new one);
+ *  - seq_id: the sequence each token belongs to (0..63); NULL = all in sequence 0;
+ *  - logits: nonzero for each token whose logits are wanted; NULL = the last token. */
+typedef struct corvid_batch {
+    size_t n_tokens;
+    const int32_t *tokens;
+    const int32_t *pos;
+    const int32_t *seq_id;
+    const int8_t *logits;
+} corvid_batch;
+
+/* Evaluates a batch and appends its tokens to the KV cache. Fails with
+ * CORVID_ERR_INVALID_ARGUMENT (naming the token) for an id outside the vocabulary, a
+ * negative position or a bad sequence id, and when the batch needs more free cache
+ * cells than there are (a prompt longer than the context); those checks run before
+ * anything changes. */
+CORVID_API corvid_status corvid_decode(corvid_context *ctx, const corvid_batch *batch);
+
+/* The logits (corvid_model_n_vocab floats) of token `i` of the last decoded batch,
+ * or of its last token with logits when i < 0. Owned by the context, valid until the
+ * next corvid_decode. NULL (with corvid_last_error set) when token i has none. */
+CORVID_API const float *corvid_get_logits(corvid_context *ctx, int32_t i);
+
+/* KV-cache edits. seq_remove drops positions [p0, p1) of sequence `seq` (seq < 0: all
+ * sequences; p0 < 0: from 0; p1 < 0: to the end) — rollback for speculative decoding
+ * or editing a conversation. clear empties the cache. seq_max_pos is the highest
+ * position sequence `seq` holds, or -1. */
+CORVID_API corvid_status corvid_kv_seq_remove(corvid_context *ctx, int32_t seq, int32_t p0, int32_t p1);
+CORVID_API void corvid_kv_clear(corvid_context *ctx);
+CORVID_API int32_t corvid_kv_seq_max_pos(const corvid_context *ctx, int32_t seq);
+
+/* ---------------------------------------------------------------- sampling */
+
+/* Chooses the next token from logits. Not thread-safe; one per generation stream. */
+typedef struct corvid_sampler corvid_sampler;
+
+typedef struct corvid_sampler_params {
+    float temperature; /* <= 0: greedy (the most likely token); default 0.8 */
+    int32_t top_k;     /* keep the k most likely tokens; <= 0: all. Default 40 */
+    float top_p;       /* keep the smallest set whose probability reaches p; >= 1: all. Default 0.95 */
+    uint64_t seed;     /* the random choice is reproducible for a given seed. Default 0xC0FFEE */
+} corvid_sampler_params;
+
+CORVID_API corvid_sampler_params corvid_sampler_default_params(void);
+
+/* Creates a sampler: top-k, then top-p, then temperature, then a seeded random
+ * choice; or greedy when temperature <= 0. */
+CORVID_API corvid_status corvid_sampler_create(const corvid_sampler_params *params, corvid_sampler **out_sampler);
+CORVID_API void corvid_sampler_free(corvid_sampler *sampler);
+
+/* Samples from the logits of token `i` of ctx's last batch (i < 0: its last token
+ * with logits) and stores the token in *out_token. */
+CORVID_API corvid_status corvid_sampler_sample(corvid_sampler *sampler, corvid_context *ctx, int32_t i,
+                                               int32_t *out_token);
+
+/* Restores the sampler's initial random state. */
+CORVID_API void corvid_sampler_reset(corvid_sampler *sampler);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 # Runs apt-get only for packages that are missing; uses sudo when not root.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config ccache doctest-dev libcli11-dev libomp-dev libpcre2-dev python3 python3-pip unzip)
+packages=(build-essential cmake pkg-config ccache doctest-dev libcli11-dev libomp-dev libpcre2-dev nlohmann-json3-dev python3 python3-pip unzip)
 
 missing=()
 for p in "${packages[@]}"; do

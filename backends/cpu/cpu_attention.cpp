@@ -36,7 +36,7 @@ void attention(Tensor &dst) {
     const int64_t group = H / HKV;
     const bool f16 = k.type == DType::F16;
 
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(T * H * NKV * D))
     {
         std::vector<float> qh(static_cast<size_t>(D)), s(static_cast<size_t>(NKV));
 #pragma omp for schedule(static)

@@ -28,6 +28,10 @@ void glu(Tensor &dst);     // swiglu, geglu
 void cpy(Tensor &dst);
 void set_rows(Tensor &dst);
 
+// Whether a kernel touching `work` elements should start threads: below this the
+// fork/join costs more than it saves (and on a busy machine far more).
+inline bool worth_threads(int64_t work) { return work >= (1 << 16); }
+
 // The type activations are converted to before a product with weights of type w
 // (llama.cpp's "vec_dot_type").
 DType activation_type_for(DType w);

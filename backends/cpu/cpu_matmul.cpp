@@ -51,7 +51,8 @@ void mul_mat(Tensor &dst) {
     const int64_t cols = M * B2 * B3;
     std::vector<float> xq(static_cast<size_t>(cols * K));
     const uint64_t qbytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
-#pragma omp parallel
+    const bool threads = worth_threads(K * N * cols);
+#pragma omp parallel if (threads)
     {
         std::vector<uint8_t> qrow(qbytes);
 #pragma omp for schedule(static)
@@ -65,7 +66,7 @@ void mul_mat(Tensor &dst) {
 
     // 2. One weight row at a time, dequantized once and dotted with every column.
     const int64_t wrows = N * w.ne[2] * w.ne[3];
-#pragma omp parallel
+#pragma omp parallel if (threads)
     {
         std::vector<float> wrow(static_cast<size_t>(K));
 #pragma omp for schedule(static)

@@ -17,7 +17,7 @@ namespace {
 template <typename F> void for_each_row(const Tensor &t, F &&f) {
     const int64_t n1 = t.ne[1], n2 = t.ne[2], n3 = t.ne[3];
     const int64_t rows = n1 * n2 * n3;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * t.ne[0]))
     for (int64_t r = 0; r < rows; ++r) f(r % n1, (r / n1) % n2, r / (n1 * n2));
 }
 
@@ -65,7 +65,7 @@ void get_rows(Tensor &dst) {
     if (!traits(table.type).has_reference)
         fail(Status::unsupported, "get_rows: no reference dequantizer for %s", dtype_name(table.type));
     // (No throwing inside the parallel region: an exception cannot leave an OpenMP loop.)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * table.ne[0]))
     for (int64_t i = 0; i < n; ++i) dequantize_row(table.type, table.row(id[i]), frow(dst, i, 0, 0), table.ne[0]);
 }
 
@@ -264,7 +264,7 @@ void set_rows(Tensor &dst) {
         if (ids[i] < 0 || ids[i] >= dst.ne[1])
             fail(Status::internal, "set_rows: row %d is outside '%s'", ids[i], dst.name.c_str());
     if (!traits(dst.type).has_reference) fail(Status::unsupported, "set_rows: cannot store %s rows", dtype_name(dst.type));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n * dst.ne[0]))
     for (int64_t i = 0; i < n; ++i) quantize_row(dst.type, frow(src, i, 0, 0), dst.row(ids[i]), dst.ne[0]);
 }
 

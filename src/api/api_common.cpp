@@ -12,6 +12,7 @@ static_assert(CORVID_ERR_UNSUPPORTED == static_cast<int>(Status::unsupported));
 static_assert(CORVID_ERR_NOT_FOUND == static_cast<int>(Status::not_found));
 static_assert(CORVID_ERR_TYPE_MISMATCH == static_cast<int>(Status::type_mismatch));
 static_assert(CORVID_ERR_OUT_OF_MEMORY == static_cast<int>(Status::out_of_memory));
+static_assert(CORVID_ERR_BUFFER_TOO_SMALL == static_cast<int>(Status::buffer_too_small));
 static_assert(CORVID_ERR_INTERNAL == static_cast<int>(Status::internal));
 static_assert(CORVID_LOG_WARN == static_cast<int>(LogLevel::warn));
 
@@ -55,6 +56,7 @@ const char *corvid_status_name(corvid_status status) {
     case CORVID_ERR_NOT_FOUND: return "CORVID_ERR_NOT_FOUND";
     case CORVID_ERR_TYPE_MISMATCH: return "CORVID_ERR_TYPE_MISMATCH";
     case CORVID_ERR_OUT_OF_MEMORY: return "CORVID_ERR_OUT_OF_MEMORY";
+    case CORVID_ERR_BUFFER_TOO_SMALL: return "CORVID_ERR_BUFFER_TOO_SMALL";
     case CORVID_ERR_INTERNAL: return "CORVID_ERR_INTERNAL";
     }
     return "CORVID_ERR_UNKNOWN";

@@ -1,20 +1,12 @@
 // Model handles in the C API: open/close a GGUF file and query its metadata and tensors.
 #include "api/api_guard.h"
+#include "api/api_handles.h"
 #include "gguf/gguf_file.h"
 
 #include <cinttypes>
 #include <cstring>
 
 using namespace corvid;
-
-// The handle behind corvid_model*. For now it is the validated file plus the facts
-// derived from its metadata; the runtime's weights and architecture join it later.
-struct corvid_model {
-    std::unique_ptr<gguf::GgufFile> file;
-    std::string architecture;
-    std::string name;
-    uint64_t n_params = 0;
-};
 
 namespace {
 
@@ -25,13 +17,13 @@ void require(bool ok, const char *what) {
 const gguf::Value &find_value(const corvid_model *m, const char *key) {
     require(m, "model");
     require(key, "key");
-    const gguf::Value *v = m->file->find(key);
-    if (!v) fail(Status::not_found, "%s: no metadata key '%s'", m->file->path().c_str(), key);
+    const gguf::Value *v = m->file().find(key);
+    if (!v) fail(Status::not_found, "%s: no metadata key '%s'", m->file().path().c_str(), key);
     return *v;
 }
 
 [[noreturn]] void mismatch(const corvid_model *m, const char *key, const gguf::Value &v, const char *wanted) {
-    fail(Status::type_mismatch, "%s: key '%s' holds %s%s%s, not %s", m->file->path().c_str(), key,
+    fail(Status::type_mismatch, "%s: key '%s' holds %s%s%s, not %s", m->file().path().c_str(), key,
          gguf::value_type_name(v.type()), v.type() == gguf::ValueType::ARRAY ? " of " : "",
          v.type() == gguf::ValueType::ARRAY ? gguf::value_type_name(v.elem_type()) : "", wanted);
 }
@@ -41,13 +33,13 @@ const gguf::Value &find_array(const corvid_model *m, const char *key, uint64_t i
     if (v.type() != gguf::ValueType::ARRAY) mismatch(m, key, v, "an array");
     if (index >= v.array_size())
         fail(Status::invalid_argument, "%s: key '%s': index %" PRIu64 " is out of range (the array has %" PRIu64
-             " elements)", m->file->path().c_str(), key, index, v.array_size());
+             " elements)", m->file().path().c_str(), key, index, v.array_size());
     return v;
 }
 
 int64_t arch_int(const corvid_model *m, const char *suffix) {
     if (!m || m->architecture.empty()) return -1;
-    const gguf::Value *v = m->file->find(m->architecture + "." + suffix);
+    const gguf::Value *v = m->file().find(m->architecture + "." + suffix);
     if (!v) return -1;
     return v->as_int().value_or(-1);
 }
@@ -59,7 +51,7 @@ extern "C" {
 corvid_model_params corvid_model_default_params(void) {
     corvid_model_params p;
     p.use_mmap = true;
-    p.allow_unsupported_types = false;
+    p.load_mode = CORVID_LOAD_FULL;
     return p;
 }
 
@@ -70,26 +62,28 @@ corvid_status corvid_model_open(const char *path, const corvid_model_params *par
         require(out_model, "out_model");
         const corvid_model_params p = params ? *params : corvid_model_default_params();
         auto m = std::make_unique<corvid_model>();
-        m->file = gguf::GgufFile::open(path, p.use_mmap);
-        for (const auto &t : m->file->tensors()) {
-            if (!p.allow_unsupported_types && !traits(t.type).has_reference)
-                fail(Status::unsupported, "%s: tensor '%s' has type %s, which Corvid cannot compute with yet",
-                     path, t.name.c_str(), dtype_name(t.type));
-            m->n_params += static_cast<uint64_t>(t.n_elements());
+        LoadMode mode;
+        switch (p.load_mode) {
+        case CORVID_LOAD_FULL: mode = LoadMode::full; break;
+        case CORVID_LOAD_VOCAB_ONLY: mode = LoadMode::vocab; break;
+        case CORVID_LOAD_METADATA_ONLY: mode = LoadMode::metadata; break;
+        default: fail(Status::invalid_argument, "load_mode %d is not a corvid_load_mode", static_cast<int>(p.load_mode));
         }
-        if (const gguf::Value *a = m->file->find("general.architecture"); a && a->as_string())
+        m->model = Model::load(path, mode, p.use_mmap);
+        for (const auto &t : m->file().tensors()) m->n_params += static_cast<uint64_t>(t.n_elements());
+        if (const gguf::Value *a = m->file().find("general.architecture"); a && a->as_string())
             m->architecture = *a->as_string();
-        if (const gguf::Value *n = m->file->find("general.name"); n && n->as_string()) m->name = *n->as_string();
+        if (const gguf::Value *n = m->file().find("general.name"); n && n->as_string()) m->name = *n->as_string();
         *out_model = m.release();
     });
 }
 
 void corvid_model_close(corvid_model *model) { delete model; }
 
-uint32_t corvid_model_gguf_version(const corvid_model *m) { return m ? m->file->version() : 0; }
-uint64_t corvid_model_file_size(const corvid_model *m) { return m ? m->file->file_size() : 0; }
-uint32_t corvid_model_alignment(const corvid_model *m) { return m ? m->file->alignment() : 0; }
-uint64_t corvid_model_data_offset(const corvid_model *m) { return m ? m->file->data_offset() : 0; }
+uint32_t corvid_model_gguf_version(const corvid_model *m) { return m ? m->file().version() : 0; }
+uint64_t corvid_model_file_size(const corvid_model *m) { return m ? m->file().file_size() : 0; }
+uint32_t corvid_model_alignment(const corvid_model *m) { return m ? m->file().alignment() : 0; }
+uint64_t corvid_model_data_offset(const corvid_model *m) { return m ? m->file().data_offset() : 0; }
 const char *corvid_model_architecture(const corvid_model *m) { return m ? m->architecture.c_str() : ""; }
 const char *corvid_model_name(const corvid_model *m) { return m ? m->name.c_str() : ""; }
 int64_t corvid_model_n_layers(const corvid_model *m) { return arch_int(m, "block_count"); }
@@ -98,13 +92,13 @@ int64_t corvid_model_n_ctx_train(const corvid_model *m) { return arch_int(m, "co
 
 int64_t corvid_model_n_vocab(const corvid_model *m) {
     if (!m) return -1;
-    const gguf::Value *v = m->file->find("tokenizer.ggml.tokens");
+    const gguf::Value *v = m->file().find("tokenizer.ggml.tokens");
     if (!v || v->type() != gguf::ValueType::ARRAY) return -1;
     return static_cast<int64_t>(v->array_size());
 }
 
 int64_t corvid_model_n_tensors(const corvid_model *m) {
-    return m ? static_cast<int64_t>(m->file->tensors().size()) : 0;
+    return m ? static_cast<int64_t>(m->file().tensors().size()) : 0;
 }
 
 uint64_t corvid_model_n_params(const corvid_model *m) { return m ? m->n_params : 0; }
@@ -114,12 +108,12 @@ const char *corvid_value_type_name(corvid_value_type type) {
 }
 
 int64_t corvid_model_meta_count(const corvid_model *m) {
-    return m ? static_cast<int64_t>(m->file->metadata().size()) : 0;
+    return m ? static_cast<int64_t>(m->file().metadata().size()) : 0;
 }
 
 const char *corvid_model_meta_key(const corvid_model *m, int64_t index) {
-    if (!m || index < 0 || static_cast<uint64_t>(index) >= m->file->metadata().size()) return nullptr;
-    return m->file->metadata()[static_cast<size_t>(index)].key.c_str();
+    if (!m || index < 0 || static_cast<uint64_t>(index) >= m->file().metadata().size()) return nullptr;
+    return m->file().metadata()[static_cast<size_t>(index)].key.c_str();
 }
 
 corvid_status corvid_model_meta_type(const corvid_model *m, const char *key, corvid_value_type *out_type,
@@ -225,7 +219,7 @@ corvid_status corvid_model_tensor_info(const corvid_model *m, int64_t index, cor
     return api::guarded([&] {
         require(m, "model");
         require(out, "out");
-        const auto &ts = m->file->tensors();
+        const auto &ts = m->file().tensors();
         if (index < 0 || static_cast<uint64_t>(index) >= ts.size())
             fail(Status::invalid_argument, "tensor index %" PRId64 " is out of range (the model has %zu tensors)",
                  index, ts.size());
@@ -234,7 +228,7 @@ corvid_status corvid_model_tensor_info(const corvid_model *m, int64_t index, cor
         out->type = static_cast<uint32_t>(t.type);
         out->n_dims = t.n_dims;
         for (int d = 0; d < 4; ++d) out->ne[d] = t.ne[d];
-        out->file_offset = m->file->data_offset() + t.offset;
+        out->file_offset = m->file().data_offset() + t.offset;
         out->n_bytes = t.n_bytes;
         out->n_elements = static_cast<uint64_t>(t.n_elements());
     });
@@ -242,7 +236,7 @@ corvid_status corvid_model_tensor_info(const corvid_model *m, int64_t index, cor
 
 int64_t corvid_model_find_tensor(const corvid_model *m, const char *name) {
     if (!m || !name) return -1;
-    return m->file->tensor_index(name);
+    return m->file().tensor_index(name);
 }
 
 } // extern "C"

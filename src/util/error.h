@@ -18,6 +18,7 @@ enum class Status : int {
     not_found = 5,
     type_mismatch = 6,
     out_of_memory = 7,
+    buffer_too_small = 8,
     internal = 99,
 };
 

@@ -83,6 +83,7 @@ int main(int argc, char **argv) {
     CHECK(corvid_model_n_ctx_train(m) == 2048);
     CHECK(corvid_model_n_tensors(m) == 48);
     CHECK(corvid_model_n_params(m) == 292800);
+    CHECK(corvid_vocab_bos(m) == 1 && corvid_vocab_eos(m) == 2);
     CHECK(corvid_model_meta_count(m) == 19);
     CHECK(corvid_model_meta_key(m, 19) == NULL);
 
@@ -115,6 +116,65 @@ int main(int argc, char **argv) {
     CHECK(ti.file_offset + ti.n_bytes <= corvid_model_file_size(m));
     CHECK(corvid_model_tensor_info(m, 48, &ti) == CORVID_ERR_INVALID_ARGUMENT);
     CHECK(corvid_model_find_tensor(m, "nope") == -1);
+
+    /* Generation through the C API only: the README's greedy continuation of stories260K. */
+    {
+        static const int32_t want[] = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337};
+        int32_t toks[16], bad = 999999, t = 0;
+        size_t n = 0;
+        int i;
+        corvid_context *ctx = NULL;
+        corvid_sampler *smp = NULL;
+        corvid_sampler_params sp = corvid_sampler_default_params();
+        corvid_context_params cp = corvid_context_default_params();
+        corvid_batch b;
+        cp.n_ctx = 64;
+        sp.temperature = 0.0f;
+        CHECK(corvid_tokenize(m, "Once upon a time", 16, true, false, toks, 2, &n) == CORVID_ERR_BUFFER_TOO_SMALL);
+        CHECK(n == 5);
+        CHECK(corvid_tokenize(m, "Once upon a time", 16, true, false, toks, 16, &n) == CORVID_OK);
+        CHECK(n == 5 && toks[0] == 1 && toks[1] == 403 && toks[4] == 378);
+        CHECK(corvid_context_create(m, &cp, &ctx) == CORVID_OK);
+        CHECK(corvid_sampler_create(&sp, &smp) == CORVID_OK);
+        if (ctx && smp) {
+            CHECK(corvid_context_n_ctx(ctx) == 64);
+            b.n_tokens = 1;
+            b.tokens = &bad;
+            b.pos = NULL;
+            b.seq_id = NULL;
+            b.logits = NULL;
+            CHECK(corvid_decode(ctx, &b) == CORVID_ERR_INVALID_ARGUMENT); /* id out of range */
+            CHECK(strstr(corvid_last_error(), "999999") != NULL);
+            CHECK(corvid_get_logits(ctx, -1) == NULL);
+            b.n_tokens = n;
+            b.tokens = toks;
+            CHECK(corvid_decode(ctx, &b) == CORVID_OK);
+            for (i = 0; i < 16; ++i) {
+                CHECK(corvid_sampler_sample(smp, ctx, -1, &t) == CORVID_OK);
+                CHECK(t == want[i]);
+                b.n_tokens = 1;
+                b.tokens = &t;
+                CHECK(corvid_decode(ctx, &b) == CORVID_OK);
+            }
+            CHECK(corvid_kv_seq_max_pos(ctx, 0) == 20);
+            /* A prompt longer than the free context is refused up front. */
+            {
+                int32_t many[64];
+                for (i = 0; i < 64; ++i) many[i] = 300;
+                b.n_tokens = 64;
+                b.tokens = many;
+                CHECK(corvid_decode(ctx, &b) == CORVID_ERR_INVALID_ARGUMENT);
+                CHECK(corvid_kv_seq_max_pos(ctx, 0) == 20);
+            }
+            /* Rollback: drop the last 6 positions, continue from 15. */
+            CHECK(corvid_kv_seq_remove(ctx, 0, 15, -1) == CORVID_OK);
+            CHECK(corvid_kv_seq_max_pos(ctx, 0) == 14);
+            corvid_kv_clear(ctx);
+            CHECK(corvid_kv_seq_max_pos(ctx, 0) == -1);
+        }
+        corvid_sampler_free(smp);
+        corvid_context_free(ctx);
+    }
 
     corvid_model_close(m);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);

@@ -227,7 +227,7 @@ void print_json(const corvid_model *m, const InfoOptions &o) {
 
 int run_info(const InfoOptions &o) {
     corvid_model_params p = corvid_model_default_params();
-    p.allow_unsupported_types = true; // inspecting a file needs no kernels
+    p.load_mode = CORVID_LOAD_METADATA_ONLY; // inspecting a file needs no weights or tokenizer
     corvid_model *m = nullptr;
     const corvid_status st = corvid_model_open(o.path.c_str(), &p, &m);
     if (st != CORVID_OK) {

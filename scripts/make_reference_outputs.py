@@ -7,6 +7,9 @@ our test models, so the end-to-end tests can compare without llama.cpp installed
     #   -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'" (GCC 12 miscompiles _tile_loadconfig)
     .venv-ref/bin/python scripts/make_reference_outputs.py [--only NAME]
 
+tiny-qwen2 is a random-weight qwen2 model (scripts/tiny_models.py) with the real Qwen2
+vocabulary; tests/e2e rebuilds the same weights in C++, so no model file is stored.
+
 For each model and prompt it stores, in tests/data/reference/<name>.json:
   - tokens: the prompt's token ids (BOS added as the model asks; special tokens parsed)
   - logits at a few positions: the full row for small vocabularies, else the top 64
@@ -43,7 +46,14 @@ PROMPTS = {
     "emoji": "Emoji time: 🐦‍⬛🦜🎉 👍🏽 and more 🚀",
 }
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_models  # noqa: E402
+
+TINY_QWEN2 = os.path.join("/tmp", "corvid-tiny-qwen2.gguf")
+
 MODELS = {
+    "tiny-qwen2": {"path": TINY_QWEN2, "synthetic": "tiny-qwen2",
+                   "prompts": ["english", "code", "unicode", "emoji"], "greedy": 32},
     "stories260K": {"path": os.path.join(SHARED, "models", "stories260K.gguf"),
                     "prompts": ["english", "code", "digits", "whitespace"], "greedy": 64},
     "gemma3-270m-q4_k_m": {"path": os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf"),
@@ -92,13 +102,15 @@ def greedy_after(llm, toks, n, margins=None):
 
 def record_model(name, spec):
     path = spec["path"]
+    if spec.get("synthetic") == "tiny-qwen2":
+        tiny_models.write_tiny_qwen2(path, os.path.join(SHARED, "vocab", "ggml-vocab-qwen2.gguf"))
     if not os.path.exists(path):
         print(f"skip {name}: {path} not found", file=sys.stderr)
         return
     llm = Llama(model_path=path, n_ctx=512, n_batch=512, logits_all=True, verbose=False, seed=0)
     llm_tw = Llama(model_path=path, n_ctx=512, n_batch=1, n_ubatch=1, logits_all=True, verbose=False, seed=0)
     n_vocab = llm.n_vocab()
-    out = {"model": name, "file": os.path.basename(path), "sha256": sha256(path),
+    out = {"model": name, "file": os.path.basename(path), "sha256": sha256(path), "synthetic": spec.get("synthetic"),
            "engine": f"llama-cpp-python {llama_cpp_version}", "n_ctx": 512, "prompts": []}
     for key in spec["prompts"]:
         text = PROMPTS[key]

@@ -19,6 +19,7 @@ public:
     uint64_t remaining() const { return src_.size() - pos_; }
 
     void read(void *dst, uint64_t n, const char *what) {
+        if (n == 0) return; // dst may be the null data() of an empty container
         if (n > remaining()) src_.read_at(pos_, dst, n, what); // throws the truncation error
         if (src_.mapped()) {
             std::memcpy(dst, src_.mapped() + pos_, n);

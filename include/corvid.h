@@ -415,26 +415,68 @@ CORVID_API int32_t corvid_kv_seq_max_pos(const corvid_context *ctx, int32_t seq)
 /* Chooses the next token from logits. Not thread-safe; one per generation stream. */
 typedef struct corvid_sampler corvid_sampler;
 
+typedef struct corvid_logit_bias {
+    int32_t token;
+    float bias; /* added to the token's logit; -INFINITY bans it */
+} corvid_logit_bias;
+
+/* The sampling settings, with llama.cpp's names and defaults. */
 typedef struct corvid_sampler_params {
-    float temperature; /* <= 0: greedy (the most likely token); default 0.8 */
-    int32_t top_k;     /* keep the k most likely tokens; <= 0: all. Default 40 */
-    float top_p;       /* keep the smallest set whose probability reaches p; >= 1: all. Default 0.95 */
-    uint64_t seed;     /* the random choice is reproducible for a given seed. Default 0xC0FFEE */
+    uint64_t seed;             /* random choices are reproducible for a seed (default 0xC0FFEE) */
+    float temperature;         /* 0.8; <= 0: greedy */
+    float dynatemp_range;      /* 0; > 0: temperature varies by entropy within +- this */
+    float dynatemp_exponent;   /* 1 */
+    int32_t top_k;             /* 40; <= 0: off */
+    float top_p;               /* 0.95; 1: off */
+    float min_p;               /* 0.05; 0: off */
+    float typical_p;           /* 1: off */
+    float xtc_probability;     /* 0: off */
+    float xtc_threshold;       /* 0.1 */
+    int32_t penalty_last_n;    /* 64 tokens of history for the penalties; -1: all; 0: off */
+    float repeat_penalty;      /* 1: off */
+    float frequency_penalty;   /* 0: off */
+    float presence_penalty;    /* 0: off */
+    float dry_multiplier;      /* 0: off */
+    float dry_base;            /* 1.75 */
+    int32_t dry_allowed_length;/* 2 */
+    int32_t dry_penalty_last_n;/* -1: all history */
+    int32_t mirostat;          /* 0: off; 2: mirostat 2.0 (replaces top-k/p etc.; 1 is not supported) */
+    float mirostat_tau;        /* 5 */
+    float mirostat_eta;        /* 0.1 */
+    /* The order of the filtering stages, ';'-separated, from: penalties, dry, top_k,
+     * typ_p, top_p, min_p, xtc, temperature. NULL: llama.cpp's default order
+     * "penalties;dry;top_k;typ_p;top_p;min_p;xtc;temperature". Logit biases always
+     * come first and the random choice last. The string is copied. */
+    const char *samplers;
+    const corvid_logit_bias *logit_bias; /* n_logit_bias entries, copied; may be NULL */
+    size_t n_logit_bias;
 } corvid_sampler_params;
 
 CORVID_API corvid_sampler_params corvid_sampler_default_params(void);
 
-/* Creates a sampler: top-k, then top-p, then temperature, then a seeded random
- * choice; or greedy when temperature <= 0. */
-CORVID_API corvid_status corvid_sampler_create(const corvid_sampler_params *params, corvid_sampler **out_sampler);
+/* Creates a sampler chain from `params` (NULL: the defaults). `model` (may be NULL)
+ * supplies the vocabulary for DRY's sequence breakers ("\n", ":", "\"", "*"); without
+ * it DRY has none. CORVID_ERR_INVALID_ARGUMENT names an unknown stage in `samplers` or
+ * an unsupported mirostat version. */
+CORVID_API corvid_status corvid_sampler_create(const corvid_model *model, const corvid_sampler_params *params,
+                                               corvid_sampler **out_sampler);
 CORVID_API void corvid_sampler_free(corvid_sampler *sampler);
 
 /* Samples from the logits of token `i` of ctx's last batch (i < 0: its last token
- * with logits) and stores the token in *out_token. */
+ * with logits), stores the token in *out_token, and records it in the sampler's
+ * history (penalties, DRY, mirostat). */
 CORVID_API corvid_status corvid_sampler_sample(corvid_sampler *sampler, corvid_context *ctx, int32_t i,
                                                int32_t *out_token);
 
-/* Restores the sampler's initial random state. */
+/* Samples from caller-provided logits (n_vocab floats); same as above otherwise. */
+CORVID_API corvid_status corvid_sampler_sample_logits(corvid_sampler *sampler, const float *logits, int32_t n_vocab,
+                                                      int32_t *out_token);
+
+/* Records a token the sampler did not choose (prompt tokens, a user's edit) in its
+ * history, so that the penalties see it. */
+CORVID_API void corvid_sampler_accept(corvid_sampler *sampler, int32_t token);
+
+/* Forgets the history and restores the initial random state. */
 CORVID_API void corvid_sampler_reset(corvid_sampler *sampler);
 
 #ifdef __cplusplus

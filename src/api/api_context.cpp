@@ -90,48 +90,4 @@ int32_t corvid_kv_seq_max_pos(const corvid_context *ctx, int32_t seq) {
     return ctx->ctx->kv().seq_max_pos(seq);
 }
 
-corvid_sampler_params corvid_sampler_default_params(void) {
-    corvid_sampler_params p;
-    p.temperature = 0.8f;
-    p.top_k = 40;
-    p.top_p = 0.95f;
-    p.seed = 0xC0FFEE;
-    return p;
-}
-
-corvid_status corvid_sampler_create(const corvid_sampler_params *params, corvid_sampler **out_sampler) {
-    if (out_sampler) *out_sampler = nullptr;
-    return api::guarded([&] {
-        require(out_sampler, "out_sampler");
-        const corvid_sampler_params p = params ? *params : corvid_sampler_default_params();
-        auto s = std::make_unique<corvid_sampler>();
-        if (!(p.temperature > 0.0f)) {
-            s->chain.add(make_greedy());
-        } else {
-            s->chain.add(make_top_k(p.top_k));
-            s->chain.add(make_top_p(p.top_p, 1));
-            s->chain.add(make_temperature(p.temperature));
-            s->chain.add(make_dist(p.seed));
-        }
-        *out_sampler = s.release();
-    });
-}
-
-void corvid_sampler_free(corvid_sampler *sampler) { delete sampler; }
-
-corvid_status corvid_sampler_sample(corvid_sampler *sampler, corvid_context *ctx, int32_t i, int32_t *out_token) {
-    return api::guarded([&] {
-        require(sampler, "sampler");
-        require(ctx, "ctx");
-        require(out_token, "out_token");
-        const int32_t t = sampler->chain.sample(ctx->ctx->logits(i), ctx->ctx->n_vocab());
-        sampler->chain.accept(t);
-        *out_token = t;
-    });
-}
-
-void corvid_sampler_reset(corvid_sampler *sampler) {
-    if (sampler) sampler->chain.reset();
-}
-
 } // extern "C"

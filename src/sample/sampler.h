@@ -1,7 +1,7 @@
 // Token samplers: a chain of stages that narrow and reshape the distribution over
-// the vocabulary, ending in one that picks a token. This first set covers greedy
-// decoding and the classic temperature / top-k / top-p with a seeded choice; the
-// stage interface is what penalties, min-p, grammar masks and the rest plug into.
+// the vocabulary, ending in one that picks a token (greedy, dist or mirostat). The
+// stages follow llama.cpp's samplers in meaning and parameters, so its users' settings
+// carry over. A grammar mask is one more stage.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +19,22 @@ struct Candidate {
 
 // The working set a chain transforms. `sorted` is true when candidates are in
 // descending logit order (stages that need it sort once and keep it).
+// While `indexed`, the set is still the whole vocabulary and lives in `dense`
+// (dense[id] = logit): stages that only adjust some logits (penalties, biases) or pick
+// from the full set (top-k, greedy) work there without building 256k candidates.
+// materialize() turns it into `items` for the stages that need a list.
 struct Candidates {
     std::vector<Candidate> items;
+    std::vector<float> dense;
+    bool indexed = false;
     bool sorted = false;
     int32_t selected = -1; // set by the final stage
 };
+
+void materialize(Candidates &c);
+
+// The logit of token `id`, or nullptr when it was filtered out.
+float *find_logit(Candidates &c, int32_t id);
 
 class SamplerStage {
 public:
@@ -33,12 +44,33 @@ public:
     virtual void reset() {}
 };
 
-// Each keeps at least one candidate.
-std::unique_ptr<SamplerStage> make_top_k(int32_t k);          // k <= 0: no-op
-std::unique_ptr<SamplerStage> make_top_p(float p, size_t min_keep); // p >= 1: no-op
-std::unique_ptr<SamplerStage> make_temperature(float t);       // divides logits by t (t > 0)
+// Each keeps at least one candidate (and at least min_keep where it takes one).
+std::unique_ptr<SamplerStage> make_top_k(int32_t k);                 // k <= 0: no-op
+std::unique_ptr<SamplerStage> make_top_p(float p, size_t min_keep);  // p >= 1: no-op
+std::unique_ptr<SamplerStage> make_min_p(float p, size_t min_keep);  // keeps p_i >= p * p_max; p <= 0: no-op
+std::unique_ptr<SamplerStage> make_typical(float p, size_t min_keep); // locally typical sampling; p >= 1: no-op
+// Temperature: logits / t. t <= 0 keeps only the most likely token. With delta > 0 the
+// temperature is dynamic: t - delta .. t + delta by the distribution's normalised
+// entropy raised to `exponent`.
+std::unique_ptr<SamplerStage> make_temperature(float t, float delta = 0.0f, float exponent = 1.0f);
+// XTC: with `probability`, removes every token whose probability is >= threshold except
+// the least likely of them (when at least two are above it).
+std::unique_ptr<SamplerStage> make_xtc(float probability, float threshold, size_t min_keep, uint64_t seed);
+// Repetition penalties over the last `last_n` accepted tokens (last_n < 0: all seen).
+// repeat: divides positive / multiplies negative logits of seen tokens (1 = off);
+// frequency and presence: subtract count * frequency + presence.
+std::unique_ptr<SamplerStage> make_penalties(int32_t last_n, float repeat, float frequency, float presence);
+// DRY ("don't repeat yourself"): penalises a token that would extend a repetition of
+// the recent history by multiplier * base^(length - allowed_length). Repetitions do
+// not extend across `breakers` (token ids, e.g. those of "\n", ":", "\"", "*").
+std::unique_ptr<SamplerStage> make_dry(float multiplier, float base, int32_t allowed_length, int32_t last_n,
+                                       std::vector<int32_t> breakers);
+// Adds bias[i].second to the logit of token bias[i].first (-inf bans it).
+std::unique_ptr<SamplerStage> make_logit_bias(std::vector<std::pair<int32_t, float>> bias);
 std::unique_ptr<SamplerStage> make_greedy();                   // the highest logit; first one on ties
 std::unique_ptr<SamplerStage> make_dist(uint64_t seed);        // a random choice by probability
+// Mirostat 2.0: keeps the surprise (-log2 p) of chosen tokens near tau, learning rate eta.
+std::unique_ptr<SamplerStage> make_mirostat_v2(float tau, float eta, uint64_t seed);
 
 class SamplerChain {
 public:

@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
         CHECK(corvid_tokenize(m, "Once upon a time", 16, true, false, toks, 16, &n) == CORVID_OK);
         CHECK(n == 5 && toks[0] == 1 && toks[1] == 403 && toks[4] == 378);
         CHECK(corvid_context_create(m, &cp, &ctx) == CORVID_OK);
-        CHECK(corvid_sampler_create(&sp, &smp) == CORVID_OK);
+        CHECK(corvid_sampler_create(m, &sp, &smp) == CORVID_OK);
         if (ctx && smp) {
             CHECK(corvid_context_n_ctx(ctx) == 64);
             b.n_tokens = 1;

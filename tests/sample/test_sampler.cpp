@@ -27,7 +27,8 @@ TEST_CASE("sampler: top-p keeps the smallest head whose mass reaches p") {
     // p = softmax: ids 0,1 carry ~0.88 of the mass.
     const float l[] = {2.0f, 1.5f, -1.0f, -1.0f, -2.0f};
     Candidates c;
-    for (int i = 0; i < 5; ++i) c.items.push_back({i, l[i], 0});
+    c.dense.assign(l, l + 5);
+    c.indexed = true;
     make_top_p(0.8f, 1)->apply(c);
     REQUIRE(c.items.size() == 2);
     CHECK(c.items[0].id == 0);

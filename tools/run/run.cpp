@@ -3,6 +3,7 @@
 // a line of timings on stderr.
 #include "commands.h"
 #include "common.h"
+#include "sampling_options.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,9 +16,7 @@ struct RunOptions {
     int n_predict = 128;
     uint32_t n_ctx = 0, n_batch = 512;
     int threads = 0;
-    float temp = 0.8f, top_p = 0.95f;
-    int top_k = 40;
-    uint64_t seed = 0xC0FFEE;
+    SamplingOptions sampling;
     bool no_special = false, ignore_eos = false;
 };
 
@@ -33,7 +32,7 @@ int fail_with(const char *what, corvid_context *ctx, corvid_sampler *smp, corvid
     return 1;
 }
 
-int run_generate(const RunOptions &o) {
+int run_generate(RunOptions &o) {
     std::string prompt = o.prompt;
     if (!o.file.empty() && !read_text_file("run", o.file, prompt)) return 1;
     const auto t_load = std::chrono::steady_clock::now();
@@ -46,12 +45,7 @@ int run_generate(const RunOptions &o) {
     corvid_context *ctx = nullptr;
     corvid_sampler *smp = nullptr;
     if (corvid_context_create(m, &cp, &ctx) != CORVID_OK) return fail_with("creating the context", ctx, smp, m);
-    corvid_sampler_params sp = corvid_sampler_default_params();
-    sp.temperature = o.temp;
-    sp.top_k = o.top_k;
-    sp.top_p = o.top_p;
-    sp.seed = o.seed;
-    if (corvid_sampler_create(&sp, &smp) != CORVID_OK) return fail_with("creating the sampler", ctx, smp, m);
+    if (corvid_sampler_create(m, &o.sampling.p, &smp) != CORVID_OK) return fail_with("creating the sampler", ctx, smp, m);
     const double load_s = seconds_since(t_load);
 
     std::vector<int32_t> toks;
@@ -66,6 +60,7 @@ int run_generate(const RunOptions &o) {
     const auto t_prompt = std::chrono::steady_clock::now();
     corvid_batch b = {toks.size(), toks.data(), nullptr, nullptr, nullptr};
     if (corvid_decode(ctx, &b) != CORVID_OK) return fail_with("evaluating the prompt", ctx, smp, m);
+    for (int32_t t : toks) corvid_sampler_accept(smp, t); // the penalties see the prompt too
     const double prompt_s = seconds_since(t_prompt);
 
     const auto t_gen = std::chrono::steady_clock::now();
@@ -108,15 +103,16 @@ void add_run_command(CLI::App &app, int *exit_code) {
     cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (0 = the model's, at most 4096)")->capture_default_str();
     cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per evaluation")->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
-    cmd->add_option("--temp", o->temp, "Temperature (0 = greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o->top_k, "Top-k (0 = off)")->capture_default_str();
-    cmd->add_option("--top-p", o->top_p, "Top-p (1 = off)")->capture_default_str();
-    cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+    add_sampling_options(cmd, o->sampling);
     cmd->add_flag("--no-special", o->no_special, "Treat special-token text in the prompt as plain text");
     cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-generation tokens");
     cmd->callback([o, exit_code, p, f] {
         if (p->count() == 0 && f->count() == 0) {
             std::fprintf(stderr, "corvid run: give a prompt with -p or a file with -f\n");
+            *exit_code = 2;
+            return;
+        }
+        if (!o->sampling.finish("run")) {
             *exit_code = 2;
             return;
         }

@@ -1,7 +1,8 @@
 // llama: Llama 2/3, Mistral, TinyLlama and friends. Pre-norm decoder with RMSNorm,
 // RoPE on adjacent pairs, grouped-query attention, SwiGLU feed-forward; the output
 // projection may be tied to the token embedding. Llama 3.1's rope_freqs are applied.
-#include "arch/layers.h"
+// Decoders that differ only in RoPE pairing and projection biases (qwen2) reuse it.
+#include "arch/llama_family.h"
 
 #include <cmath>
 
@@ -10,8 +11,8 @@ namespace {
 
 class Llama final : public Architecture {
 public:
-    Llama(const gguf::GgufFile &file, WeightStore &w) {
-        layers::read_common_hparams(hp_, file, w, "llama", "attention.layer_norm_rms_epsilon", /*neox=*/false);
+    Llama(const gguf::GgufFile &file, WeightStore &w, const LlamaFamily &fam) {
+        layers::read_common_hparams(hp_, file, w, fam.name, "attention.layer_norm_rms_epsilon", fam.neox_rope);
         tok_embd_ = w.get("token_embd.weight", {hp_.n_embd, hp_.n_vocab});
         output_norm_ = w.get("output_norm.weight", {hp_.n_embd});
         output_ = w.find("output.weight", {hp_.n_embd, hp_.n_vocab});
@@ -22,7 +23,7 @@ public:
             const int64_t ff = hp_.layers[static_cast<size_t>(il)].n_ff;
             Block b;
             b.attn_norm = w.get(p + "attn_norm.weight", {hp_.n_embd});
-            b.attn = layers::load_attention(w, hp_, il, /*biases=*/false, /*qk_norm=*/false);
+            b.attn = layers::load_attention(w, hp_, il, fam.qkv_biases, /*qk_norm=*/false);
             b.ffn_norm = w.get(p + "ffn_norm.weight", {hp_.n_embd});
             b.gate = w.get(p + "ffn_gate.weight", {hp_.n_embd, ff});
             b.up = w.get(p + "ffn_up.weight", {hp_.n_embd, ff});
@@ -55,8 +56,12 @@ private:
 
 } // namespace
 
+std::unique_ptr<Architecture> make_llama_family(const gguf::GgufFile &file, WeightStore &w, const LlamaFamily &fam) {
+    return std::make_unique<Llama>(file, w, fam);
+}
+
 std::unique_ptr<Architecture> make_llama(const gguf::GgufFile &file, WeightStore &w) {
-    return std::make_unique<Llama>(file, w);
+    return make_llama_family(file, w, {"llama", /*neox_rope=*/false, /*qkv_biases=*/false});
 }
 
 } // namespace corvid

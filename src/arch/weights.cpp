@@ -6,7 +6,9 @@
 
 namespace corvid {
 
-WeightStore::WeightStore(const gguf::GgufFile &file) : file_(file) {
+WeightStore::WeightStore(const gguf::GgufFile &file, const std::function<void(float)> &progress) : file_(file) {
+    uint64_t total = 0, done = 0;
+    for (const auto &ti : file.tensors()) total += ti.n_bytes;
     for (const auto &ti : file.tensors()) {
         Tensor &t = tensors_.emplace_back();
         t.type = ti.type;
@@ -23,6 +25,8 @@ WeightStore::WeightStore(const gguf::GgufFile &file) : file_(file) {
         }
         n_bytes_ += ti.n_bytes;
         by_name_[ti.name] = &t;
+        done += ti.n_bytes;
+        if (progress && total) progress(static_cast<float>(done) / static_cast<float>(total));
     }
 }
 

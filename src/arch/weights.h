@@ -7,6 +7,7 @@
 #include "graph/tensor.h"
 
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <unordered_map>
@@ -16,7 +17,8 @@ namespace corvid {
 
 class WeightStore {
 public:
-    explicit WeightStore(const gguf::GgufFile &file);
+    // `progress` (may be empty) is called with the fraction of weight bytes made ready.
+    explicit WeightStore(const gguf::GgufFile &file, const std::function<void(float)> &progress = nullptr);
 
     // The tensor `name` with exactly the dimensions `ne` (trailing 1s may be omitted).
     // Throws Error(format) naming the file and tensor when it is missing or differs.

@@ -169,6 +169,10 @@ typedef struct corvid_model_params {
      * with (IQ2_XXS, TQ1_0, ...) fails the open with CORVID_ERR_UNSUPPORTED naming the
      * tensor and the type, and an unknown architecture with a list of the supported ones. */
     corvid_load_mode load_mode;
+    /* Called with values from 0 to 1 while the model loads (may be NULL). Returning
+     * false cancels the load (corvid_model_open then fails with CORVID_ERR_IO). */
+    bool (*progress_callback)(float progress, void *user_data);
+    void *progress_user_data;
 } corvid_model_params;
 
 /* The default parameters. Always start from these and change fields, so that fields
@@ -478,6 +482,33 @@ CORVID_API void corvid_sampler_accept(corvid_sampler *sampler, int32_t token);
 
 /* Forgets the history and restores the initial random state. */
 CORVID_API void corvid_sampler_reset(corvid_sampler *sampler);
+
+
+/* ---------------------------------------------------------------- chat templates */
+
+/* The model's chat template (tokenizer.chat_template), or NULL when it has none.
+ * Owned by the model. */
+CORVID_API const char *corvid_model_chat_template(const corvid_model *model);
+
+/* Renders a conversation into a prompt with a chat template (a Jinja subset that
+ * renders real templates exactly as Python's jinja2 does).
+ *  - tmpl: Jinja source; or the name of a built-in template ("gemma", "chatml",
+ *    "llama3", "llama2"); or NULL for the model's own template, falling back to the
+ *    built-in for its architecture. CORVID_ERR_NOT_FOUND when there is none.
+ *  - messages_json: a JSON array of messages, e.g.
+ *    [{"role": "system", "content": "..."}, {"role": "user", "content": "..."}]
+ *    (assistant messages may carry "tool_calls"; tool results use role "tool").
+ *  - tools_json: a JSON array of tool definitions, or NULL.
+ *  - add_generation_prompt: end with the start of an assistant turn.
+ * `model` supplies bos_token/eos_token (may be NULL when tmpl is given). Output as in
+ * corvid_token_to_piece (no NUL; CORVID_ERR_BUFFER_TOO_SMALL reports the size).
+ * A malformed template or one using something unsupported fails with
+ * CORVID_ERR_FORMAT / CORVID_ERR_UNSUPPORTED naming the construct and the line; a
+ * template that raises (raise_exception) fails with its message. Thread-safe. */
+CORVID_API corvid_status corvid_chat_apply_template(const corvid_model *model, const char *tmpl,
+                                                    const char *messages_json, const char *tools_json,
+                                                    bool add_generation_prompt, char *buf, size_t size,
+                                                    size_t *n_bytes);
 
 #ifdef __cplusplus
 }

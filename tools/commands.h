@@ -8,6 +8,8 @@ namespace corvid::cli {
 // Adds `info` to the app. The callback stores its exit code in *exit_code.
 void add_info_command(CLI::App &app, int *exit_code);
 void add_run_command(CLI::App &app, int *exit_code);
+void add_chat_command(CLI::App &app, int *exit_code);
+void add_template_command(CLI::App &app, int *exit_code);
 void add_tokenize_command(CLI::App &app, int *exit_code);
 
 } // namespace corvid::cli

@@ -14,6 +14,8 @@ int main(int argc, char **argv) {
     int exit_code = 0;
     corvid::cli::add_info_command(app, &exit_code);
     corvid::cli::add_run_command(app, &exit_code);
+    corvid::cli::add_chat_command(app, &exit_code);
+    corvid::cli::add_template_command(app, &exit_code);
     corvid::cli::add_tokenize_command(app, &exit_code);
 
     try {

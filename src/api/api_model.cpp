@@ -52,6 +52,8 @@ corvid_model_params corvid_model_default_params(void) {
     corvid_model_params p;
     p.use_mmap = true;
     p.load_mode = CORVID_LOAD_FULL;
+    p.progress_callback = nullptr;
+    p.progress_user_data = nullptr;
     return p;
 }
 
@@ -69,7 +71,10 @@ corvid_status corvid_model_open(const char *path, const corvid_model_params *par
         case CORVID_LOAD_METADATA_ONLY: mode = LoadMode::metadata; break;
         default: fail(Status::invalid_argument, "load_mode %d is not a corvid_load_mode", static_cast<int>(p.load_mode));
         }
-        m->model = Model::load(path, mode, p.use_mmap);
+        ProgressFn progress;
+        if (p.progress_callback)
+            progress = [&p](float f) { return p.progress_callback(f, p.progress_user_data); };
+        m->model = Model::load(path, mode, p.use_mmap, progress);
         for (const auto &t : m->file().tensors()) m->n_params += static_cast<uint64_t>(t.n_elements());
         if (const gguf::Value *a = m->file().find("general.architecture"); a && a->as_string())
             m->architecture = *a->as_string();

@@ -5,6 +5,7 @@
 #include "arch/arch.h"
 #include "gguf/gguf_file.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,10 +19,15 @@ enum class LoadMode {
     metadata, // nothing beyond the validated file (inspection)
 };
 
+// Load progress in [0, 1]; returning false cancels the load.
+using ProgressFn = std::function<bool(float)>;
+
 class Model {
 public:
-    // Throws Error naming the file and the key/tensor at fault.
-    static std::unique_ptr<Model> load(const std::string &path, LoadMode mode, bool use_mmap);
+    // Throws Error naming the file and the key/tensor at fault; Error(io) when the
+    // progress callback cancels.
+    static std::unique_ptr<Model> load(const std::string &path, LoadMode mode, bool use_mmap,
+                                       const ProgressFn &progress = nullptr);
     ~Model();
 
     const gguf::GgufFile &file() const { return *file_; }

@@ -14,7 +14,9 @@
 namespace corvid::cpu {
 
 void get_rows(Tensor &dst);
-void mul_mat(Tensor &dst);
+void mul_mat(Tensor &dst);           // the fast path when there is one, else the reference
+void mul_mat_reference(Tensor &dst); // scalar ground truth
+bool mul_mat_fast(Tensor &dst);      // false (nothing written) when no fast kernel applies
 void add(Tensor &dst);
 void mul(Tensor &dst);
 void scale(Tensor &dst);

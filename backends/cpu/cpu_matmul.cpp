@@ -5,6 +5,8 @@
 // conversion brings is part of the result. The reference then dequantizes both sides
 // exactly and accumulates the dot product in double: slow, order-independent and
 // obviously right; fast kernels use integer dot products and are tested against it.
+// mul_mat() takes the fast path (cpu_matmul_fast.cpp) when the active instruction set
+// has a kernel for the weight type, else this reference.
 #include "cpu/cpu_kernels.h"
 
 #include "tensor/quants.h"
@@ -38,6 +40,10 @@ DType activation_type_for(DType w) {
 }
 
 void mul_mat(Tensor &dst) {
+    if (!mul_mat_fast(dst)) mul_mat_reference(dst);
+}
+
+void mul_mat_reference(Tensor &dst) {
     const Tensor &w = *dst.src[0];
     const Tensor &x = *dst.src[1];
     const int64_t K = w.ne[0], N = w.ne[1];

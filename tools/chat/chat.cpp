@@ -189,7 +189,7 @@ int run_chat(ChatOptions &o) {
                 else if (key == "min-p") p.min_p = static_cast<float>(v);
                 else if (key == "seed") p.seed = static_cast<uint64_t>(v);
                 else if (key == "repeat-penalty") p.repeat_penalty = static_cast<float>(v);
-                else if (key == "n-predict") o.n_predict = static_cast<int32_t>(v);
+                else if (key == "n-predict") session.set_max_reply(o.n_predict = static_cast<int32_t>(v));
                 else {
                     std::printf("[/set: unknown setting '%s'; see /help]\n", key.c_str());
                     continue;

@@ -137,8 +137,12 @@ bool ChatSession::turn(const std::string &user, corvid_sampler *sampler,
             messages_ = before;
             return false;
         }
-        messages_.erase(messages_.begin() + static_cast<long>(first));
-        ++dropped;
+        // Drop one whole exchange: the oldest user message and everything up to the
+        // next user message, so that roles keep alternating as templates require.
+        size_t end = first + 1;
+        while (end < messages_.size() - 1 && messages_[end]["role"] != "user") ++end;
+        dropped += end - first;
+        messages_.erase(messages_.begin() + static_cast<long>(first), messages_.begin() + static_cast<long>(end));
         if (!render(messages_, true, prompt, error)) {
             messages_ = before;
             return false;

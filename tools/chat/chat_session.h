@@ -43,6 +43,7 @@ public:
     bool turn(const std::string &user, corvid_sampler *sampler, const std::function<void(const std::string &)> &on_text,
               const std::function<bool()> &stop, TurnStats &stats, std::string &error);
 
+    void set_max_reply(int32_t n) { max_reply_ = n; }
     size_t tokens_in_context() const { return kv_tokens_.size(); }
     uint32_t n_ctx() const { return corvid_context_n_ctx(ctx_); }
 

@@ -1,0 +1,284 @@
+// The fast matrix product's driver (compiled for baseline x86-64: no -m flags here) and
+// the run-time choice of instruction set (cpu_dispatch.h).
+//
+// mul_mat_fast():
+//   1. converts every activation column once to the weight type's partner format with
+//      the reference quantizer (quantize_row: the quantized values are exactly the
+//      reference kernel's) and unpacks it into an aligned layout (cpu_matmul_fast.h);
+//   2. splits the output rows of every batch matrix into chunks, spread over OpenMP
+//      threads; inside a chunk, for each group of up to 4 columns, each weight row is
+//      dotted with the group by one kernel call: the chunk's weight rows stay in cache
+//      across the column groups, and each weight block is decoded once per group.
+#include "cpu/cpu_dispatch.h"
+#include "cpu/cpu_kernels.h"
+#include "cpu/cpu_matmul_fast.h"
+
+#include "tensor/blocks.h"
+#include "tensor/fp16.h"
+#include "tensor/quants.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <omp.h>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#define CORVID_X86 1
+#endif
+
+namespace corvid::cpu {
+namespace {
+
+// ---- instruction-set detection ---------------------------------------------------
+
+#ifdef CORVID_X86
+uint64_t read_xcr0() {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t(hi) << 32) | lo;
+}
+#endif
+
+struct CpuFeatures {
+    bool avx2 = false;   // AVX2 + FMA + F16C, with the OS saving ymm state
+    bool avx512 = false; // AVX-512 F/BW/VL/DQ + VNNI, with the OS saving zmm state
+};
+
+CpuFeatures probe_cpu() {
+    CpuFeatures f;
+#ifdef CORVID_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!osxsave || !avx) return f;
+    const uint64_t xcr0 = read_xcr0();
+    const bool ymm_state = (xcr0 & 0x6) == 0x6, zmm_state = (xcr0 & 0xE6) == 0xE6;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+    const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512dq = b & (1u << 17),
+               avx512bw = b & (1u << 30), avx512vl = b & (1u << 31), vnni = c & (1u << 11);
+    f.avx2 = ymm_state && avx2 && fma && f16c;
+    f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+#endif
+    return f;
+}
+
+const fast::Kernels *kernels_for(Isa isa) {
+    switch (isa) {
+    case Isa::avx2: return fast::kernels_avx2();
+    case Isa::avx512: return fast::kernels_avx512();
+    default: return nullptr;
+    }
+}
+
+Isa env_or_detected() {
+    const Isa best = detected_isa();
+    if (const char *e = std::getenv("CORVID_CPU_ISA")) {
+        const std::string s(e);
+        Isa want = best;
+        if (s == "scalar" || s == "reference") want = Isa::scalar;
+        else if (s == "avx2") want = Isa::avx2;
+        else if (s == "avx512") want = Isa::avx512;
+        if (isa_available(want)) return want;
+    }
+    return best;
+}
+
+std::atomic<int> g_isa{-1};
+
+// ---- activation conversion -----------------------------------------------------------
+
+constexpr size_t round64(size_t n) { return (n + 63) & ~size_t(63); }
+
+struct ActLayout {
+    size_t qs = 0, d = 0, s = 0, bs = 0, stride = 0; // byte offsets within a column
+};
+
+ActLayout layout_for(DType at, int64_t K) {
+    ActLayout l;
+    const size_t k = static_cast<size_t>(K);
+    switch (at) {
+    case DType::Q8_0:
+    case DType::Q8_1:
+        l.d = round64(k);
+        l.s = l.d + round64(4 * (k / kQK32));
+        l.stride = l.s + round64(4 * (k / kQK32));
+        break;
+    case DType::Q8_K:
+        l.d = round64(k);
+        l.bs = l.d + round64(4 * (k / kQK_K));
+        l.stride = l.bs + round64(2 * (k / 16));
+        break;
+    case DType::F16:
+    case DType::BF16: l.stride = round64(2 * k); break;
+    default: l.stride = 0; break; // F32: the columns are used in place
+    }
+    return l;
+}
+
+// Quantizes one column with the reference quantizer into `tmp`, then unpacks it.
+void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *col, const ActLayout &l) {
+    if (at == DType::F16 || at == DType::BF16) {
+        quantize_row(at, src, col, K);
+        return;
+    }
+    quantize_row(at, src, tmp, K);
+    int8_t *qs = reinterpret_cast<int8_t *>(col + l.qs);
+    float *d = reinterpret_cast<float *>(col + l.d);
+    if (at == DType::Q8_K) {
+        int16_t *bs = reinterpret_cast<int16_t *>(col + l.bs);
+        for (int64_t b = 0; b < K / kQK_K; ++b) {
+            BlockQ8_K blk;
+            std::memcpy(&blk, tmp + b * sizeof(BlockQ8_K), sizeof blk);
+            d[b] = blk.d;
+            std::memcpy(qs + b * kQK_K, blk.qs, kQK_K);
+            std::memcpy(bs + b * 16, blk.bsums, sizeof blk.bsums);
+        }
+        return;
+    }
+    // Q8_0 and Q8_1 share the first fields' meaning; Q8_1's s (rounded d * sum) is
+    // not used: the kernels compute with d and sum(q), as the reference dequantizes.
+    int32_t *s = reinterpret_cast<int32_t *>(col + l.s);
+    const size_t bsize = at == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
+    const size_t qoff = at == DType::Q8_0 ? offsetof(BlockQ8_0, qs) : offsetof(BlockQ8_1, qs);
+    for (int64_t b = 0; b < K / kQK32; ++b) {
+        const uint8_t *blk = tmp + b * bsize;
+        uint16_t dh;
+        std::memcpy(&dh, blk, 2);
+        d[b] = fp16_to_fp32(dh);
+        std::memcpy(qs + b * kQK32, blk + qoff, kQK32);
+        int sum = 0;
+        for (int j = 0; j < kQK32; ++j) sum += qs[b * kQK32 + j];
+        s[b] = sum;
+    }
+}
+
+struct AlignedBuffer {
+    std::vector<uint8_t> bytes;
+    uint8_t *get(size_t n) {
+        if (bytes.size() < n + 64) bytes.resize(n + 64);
+        uint8_t *p = bytes.data();
+        return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64;
+    }
+};
+
+} // namespace
+
+// ---- cpu_dispatch.h ----------------------------------------------------------------------
+
+const char *isa_name(Isa isa) {
+    switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+Isa detected_isa() {
+    static const CpuFeatures f = probe_cpu();
+    if (f.avx512 && fast::kernels_avx512()) return Isa::avx512;
+    if (f.avx2 && fast::kernels_avx2()) return Isa::avx2;
+    return Isa::scalar;
+}
+
+bool isa_available(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(detected_isa()); }
+
+Isa active_isa() {
+    int v = g_isa.load(std::memory_order_relaxed);
+    if (v < 0) {
+        v = static_cast<int>(env_or_detected());
+        g_isa.store(v, std::memory_order_relaxed);
+    }
+    return static_cast<Isa>(v);
+}
+
+bool force_isa(Isa isa) {
+    if (!isa_available(isa)) return false;
+    g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+    return true;
+}
+
+void reset_isa() { g_isa.store(static_cast<int>(env_or_detected()), std::memory_order_relaxed); }
+
+bool mul_mat_has_fast_path(DType w, Isa isa) {
+    const fast::Kernels *k = kernels_for(isa);
+    const int id = static_cast<int>(w);
+    return k && id < fast::kTypeSlots && k->dot[id];
+}
+
+// ---- the driver -----------------------------------------------------------------------------
+
+bool mul_mat_fast(Tensor &dst) {
+    const Isa isa = active_isa();
+    if (!mul_mat_has_fast_path(dst.src[0]->type, isa)) return false;
+    const fast::DotFn dot = kernels_for(isa)->dot[static_cast<int>(dst.src[0]->type)];
+
+    const Tensor &w = *dst.src[0];
+    const Tensor &x = *dst.src[1];
+    const int64_t K = w.ne[0], N = w.ne[1];
+    const int64_t M = x.ne[1], B2 = x.ne[2], B3 = x.ne[3];
+    if (x.type != DType::F32 || x.nb[0] != sizeof(float) || dst.nb[0] != sizeof(float)) return false;
+    if (K <= 0 || K % traits(w.type).block_size != 0) return false; // the reference reports it
+    const DType at = activation_type_for(w.type);
+    if (K % traits(at).block_size != 0) return false;
+    const int64_t r2 = B2 / w.ne[2], r3 = B3 / w.ne[3];
+    const int64_t cols = M * B2 * B3;
+    const bool threads = worth_threads(K * N * cols);
+
+    // 1. Activations.
+    const ActLayout lay = layout_for(at, K);
+    static thread_local AlignedBuffer abuf;
+    uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
+    std::vector<fast::ActCol> acols(static_cast<size_t>(cols));
+    const size_t tmp_bytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
+#pragma omp parallel if (threads && cols > 1)
+    {
+        std::vector<uint8_t> tmp(tmp_bytes);
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < cols; ++c) {
+            const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2);
+            const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));
+            fast::ActCol &ac = acols[static_cast<size_t>(c)];
+            if (lay.stride == 0) {
+                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src};
+                continue;
+            }
+            uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
+            convert_column(at, src, K, tmp.data(), col, lay);
+            ac.qs = reinterpret_cast<const int8_t *>(col + lay.qs);
+            ac.d = reinterpret_cast<const float *>(col + lay.d);
+            ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
+            ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
+            ac.f = col;
+        }
+    }
+
+    // 2. Output rows in chunks; tasks = (batch matrix, row chunk).
+    const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));
+    const int64_t nthreads = threads ? std::max(1, omp_get_max_threads()) : 1;
+    int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
+    rc = std::max<int64_t>(1, std::min(rc, (N + 4 * nthreads - 1) / (4 * nthreads)));
+    const int64_t nchunks = (N + rc - 1) / rc, ntasks = B2 * B3 * nchunks;
+#pragma omp parallel for schedule(static) if (threads)
+    for (int64_t t = 0; t < ntasks; ++t) {
+        const int64_t bat = t / nchunks, chunk = t % nchunks;
+        const int64_t b2 = bat % B2, b3 = bat / B2;
+        const int64_t n0 = chunk * rc, n1 = std::min(N, n0 + rc);
+        const fast::ActCol *bcols = acols.data() + bat * M;
+        float out[fast::kMaxCols];
+        for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
+            const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
+            for (int64_t n = n0; n < n1; ++n) {
+                dot(K, w.row(n, b2 / r2, b3 / r3), bcols + m0, nc, out);
+                for (int i = 0; i < nc; ++i) reinterpret_cast<float *>(dst.row(m0 + i, b2, b3))[n] = out[i];
+            }
+        }
+    }
+    return true;
+}
+
+} // namespace corvid::cpu

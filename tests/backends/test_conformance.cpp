@@ -1,0 +1,245 @@
+// Conformance of the CPU backend's fast paths against its scalar reference kernels.
+//
+// Every instruction-set path this machine can run (cpu::force_isa) computes the same
+// graph as the scalar reference (Isa::scalar = the reference kernels), for every weight
+// type, on shapes that are not multiples of the kernels' tiles: odd N and M, M = 1
+// (decode) and M > 4 (the 4-column groups plus a remainder), K not a multiple of 256
+// where the block size allows, and batch broadcast in dims 2 and 3.
+//
+// Tolerance, mul_mat. Both sides use the same quantized values (the activations go
+// through the same reference quantizer), so they differ only by float rounding:
+//   reference: weights dequantized in float (<= 3 roundings each), activations
+//              dequantized (<= 1), products and sums in double, one final rounding;
+//   fast:      exact integer dot products per block, then per block one rounding for
+//              d_w * d_x, one for the int -> float conversion (K-quants), one fused
+//              multiply-add into a float lane (flushed into double lanes every 4
+//              blocks of 32 / every super-block); min/offset terms in a scalar sum;
+//              a horizontal sum and a final rounding to float.
+// Recursive summation of L terms errs by at most (L - 1) u sum|terms| (u = 2^-24), so
+//   |fast - ref| <= (L + 16) u S,   S = sum_k (|w_k - w0_k| + |w0_k|) |x_k|,
+// where L bounds the longest float accumulation chain (blocks of 32 per row: K / 32 —
+// the double flushes make the real chain much shorter, so this is loose; float
+// weights: K / 16 + 8 per lane for the two 8-lane accumulators and the scalar tail), and
+// w0 is the weight's offset part (the block dequantized with its quant bits zeroed:
+// -8d for Q4_0, -dmin*m for Q4_K, ...), so that S bounds the magnitudes of the two
+// integer sums the kernels combine even where they cancel. The worst observed
+// |fast - ref| / tolerance is printed.
+//
+// Other ops have no fast path yet: they must agree bit for bit under every ISA.
+#include "graph/graph_runner.h"
+
+#include "cpu/cpu_dispatch.h"
+#include "cpu/cpu_kernels.h"
+#include "tensor/quants.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace corvid;
+using namespace corvid::test;
+
+namespace {
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                              DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+
+// Byte range of the quant levels inside one block (zeroed to get the offset part w0).
+struct QuantBits {
+    size_t offset, length;
+};
+QuantBits quant_bits(DType t) {
+    switch (t) {
+    case DType::Q4_0: return {2, 16};
+    case DType::Q4_1: return {4, 16};
+    case DType::Q5_0: return {2, 20};
+    case DType::Q5_1: return {4, 20};
+    case DType::Q8_0: return {2, 32};
+    case DType::Q2_K: return {16, 64};
+    case DType::Q3_K: return {0, 96};
+    case DType::Q4_K: return {16, 128};
+    case DType::Q5_K: return {16, 160};
+    case DType::Q6_K: return {0, 192};
+    case DType::IQ4_NL: return {2, 16};
+    case DType::IQ4_XS: return {8, 128};
+    default: return {0, 0};
+    }
+}
+
+// Restores the ISA choice however a test case ends.
+struct IsaGuard {
+    ~IsaGuard() { cpu::reset_isa(); }
+};
+
+std::vector<cpu::Isa> fast_isas() {
+    std::vector<cpu::Isa> v;
+    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512})
+        if (cpu::isa_available(i)) v.push_back(i);
+    return v;
+}
+
+struct Shape {
+    int64_t K, N, M, B2, B3, wB2, wB3;
+};
+
+struct Worst {
+    double ratio = 0.0;
+    std::string where;
+};
+
+// Weights: rows of normal values with a per-row scale and a few outliers, quantized by
+// the reference quantizer (so every block is one a real model could hold).
+void fill_weights(OwnedTensor &w, std::mt19937 &rng) {
+    const int64_t K = w.t.ne[0], rows = w.t.n_rows();
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_real_distribution<float> ud(0.05f, 2.0f);
+    std::vector<float> row(static_cast<size_t>(K));
+    for (int64_t r = 0; r < rows; ++r) {
+        const float scale = ud(rng);
+        const float shift = (r % 3 == 0) ? 0.5f * scale : 0.0f; // affine types see an offset
+        for (auto &v : row) v = nd(rng) * scale + shift;
+        if (K > 3) row[static_cast<size_t>(r % K)] *= 6.0f;
+        uint8_t *dst = w.t.row(r % w.t.ne[1], (r / w.t.ne[1]) % w.t.ne[2], r / (w.t.ne[1] * w.t.ne[2]));
+        REQUIRE(quantize_row(w.t.type, row.data(), dst, K));
+    }
+}
+
+void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
+    std::mt19937 rng(seed);
+    OwnedTensor w(type, {s.K, s.N, s.wB2, s.wB3});
+    fill_weights(w, rng);
+
+    Graph g;
+    Tensor *x = g.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
+    Tensor *y = g.mul_mat(&w.t, x);
+    g.mark_output(y);
+    GraphRunner r;
+    r.bind(g);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> xv(static_cast<size_t>(x->n_elements()));
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = nd(rng) * ((i / s.K) % 4 == 1 ? 30.0f : 1.0f);
+    if (s.M > 2) std::fill(xv.begin() + 2 * s.K, xv.begin() + 3 * s.K, 0.0f); // an all-zero column
+    fill(x, xv);
+
+    REQUIRE(cpu::force_isa(cpu::Isa::scalar));
+    r.run(g);
+    const std::vector<float> ref(f32(y), f32(y) + y->n_elements());
+
+    // S per output: dequantized magnitudes of both parts of w times |x| after the
+    // activation's round trip through its partner format.
+    const DType at = cpu::activation_type_for(type);
+    const int64_t rows = s.N * s.wB2 * s.wB3;
+    std::vector<float> wa(static_cast<size_t>(rows * s.K)), w0(static_cast<size_t>(rows * s.K), 0.0f);
+    const QuantBits qb = quant_bits(type);
+    const size_t bbytes = traits(type).block_bytes;
+    for (int64_t rr = 0; rr < rows; ++rr) {
+        const uint8_t *src = w.t.row(rr % s.N, (rr / s.N) % s.wB2, rr / (s.N * s.wB2));
+        std::vector<uint8_t> zeroed(src, src + w.t.row_bytes());
+        if (qb.length)
+            for (size_t b = 0; b < zeroed.size() / bbytes; ++b) std::memset(&zeroed[b * bbytes + qb.offset], 0, qb.length);
+        REQUIRE(dequantize_row(type, src, &wa[static_cast<size_t>(rr * s.K)], s.K));
+        if (qb.length) REQUIRE(dequantize_row(type, zeroed.data(), &w0[static_cast<size_t>(rr * s.K)], s.K));
+    }
+    const int64_t cols = s.M * s.B2 * s.B3;
+    std::vector<float> xq(static_cast<size_t>(cols * s.K));
+    std::vector<uint8_t> qrow(*dtype_row_bytes(at, static_cast<uint64_t>(s.K)));
+    for (int64_t c = 0; c < cols; ++c) {
+        REQUIRE(quantize_row(at, &xv[static_cast<size_t>(c * s.K)], qrow.data(), s.K));
+        REQUIRE(dequantize_row(at, qrow.data(), &xq[static_cast<size_t>(c * s.K)], s.K));
+    }
+    const bool is_float = type == DType::F32 || type == DType::F16 || type == DType::BF16;
+    const double L = is_float ? double(s.K) / 16 + 8 : double(s.K) / 32;
+    const double u = std::ldexp(1.0, -24);
+
+    for (cpu::Isa isa : fast_isas()) {
+        REQUIRE(cpu::force_isa(isa));
+        CHECK(cpu::mul_mat_has_fast_path(type, isa));
+        float *out = static_cast<float *>(y->data);
+        std::fill(out, out + y->n_elements(), std::nanf("")); // every output must be written
+        r.run(g);
+        const float *got = f32(y);
+        int bad = 0;
+        for (int64_t b3 = 0; b3 < s.B3; ++b3)
+            for (int64_t b2 = 0; b2 < s.B2; ++b2)
+                for (int64_t m = 0; m < s.M; ++m)
+                    for (int64_t n = 0; n < s.N; ++n) {
+                        const int64_t wr = n + s.N * ((b2 / (s.B2 / s.wB2)) + s.wB2 * (b3 / (s.B3 / s.wB3)));
+                        const int64_t c = m + s.M * (b2 + s.B2 * b3);
+                        double S = 0.0;
+                        for (int64_t k = 0; k < s.K; ++k) {
+                            const double a = wa[static_cast<size_t>(wr * s.K + k)], o = w0[static_cast<size_t>(wr * s.K + k)];
+                            S += (std::fabs(a - o) + std::fabs(o)) * std::fabs(xq[static_cast<size_t>(c * s.K + k)]);
+                        }
+                        const double tol = (L + 16) * u * S;
+                        const size_t i = static_cast<size_t>(n + s.N * c);
+                        const double err = std::fabs(double(got[i]) - double(ref[i]));
+                        if (!(err <= tol)) {
+                            if (++bad <= 3)
+                                FAIL_CHECK(std::string(dtype_name(type)) << " " << std::string(cpu::isa_name(isa)) << " K=" << s.K << " N=" << s.N
+                                                            << " M=" << s.M << " B=" << s.B2 << "x" << s.B3 << " at n=" << n
+                                                            << " m=" << m << " b2=" << b2 << " b3=" << b3 << ": got " << got[i]
+                                                            << " ref " << ref[i] << " err " << err << " tol " << tol);
+                        } else if (tol > 0 && err / tol > worst.ratio) {
+                            worst.ratio = err / tol;
+                            worst.where = std::string(dtype_name(type)) + " " + cpu::isa_name(isa) + " K=" + std::to_string(s.K);
+                        }
+                    }
+        CHECK(bad == 0);
+    }
+}
+
+} // namespace
+
+TEST_CASE("conformance: the ISA selection can be forced to every path this machine has") {
+    IsaGuard guard;
+    MESSAGE("detected: " << std::string(cpu::isa_name(cpu::detected_isa())) << ", active: " << std::string(cpu::isa_name(cpu::active_isa())));
+    CHECK(cpu::force_isa(cpu::Isa::scalar));
+    CHECK(cpu::active_isa() == cpu::Isa::scalar);
+    for (cpu::Isa i : fast_isas()) {
+        CHECK(cpu::force_isa(i));
+        CHECK(cpu::active_isa() == i);
+    }
+    if (!cpu::isa_available(cpu::Isa::avx512)) {
+        CHECK_FALSE(cpu::force_isa(cpu::Isa::avx512));
+        MESSAGE("AVX-512 VNNI not available here: that path is not tested on this machine");
+    }
+#if defined(__x86_64__)
+    // Every machine this project targets has AVX2; the fast paths must be exercised.
+    CHECK(cpu::isa_available(cpu::Isa::avx2));
+#endif
+}
+
+TEST_CASE("conformance: mul_mat fast paths against the reference, every weight type") {
+    IsaGuard guard;
+    Worst worst;
+    for (DType type : kWeightTypes) {
+        CAPTURE(dtype_name(type));
+        const uint32_t bs = traits(type).block_size;
+        // K, N, M, x batch (dims 2, 3), weight batch (dims 2, 3)
+        static const Shape float_shapes[] = {{1, 3, 1, 1, 1, 1, 1},    {7, 5, 1, 1, 1, 1, 1},    {37, 9, 7, 1, 1, 1, 1},
+                                             {515, 67, 1, 1, 1, 1, 1}, {100, 13, 9, 2, 3, 1, 1}, {64, 11, 5, 2, 3, 2, 1}};
+        static const Shape b32_shapes[] = {{32, 3, 1, 1, 1, 1, 1},  {608, 67, 1, 1, 1, 1, 1}, {96, 13, 9, 1, 1, 1, 1},
+                                           {160, 5, 5, 2, 3, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {1024, 33, 6, 1, 1, 1, 1}};
+        static const Shape b256_shapes[] = {{256, 3, 1, 1, 1, 1, 1}, {768, 67, 1, 1, 1, 1, 1}, {512, 13, 9, 1, 1, 1, 1},
+                                            {256, 5, 5, 2, 3, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {2304, 9, 5, 1, 1, 1, 1}};
+        const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
+        uint32_t seed = 1000 + static_cast<uint32_t>(type) * 17;
+        for (int i = 0; i < 6; ++i) check_mul_mat(type, shapes[i], seed++, worst);
+    }
+    MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
+}
+
+TEST_CASE("conformance: mul_mat falls back to the reference for types without a fast kernel") {
+    IsaGuard guard;
+    for (cpu::Isa isa : fast_isas()) {
+        CHECK_FALSE(cpu::mul_mat_has_fast_path(DType::Q8_1, isa));
+        CHECK_FALSE(cpu::mul_mat_has_fast_path(DType::IQ2_XXS, isa));
+    }
+    CHECK_FALSE(cpu::mul_mat_has_fast_path(DType::Q4_0, cpu::Isa::scalar));
+}

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to the main job: install dependencies, build,
-# fetch the default model, and run it. Today the main job is a greedy generation with
-# `corvid run`; it becomes `corvid chat` when the chat program lands (issue 6).
+# One command from a fresh clone to the main job: install dependencies, build, fetch
+# the default model, and open a chat with it. Extra arguments go to `corvid chat`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install_deps.sh
 make
 model=$(python3 scripts/fetch_model.py)
-prompt=${1:-"The three most useful things to pack for a day hike are"}
 echo
-echo "== corvid run -m $model -p \"$prompt\" -n 48 --temp 0"
-./build/tools/corvid run -m "$model" -p "$prompt" -n 48 --temp 0
+echo "== corvid chat -m $model $*"
+exec ./build/tools/corvid chat -m "$model" "$@"

@@ -42,7 +42,7 @@ void append_piece(const VocabData &v, int32_t id, bool render_special, std::stri
         return;
     }
     if (t.attr & kAttrNormal) {
-        if (v.type == VocabType::spm) append_unescaped(t.text, out);
+        if (v.type == VocabType::spm || v.type == VocabType::wpm) append_unescaped(t.text, out);
         else byte_level_to_bytes(t.text, out);
         return;
     }
@@ -56,35 +56,56 @@ void append_piece(const VocabData &v, int32_t id, bool render_special, std::stri
     // unused / undefined tokens render as nothing
 }
 
-// Hugging Face's clean_up_tokenization: no space before . ? ! , and around a lone apostrophe,
-// and none before the contractions 's 'm 're 've and n't.
+// llama.cpp's clean-up of spaces (its llama_detokenize with clean_spaces), three passes that
+// each look at the text the previous pass left:
+//   1. a space before ? ! . or , is dropped;
+//   2. a lone apostrophe (" ' ") loses the spaces on both sides;
+//   3. a space before the contractions 's 'm 're 've is dropped (not before 't 'd 'll, nor n't,
+//      unlike Hugging Face's clean_up_tokenization).
+// The first character is never dropped.
 void clean_up_spaces(std::string &text) {
-    auto replace_all = [&](std::string_view from, std::string_view to) {
-        std::string out;
-        size_t pos = 0;
-        bool any = false;
-        while (true) {
-            const size_t hit = text.find(from, pos);
-            if (hit == std::string::npos) break;
-            any = true;
-            out.append(text, pos, hit - pos);
-            out.append(to);
-            pos = hit + from.size();
+    const size_t n1 = text.size();
+    if (n1 == 0) return;
+    std::string a;
+    a.reserve(n1);
+    a.push_back(text[0]);
+    for (size_t i = 1; i < n1; ++i) {
+        const char x = text[i];
+        if (text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) a.pop_back();
+        a.push_back(x);
+    }
+
+    std::string b;
+    b.reserve(a.size());
+    b.push_back(a[0]);
+    bool prev_is_space = a[0] == ' '; // the character before i in `a`, unless it was consumed
+    for (size_t i = 1; i < a.size(); ++i) {
+        const char x = a[i];
+        if (x == '\'' && prev_is_space && i + 1 < a.size() && a[i + 1] == ' ') {
+            b.pop_back(); // the space before
+            b.push_back(x);
+            ++i;          // and the one after, which no later check sees as a space
+            prev_is_space = false;
+            continue;
         }
-        if (!any) return;
-        out.append(text, pos, std::string::npos);
-        text.swap(out);
-    };
-    replace_all(" .", ".");
-    replace_all(" ?", "?");
-    replace_all(" !", "!");
-    replace_all(" ,", ",");
-    replace_all(" ' ", "'");
-    replace_all(" n't", "n't");
-    replace_all(" 'm", "'m");
-    replace_all(" 's", "'s");
-    replace_all(" 've", "'ve");
-    replace_all(" 're", "'re");
+        b.push_back(x);
+        prev_is_space = x == ' ';
+    }
+
+    std::string c;
+    c.reserve(b.size());
+    c.push_back(b[0]);
+    const size_t n3 = b.size();
+    for (size_t i = 1; i < n3; ++i) {
+        const char x = b[i];
+        if (b[i - 1] == ' ' && x == '\'' && i + 1 < n3) {
+            const char x1 = b[i + 1];
+            const char x2 = i + 2 < n3 ? b[i + 2] : '\0';
+            if (x1 == 's' || x1 == 'm' || (x2 && ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')))) c.pop_back();
+        }
+        c.push_back(x);
+    }
+    text.swap(c);
 }
 
 } // namespace corvid::vocab
@@ -97,7 +118,7 @@ StreamingDetokenizer::StreamingDetokenizer(const Vocab &vocab, bool render_speci
 std::string StreamingDetokenizer::push(int32_t id) {
     std::string piece = vocab_.token_to_piece(id, render_special_);
     // The same leading-space rule as Vocab::detokenize, applied to the stream's first token.
-    if (first_ && vocab_.add_space_prefix() && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    if (first_ && vocab_.data().strip_first_space && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
     first_ = false;
     pending_ += piece;
     const size_t hold = vocab::utf8_incomplete_tail(pending_);

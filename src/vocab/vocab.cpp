@@ -31,6 +31,7 @@ int32_t Vocab::pad() const { return d_->pad; }
 int32_t Vocab::sep() const { return d_->sep; }
 bool Vocab::add_bos() const { return d_->add_bos; }
 bool Vocab::add_eos() const { return d_->add_eos; }
+bool Vocab::add_sep() const { return d_->add_sep; }
 bool Vocab::add_space_prefix() const { return d_->add_space_prefix; }
 bool Vocab::clean_spaces() const { return d_->clean_spaces; }
 const std::vector<int32_t> &Vocab::eog_ids() const { return d_->eog; }
@@ -88,12 +89,16 @@ std::vector<int32_t> Vocab::tokenize(std::string_view text, bool add_special, bo
             after_special = false;
         }
     } else {
+        const bool wpm = d.type == VocabType::wpm;
         for (const Fragment &f : frags) {
+            const std::string_view raw = text.substr(f.begin, f.end - f.begin);
             if (f.token >= 0) out.push_back(f.token);
-            else vocab::bpe_tokenize(d, text.substr(f.begin, f.end - f.begin), out);
+            else if (wpm) vocab::wpm_tokenize(d, raw, out);
+            else vocab::bpe_tokenize(d, raw, out);
         }
     }
 
+    if (add_special && d.add_sep) out.push_back(d.sep);
     if (add_special && d.add_eos) out.push_back(d.eos);
     return out;
 }
@@ -112,7 +117,7 @@ std::string Vocab::detokenize(const std::vector<int32_t> &ids, bool render_speci
     for (int32_t id : ids) {
         const size_t before = out.size();
         vocab::append_piece(*d_, id, render_special, out);
-        if (first && d_->add_space_prefix && out.size() > before && out[before] == ' ') out.erase(before, 1);
+        if (first && d_->strip_first_space && out.size() > before && out[before] == ' ') out.erase(before, 1);
         first = false;
     }
     if (d_->clean_spaces) vocab::clean_up_spaces(out);

@@ -5,6 +5,15 @@
 //           an optional leading space (tokenizer.ggml.add_space_prefix), byte fallback <0xNN>.
 //   "gpt2"  (byte-level BPE): the pre-tokenizer regexes that tokenizer.ggml.pre names, then
 //           merges ranked by tokenizer.ggml.merges over the GPT-2 byte alphabet.
+//   "bert"  (WordPiece, llama.cpp's "WPM"): the text is normalized (accents stripped through the
+//           first code point of the canonical decomposition, combining marks and control
+//           characters dropped, lower-cased; tokenizer.ggml.normalizer.lowercase and
+//           .strip_accents turn these off), split into words on white space, with each
+//           punctuation character, ASCII symbol and CJK ideograph a word of its own; each word
+//           gets the "▁" prefix that the converted vocabularies give word-initial pieces (BERT's
+//           "##" continuation pieces are stored bare) and is cut greedily into the longest
+//           matching tokens, left to right; a word that cannot be cut entirely is the unknown
+//           token. add_special puts BOS ([CLS]) before and SEP ([SEP]) after the text.
 //
 // Special (control, user-defined, unknown) tokens can be written in the text: with
 // parse_special every such token's text is recognised; without it only user-defined ones are
@@ -49,7 +58,7 @@ enum TokenAttr : uint32_t {
     kAttrSingleWord = 1u << 9,
 };
 
-enum class VocabType { spm, bpe };
+enum class VocabType { spm, bpe, wpm };
 
 namespace vocab {
 struct VocabData;
@@ -65,12 +74,13 @@ public:
     Vocab &operator=(const Vocab &) = delete;
 
     VocabType type() const;
-    const std::string &model_name() const; // "llama" or "gpt2"
+    const std::string &model_name() const; // "llama", "gpt2" or "bert"
     const std::string &pre_name() const;   // tokenizer.ggml.pre ("default" when absent)
     int32_t n_tokens() const;
 
-    // Text (bytes, normally UTF-8) to token ids. add_special adds BOS / EOS where the
-    // vocabulary asks for them; parse_special turns control-token texts into those tokens.
+    // Text (bytes, normally UTF-8) to token ids. add_special adds BOS / EOS (and, for WordPiece,
+    // SEP) where the vocabulary asks for them; parse_special turns control-token texts into those
+    // tokens. Never throws for any bytes: malformed UTF-8 is handled as llama.cpp does.
     std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special) const;
 
     // The bytes a token stands for. Control and unknown tokens give their text only with
@@ -78,8 +88,11 @@ public:
     std::string token_to_piece(int32_t id, bool render_special) const;
 
     // Concatenated pieces, as llama.cpp's llama_detokenize(remove_special = false): the leading
-    // space a SentencePiece vocabulary adds is dropped from the first token, and BPE
-    // vocabularies that ask for it get Hugging Face's clean-up of spaces before punctuation.
+    // space a SentencePiece vocabulary adds is dropped from the first token, and vocabularies
+    // that ask for it (BPE ones mostly, WordPiece) get llama.cpp's clean-up of spaces before
+    // punctuation and contractions. WordPiece pieces are "▁" -> space, and the first token's
+    // leading space is dropped as for SentencePiece (so it stays after a [CLS] rendered as "");
+    // llama.cpp keeps it for WordPiece (" hello world" there, "hello world" here).
     // Throws Error(invalid_argument) for an id out of range.
     std::string detokenize(const std::vector<int32_t> &ids, bool render_special) const;
 
@@ -97,6 +110,8 @@ public:
 
     bool add_bos() const;
     bool add_eos() const;
+    // WordPiece: add_special appends SEP (tokenizer.ggml.add_sep_token, default true).
+    bool add_sep() const;
     bool add_space_prefix() const;
     bool clean_spaces() const;
 

@@ -47,7 +47,11 @@ struct VocabData {
 
     int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, pad = -1, sep = -1;
     bool add_bos = false, add_eos = false;
+    bool add_sep = false; // WPM: SEP after the text when add_special
     bool add_space_prefix = false;
+    // Detokenizing drops one leading space from the first token's piece (add_space_prefix, the
+    // SPM default; and WPM, whose every word starts with "▁").
+    bool strip_first_space = false;
     bool clean_spaces = false;
     bool ignore_merges = false;
     std::vector<int32_t> eog; // sorted
@@ -60,6 +64,11 @@ struct VocabData {
 
     // SPM: the <0xNN> token per byte; BPE: the token of the byte's byte-level character.
     std::array<int32_t, 256> byte_tokens{};
+
+    // WPM: normalizer options and the longest token text in bytes.
+    bool wpm_lowercase = true;
+    bool wpm_strip_accents = true;
+    size_t max_token_len = 0;
 
     // BPE: (left id, right id) -> merge.
     std::unordered_map<uint64_t, BpeMerge> merges;
@@ -84,9 +93,10 @@ struct Fragment {
 };
 void split_special(const VocabData &v, std::string_view text, bool parse_special, std::vector<Fragment> &out);
 
-// spm.cpp / bpe.cpp: append the tokens of one raw-text fragment.
+// spm.cpp / bpe.cpp / wpm.cpp: append the tokens of one raw-text fragment.
 void spm_tokenize(const VocabData &v, std::string_view text, std::vector<int32_t> &out);
 void bpe_tokenize(const VocabData &v, std::string_view text, std::vector<int32_t> &out);
+void wpm_tokenize(const VocabData &v, std::string_view text, std::vector<int32_t> &out);
 
 // detokenize.cpp
 void append_piece(const VocabData &v, int32_t id, bool render_special, std::string &out);

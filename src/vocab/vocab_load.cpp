@@ -42,7 +42,7 @@ int32_t SpecialTrie::child(int32_t node, uint8_t b) const {
 
 namespace {
 
-const char *kSupportedModels = "llama, gpt2";
+const char *kSupportedModels = "llama, gpt2, bert";
 
 struct Loader {
     const gguf::GgufFile &file;
@@ -231,6 +231,8 @@ struct Loader {
     }
 
     void build_byte_tokens() {
+        d.byte_tokens.fill(-1);
+        if (d.type == VocabType::wpm) return; // no byte tokens
         char buf[8];
         for (int b = 0; b < 256; ++b) {
             if (d.type == VocabType::spm) {
@@ -260,6 +262,7 @@ struct Loader {
         d.model = *model->as_string();
         if (d.model == "llama") d.type = VocabType::spm;
         else if (d.model == "gpt2") d.type = VocabType::bpe;
+        else if (d.model == "bert") d.type = VocabType::wpm;
         else fail(Status::unsupported, "%s: unsupported tokenizer model '%s' (tokenizer.ggml.model; supported: %s)",
                   path(), d.model.c_str(), kSupportedModels);
 
@@ -280,6 +283,17 @@ struct Loader {
             d.add_space_prefix = true;
             d.clean_spaces = false;
             add_bos_default = true;
+        } else if (d.type == VocabType::wpm) {
+            // BERT's [CLS] ... [SEP] at the ids of the original vocabulary unless named.
+            d.bos = token_id_key("tokenizer.ggml.bos_token_id", 101);
+            d.eos = token_id_key("tokenizer.ggml.eos_token_id", -1);
+            d.unk = token_id_key("tokenizer.ggml.unknown_token_id", 100);
+            d.add_space_prefix = false;
+            d.clean_spaces = true;
+            add_bos_default = true;
+            d.wpm_lowercase = bool_key("tokenizer.ggml.normalizer.lowercase", true);
+            d.wpm_strip_accents = bool_key("tokenizer.ggml.normalizer.strip_accents", d.wpm_lowercase);
+            for (const auto &t : d.tokens) d.max_token_len = std::max(d.max_token_len, t.text.size());
         } else {
             d.bos = token_id_key("tokenizer.ggml.bos_token_id", 11);
             d.eos = token_id_key("tokenizer.ggml.eos_token_id", 11);
@@ -293,16 +307,20 @@ struct Loader {
             }
             load_merges();
         }
-        d.sep = token_id_key("tokenizer.ggml.seperator_token_id", -1);
-        d.pad = token_id_key("tokenizer.ggml.padding_token_id", -1);
+        const bool wpm = d.type == VocabType::wpm;
+        d.sep = token_id_key("tokenizer.ggml.seperator_token_id", wpm ? 102 : -1);
+        d.pad = token_id_key("tokenizer.ggml.padding_token_id", wpm ? 0 : -1);
         d.eot = token_id_key("tokenizer.ggml.eot_token_id", -1);
         d.eom = token_id_key("tokenizer.ggml.eom_token_id", -1);
         d.add_bos = bool_key("tokenizer.ggml.add_bos_token", add_bos_default);
         d.add_eos = bool_key("tokenizer.ggml.add_eos_token", false);
         d.add_space_prefix = bool_key("tokenizer.ggml.add_space_prefix", d.add_space_prefix);
+        d.add_sep = wpm && bool_key("tokenizer.ggml.add_sep_token", true);
         // A flag without its token cannot be honoured; llama.cpp would emit an invalid id.
         d.add_bos = d.add_bos && d.bos >= 0;
         d.add_eos = d.add_eos && d.eos >= 0;
+        d.add_sep = d.add_sep && d.sep >= 0;
+        d.strip_first_space = wpm || d.add_space_prefix;
 
         special_fixups();
         build_specials();

@@ -52,6 +52,30 @@ inline gguf::GgufWriter bpe_writer() {
     return w;
 }
 
+// A WordPiece vocabulary in llama.cpp's converted spelling: word-initial pieces start with "▁",
+// continuation pieces (BERT's "##x") are bare.
+inline gguf::GgufWriter wpm_writer() {
+    const std::string m = "\xE2\x96\x81";
+    const std::vector<std::string> tokens = {
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]",                                      // 0..3
+        m + "hello", m + "world", m + "un", "aff", "able",                       // 4..8
+        m + ",", m + "!", m + "'", "s", m + "cafe",                              // 9..13
+        m + "\xE4\xBD\xA0", m + "\xE5\xA5\xBD", m + "a", "b", m + "ab",          // 14..18 (你 好)
+        m + "$", m + "Hello"};                                                   // 19..20
+    std::vector<int32_t> types(tokens.size(), 1);
+    for (int i = 0; i < 4; ++i) types[i] = 3;
+    gguf::GgufWriter w;
+    w.set("general.architecture", gguf::Value::string("bert"));
+    w.set("tokenizer.ggml.model", gguf::Value::string("bert"));
+    w.set("tokenizer.ggml.tokens", gguf::Value::string_array(tokens));
+    w.set("tokenizer.ggml.token_type", gguf::Value::array_of(gguf::ValueType::INT32, types));
+    w.set("tokenizer.ggml.unknown_token_id", gguf::Value::u32(1));
+    w.set("tokenizer.ggml.bos_token_id", gguf::Value::u32(2));
+    w.set("tokenizer.ggml.seperator_token_id", gguf::Value::u32(3));
+    w.set("tokenizer.ggml.padding_token_id", gguf::Value::u32(0));
+    return w;
+}
+
 // Writes `w` to a temporary file and loads its vocabulary (throws what from_gguf throws).
 inline std::unique_ptr<Vocab> load_written(const gguf::GgufWriter &w) {
     const std::string path = temp_path("vocab.gguf");

@@ -175,3 +175,16 @@ TEST_CASE("vocab: token ids out of range") {
     CHECK_FALSE(v->is_eog(-1));
     CHECK(v->is_eog(5));
 }
+
+TEST_CASE("vocab: clean-up of spaces follows llama.cpp, not Hugging Face") {
+    auto v = shared_vocab("gpt-2");
+    if (!v) {
+        MESSAGE("skipped: ../shared/vocab not found");
+        return;
+    }
+    // llama.cpp (llama-cpp-python 0.3.36, llama_detokenize) keeps the space before n't, 'd and 'll.
+    const std::string text = "I don n't know , he 'd say 'll 're ' x";
+    CHECK(v->detokenize(v->tokenize(text, false, false), false) == "I don n't know, he 'd say 'll're'x");
+    CHECK(v->detokenize(v->tokenize(" . hello", false, false), false) == ". hello");
+    CHECK(v->detokenize(v->tokenize("a ' ' b", false, false), false) == "a'' b");
+}

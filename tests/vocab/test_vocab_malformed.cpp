@@ -119,10 +119,11 @@ TEST_CASE("vocab: malformed metadata names the key") {
         expect_error(w, Status::unsupported, "qwen2");
         expect_error(w, Status::unsupported, "deepseek-coder");
     }
-    SUBCASE("WordPiece is unsupported") {
+    SUBCASE("an unknown model lists the supported ones") {
         auto w = spm_writer();
-        w.set("tokenizer.ggml.model", Value::string("bert"));
-        expect_error(w, Status::unsupported, "unsupported tokenizer model 'bert'");
+        w.set("tokenizer.ggml.model", Value::string("rwkv"));
+        expect_error(w, Status::unsupported, "unsupported tokenizer model 'rwkv'");
+        expect_error(w, Status::unsupported, "bert");
     }
     SUBCASE("an unknown model") {
         auto w = spm_writer();

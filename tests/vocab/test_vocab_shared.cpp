@@ -4,8 +4,6 @@
 // the ids are those of tokenize(text, add_special = false, parse_special = false).
 #include "vocab_test_util.h"
 
-#include "util/error.h"
-
 #include <doctest/doctest.h>
 
 using namespace corvid;
@@ -50,17 +48,4 @@ TEST_CASE("vocab: shared falcon vectors") { check_vocab_pair("falcon"); }
 TEST_CASE("vocab: shared deepseek-llm vectors") { check_vocab_pair("deepseek-llm"); }
 TEST_CASE("vocab: shared deepseek-coder vectors") { check_vocab_pair("deepseek-coder"); }
 
-TEST_CASE("vocab: shared bert-bge (WordPiece) is reported as unsupported") {
-    const std::string path = shared_path("vocab/ggml-vocab-bert-bge.gguf");
-    if (!file_exists(path)) {
-        MESSAGE("skipped: " << path << " not found (../shared is absent)");
-        return;
-    }
-    try {
-        load_vocab_file(path);
-        FAIL("loading a WordPiece vocabulary should fail");
-    } catch (const Error &e) {
-        CHECK(e.status() == Status::unsupported);
-        CHECK(std::string(e.what()).find("unsupported tokenizer model 'bert'") != std::string::npos);
-    }
-}
+TEST_CASE("vocab: shared bert-bge (WordPiece) vectors") { check_vocab_pair("bert-bge"); }

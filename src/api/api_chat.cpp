@@ -28,6 +28,9 @@ std::string template_source(const corvid_model *m, const char *tmpl) {
     }
     if (!m) fail(Status::invalid_argument, "give a model or a template");
     if (const gguf::Value *v = m->file().find("tokenizer.chat_template"); v && v->as_string()) return *v->as_string();
+    // Llama 2 and Llama 3 share the architecture name; the vocabulary tells them apart.
+    if (m->architecture == "llama" && m->model->vocab() && m->model->vocab()->find_token("<|start_header_id|>") < 0)
+        if (const char *b = chat::builtin_template("llama2")) return b;
     if (const char *b = chat::builtin_template_for(m->architecture)) return b;
     fail(Status::not_found, "%s: the model has no chat template (tokenizer.chat_template) and there is no built-in one "
          "for architecture '%s'; pass one explicitly", m->file().path().c_str(), m->architecture.c_str());

@@ -176,6 +176,33 @@ int main(int argc, char **argv) {
         corvid_context_free(ctx);
     }
 
+    /* Chat templates: a built-in by name, Jinja text, and errors that name the line. */
+    {
+        char out[512];
+        size_t nb = 0;
+        const char *msgs = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
+        corvid_sampler_params sp2 = corvid_sampler_default_params();
+        corvid_sampler *bad = NULL;
+        CHECK(corvid_chat_apply_template(m, "chatml", msgs, NULL, true, out, sizeof out, &nb) == CORVID_OK);
+        CHECK(nb == strlen("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+        CHECK(memcmp(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", nb) == 0);
+        CHECK(corvid_chat_apply_template(m, "{% for m in messages %}{{ m.content }}{% endfor %}", msgs, NULL, false, out,
+                                         sizeof out, &nb) == CORVID_OK);
+        CHECK(nb == 2 && memcmp(out, "Hi", 2) == 0);
+        CHECK(corvid_chat_apply_template(m, "line1\n{% if %}", msgs, NULL, false, out, sizeof out, &nb) == CORVID_ERR_FORMAT);
+        CHECK(strstr(corvid_last_error(), "line 2") != NULL);
+        CHECK(corvid_chat_apply_template(m, "chatml", "not json", NULL, false, out, sizeof out, &nb) == CORVID_ERR_INVALID_ARGUMENT);
+        /* stories260K has no template: its Llama-2-style vocabulary gets the built-in llama2 format. */
+        CHECK(corvid_model_chat_template(m) == NULL);
+        CHECK(corvid_chat_apply_template(m, NULL, msgs, NULL, true, out, sizeof out, &nb) == CORVID_OK);
+        CHECK(nb < sizeof out);
+        out[nb < sizeof out ? nb : sizeof out - 1] = '\0';
+        CHECK(strstr(out, "[INST]") != NULL);
+        sp2.samplers = "top_k;bogus";
+        CHECK(corvid_sampler_create(m, &sp2, &bad) == CORVID_ERR_INVALID_ARGUMENT && bad == NULL);
+        CHECK(strstr(corvid_last_error(), "bogus") != NULL);
+    }
+
     corvid_model_close(m);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;

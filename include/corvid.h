@@ -510,6 +510,127 @@ CORVID_API corvid_status corvid_chat_apply_template(const corvid_model *model, c
                                                     bool add_generation_prompt, char *buf, size_t size,
                                                     size_t *n_bytes);
 
+/* ---------------------------------------------------------------- quantization */
+
+/* The targets corvid_model_quantize makes, with llama.cpp's llama_ftype values (what
+ * general.file_type holds). The _S/_M/_L mixes give some tensors more bits than the base
+ * type, with llama.cpp's per-tensor recipes (attention V, FFN down, output, first/last
+ * layers); the others use one type for every weight matrix. Output and embedding
+ * matrices follow the recipes (the quantized types put output.weight in Q6_K). */
+typedef enum corvid_ftype {
+    CORVID_FTYPE_ALL_F32 = 0,
+    CORVID_FTYPE_MOSTLY_F16 = 1,
+    CORVID_FTYPE_MOSTLY_Q4_0 = 2,
+    CORVID_FTYPE_MOSTLY_Q4_1 = 3,
+    CORVID_FTYPE_MOSTLY_Q8_0 = 7,
+    CORVID_FTYPE_MOSTLY_Q5_0 = 8,
+    CORVID_FTYPE_MOSTLY_Q5_1 = 9,
+    CORVID_FTYPE_MOSTLY_Q2_K = 10,
+    CORVID_FTYPE_MOSTLY_Q3_K_S = 11,
+    CORVID_FTYPE_MOSTLY_Q3_K_M = 12,
+    CORVID_FTYPE_MOSTLY_Q3_K_L = 13,
+    CORVID_FTYPE_MOSTLY_Q4_K_S = 14,
+    CORVID_FTYPE_MOSTLY_Q4_K_M = 15,
+    CORVID_FTYPE_MOSTLY_Q5_K_S = 16,
+    CORVID_FTYPE_MOSTLY_Q5_K_M = 17,
+    CORVID_FTYPE_MOSTLY_Q6_K = 18,
+    CORVID_FTYPE_MOSTLY_IQ4_NL = 25,
+    CORVID_FTYPE_MOSTLY_IQ4_XS = 30,
+    CORVID_FTYPE_MOSTLY_BF16 = 32
+} corvid_ftype;
+
+/* The name of a target ("Q4_K_M"), or NULL for a value corvid_model_quantize does not
+ * make. Static string; thread-safe. */
+CORVID_API const char *corvid_ftype_name(int32_t ftype);
+
+/* Parses a target name case-insensitively ("q4_k_m"; also llama-quantize's aliases Q3_K,
+ * Q4_K, Q5_K for the _M mixes) into *out_ftype. CORVID_ERR_INVALID_ARGUMENT, with the
+ * valid names in the message, for an unknown name. Thread-safe. */
+CORVID_API corvid_status corvid_ftype_from_name(const char *name, corvid_ftype *out_ftype);
+
+/* One per-tensor override: tensors whose name matches `pattern` (an ECMAScript regular
+ * expression searched anywhere in the name, e.g. "attn_v" or "blk\\.0\\.ffn_down")
+ * become `type` instead of the recipe's choice. The first matching entry wins. Applies to
+ * quantized targets only; a type the rows do not fit falls back as the recipes do. */
+typedef struct corvid_quantize_tensor_type {
+    const char *pattern;
+    corvid_type type;
+} corvid_quantize_tensor_type;
+
+/* Reported after each tensor is written (on the calling thread). The pointers are valid
+ * during the call only. */
+typedef struct corvid_quantize_progress {
+    size_t tensor_index;       /* 0-based, in output order */
+    size_t n_tensors;
+    const char *name;
+    corvid_type src_type;      /* its type in the input */
+    corvid_type dst_type;      /* its type in the output (the same when copied) */
+    uint64_t src_bytes;
+    uint64_t dst_bytes;
+    uint64_t n_elements_done;  /* elements of the converted tensors done so far, this one included */
+    uint64_t n_elements_total; /* elements of all the tensors that are converted (copies excluded) */
+    double elapsed_seconds;    /* since corvid_model_quantize was called */
+} corvid_quantize_progress;
+
+/* Return false to cancel: corvid_model_quantize then fails with CORVID_ERR_IO and leaves
+ * no output file. */
+typedef bool (*corvid_quantize_progress_callback)(const corvid_quantize_progress *progress, void *user_data);
+
+typedef struct corvid_quantize_params {
+    corvid_ftype ftype;           /* the target (default CORVID_FTYPE_MOSTLY_Q8_0, as llama.cpp's) */
+    int32_t n_threads;            /* threads quantizing rows; <= 0: all cores (default 0) */
+    bool allow_requantize;        /* convert tensors that are already quantized (dequantize, then
+                                     quantize; worse than quantizing the original). Default false:
+                                     such an input fails with CORVID_ERR_UNSUPPORTED */
+    bool pure;                    /* no mix: every weight matrix in the base type (default false) */
+    bool keep_tensor_order;       /* write tensors in the input's order rather than llama.cpp's
+                                     (non-layer tensors, then layer by layer, by name). Default false:
+                                     the output is then byte-identical to llama-quantize's */
+    int32_t output_tensor_type;   /* a corvid_type for output.weight, or -1 (default): the recipe's */
+    int32_t token_embedding_type; /* a corvid_type for token_embd.weight, or -1 (default): the recipe's */
+    const corvid_quantize_tensor_type *tensor_types; /* n_tensor_types overrides (copied); may be NULL */
+    size_t n_tensor_types;
+    /* An importance matrix file (llama.cpp's imatrix GGUF). Not supported yet: anything
+     * but NULL (the default) fails with CORVID_ERR_UNSUPPORTED. */
+    const char *imatrix_path;
+    corvid_quantize_progress_callback progress_callback; /* may be NULL */
+    void *progress_user_data;
+} corvid_quantize_params;
+
+/* What a finished quantization did. */
+typedef struct corvid_quantize_stats {
+    uint64_t n_tensors;        /* tensors written */
+    uint64_t n_converted;      /* of which converted (the rest copied unchanged) */
+    uint64_t n_fallback;       /* tensors whose rows did not fit the recipe's type */
+    uint64_t n_elements;       /* parameters in all tensors */
+    uint64_t src_tensor_bytes; /* tensor data before ... */
+    uint64_t dst_tensor_bytes; /* ... and after */
+    uint64_t src_file_bytes;
+    uint64_t dst_file_bytes;
+    double seconds;
+} corvid_quantize_stats;
+
+/* The default parameters. Start from these and change fields. Thread-safe. */
+CORVID_API corvid_quantize_params corvid_quantize_default_params(void);
+
+/* Quantizes the GGUF model at `input_path` into a new GGUF file at `output_path`
+ * (params NULL: the defaults), as llama.cpp's llama-quantize does: every metadata key
+ * kept (general.file_type set to the target, general.quantization_version = 2), only
+ * weight matrices converted (norms and other 1-D tensors keep their type), tensors whose
+ * rows are not whole blocks of the chosen type falling back to one that fits (each
+ * fallback is logged as a warning). The input may be F32, F16 or BF16 (or quantized,
+ * with allow_requantize). One tensor is in memory at a time; the output is written to a
+ * temporary file beside `output_path` and renamed when complete, so a failure never
+ * leaves a partial file under that name. Warnings go to the log callback. `out_stats`
+ * may be NULL. Errors: CORVID_ERR_IO (cannot read the input or write the output, or
+ * cancelled), CORVID_ERR_FORMAT (a malformed or truncated input, a NaN/infinity in a
+ * weight), CORVID_ERR_UNSUPPORTED (requantizing without allow_requantize, a tensor type
+ * Corvid cannot convert, imatrix_path), CORVID_ERR_INVALID_ARGUMENT (an unknown ftype or
+ * type, a bad pattern). Thread-safe for different files. */
+CORVID_API corvid_status corvid_model_quantize(const char *input_path, const char *output_path,
+                                               const corvid_quantize_params *params,
+                                               corvid_quantize_stats *out_stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,5 +11,8 @@ void add_run_command(CLI::App &app, int *exit_code);
 void add_chat_command(CLI::App &app, int *exit_code);
 void add_template_command(CLI::App &app, int *exit_code);
 void add_tokenize_command(CLI::App &app, int *exit_code);
+void add_bench_command(CLI::App &app, int *exit_code);
+void add_quantize_command(CLI::App &app, int *exit_code);
+void add_perplexity_command(CLI::App &app, int *exit_code);
 
 } // namespace corvid::cli

@@ -17,6 +17,9 @@ int main(int argc, char **argv) {
     corvid::cli::add_chat_command(app, &exit_code);
     corvid::cli::add_template_command(app, &exit_code);
     corvid::cli::add_tokenize_command(app, &exit_code);
+    corvid::cli::add_bench_command(app, &exit_code);
+    corvid::cli::add_quantize_command(app, &exit_code);
+    corvid::cli::add_perplexity_command(app, &exit_code);
 
     try {
         app.parse(argc, argv);

@@ -69,27 +69,23 @@ void get_rows(Tensor &dst) {
     for (int64_t i = 0; i < n; ++i) dequantize_row(table.type, table.row(id[i]), frow(dst, i, 0, 0), table.ne[0]);
 }
 
-void add(Tensor &dst) {
+namespace {
+// dst = op(a, b) elementwise, with b broadcast over rows.
+template <typename Op> void binary_broadcast(Tensor &dst, const char *name, Op op) {
     const Tensor &a = *dst.src[0], &b = *dst.src[1];
-    require_row_contiguous(a, "add");
-    require_row_contiguous(b, "add");
+    require_row_contiguous(a, name);
+    require_row_contiguous(b, name);
     for_each_row(dst, [&](int64_t i1, int64_t i2, int64_t i3) {
         const float *x = frow(a, i1, i2, i3), *y = brow(b, i1, i2, i3);
         float *out = frow(dst, i1, i2, i3);
-        for (int64_t i = 0; i < dst.ne[0]; ++i) out[i] = x[i] + y[i];
+        for (int64_t i = 0; i < dst.ne[0]; ++i) out[i] = op(x[i], y[i]);
     });
 }
+} // namespace
 
-void mul(Tensor &dst) {
-    const Tensor &a = *dst.src[0], &b = *dst.src[1];
-    require_row_contiguous(a, "mul");
-    require_row_contiguous(b, "mul");
-    for_each_row(dst, [&](int64_t i1, int64_t i2, int64_t i3) {
-        const float *x = frow(a, i1, i2, i3), *y = brow(b, i1, i2, i3);
-        float *out = frow(dst, i1, i2, i3);
-        for (int64_t i = 0; i < dst.ne[0]; ++i) out[i] = x[i] * y[i];
-    });
-}
+void add(Tensor &dst) { binary_broadcast(dst, "add", [](float x, float y) { return x + y; }); }
+
+void mul(Tensor &dst) { binary_broadcast(dst, "mul", [](float x, float y) { return x * y; }); }
 
 void scale(Tensor &dst) {
     const Tensor &a = *dst.src[0];

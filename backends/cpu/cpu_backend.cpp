@@ -1,6 +1,7 @@
 // The CPU backend: runs every op with the reference kernels of cpu_kernels.h.
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_parallel.h"
 
 #include "util/error.h"
 
@@ -35,6 +36,7 @@ public:
 
     void compute(const std::vector<Tensor *> &nodes) override {
         omp_set_num_threads(n_threads_);
+        cpu::set_parallel_threads(n_threads_);
         for (Tensor *t : nodes) run(*t);
     }
 

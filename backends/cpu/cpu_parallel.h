@@ -1,0 +1,28 @@
+// How CPU kernels run in parallel. Every kernel goes through these two functions, so the
+// threading mechanism (OpenMP today, the backend's own pool later) lives in one place.
+//
+// The backend sets the thread count before it computes a graph; kernels never choose it.
+// Calls made from inside a parallel region run on the calling thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace corvid::cpu {
+
+// Threads a parallel region started now would use (>= 1).
+int parallel_threads();
+
+// Sets the thread count for the regions that follow (n <= 0: 1). Called by the backend.
+void set_parallel_threads(int n);
+
+// Runs fn(thread_index, n_threads) once on each of n_threads threads and returns when all
+// have returned. `work` is a rough operation count: small jobs run on one thread
+// (n_threads = 1) because waking the others costs more than they save.
+void parallel_run(int64_t work, const std::function<void(int thread_index, int n_threads)> &fn);
+
+// Splits [0, n) into one contiguous range per thread (sizes differ by at most 1) and
+// runs fn(begin, end) on each non-empty range.
+void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t begin, int64_t end)> &fn);
+
+} // namespace corvid::cpu

@@ -8,6 +8,7 @@
 
 #include "graph/tensor.h"
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -25,6 +26,36 @@ public:
     // True when the backend computes directly on host memory, so tensors can pass to
     // and from other host backends without copies.
     virtual bool uses_host_memory() const = 0;
+
+    // ---- memory ------------------------------------------------------------------------
+    // Every tensor a backend computes on lives in memory it allocated (weights, the KV
+    // cache, the intermediates' arena); a pointer from alloc() means something only to
+    // this backend. The runtime moves data in and out only through these functions, so
+    // it never needs to know which kind of memory a backend has. Host backends get the
+    // defaults below (aligned host memory and memcpy). All transfers and compute() calls
+    // of one backend are ordered as they were issued.
+
+    // At least `bytes` (> 0) of the backend's memory, 256-byte aligned. Throws
+    // Error(out_of_memory) naming the backend, the size asked for and what is free.
+    virtual void *alloc(size_t bytes);
+    // Returns memory from alloc(); null is ignored. Waits for pending work that uses it.
+    virtual void release(void *p);
+    // Host -> backend. `src` may be reused as soon as this returns (device backends stage
+    // through pinned buffers); the copy is complete before any later compute or download.
+    virtual void upload(void *dst, const void *src, size_t bytes);
+    // Backend -> host. Returns when `dst` holds the data (after all earlier work).
+    virtual void download(void *dst, const void *src, size_t bytes);
+    // Within the backend's memory; ordered with compute() like the transfers.
+    virtual void copy(void *dst, const void *src, size_t bytes);
+    // Sets bytes to `value`; ordered like copy().
+    virtual void fill(void *dst, int value, size_t bytes);
+    // Returns when all issued work is complete.
+    virtual void synchronize() {}
+    // Free and total bytes of the backend's memory (0, 0 when unknown, e.g. host memory).
+    virtual void memory_info(size_t *free_bytes, size_t *total_bytes) const {
+        *free_bytes = 0;
+        *total_bytes = 0;
+    }
 
     // Computes the nodes in order. All their tensors have data bound. Throws Error on
     // a failure the backend cannot recover from.

@@ -20,6 +20,9 @@ Two independent references produce the expected values:
     with ctypes:
       * ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix=NULL) for
         every type it quantizes (F16, BF16, Q4_0..Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS);
+      * the same with imatrix = imatrix.f32 (one weight per column) for the types
+        whose quantizers use an importance matrix (Q4_0..Q5_1, Q2_K..Q6_K, IQ4_NL,
+        IQ4_XS) -> <type>.imatrix.q;
       * ggml_get_type_traits(type)->from_float_ref for Q8_1 (an activation type
         that ggml_quantize_chunk does not accept); for Q8_K, whose pointers
         ggml-base's traits table leaves empty (they live in the CPU backend), the
@@ -120,6 +123,10 @@ GEOMETRY = {
     "q2_K": (256, 84), "q3_K": (256, 110), "q4_K": (256, 144), "q5_K": (256, 176),
     "q6_K": (256, 210), "q8_K": (256, 292), "iq4_nl": (32, 18), "iq4_xs": (256, 136),
 }
+# Types whose ggml_quantize_chunk uses an importance matrix (stored as <type>.imatrix.q).
+IMATRIX_TYPES = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"]
+IMATRIX_SEED = 20261122
+
 # Types quantized through from_float_ref rather than ggml_quantize_chunk.
 FROM_FLOAT_REF_ONLY = {"q8_1", "q8_K"}
 
@@ -176,6 +183,19 @@ class Ggml:
         out = np.zeros(rows * n_per_row // block * size, dtype=np.uint8)
         x = np.ascontiguousarray(x, dtype=np.float32)
         n = self.lib.ggml_quantize_chunk(TYPE_IDS[name], x.ctypes.data, out.ctypes.data, 0, rows, n_per_row, None)
+        assert n == out.size, (name, n, out.size)
+        return out.tobytes()
+
+    def quantize_chunk_imatrix(self, name: str, x: np.ndarray, imatrix: np.ndarray) -> bytes:
+        """ggml_quantize_chunk with an importance matrix (one weight per column)."""
+        rows, n_per_row = x.shape
+        assert imatrix.shape == (n_per_row,) and imatrix.dtype == np.float32
+        block, size = GEOMETRY[name]
+        out = np.zeros(rows * n_per_row // block * size, dtype=np.uint8)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        w = np.ascontiguousarray(imatrix)
+        n = self.lib.ggml_quantize_chunk(TYPE_IDS[name], x.ctypes.data, out.ctypes.data, 0, rows, n_per_row,
+                                         w.ctypes.data)
         assert n == out.size, (name, n, out.size)
         return out.tobytes()
 
@@ -386,6 +406,22 @@ def main() -> None:
         files[f"{name}.q"] = q
         files[f"{name}.deq"] = deq.astype(np.float32).tobytes()
         type_lines.append(f"type {name} quant={qsrc} dequant={dsrc} gguf_quant={gq_state} gguf_dequant={gd_state}")
+
+    # Importance-matrix quantization: the same rows with one weight per column, from a
+    # generator of its own (so the vectors above do not change). Like a real imatrix
+    # (mean squared activations): log-normal, a few columns 0 (never activated) and a
+    # few very large.
+    irng = np.random.Generator(np.random.PCG64(IMATRIX_SEED))
+    imat = np.exp(irng.standard_normal(ROW_LEN) * 1.5).astype(np.float32)
+    imat[irng.choice(ROW_LEN, size=16, replace=False)] = 0.0
+    imat[irng.choice(ROW_LEN, size=8, replace=False)] *= np.float32(1000.0)
+    files["imatrix.f32"] = imat.tobytes()
+    for name in IMATRIX_TYPES:
+        q = ggml.quantize_chunk_imatrix(name, x, imat)
+        plain = files[f"{name}.q"]
+        files[f"{name}.imatrix.q"] = q
+        type_lines.append(f"imatrix {name} quant=ggml:ggml_quantize_chunk(imatrix=imatrix.f32) "
+                          f"differs_from_plain:{count_byte_diffs(q, plain)}bytes")
 
     # fp16 / bf16 conversions.
     conv = conversion_inputs(rng)

@@ -111,17 +111,33 @@ void dequantize_iq4_nl(const void *src, float *dst, int64_t n_blocks) {
     }
 }
 
-void quantize_iq4_xs(const float *src, void *dst, int64_t n_blocks) {
+namespace {
+
+// 2 * mean(x^2) over n elements, as ggml computes it (sum, then times 2/n).
+float twice_mean_square(const float *x, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; ++j) s += x[j] * x[j];
+    return s * (2.0f / static_cast<float>(n));
+}
+
+// One IQ4_XS super-block; qw == nullptr weights each element by its square, else by
+// qw * sqrt(sigma2 + x^2) with sigma2 = 2 * mean(x^2) over the super-block.
+void quantize_iq4_xs_block(const float *x, const float *qw, void *dst, int64_t b) {
     constexpr int kNSub = kQK_K / kSub;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const float *x = src + b * kQK_K;
+    const float sigma2 = qw ? twice_mean_square(x, kQK_K) : 0.0f;
+    {
         float weights[kSub];
         uint8_t L[kQK_K];
         float scales[kNSub];
 
         float max_scale = 0.0f, amax_scale = 0.0f; // the signed scale of largest magnitude
         for (int ib = 0; ib < kNSub; ++ib) {
-            square_weights(x + kSub * ib, weights);
+            if (qw) {
+                for (int j = 0; j < kSub; ++j)
+                    weights[j] = qw[kSub * ib + j] * std::sqrt(sigma2 + x[kSub * ib + j] * x[kSub * ib + j]);
+            } else {
+                square_weights(x + kSub * ib, weights);
+            }
             scales[ib] = subblock_scale(x + kSub * ib, weights, L + kSub * ib);
             if (std::fabs(scales[ib]) > amax_scale) {
                 amax_scale = std::fabs(scales[ib]);
@@ -151,6 +167,12 @@ void quantize_iq4_xs(const float *src, void *dst, int64_t n_blocks) {
     }
 }
 
+} // namespace
+
+void quantize_iq4_xs(const float *src, void *dst, int64_t n_blocks) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_iq4_xs_block(src + b * kQK_K, nullptr, dst, b);
+}
+
 void dequantize_iq4_xs(const void *src, float *dst, int64_t n_blocks) {
     constexpr int kNSub = kQK_K / kSub;
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -167,6 +189,39 @@ void dequantize_iq4_xs(const void *src, float *dst, int64_t n_blocks) {
             }
         }
     }
+}
+
+// ---- importance-matrix variants (ggml_quantize_chunk with quant_weights) -------------
+// Element weights qw * sqrt(sigma2 + x^2), sigma2 = 2 * mean(x^2) over the block (IQ4_NL,
+// 32 elements) or super-block (IQ4_XS, 256); otherwise as above.
+
+namespace {
+
+void importance_weights(const float *x, const float *qw, float sigma2, float *w) {
+    for (int j = 0; j < kSub; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
+
+} // namespace
+
+void quantize_iq4_nl_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK32;
+        float weights[kSub];
+        uint8_t L[kSub];
+        importance_weights(x, qw + b * kQK32, twice_mean_square(x, kSub), weights);
+        const float d = subblock_scale(x, weights, L);
+
+        BlockIQ4_NL blk{};
+        blk.d = fp32_to_fp16(d);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < kSub; ++j) L[j] = static_cast<uint8_t>(nearest_level(id * x[j]));
+        pack_indices(L, blk.qs);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_iq4_xs_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_iq4_xs_block(src + b * kQK_K, qw + b * kQK_K, dst, b);
 }
 
 } // namespace corvid::quant

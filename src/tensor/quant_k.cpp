@@ -81,6 +81,32 @@ int unpack_scale_q3(const uint8_t q[12], int j) {
 // ---- Q2_K ---------------------------------------------------------------------
 // 16 sub-blocks of 16, affine; 4-bit sub-block scales and mins.
 
+namespace {
+
+// Requantizes against the stored scales (sub-blocks whose scale rounded to 0 keep the
+// levels of the search) and packs the levels.
+void finish_q2_k(const float *x, uint8_t L[kQK_K], BlockQ2_K &blk) {
+    constexpr int kSub = 16, kNSub = kQK_K / kSub;
+    const float d_all = fp16_to_fp32(blk.d), m_all = fp16_to_fp32(blk.dmin);
+    for (int j = 0; j < kNSub; ++j) {
+        const float d = d_all * static_cast<float>(blk.scales[j] & 0x0F);
+        if (d == 0.0f) continue;
+        const float dm = m_all * static_cast<float>(blk.scales[j] >> 4);
+        for (int l = 0; l < kSub; ++l)
+            L[kSub * j + l] = static_cast<uint8_t>(clamp(nearest_int((x[kSub * j + l] + dm) / d), 0, 3));
+    }
+    pack_2bit(L, blk.qs);
+}
+
+// Sum of squares of one 256-element super-block, in ggml's order.
+float sum_squares(const float *x, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; ++i) s += x[i] * x[i];
+    return s;
+}
+
+} // namespace
+
 void quantize_q2_k(const float *src, void *dst, int64_t n_blocks) {
     constexpr int kSub = 16, kNSub = kQK_K / kSub;
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -116,17 +142,7 @@ void quantize_q2_k(const float *src, void *dst, int64_t n_blocks) {
             blk.dmin = fp32_to_fp16(0.0f);
         }
 
-        // Requantize against the stored scales (sub-blocks whose scale rounded to 0 keep
-        // the levels of the search).
-        const float d_all = fp16_to_fp32(blk.d), m_all = fp16_to_fp32(blk.dmin);
-        for (int j = 0; j < kNSub; ++j) {
-            const float d = d_all * static_cast<float>(blk.scales[j] & 0x0F);
-            if (d == 0.0f) continue;
-            const float dm = m_all * static_cast<float>(blk.scales[j] >> 4);
-            for (int l = 0; l < kSub; ++l)
-                L[kSub * j + l] = static_cast<uint8_t>(clamp(nearest_int((x[kSub * j + l] + dm) / d), 0, 3));
-        }
-        pack_2bit(L, blk.qs);
+        finish_q2_k(x, L, blk);
         store_block(dst, b, blk);
     }
 }
@@ -147,6 +163,35 @@ void dequantize_q2_k(const void *src, float *dst, int64_t n_blocks) {
 
 // ---- Q3_K ---------------------------------------------------------------------
 // 16 sub-blocks of 16, symmetric, levels -4..3; signed 6-bit sub-block scales.
+
+namespace {
+
+// Requantizes against the stored scales and packs the levels (low 2 bits in qs, bit 2
+// in hmask). blk.scales and blk.d are set.
+void finish_q3_k(const float *x, int8_t L[kQK_K], BlockQ3_K &blk) {
+    constexpr int kSub = 16, kNSub = kQK_K / kSub;
+    const float d_all = fp16_to_fp32(blk.d);
+    for (int j = 0; j < kNSub; ++j) {
+        const float d = d_all * static_cast<float>(unpack_scale_q3(blk.scales, j) - 32);
+        if (d == 0.0f) continue;
+        for (int l = 0; l < kSub; ++l)
+            L[kSub * j + l] = static_cast<int8_t>(clamp(nearest_int(x[kSub * j + l] / d), -4, 3) + 4);
+    }
+
+    // Bit 2 of each level goes to hmask: element e sets bit e/32 of hmask[e%32].
+    uint8_t low[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+        int l = L[e];
+        if (l > 3) {
+            blk.hmask[e % 32] = static_cast<uint8_t>(blk.hmask[e % 32] | 1 << (e / 32));
+            l -= 4;
+        }
+        low[e] = static_cast<uint8_t>(l);
+    }
+    pack_2bit(low, blk.qs);
+}
+
+} // namespace
 
 void quantize_q3_k(const float *src, void *dst, int64_t n_blocks) {
     constexpr int kSub = 16, kNSub = kQK_K / kSub;
@@ -178,25 +223,7 @@ void quantize_q3_k(const float *src, void *dst, int64_t n_blocks) {
             blk.d = fp32_to_fp16(0.0f);
         }
 
-        const float d_all = fp16_to_fp32(blk.d);
-        for (int j = 0; j < kNSub; ++j) {
-            const float d = d_all * static_cast<float>(unpack_scale_q3(blk.scales, j) - 32);
-            if (d == 0.0f) continue;
-            for (int l = 0; l < kSub; ++l)
-                L[kSub * j + l] = static_cast<int8_t>(clamp(nearest_int(x[kSub * j + l] / d), -4, 3) + 4);
-        }
-
-        // Bit 2 of each level goes to hmask: element e sets bit e/32 of hmask[e%32].
-        uint8_t low[kQK_K];
-        for (int e = 0; e < kQK_K; ++e) {
-            int l = L[e];
-            if (l > 3) {
-                blk.hmask[e % 32] = static_cast<uint8_t>(blk.hmask[e % 32] | 1 << (e / 32));
-                l -= 4;
-            }
-            low[e] = static_cast<uint8_t>(l);
-        }
-        pack_2bit(low, blk.qs);
+        finish_q3_k(x, L, blk);
         store_block(dst, b, blk);
     }
 }
@@ -220,6 +247,63 @@ void dequantize_q3_k(const void *src, float *dst, int64_t n_blocks) {
 // the level count, the search grid and where the fifth bit goes.
 
 namespace {
+
+// Levels 0..nmax against the stored (packed, fp16) scales and mins; sub-blocks whose
+// scale is 0 keep the levels of the search.
+void requantize_k4(const float *x, int nmax, uint8_t L[kQK_K], const uint8_t packed[kKScaleBytes], uint16_t d16,
+                   uint16_t dmin16) {
+    constexpr int kSub = 32, kNSub = kQK_K / kSub;
+    const float d_all = fp16_to_fp32(d16), m_all = fp16_to_fp32(dmin16);
+    for (int j = 0; j < kNSub; ++j) {
+        uint8_t s, m;
+        unpack_scale_min_k4(packed, j, &s, &m);
+        const float d = d_all * static_cast<float>(s);
+        if (d == 0.0f) continue;
+        const float dm = m_all * static_cast<float>(m);
+        for (int l = 0; l < kSub; ++l)
+            L[kSub * j + l] = static_cast<uint8_t>(clamp(nearest_int((x[kSub * j + l] + dm) / d), 0, nmax));
+    }
+}
+
+// The importance-matrix variant of the scale search and scale quantization of Q4_K and
+// Q5_K (ggml's quantize_row_q4_K_impl / q5_K_impl with weights): element weights
+// qw * sqrt(sigma2 + x^2) with sigma2 = 2 * mean(x^2) over the super-block, a finer
+// affine search (36 steps of 0.05 from nmax - 0.9), then the sub-block scales and mins
+// quantized to 6 bits by positive_scale_search weighted by each sub-block's weight sum.
+void quantize_k4_weighted(const float *x, const float *qw, int nmax, uint8_t L[kQK_K],
+                          uint8_t packed[kKScaleBytes], uint16_t *d_out, uint16_t *dmin_out) {
+    constexpr int kSub = 32, kNSub = kQK_K / kSub;
+    uint8_t aux[kSub];
+    float weights[kSub];
+    float scales[kNSub], mins[kNSub], sw[kNSub];
+    const float sigma2 = 2.0f * sum_squares(x, kQK_K) / static_cast<float>(kQK_K);
+    for (int j = 0; j < kNSub; ++j) {
+        const float *xs = x + kSub * j;
+        for (int l = 0; l < kSub; ++l) weights[l] = qw[kSub * j + l] * std::sqrt(sigma2 + xs[l] * xs[l]);
+        float sumw = 0.0f;
+        for (int l = 0; l < kSub; ++l) sumw += weights[l];
+        sw[j] = sumw;
+        scales[j] = affine_scale_search(kSub, nmax, xs, weights, L + kSub * j, &mins[j], aux, -0.9f, 0.05f, 36, false);
+    }
+    uint8_t ls[kNSub], lm[kNSub];
+    const float d_block = positive_scale_search(kNSub, 63, scales, ls, sw);
+    const float m_block = positive_scale_search(kNSub, 63, mins, lm, sw);
+    // ggml's byte operations (the same as pack_scales_mins_k4 for levels <= 63, which
+    // positive_scale_search guarantees for the non-negative scales and mins it gets).
+    for (int j = 0; j < kNSub; ++j) {
+        if (j < 4) {
+            packed[j] = ls[j];
+            packed[j + 4] = lm[j];
+        } else {
+            packed[j + 4] = static_cast<uint8_t>((ls[j] & 0x0F) | (lm[j] & 0x0F) << 4);
+            packed[j - 4] = static_cast<uint8_t>(packed[j - 4] | (ls[j] >> 4) << 6);
+            packed[j] = static_cast<uint8_t>(packed[j] | (lm[j] >> 4) << 6);
+        }
+    }
+    *d_out = fp32_to_fp16(d_block);
+    *dmin_out = fp32_to_fp16(m_block);
+    requantize_k4(x, nmax, L, packed, *d_out, *dmin_out);
+}
 
 // Scale search and scale quantization shared by Q4_K and Q5_K: fills L (levels 0..nmax),
 // the packed scales, d and dmin.
@@ -253,16 +337,29 @@ void quantize_k4_common(const float *x, int nmax, float rmin, int nstep, uint8_t
     pack_scales_mins_k4(sc, mn, packed);
     *d_out = fp32_to_fp16(max_scale / 63.0f);
     *dmin_out = fp32_to_fp16(max_min / 63.0f);
+    requantize_k4(x, nmax, L, packed, *d_out, *dmin_out);
+}
 
-    const float d_all = fp16_to_fp32(*d_out), m_all = fp16_to_fp32(*dmin_out);
-    for (int j = 0; j < kNSub; ++j) {
-        uint8_t s, m;
-        unpack_scale_min_k4(packed, j, &s, &m);
-        const float d = d_all * static_cast<float>(s);
-        if (d == 0.0f) continue;
-        const float dm = m_all * static_cast<float>(m);
-        for (int l = 0; l < kSub; ++l)
-            L[kSub * j + l] = static_cast<uint8_t>(clamp(nearest_int((x[kSub * j + l] + dm) / d), 0, nmax));
+} // namespace
+
+namespace {
+
+// Each 64-element chunk: byte l holds element l (low nibble) and l + 32 (high).
+void pack_q4_k(const uint8_t L[kQK_K], BlockQ4_K &blk) {
+    for (int c = 0; c < kQK_K / 64; ++c)
+        for (int l = 0; l < 32; ++l)
+            blk.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | L[64 * c + l + 32] << 4);
+}
+
+// Low 4 bits as in Q4_K; bit 4 of element 64c + l (l < 32) is bit 2c of qh[l], of
+// element 64c + 32 + l bit 2c + 1.
+void pack_q5_k(const uint8_t L[kQK_K], BlockQ5_K &blk) {
+    for (int c = 0; c < kQK_K / 64; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            const int lo = L[64 * c + l], hi = L[64 * c + l + 32];
+            blk.qs[32 * c + l] = static_cast<uint8_t>((lo & 0x0F) | (hi & 0x0F) << 4);
+            blk.qh[l] = static_cast<uint8_t>(blk.qh[l] | (lo >> 4) << (2 * c) | (hi >> 4) << (2 * c + 1));
+        }
     }
 }
 
@@ -273,10 +370,7 @@ void quantize_q4_k(const float *src, void *dst, int64_t n_blocks) {
         uint8_t L[kQK_K];
         BlockQ4_K blk{};
         quantize_k4_common(src + b * kQK_K, 15, -1.0f, 20, L, blk.scales, &blk.d, &blk.dmin);
-        // Each 64-element chunk: byte l holds element l (low nibble) and l + 32 (high).
-        for (int c = 0; c < kQK_K / 64; ++c)
-            for (int l = 0; l < 32; ++l)
-                blk.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | L[64 * c + l + 32] << 4);
+        pack_q4_k(L, blk);
         store_block(dst, b, blk);
     }
 }
@@ -303,15 +397,7 @@ void quantize_q5_k(const float *src, void *dst, int64_t n_blocks) {
         uint8_t L[kQK_K];
         BlockQ5_K blk{};
         quantize_k4_common(src + b * kQK_K, 31, -0.5f, 15, L, blk.scales, &blk.d, &blk.dmin);
-        // Low 4 bits as in Q4_K; bit 4 of element 64c + l (l < 32) is bit 2c of qh[l],
-        // of element 64c + 32 + l bit 2c + 1.
-        for (int c = 0; c < kQK_K / 64; ++c) {
-            for (int l = 0; l < 32; ++l) {
-                const int lo = L[64 * c + l], hi = L[64 * c + l + 32];
-                blk.qs[32 * c + l] = static_cast<uint8_t>((lo & 0x0F) | (hi & 0x0F) << 4);
-                blk.qh[l] = static_cast<uint8_t>(blk.qh[l] | (lo >> 4) << (2 * c) | (hi >> 4) << (2 * c + 1));
-            }
-        }
+        pack_q5_k(L, blk);
         store_block(dst, b, blk);
     }
 }
@@ -341,16 +427,19 @@ void dequantize_q5_k(const void *src, float *dst, int64_t n_blocks) {
 // (high), ql[64h + 32 + l] elements l + 32 and l + 96; qh[32h + l] holds the top two
 // bits of elements l, l + 32, l + 64, l + 96 in bits 0-1, 2-3, 4-5, 6-7.
 
-void quantize_q6_k(const float *src, void *dst, int64_t n_blocks) {
+namespace {
+
+// One Q6_K block; qw == nullptr weights each element by its square (the reference
+// quantizer), else by the importance-matrix values themselves (ggml's q6_K_impl).
+void quantize_q6_k_block(const float *x, const float *qw, void *dst, int64_t b) {
     constexpr int kSub = 16, kNSub = kQK_K / kSub;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        const float *x = src + b * kQK_K;
+    {
         int8_t L[kQK_K];
         float scales[kNSub];
 
         float max_scale = 0.0f, max_abs_scale = 0.0f;
         for (int j = 0; j < kNSub; ++j) {
-            scales[j] = symmetric_scale_search(kSub, 32, x + kSub * j, L + kSub * j, nullptr);
+            scales[j] = symmetric_scale_search(kSub, 32, x + kSub * j, L + kSub * j, qw ? qw + kSub * j : nullptr);
             if (std::fabs(scales[j]) > max_abs_scale) {
                 max_abs_scale = std::fabs(scales[j]);
                 max_scale = scales[j];
@@ -360,7 +449,7 @@ void quantize_q6_k(const float *src, void *dst, int64_t n_blocks) {
         BlockQ6_K blk{};
         if (max_abs_scale < kGroupMaxEps) { // all (near) zero: an all-zero block
             store_block(dst, b, blk);
-            continue;
+            return;
         }
         const float iscale = -128.0f / max_scale;
         blk.d = fp32_to_fp16(1.0f / iscale);
@@ -386,6 +475,12 @@ void quantize_q6_k(const float *src, void *dst, int64_t n_blocks) {
         }
         store_block(dst, b, blk);
     }
+}
+
+} // namespace
+
+void quantize_q6_k(const float *src, void *dst, int64_t n_blocks) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_q6_k_block(src + b * kQK_K, nullptr, dst, b);
 }
 
 void dequantize_q6_k(const void *src, float *dst, int64_t n_blocks) {
@@ -438,6 +533,96 @@ void dequantize_q8_k(const void *src, float *dst, int64_t n_blocks) {
         float *y = dst + b * kQK_K;
         for (int j = 0; j < kQK_K; ++j) y[j] = blk.d * static_cast<float>(blk.qs[j]);
     }
+}
+
+// ---- importance-matrix variants (ggml's quantize_row_qN_K_impl with quant_weights) ----
+// qw holds one weight per element of the row (the importance matrix row, not the
+// element weights); n_blocks is the row length / 256.
+
+void quantize_q2_k_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw_row) {
+    constexpr int kSub = 16, kNSub = kQK_K / kSub;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK_K;
+        const float *qw = qw_row + b * kQK_K;
+        uint8_t L[kQK_K];
+        uint8_t aux[kSub];
+        float weight[kSub];
+        float scales[kNSub], mins[kNSub], sw[kNSub];
+        // Q2_K uses the plain mean of x^2 (the other K types twice that).
+        const float sigma2 = sum_squares(x, kQK_K) / static_cast<float>(kQK_K);
+        for (int j = 0; j < kNSub; ++j) {
+            for (int l = 0; l < kSub; ++l)
+                weight[l] = qw[kSub * j + l] * std::sqrt(sigma2 + x[kSub * j + l] * x[kSub * j + l]);
+            sw[j] = 0.0f;
+            for (int l = 0; l < kSub; ++l) sw[j] += weight[l];
+            scales[j] = affine_scale_search(kSub, 3, x + kSub * j, weight, L + kSub * j, &mins[j], aux, -0.9f, 0.05f,
+                                            36, false);
+        }
+        uint8_t ls[kNSub], lm[kNSub];
+        const float dm = positive_scale_search(kNSub, 15, scales, ls, sw);
+        const float mm = positive_scale_search(kNSub, 15, mins, lm, sw);
+        BlockQ2_K blk{};
+        blk.d = fp32_to_fp16(dm);
+        blk.dmin = fp32_to_fp16(mm);
+        for (int j = 0; j < kNSub; ++j) blk.scales[j] = static_cast<uint8_t>(ls[j] | lm[j] << 4);
+        finish_q2_k(x, L, blk);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q3_k_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw_row) {
+    constexpr int kSub = 16, kNSub = kQK_K / kSub;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK_K;
+        const float *qw = qw_row + b * kQK_K;
+        int8_t L[kQK_K];
+        float weight[kSub];
+        float scales[kNSub], sw[kNSub];
+        const float sigma2 = 2.0f * sum_squares(x, kQK_K) / static_cast<float>(kQK_K);
+        for (int j = 0; j < kNSub; ++j) {
+            for (int l = 0; l < kSub; ++l)
+                weight[l] = qw[kSub * j + l] * std::sqrt(sigma2 + x[kSub * j + l] * x[kSub * j + l]);
+            float sumw = 0.0f;
+            for (int l = 0; l < kSub; ++l) sumw += weight[l];
+            sw[j] = sumw;
+            scales[j] = symmetric_scale_search(kSub, 4, x + kSub * j, L + kSub * j, weight);
+        }
+        // The 16 sub-block scales themselves: a weighted symmetric fit with levels 0..63
+        // (stored with the bias of 32 already in).
+        int8_t ls[kNSub];
+        const float d_block = symmetric_scale_search(kNSub, 32, scales, ls, sw);
+        int sc[kNSub];
+        for (int j = 0; j < kNSub; ++j) sc[j] = ls[j];
+        BlockQ3_K blk{};
+        pack_scales_q3(sc, blk.scales);
+        blk.d = fp32_to_fp16(d_block);
+        finish_q3_k(x, L, blk);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q4_k_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw_row) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        uint8_t L[kQK_K];
+        BlockQ4_K blk{};
+        quantize_k4_weighted(src + b * kQK_K, qw_row + b * kQK_K, 15, L, blk.scales, &blk.d, &blk.dmin);
+        pack_q4_k(L, blk);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q5_k_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw_row) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        uint8_t L[kQK_K];
+        BlockQ5_K blk{};
+        quantize_k4_weighted(src + b * kQK_K, qw_row + b * kQK_K, 31, L, blk.scales, &blk.d, &blk.dmin);
+        pack_q5_k(L, blk);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q6_k_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw_row) {
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_q6_k_block(src + b * kQK_K, qw_row + b * kQK_K, dst, b);
 }
 
 } // namespace corvid::quant

@@ -192,4 +192,70 @@ float symmetric_scale_refine(int n, int nmax, const float *x, int8_t *L) {
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+float positive_scale_search(int n, int nmax, const float *x, uint8_t *L, const float *weights) {
+    float max = 0.0f;
+    for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+    if (max < kGroupMaxEps) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.0f;
+    }
+    const float fmax_level = static_cast<float>(nmax);
+    // Pick the grid with the least weighted squared error (levels clamped above only).
+    float iscale = fmax_level / max;
+    float scale = 1.0f / iscale;
+    float best_mse = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        // ggml stores this first level in a byte before using it.
+        const float l = static_cast<float>(static_cast<uint8_t>(nearest_int(iscale * x[i])));
+        const float diff = x[i] - scale * l;
+        best_mse += weights[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; ++is) {
+        if (is == 0) continue;
+        const float iscale_is = (0.1f * static_cast<float>(is) + fmax_level) / max;
+        const float scale_is = 1.0f / iscale_is;
+        float mse = 0.0f;
+        for (int i = 0; i < n; ++i) {
+            const int l = std::min(nmax, nearest_int(iscale_is * x[i]));
+            const float diff = x[i] - scale_is * static_cast<float>(l);
+            mse += weights[i] * diff * diff;
+        }
+        if (mse < best_mse) {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const int li = std::min(nmax, nearest_int(iscale * x[i]));
+        L[i] = static_cast<uint8_t>(li);
+        const float l = static_cast<float>(li); // the sums use the level before it is stored
+        sumlx += weights[i] * x[i] * l;
+        suml2 += weights[i] * l * l;
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = weights[i];
+            const float li = static_cast<float>(L[i]);
+            float slx = sumlx - w * x[i] * li;
+            float sl2 = suml2 - w * li * li;
+            if (!(slx > 0 && sl2 > 0)) continue;
+            const int new_l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
+            if (new_l == L[i]) continue;
+            const float nl = static_cast<float>(new_l);
+            slx += w * x[i] * nl;
+            sl2 += w * nl * nl;
+            if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = static_cast<uint8_t>(new_l);
+                sumlx = slx;
+                suml2 = sl2;
+                ++changed;
+            }
+        }
+        if (changed == 0) break;
+    }
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
 } // namespace corvid::quant

@@ -2,8 +2,9 @@
 //
 // Each one picks a scale (and for affine types a minimum) for one small group of
 // values and the integer levels L that go with it, minimising a weighted error.
-// They take the weights as an argument so that the importance-matrix variants of
-// the quantizers (ggml's quantize_*_impl, not implemented yet) can reuse them.
+// They take the weights as an argument: the reference quantizers pass weights derived
+// from the values, the importance-matrix variants (ggml's quantize_row_*_impl) weights
+// derived from the importance matrix.
 #pragma once
 
 #include <cstdint>
@@ -33,5 +34,12 @@ float symmetric_scale_search(int n, int nmax, const float *x, int8_t *L, const f
 // grid, then up to 5 passes of per-element coordinate descent on the x^2-weighted
 // least-squares objective. Writes L[0..n) (in 0..2*nmax-1) and returns the scale.
 float symmetric_scale_refine(int n, int nmax, const float *x, int8_t *L);
+
+// Scale for non-negative values x ~ scale * L with L in 0..nmax (ggml: make_qp_quants),
+// used to quantize the sub-block scales and minimums of the importance-matrix K-quants:
+// tries iscale = (nmax + 0.1 * is) / max for is = -4..4 by weighted squared error, then
+// up to 5 passes of per-element coordinate descent. Writes L[0..n) (as bytes, like
+// ggml: a negative level wraps) and returns the scale (0 for an all-zero group).
+float positive_scale_search(int n, int nmax, const float *x, uint8_t *L, const float *weights);
 
 } // namespace corvid::quant

@@ -12,6 +12,7 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_kernels.h"
+#include "tensor/quant_ksearch.h"
 #include "tensor/quant_math.h"
 
 #include <algorithm>
@@ -270,6 +271,113 @@ void dequantize_q8_1(const void *src, float *dst, int64_t n_blocks) {
         const float d = fp16_to_fp32(blk.d);
         float *y = dst + b * kQK32;
         for (int j = 0; j < kQK32; ++j) y[j] = static_cast<float>(blk.qs[j]) * d;
+    }
+}
+
+// ---- importance-matrix variants (ggml's quantize_row_q4_0_impl etc. with weights) ----
+// One row of n_blocks * 32 elements; qw has one value per element. Element weights are
+// qw * sqrt(sigma2 + x^2), sigma2 the mean of x^2 over the whole row. The symmetric
+// types take the best of 19 scales (symmetric_scale_search), the affine ones the
+// weighted affine search of the K-quants; the levels are not recomputed against the
+// fp16-rounded scale.
+
+namespace {
+
+float row_sigma2(const float *x, int64_t n) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
+    return s / static_cast<float>(n);
+}
+
+void element_weights(const float *xb, const float *qw, float sigma2, float w[kQK32]) {
+    for (int j = 0; j < kQK32; ++j) w[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+}
+
+void pack_q5_levels(const uint8_t *L, BlockQ5_0 &blk) {
+    uint32_t qh = 0;
+    for (int j = 0; j < kHalf; ++j) {
+        const int q0 = L[j], q1 = L[j + kHalf];
+        blk.qs[j] = static_cast<uint8_t>((q0 & 0x0F) | (q1 & 0x0F) << 4);
+        qh |= uint32_t((q0 >> 4) & 1) << j;
+        qh |= uint32_t((q1 >> 4) & 1) << (j + kHalf);
+    }
+    write_qh(blk.qh, qh);
+}
+
+void pack_q5_levels(const uint8_t *L, BlockQ5_1 &blk) {
+    uint32_t qh = 0;
+    for (int j = 0; j < kHalf; ++j) {
+        const int q0 = L[j], q1 = L[j + kHalf];
+        blk.qs[j] = static_cast<uint8_t>((q0 & 0x0F) | (q1 & 0x0F) << 4);
+        qh |= uint32_t((q0 >> 4) & 1) << j;
+        qh |= uint32_t((q1 >> 4) & 1) << (j + kHalf);
+    }
+    write_qh(blk.qh, qh);
+}
+
+} // namespace
+
+void quantize_q4_0_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    const float sigma2 = row_sigma2(src, n_blocks * kQK32);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK32;
+        float w[kQK32];
+        int8_t L[kQK32];
+        element_weights(x, qw + b * kQK32, sigma2, w);
+        BlockQ4_0 blk{};
+        blk.d = fp32_to_fp16(symmetric_scale_search(kQK32, 8, x, L, w));
+        for (int j = 0; j < kHalf; ++j) blk.qs[j] = static_cast<uint8_t>(L[j] | L[j + kHalf] << 4);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q5_0_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    const float sigma2 = row_sigma2(src, n_blocks * kQK32);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK32;
+        float w[kQK32];
+        int8_t L[kQK32];
+        element_weights(x, qw + b * kQK32, sigma2, w);
+        BlockQ5_0 blk{};
+        blk.d = fp32_to_fp16(symmetric_scale_search(kQK32, 16, x, L, w));
+        uint8_t U[kQK32];
+        for (int j = 0; j < kQK32; ++j) U[j] = static_cast<uint8_t>(L[j]);
+        pack_q5_levels(U, blk);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q4_1_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    const float sigma2 = row_sigma2(src, n_blocks * kQK32);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK32;
+        float w[kQK32];
+        uint8_t L[kQK32], aux[kQK32];
+        element_weights(x, qw + b * kQK32, sigma2, w);
+        float neg_min = 0.0f;
+        const float d = affine_scale_search(kQK32, 15, x, w, L, &neg_min, aux, -0.9f, 0.05f, 36, false);
+        BlockQ4_1 blk{};
+        blk.d = fp32_to_fp16(d);
+        blk.m = fp32_to_fp16(-neg_min);
+        for (int j = 0; j < kHalf; ++j) blk.qs[j] = static_cast<uint8_t>(L[j] | L[j + kHalf] << 4);
+        store_block(dst, b, blk);
+    }
+}
+
+void quantize_q5_1_imatrix(const float *src, void *dst, int64_t n_blocks, const float *qw) {
+    const float sigma2 = row_sigma2(src, n_blocks * kQK32);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float *x = src + b * kQK32;
+        float w[kQK32];
+        uint8_t L[kQK32], aux[kQK32];
+        element_weights(x, qw + b * kQK32, sigma2, w);
+        float neg_min = 0.0f;
+        const float d = affine_scale_search(kQK32, 31, x, w, L, &neg_min, aux, -0.9f, 0.05f, 36, false);
+        BlockQ5_1 blk{};
+        blk.d = fp32_to_fp16(d);
+        blk.m = fp32_to_fp16(-neg_min);
+        pack_q5_levels(L, blk);
+        store_block(dst, b, blk);
     }
 }
 

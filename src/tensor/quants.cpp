@@ -47,7 +47,38 @@ const Kernels *lookup(DType t, int64_t n, int64_t *n_blocks) {
     return nullptr;
 }
 
+struct WeightedKernel {
+    DType type;
+    quant::QuantizeWeightedFn quantize;
+};
+
+constexpr WeightedKernel kWeighted[] = {
+    {DType::Q4_0, quant::quantize_q4_0_imatrix},   {DType::Q4_1, quant::quantize_q4_1_imatrix},
+    {DType::Q5_0, quant::quantize_q5_0_imatrix},   {DType::Q5_1, quant::quantize_q5_1_imatrix},
+    {DType::Q2_K, quant::quantize_q2_k_imatrix},   {DType::Q3_K, quant::quantize_q3_k_imatrix},
+    {DType::Q4_K, quant::quantize_q4_k_imatrix},   {DType::Q5_K, quant::quantize_q5_k_imatrix},
+    {DType::Q6_K, quant::quantize_q6_k_imatrix},   {DType::IQ4_NL, quant::quantize_iq4_nl_imatrix},
+    {DType::IQ4_XS, quant::quantize_iq4_xs_imatrix},
+};
+
+const WeightedKernel *weighted_kernel(DType t) {
+    for (const WeightedKernel &k : kWeighted)
+        if (k.type == t) return &k;
+    return nullptr;
+}
+
 } // namespace
+
+bool uses_importance(DType t) { return weighted_kernel(t) != nullptr; }
+
+bool quantize_row_imatrix(DType t, const float *src, void *dst, int64_t n, const float *importance) {
+    const WeightedKernel *w = importance ? weighted_kernel(t) : nullptr;
+    if (!w) return quantize_row(t, src, dst, n);
+    int64_t n_blocks = 0;
+    if (!lookup(t, n, &n_blocks)) return false;
+    if (n_blocks > 0) w->quantize(src, dst, n_blocks, importance);
+    return true;
+}
 
 bool dequantize_row(DType t, const void *src, float *dst, int64_t n) {
     int64_t n_blocks = 0;

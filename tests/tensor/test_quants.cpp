@@ -224,3 +224,60 @@ TEST_CASE("quants: exactly the types with has_reference are implemented") {
     CHECK_FALSE(dequantize_row(DType::MXFP4, q.data(), y.data(), 32));
     CHECK_FALSE(dequantize_row(DType::I8, q.data(), y.data(), 8));
 }
+
+namespace {
+
+const DType kImatrixTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                               DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+
+std::vector<float> stored_imatrix() {
+    auto w = read_array<float>(quant_data("imatrix.f32"));
+    REQUIRE(w.size() == size_t(kQuantRowLen));
+    return w;
+}
+
+} // namespace
+
+TEST_CASE("quants: quantize_row_imatrix reproduces ggml_quantize_chunk with an imatrix") {
+    const auto x = input();
+    const auto w = stored_imatrix();
+    for (DType t : kImatrixTypes) {
+        CAPTURE(dtype_name(t));
+        CHECK(uses_importance(t));
+        const auto want = read_bytes(quant_data(std::string(dtype_name(t)) + ".imatrix.q"));
+        const size_t rb = row_bytes(t, kQuantRowLen);
+        REQUIRE(want.size() == rb * kQuantRows);
+        std::vector<uint8_t> got(want.size(), 0xAB);
+        for (int r = 0; r < kQuantRows; ++r)
+            REQUIRE(quantize_row_imatrix(t, x.data() + size_t(r) * kQuantRowLen, got.data() + size_t(r) * rb,
+                                         kQuantRowLen, w.data()));
+        CHECK_MESSAGE(first_byte_diff(t, got, want) == "", first_byte_diff(t, got, want));
+        // And the weights do change the result (else the test above would prove little).
+        CHECK(got != stored_quant(t));
+    }
+}
+
+TEST_CASE("quants: quantize_row_imatrix without weights, or for other types, is quantize_row") {
+    const auto x = input();
+    const auto w = stored_imatrix();
+    for (DType t : kVectorTypes) {
+        if (t == DType::Q8_1 || t == DType::Q8_K) continue; // activation types: never weights
+        CAPTURE(dtype_name(t));
+        const size_t rb = row_bytes(t, kQuantRowLen);
+        std::vector<uint8_t> plain(rb), a(rb, 1), b(rb, 2);
+        REQUIRE(quantize_row(t, x.data(), plain.data(), kQuantRowLen));
+        REQUIRE(quantize_row_imatrix(t, x.data(), a.data(), kQuantRowLen, nullptr));
+        CHECK(a == plain);
+        if (!uses_importance(t)) {
+            REQUIRE(quantize_row_imatrix(t, x.data(), b.data(), kQuantRowLen, w.data()));
+            CHECK(b == plain);
+        }
+    }
+    CHECK_FALSE(uses_importance(DType::Q8_0));
+    CHECK_FALSE(uses_importance(DType::F16));
+    // Same argument checks as quantize_row: not whole blocks -> false, nothing written.
+    std::vector<uint8_t> buf(64, 0x5A);
+    CHECK_FALSE(quantize_row_imatrix(DType::Q4_K, x.data(), buf.data(), 100, w.data()));
+    CHECK_FALSE(quantize_row_imatrix(DType::Q4_0, x.data(), buf.data(), -32, w.data()));
+    for (uint8_t v : buf) CHECK(v == 0x5A);
+}

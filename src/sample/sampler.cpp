@@ -202,25 +202,40 @@ std::unique_ptr<SamplerStage> make_temperature(float t, float delta, float expon
 std::unique_ptr<SamplerStage> make_greedy() { return std::make_unique<Greedy>(); }
 std::unique_ptr<SamplerStage> make_dist(uint64_t seed) { return std::make_unique<Dist>(seed); }
 
-int32_t SamplerChain::sample(const float *logits, int32_t n_vocab) {
+void SamplerChain::run_stages(const float *logits, int32_t n_vocab, bool masked) {
     work_.dense.assign(logits, logits + n_vocab);
     work_.items.clear();
     work_.sorted = false;
     work_.indexed = true;
     work_.selected = -1;
+    if (masked) constraint_->mask(work_);
     for (auto &s : stages_) {
         s->apply(work_);
         if (work_.selected >= 0) break;
     }
     if (work_.selected < 0) fail(Status::internal, "the sampler chain has no stage that picks a token");
+}
+
+int32_t SamplerChain::sample(const float *logits, int32_t n_vocab) {
+    const bool mask_first = constraint_ && !lazy_;
+    run_stages(logits, n_vocab, mask_first);
+    // The lazy path: keep the free choice when the constraint allows it, else choose again
+    // among the allowed tokens only.
+    if (constraint_ && !mask_first && !constraint_->allows(work_.selected)) run_stages(logits, n_vocab, true);
     return work_.selected;
 }
 
 void SamplerChain::accept(int32_t token) {
+    if (constraint_) constraint_->accept(token);
+    for (auto &s : stages_) s->accept(token);
+}
+
+void SamplerChain::accept_history(int32_t token) {
     for (auto &s : stages_) s->accept(token);
 }
 
 void SamplerChain::reset() {
+    if (constraint_) constraint_->reset();
     for (auto &s : stages_) s->reset();
 }
 

@@ -72,9 +72,32 @@ std::unique_ptr<SamplerStage> make_dist(uint64_t seed);        // a random choic
 // Mirostat 2.0: keeps the surprise (-log2 p) of chosen tokens near tau, learning rate eta.
 std::unique_ptr<SamplerStage> make_mirostat_v2(float tau, float eta, uint64_t seed);
 
+// A hard constraint on the next token (a grammar: src/sample/sampler_grammar.cpp). It is
+// not an ordinary stage because of a speed trick: the chain first runs its stages on the
+// raw logits and asks the constraint about the chosen token only (a walk over that
+// token's bytes). Only when the choice is refused does it mask the whole vocabulary and
+// run the stages again on the allowed tokens; a masked token can never be chosen. With
+// `lazy` off it always masks first.
+class TokenConstraint {
+public:
+    virtual ~TokenConstraint() = default;
+    virtual bool allows(int32_t token) = 0;
+    // Leaves only allowed tokens in `c` (which is fresh: indexed). Throws Error when none is.
+    virtual void mask(Candidates &c) = 0;
+    virtual void accept(int32_t token) = 0;
+    virtual void reset() = 0;
+};
+
 class SamplerChain {
 public:
     void add(std::unique_ptr<SamplerStage> stage) { stages_.push_back(std::move(stage)); }
+    void set_constraint(std::unique_ptr<TokenConstraint> c, bool lazy = true) {
+        constraint_ = std::move(c);
+        lazy_ = lazy;
+    }
+    // Feeds a token to the history stages only (prompt tokens): the constraint follows
+    // only generated tokens.
+    void accept_history(int32_t token);
     // Runs the chain over logits[0..n_vocab) and returns the chosen token.
     // Throws Error(internal) when no stage chose one.
     int32_t sample(const float *logits, int32_t n_vocab);
@@ -83,7 +106,10 @@ public:
 
 private:
     std::vector<std::unique_ptr<SamplerStage>> stages_;
+    std::unique_ptr<TokenConstraint> constraint_;
+    bool lazy_ = true;
     Candidates work_;
+    void run_stages(const float *logits, int32_t n_vocab, bool masked);
 };
 
 // Softmax over the candidates' logits into p (stable: subtracts the maximum).

@@ -1,0 +1,91 @@
+// Grammar × vocabulary: which tokens may come next, and advancing by the chosen one.
+//
+// VocabIndex is built once per vocabulary: the bytes of every text token, in a trie laid
+// out in preorder (so walking it is a linear scan that skips dead subtrees), plus the
+// end-of-generation ids. Control tokens are not text: only token references (`<think>`,
+// `<[id]>`) match them, and EOG tokens are allowed exactly where the grammar may end.
+//
+// TokenMatcher computes the allowed set by running the grammar's Machine over the trie.
+// Every state's transitions are memoised, so the walk is one array read per trie node it
+// enters, and a state's whole mask is cached (states recur: every character of a JSON
+// string leaves the parser in the same state). Checking a single token is a walk over
+// its bytes only — the sampler uses that to skip the mask when the model's choice fits.
+#pragma once
+
+#include "grammar/machine.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace corvid {
+class Vocab;
+}
+
+namespace corvid::grammar {
+
+struct VocabIndex {
+    explicit VocabIndex(const Vocab &v);
+    int32_t n_vocab = 0;
+    std::vector<std::string> text; // the token's bytes; empty for tokens that are not text
+    std::vector<uint8_t> is_eog;
+    std::vector<int32_t> eog;
+    // Trie in preorder; node 0 is the root. Node i>0 has byte[i], depth[i] (>= 1), skip[i]
+    // (the first node after its subtree) and the tokens toks[tok_off[i] .. tok_off[i+1]).
+    std::vector<uint8_t> byte;
+    std::vector<uint32_t> depth, skip, tok_off;
+    std::vector<int32_t> toks;
+    uint32_t max_depth = 0;
+    // Special-token texts to ids, for `<think>`-style references.
+    std::unordered_map<std::string, int32_t> special;
+
+    // For tests: a vocabulary given as token texts (all text tokens) plus EOG ids.
+    VocabIndex(const std::vector<std::string> &texts, const std::vector<int32_t> &eog_ids);
+
+private:
+    void build_trie();
+};
+
+using TokenMask = std::vector<uint64_t>; // bit t set: token t allowed
+
+class TokenMatcher {
+public:
+    // Throws Error(invalid_argument) naming a token reference the vocabulary lacks.
+    TokenMatcher(std::shared_ptr<const Grammar> g, std::shared_ptr<const VocabIndex> vocab);
+
+    // The tokens allowed next (cached per state; valid until the next accept/reset).
+    const TokenMask &allowed();
+    bool allows(int32_t token);
+    // Advances by `token`. Throws Error(invalid_argument) when the grammar does not allow it.
+    void accept(int32_t token);
+    void reset();
+    bool can_end() const { return m_.accepting(cur_); }
+    bool finished() const { return finished_; }
+    const VocabIndex &vocab() const { return *v_; }
+
+    // The mask of the current state computed without any cache or trie: every token's bytes
+    // run through the machine on their own. For tests (brute-force check) only.
+    TokenMask allowed_brute_force();
+
+    size_t cache_entries() const { return cache_.size(); }
+
+private:
+    std::shared_ptr<const VocabIndex> v_;
+    Machine m_;
+    StateId cur_;
+    bool finished_ = false;
+    std::unordered_map<StateId, TokenMask> cache_;
+    std::vector<StateId> walk_; // per trie depth
+
+    StateId advance(StateId s, int32_t token);
+    void compute(StateId s, TokenMask &out);
+    void bound_caches();
+};
+
+inline bool mask_has(const TokenMask &m, int32_t t) { return (m[static_cast<size_t>(t) >> 6] >> (t & 63)) & 1; }
+
+std::vector<int32_t> resolve_token_refs(const Grammar &g, const VocabIndex &v);
+
+} // namespace corvid::grammar

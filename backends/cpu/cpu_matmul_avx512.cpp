@@ -11,7 +11,11 @@
 
 namespace corvid::cpu::fast {
 const Kernels *kernels_avx512() {
-    static const Kernels table = avx512::make_table();
+    static const Kernels table = [] {
+        Kernels t = avx512::make_table();
+        add_gemm_avx512(t);
+        return t;
+    }();
     return &table;
 }
 } // namespace corvid::cpu::fast

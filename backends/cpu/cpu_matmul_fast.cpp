@@ -5,13 +5,18 @@
 //   1. converts every activation column once to the weight type's partner format with
 //      the reference quantizer (quantize_row: the quantized values are exactly the
 //      reference kernel's) and unpacks it into an aligned layout (cpu_matmul_fast.h);
-//   2. splits the output rows of every batch matrix into chunks, spread over OpenMP
-//      threads; inside a chunk, for each group of up to 4 columns, each weight row is
-//      dotted with the group by one kernel call: the chunk's weight rows stay in cache
-//      across the column groups, and each weight block is decoded once per group.
+//   2a. many columns (prompt processing) and a blocked kernel for the type: the output
+//      rows of every batch matrix are cut into panels (and, when there are too few
+//      panels for the threads, the columns into ranges); each task repacks its panel of
+//      weight rows into per-thread scratch and runs the register-tiled kernel over its
+//      columns; the tasks are split evenly over the threads (cpu_parallel.h);
+//   2b. otherwise (decode): the output rows are split into chunks over the threads;
+//      inside a chunk, for each group of up to 4 columns, each weight row is dotted
+//      with the group by one kernel call.
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_matmul_fast.h"
+#include "cpu/cpu_parallel.h"
 
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
@@ -21,7 +26,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <omp.h>
 #include <string>
 #include <vector>
 
@@ -94,7 +98,7 @@ std::atomic<int> g_isa{-1};
 constexpr size_t round64(size_t n) { return (n + 63) & ~size_t(63); }
 
 struct ActLayout {
-    size_t qs = 0, d = 0, s = 0, bs = 0, stride = 0; // byte offsets within a column
+    size_t qs = 0, d = 0, s = 0, bs = 0, bs32 = 0, xf = 0, stride = 0; // byte offsets within a column
 };
 
 ActLayout layout_for(DType at, int64_t K) {
@@ -110,10 +114,14 @@ ActLayout layout_for(DType at, int64_t K) {
     case DType::Q8_K:
         l.d = round64(k);
         l.bs = l.d + round64(4 * (k / kQK_K));
-        l.stride = l.bs + round64(2 * (k / 16));
+        l.bs32 = l.bs + round64(2 * (k / 16));
+        l.stride = l.bs32 + round64(2 * (k / 32));
         break;
     case DType::F16:
-    case DType::BF16: l.stride = round64(2 * k); break;
+    case DType::BF16:
+        l.xf = round64(2 * k);
+        l.stride = l.xf + round64(4 * k);
+        break;
     default: l.stride = 0; break; // F32: the columns are used in place
     }
     return l;
@@ -123,6 +131,9 @@ ActLayout layout_for(DType at, int64_t K) {
 void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *col, const ActLayout &l) {
     if (at == DType::F16 || at == DType::BF16) {
         quantize_row(at, src, col, K);
+        const uint16_t *h = reinterpret_cast<const uint16_t *>(col);
+        float *xf = reinterpret_cast<float *>(col + l.xf);
+        for (int64_t k = 0; k < K; ++k) xf[k] = at == DType::F16 ? fp16_to_fp32(h[k]) : bf16_to_fp32(h[k]);
         return;
     }
     quantize_row(at, src, tmp, K);
@@ -130,12 +141,14 @@ void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t
     float *d = reinterpret_cast<float *>(col + l.d);
     if (at == DType::Q8_K) {
         int16_t *bs = reinterpret_cast<int16_t *>(col + l.bs);
+        int16_t *bs32 = reinterpret_cast<int16_t *>(col + l.bs32);
         for (int64_t b = 0; b < K / kQK_K; ++b) {
             BlockQ8_K blk;
             std::memcpy(&blk, tmp + b * sizeof(BlockQ8_K), sizeof blk);
             d[b] = blk.d;
             std::memcpy(qs + b * kQK_K, blk.qs, kQK_K);
             std::memcpy(bs + b * 16, blk.bsums, sizeof blk.bsums);
+            for (int j = 0; j < 8; ++j) bs32[b * 8 + j] = int16_t(blk.bsums[2 * j] + blk.bsums[2 * j + 1]); // |.| <= 32 * 127
         }
         return;
     }
@@ -212,10 +225,68 @@ bool mul_mat_has_fast_path(DType w, Isa isa) {
 
 // ---- the driver -----------------------------------------------------------------------------
 
+namespace {
+
+// Columns from which the blocked kernel is used (below: the per-row dot kernels, which
+// need no repacking; decode is M = 1).
+constexpr int64_t kGemmMinCols = 4;
+
+// The blocked path: tasks (batch matrix, panel of output rows, column range), split in
+// contiguous runs over the threads; each thread repacks its panel into its own scratch.
+void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const fast::ActCol *acols, int64_t r2, int64_t r3) {
+    const Tensor &w = *dst.src[0];
+    const int64_t K = w.ne[0], N = w.ne[1];
+    const int64_t M = dst.ne[1], B2 = dst.ne[2], B3 = dst.ne[3];
+    const int64_t npanels = (N + gk.rows - 1) / gk.rows, nbat = B2 * B3;
+    const int64_t work = K * N * M * nbat;
+    const int nth = worth_threads(work) ? parallel_threads() : 1;
+    // Enough tasks to keep every thread busy: column ranges when the panels are few.
+    int64_t ncr = 1;
+    if (npanels * nbat < 4 * nth) ncr = std::min<int64_t>((4 * nth + npanels * nbat - 1) / (npanels * nbat), (M + 7) / 8);
+    ncr = std::max<int64_t>(ncr, 1);
+    const int64_t cr = (M + ncr - 1) / ncr;
+    const int64_t ntasks = nbat * npanels * ncr;
+    const size_t pbytes = static_cast<size_t>(gk.panel_bytes(K) + 64) & ~size_t(63);
+    static thread_local AlignedBuffer pbuf;
+    uint8_t *scratch = pbuf.get(pbytes * static_cast<size_t>(nth));
+    const int64_t ostride = static_cast<int64_t>(dst.nb[1] / sizeof(float));
+    parallel_run(work, [&](int ti, int nt) {
+        if (nt > nth) { // more threads than scratch slots (cannot happen: same count); share the work
+            if (ti >= nth) return;
+            nt = nth;
+        }
+        const int64_t t0 = ntasks * ti / nt, t1 = ntasks * (ti + 1) / nt;
+        uint8_t *panel = scratch + pbytes * static_cast<size_t>(ti);
+        int64_t packed = -1; // the (batch, panel) now in `panel`
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t crange = t % ncr, pb = t / ncr;
+            const int64_t p = pb % npanels, bat = pb / npanels;
+            const int64_t b2 = bat % B2, b3 = bat / B2;
+            const int64_t n0 = p * gk.rows;
+            const int nrows = static_cast<int>(std::min<int64_t>(gk.rows, N - n0));
+            const int64_t wb2 = b2 / r2, wb3 = b3 / r3;
+            const int64_t key = (wb3 * w.ne[2] + wb2) * npanels + p;
+            if (key != packed) {
+                const void *rows[64];
+                for (int r = 0; r < nrows; ++r) rows[r] = w.row(n0 + r, wb2, wb3);
+                gk.pack(K, rows, nrows, panel);
+                packed = key;
+            }
+            const int64_t m0 = crange * cr, m1 = std::min(M, m0 + cr);
+            if (m0 >= m1) continue;
+            float *out = reinterpret_cast<float *>(dst.row(m0, b2, b3)) + n0;
+            gk.gemm(K, panel, nrows, acols + bat * M + m0, m1 - m0, out, ostride);
+        }
+    });
+}
+
+} // namespace
+
 bool mul_mat_fast(Tensor &dst) {
     const Isa isa = active_isa();
     if (!mul_mat_has_fast_path(dst.src[0]->type, isa)) return false;
-    const fast::DotFn dot = kernels_for(isa)->dot[static_cast<int>(dst.src[0]->type)];
+    const fast::Kernels *kern = kernels_for(isa);
+    const fast::DotFn dot = kern->dot[static_cast<int>(dst.src[0]->type)];
 
     const Tensor &w = *dst.src[0];
     const Tensor &x = *dst.src[1];
@@ -227,7 +298,8 @@ bool mul_mat_fast(Tensor &dst) {
     if (K % traits(at).block_size != 0) return false;
     const int64_t r2 = B2 / w.ne[2], r3 = B3 / w.ne[3];
     const int64_t cols = M * B2 * B3;
-    const bool threads = worth_threads(K * N * cols);
+    const fast::GemmKernel &gk = kern->gemm[static_cast<int>(w.type)];
+    const bool blocked = gk.rows > 0 && gk.rows <= 64 && M >= kGemmMinCols && dst.nb[1] % sizeof(float) == 0;
 
     // 1. Activations.
     const ActLayout lay = layout_for(at, K);
@@ -235,49 +307,60 @@ bool mul_mat_fast(Tensor &dst) {
     uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
     std::vector<fast::ActCol> acols(static_cast<size_t>(cols));
     const size_t tmp_bytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
-#pragma omp parallel if (threads && cols > 1)
-    {
-        std::vector<uint8_t> tmp(tmp_bytes);
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < cols; ++c) {
+    const int nth = parallel_threads();
+    std::vector<uint8_t> tmps(tmp_bytes * static_cast<size_t>(std::max(1, nth)));
+    parallel_run(cols > 1 ? K * cols * 8 : 0, [&](int ti, int nt) {
+        if (ti >= nth) return; // (cannot happen: parallel_run uses parallel_threads())
+        nt = std::min(nt, nth);
+        uint8_t *tmp = tmps.data() + tmp_bytes * static_cast<size_t>(ti);
+        for (int64_t c = cols * ti / nt; c < cols * (ti + 1) / nt; ++c) {
             const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2);
             const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));
             fast::ActCol &ac = acols[static_cast<size_t>(c)];
             if (lay.stride == 0) {
-                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src};
+                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src, nullptr, src};
                 continue;
             }
             uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
-            convert_column(at, src, K, tmp.data(), col, lay);
+            convert_column(at, src, K, tmp, col, lay);
             ac.qs = reinterpret_cast<const int8_t *>(col + lay.qs);
             ac.d = reinterpret_cast<const float *>(col + lay.d);
             ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
             ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
             ac.f = col;
+            ac.bs32 = reinterpret_cast<const int16_t *>(col + lay.bs32);
+            ac.xf = reinterpret_cast<const float *>(col + lay.xf);
         }
+    });
+
+    if (blocked) {
+        run_gemm(gk, dst, acols.data(), r2, r3);
+        return true;
     }
 
     // 2. Output rows in chunks; tasks = (batch matrix, row chunk).
     const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));
-    const int64_t nthreads = threads ? std::max(1, omp_get_max_threads()) : 1;
+    const int64_t work = K * N * cols;
+    const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
     int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
     rc = std::max<int64_t>(1, std::min(rc, (N + 4 * nthreads - 1) / (4 * nthreads)));
     const int64_t nchunks = (N + rc - 1) / rc, ntasks = B2 * B3 * nchunks;
-#pragma omp parallel for schedule(static) if (threads)
-    for (int64_t t = 0; t < ntasks; ++t) {
-        const int64_t bat = t / nchunks, chunk = t % nchunks;
-        const int64_t b2 = bat % B2, b3 = bat / B2;
-        const int64_t n0 = chunk * rc, n1 = std::min(N, n0 + rc);
-        const fast::ActCol *bcols = acols.data() + bat * M;
-        float out[fast::kMaxCols];
-        for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
-            const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
-            for (int64_t n = n0; n < n1; ++n) {
-                dot(K, w.row(n, b2 / r2, b3 / r3), bcols + m0, nc, out);
-                for (int i = 0; i < nc; ++i) reinterpret_cast<float *>(dst.row(m0 + i, b2, b3))[n] = out[i];
+    parallel_for(ntasks, work, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t bat = t / nchunks, chunk = t % nchunks;
+            const int64_t b2 = bat % B2, b3 = bat / B2;
+            const int64_t n0 = chunk * rc, n1 = std::min(N, n0 + rc);
+            const fast::ActCol *bcols = acols.data() + bat * M;
+            float out[fast::kMaxCols];
+            for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
+                const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
+                for (int64_t n = n0; n < n1; ++n) {
+                    dot(K, w.row(n, b2 / r2, b3 / r3), bcols + m0, nc, out);
+                    for (int i = 0; i < nc; ++i) reinterpret_cast<float *>(dst.row(m0 + i, b2, b3))[n] = out[i];
+                }
             }
         }
-    }
+    });
     return true;
 }
 

@@ -134,3 +134,58 @@ TEST_CASE("bench: gemma-3-270m q4_K_M greedy decode tok/s, 2 threads" * doctest:
     }
     cpu::reset_isa();
 }
+
+// Matrix x matrix (prompt processing) on one thread: GMAC/s of CPU time (robust on a
+// busy machine) for a K x N weight matrix against M columns, per type and ISA path.
+//   corvid-tests -tc='bench: matmat*' --no-skip
+#include <ctime>
+
+namespace {
+double thread_cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+} // namespace
+
+TEST_CASE("bench: matmat GMAC/s of CPU time, 1 thread" * doctest::skip()) {
+    struct Case {
+        int64_t K, N, M;
+    };
+    for (const Case cs : {Case{2048, 2048, 128}, Case{8192, 512, 128}, Case{2048, 2048, 16}}) {
+        for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16}) {
+            OwnedTensor w(type, {cs.K, cs.N});
+            std::mt19937 rng(7);
+            std::normal_distribution<float> nd(0.0f, 1.0f);
+            std::vector<float> row(static_cast<size_t>(cs.K));
+            for (int64_t r = 0; r < cs.N; ++r) {
+                for (auto &v : row) v = nd(rng);
+                REQUIRE(quantize_row(type, row.data(), w.t.row(r), cs.K));
+            }
+            Graph g;
+            Tensor *x = g.input(DType::F32, {cs.K, cs.M}, "x");
+            g.mark_output(g.mul_mat(&w.t, x));
+            GraphRunner r;
+            r.cpu->set_n_threads(1);
+            r.bind(g);
+            std::vector<float> xv(static_cast<size_t>(cs.K * cs.M));
+            for (auto &v : xv) v = nd(rng);
+            fill(x, xv);
+            std::string line = std::string(dtype_name(type)) + " K=" + std::to_string(cs.K) + " N=" +
+                               std::to_string(cs.N) + " M=" + std::to_string(cs.M) + ":";
+            for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512}) {
+                if (!cpu::force_isa(isa)) continue;
+                double best = 1e30;
+                for (int rep = 0; rep < 5; ++rep) {
+                    const double t0 = thread_cpu_seconds();
+                    r.run(g);
+                    best = std::min(best, thread_cpu_seconds() - t0);
+                }
+                line += " " + std::string(cpu::isa_name(isa)) + " " +
+                        std::to_string(double(cs.K * cs.N * cs.M) / best / 1e9).substr(0, 5) + " GMAC/s";
+            }
+            MESSAGE(line);
+        }
+    }
+    cpu::reset_isa();
+}

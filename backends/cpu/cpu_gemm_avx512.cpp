@@ -1,0 +1,514 @@
+// Blocked matrix-product kernels (prompt processing) for AVX-512 F/BW/VL/DQ + VNNI.
+// This file alone, with cpu_matmul_avx512.cpp, gets those -m flags (CMakeLists.txt);
+// cpu_matmul_avx512.cpp puts these kernels into its table (add_gemm_avx512).
+//
+// Layout. A panel holds 16 weight rows, interleaved so that one 512-bit register holds
+// the same 4 consecutive elements of all 16 rows: quant levels as unsigned bytes in
+// [element / 4][row][4] (the 16 x 16-dword transpose below builds it), then the
+// per-block scales as one 16-lane vector per block. One vpdpbusd against 4 activation
+// bytes broadcast to every lane then advances all 16 row dot products at once: no
+// horizontal sums, and each activation load serves 16 rows, each weight load a tile
+// of up to 8 columns.
+//
+// Arithmetic (as in the dot kernels of cpu_matmul_x86.inc, so the results are the
+// same to within float rounding and the e2e agreement with llama.cpp is kept):
+//   - 32-element formats: per block the exact integer sum(q * x) (signed levels are
+//     stored as level + offset, offset * sum(x) subtracted exactly), converted to
+//     float (exact: < 2^24), times (d_w * d_x) rounded to float, accumulated by fused
+//     multiply-add in float and flushed into double every 4 blocks;
+//   - Q4_K / Q5_K / Q6_K: the exact integer super-block sum (sub-block sums times
+//     their scales by vpmulld, mins / offsets by vpdpwssd against the activation's
+//     block sums), one float product with d_w * d_x per super-block, added in double;
+//   - F16 / BF16: weights widened to float at packing time, activations are the
+//     partner format's values widened to float (products exact), float FMA chains of
+//     16 elements summed into a float total per row and column.
+#include "cpu/cpu_matmul_fast.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+
+#include <cstring>
+
+// GCC 12's AVX-512 headers start some conversions from _mm512_undefined_*(), which
+// -Wall reports as uninitialized (GCC bug 105593, fixed in GCC 13): a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+namespace corvid::cpu::fast {
+namespace {
+
+constexpr int kRows = 16; // weight rows per panel
+constexpr int kMaxNC = 8; // columns per register tile
+
+inline uint64_t round_up(uint64_t n, uint64_t m) { return (n + m - 1) / m * m; }
+
+inline int load_i32(const void *p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+// In-place transpose of a 16 x 16 matrix of 32-bit elements (one row per register).
+inline void transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 8; ++i) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+        b[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    // b[4i + j], 128-bit lane l: rows 4i..4i+3 of column 4l + j.
+    for (int j = 0; j < 4; ++j) {
+        const __m512 c0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x44), c1 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xEE);
+        const __m512 c2 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0x44);
+        const __m512 c3 = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_f32x4(c0, c2, 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(c0, c2, 0xDD);
+        r[8 + j] = _mm512_shuffle_f32x4(c1, c3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(c1, c3, 0xDD);
+    }
+}
+
+// Packs the quant levels: unpack64(row, chunk) gives elements 64 chunk .. 64 chunk + 63
+// of a row as unsigned bytes; they land in q[(16 chunk + dword) * 64 + 4 row].
+template <class Unpack64>
+inline void pack_levels(int64_t K, const void *const *rows, int nrows, uint8_t *q, Unpack64 &&unpack64) {
+    const int64_t nchunks = (K + 63) / 64;
+    for (int64_t ch = 0; ch < nchunks; ++ch) {
+        __m512 v[16];
+        for (int r = 0; r < kRows; ++r)
+            v[r] = r < nrows ? _mm512_castsi512_ps(unpack64(static_cast<const uint8_t *>(rows[r]), ch)) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int k = 0; k < 16; ++k) _mm512_store_ps(q + (16 * ch + k) * 64, v[k]);
+    }
+}
+
+// Double accumulators for 16 rows (two halves of 8).
+struct Acc16 {
+    __m512d lo, hi;
+};
+inline void add_to(Acc16 &a, __m512 f) {
+    a.lo = _mm512_add_pd(a.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    a.hi = _mm512_add_pd(a.hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+}
+inline void sub_from(Acc16 &a, __m512 f) {
+    a.lo = _mm512_sub_pd(a.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    a.hi = _mm512_sub_pd(a.hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+}
+inline void store16(float *out, __mmask16 mask, const Acc16 &a) {
+    const __m512 v = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(a.lo)), _mm512_cvtpd_ps(a.hi), 1);
+    _mm512_mask_storeu_ps(out, mask, v);
+}
+
+inline __mmask16 row_mask(int nrows) { return static_cast<__mmask16>((1u << nrows) - 1u); }
+
+// Runs tile<NC>(c0, nc) over the columns in tiles of kMaxNC plus one remainder tile.
+template <template <int> class Tile, class... Args> inline void over_columns(int64_t nc, Args &&...args) {
+    int64_t c0 = 0;
+    for (; c0 + kMaxNC <= nc; c0 += kMaxNC) Tile<kMaxNC>::run(c0, args...);
+    switch (nc - c0) {
+    case 1: Tile<1>::run(c0, args...); break;
+    case 2: Tile<2>::run(c0, args...); break;
+    case 3: Tile<3>::run(c0, args...); break;
+    case 4: Tile<4>::run(c0, args...); break;
+    case 5: Tile<5>::run(c0, args...); break;
+    case 6: Tile<6>::run(c0, args...); break;
+    case 7: Tile<7>::run(c0, args...); break;
+    default: break;
+    }
+}
+
+// ---- 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL) against Q8_0 activations -----------
+// Panel: q[K/64 chunks][16 dwords][16 rows][4] (K rounded up to 64), then d[K/32][16].
+
+uint64_t b32_panel_bytes(int64_t K) { return round_up(uint64_t(K), 64) * kRows + uint64_t(K / 32) * kRows * 4; }
+
+// Element order within 32: nibbles low (0..15) then high (16..31).
+inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i q = load128(qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+inline __m256i bits_to_bytes(uint32_t bits, char value) {
+    const __m256i v = _mm256_set1_epi32(int(bits));
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(v, shuf), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
+}
+
+// Unsigned levels of one block: level + the type's offset (kOffset below).
+inline __m256i levels_q4_0(const BlockQ4_0 &b) { return nibbles32(b.qs); }
+inline __m256i levels_q5_0(const BlockQ5_0 &b) {
+    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(uint32_t(load_i32(b.qh)), 0x10));
+}
+inline __m256i levels_q8_0(const BlockQ8_0 &b) { return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(char(0x80))); }
+inline __m256i levels_iq4_nl(const BlockIQ4_NL &b) {
+    const __m128i t = load128(kIQ4NLValues);
+    const __m256i table = _mm256_set_m128i(t, t);
+    return _mm256_xor_si256(_mm256_shuffle_epi8(table, nibbles32(b.qs)), _mm256_set1_epi8(char(0x80)));
+}
+
+template <class B, __m256i (*Levels)(const B &)>
+void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *q = static_cast<uint8_t *>(panel);
+    const int64_t nb = K / 32;
+    pack_levels(K, rows, nrows, q, [nb](const uint8_t *row, int64_t ch) {
+        const B *b = reinterpret_cast<const B *>(row);
+        const __m256i lo = Levels(b[2 * ch]);
+        const __m256i hi = 2 * ch + 1 < nb ? Levels(b[2 * ch + 1]) : _mm256_setzero_si256();
+        return join(lo, hi);
+    });
+    float *d = reinterpret_cast<float *>(q + round_up(uint64_t(K), 64) * kRows);
+    for (int64_t ib = 0; ib < nb; ++ib)
+        for (int r = 0; r < kRows; ++r)
+            d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
+}
+
+template <int OFFSET> struct TileB32 {
+    template <int NC> struct T {
+        static void run(int64_t c0, int64_t K, const uint8_t *q, const float *dw, const ActCol *a, float *out,
+                        int64_t ostride, __mmask16 mask) {
+            const int64_t nb = K / 32;
+            const int8_t *xq[NC];
+            const float *xd[NC];
+            const int32_t *xs[NC];
+            for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xs[c] = a[c0 + c].s;
+            __m512 f[NC];
+            Acc16 acc[NC];
+            for (int c = 0; c < NC; ++c) f[c] = _mm512_setzero_ps(), acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+            for (int64_t ib = 0; ib < nb; ++ib) {
+                const uint8_t *blk = q + ib * 512;
+                __m512i s[NC];
+                for (int c = 0; c < NC; ++c) s[c] = _mm512_set1_epi32(-OFFSET * xs[c][ib]);
+                for (int g = 0; g < 8; ++g) {
+                    const __m512i w = _mm512_load_si512(blk + 64 * g);
+                    for (int c = 0; c < NC; ++c)
+                        s[c] = _mm512_dpbusd_epi32(s[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 32 + 4 * g)));
+                }
+                const __m512 d = _mm512_load_ps(dw + ib * kRows);
+                for (int c = 0; c < NC; ++c)
+                    f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c][ib])), _mm512_cvtepi32_ps(s[c]), f[c]);
+                if ((ib & 3) == 3)
+                    for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+            }
+            for (int c = 0; c < NC; ++c) {
+                add_to(acc[c], f[c]);
+                store16(out + (c0 + c) * ostride, mask, acc[c]);
+            }
+        }
+    };
+};
+
+template <int OFFSET>
+void gemm_b32(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
+    const uint8_t *q = static_cast<const uint8_t *>(panel);
+    const float *d = reinterpret_cast<const float *>(q + round_up(uint64_t(K), 64) * kRows);
+    over_columns<TileB32<OFFSET>::template T>(nc, K, q, d, cols, out, ostride, row_mask(nrows));
+}
+
+// ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------
+// Panel per super-block (4992 bytes): q[64 dwords][16 rows][4] (4096), sc int32 [8][16] (512),
+// min pairs int16 [4][16][2] (256), d [16] (64), dmin [16] (64).
+
+constexpr uint64_t kQ45SbBytes = 4096 + 512 + 256 + 64 + 64;
+uint64_t q45_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ45SbBytes; }
+
+inline void scale_min_k4(const uint8_t *q, int j, int &sc, int &mn) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        mn = q[j + 4] & 63;
+    } else {
+        sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
+        mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+// Elements 64 j .. 64 j + 63 of a Q4_K / Q5_K super-block (j = 0..3).
+template <bool HIGH> inline __m512i levels_q45(const uint8_t *qs, const uint8_t *qh, int j) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i q = load256(qs + 32 * j);
+    __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if constexpr (HIGH) {
+        const __m256i h = load256(qh);
+        const __m256i bl = _mm256_set1_epi8(char(1 << (2 * j))), bh = _mm256_set1_epi8(char(1 << (2 * j + 1)));
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bl), bl), _mm256_set1_epi8(0x10)));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bh), bh), _mm256_set1_epi8(0x10)));
+    }
+    return join(lo, hi);
+}
+
+template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ45SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) {
+            const uint8_t *row = static_cast<const uint8_t *>(rows[r]);
+            brows[r] = row + ib * (HIGH ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
+        }
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            if constexpr (HIGH) {
+                const BlockQ5_K *b = reinterpret_cast<const BlockQ5_K *>(blk);
+                return levels_q45<true>(b->qs, b->qh, int(j));
+            } else {
+                const BlockQ4_K *b = reinterpret_cast<const BlockQ4_K *>(blk);
+                return levels_q45<false>(b->qs, nullptr, int(j));
+            }
+        });
+        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
+        int16_t *mn = reinterpret_cast<int16_t *>(sb + 4608);
+        float *d = reinterpret_cast<float *>(sb + 4864);
+        float *dmin = d + kRows;
+        for (int r = 0; r < kRows; ++r) {
+            if (r >= nrows) {
+                for (int j = 0; j < 8; ++j) sc[j * kRows + r] = 0, mn[((j / 2) * kRows + r) * 2 + (j & 1)] = 0;
+                d[r] = dmin[r] = 0.0f;
+                continue;
+            }
+            const uint8_t *scales;
+            uint16_t dh, dminh;
+            if constexpr (HIGH) {
+                const BlockQ5_K &b = static_cast<const BlockQ5_K *>(rows[r])[ib];
+                scales = b.scales, dh = b.d, dminh = b.dmin;
+            } else {
+                const BlockQ4_K &b = static_cast<const BlockQ4_K *>(rows[r])[ib];
+                scales = b.scales, dh = b.d, dminh = b.dmin;
+            }
+            for (int j = 0; j < 8; ++j) {
+                int s, m;
+                scale_min_k4(scales, j, s, m);
+                sc[j * kRows + r] = s;
+                mn[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(m);
+            }
+            d[r] = half_to_float(dh);
+            dmin[r] = half_to_float(dminh);
+        }
+    }
+}
+
+template <int NC> struct TileQ45 {
+    static void run(int64_t c0, int64_t K, const uint8_t *p, const ActCol *a, float *out, int64_t ostride,
+                    __mmask16 mask) {
+        const int64_t nsb = K / 256;
+        const int8_t *xq[NC];
+        const float *xd[NC];
+        const int16_t *xb[NC];
+        for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xb[c] = a[c0 + c].bs32;
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        for (int64_t ib = 0; ib < nsb; ++ib) {
+            const uint8_t *sb = p + ib * kQ45SbBytes;
+            __m512i isum[NC];
+            for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
+            for (int j = 0; j < 8; ++j) {
+                __m512i t[NC];
+                for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+                for (int g = 0; g < 8; ++g) {
+                    const __m512i w = _mm512_load_si512(sb + (8 * j + g) * 64);
+                    for (int c = 0; c < NC; ++c)
+                        t[c] = _mm512_dpbusd_epi32(t[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 256 + 32 * j + 4 * g)));
+                }
+                const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
+                for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
+            }
+            const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
+            for (int c = 0; c < NC; ++c) {
+                __m512i m = _mm512_setzero_si512();
+                for (int pr = 0; pr < 4; ++pr)
+                    m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + 4608 + 64 * pr),
+                                            _mm512_set1_epi32(load_i32(xb[c] + ib * 8 + 2 * pr)));
+                const __m512 dx = _mm512_set1_ps(xd[c][ib]);
+                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c])));
+                sub_from(acc[c], _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(m)));
+            }
+        }
+        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
+    }
+};
+
+void gemm_q45(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ45>(nc, K, static_cast<const uint8_t *>(panel), cols, out, ostride, row_mask(nrows));
+}
+
+// ---- Q6_K against Q8_K activations ---------------------------------------------------------
+// Panel per super-block (5696 bytes): q[64 dwords][16 rows][4] (4096, levels 0..63),
+// sc int32 [16][16] (1024), scale pairs int16 [8][16][2] (512), d [16] (64).
+
+constexpr uint64_t kQ6SbBytes = 4096 + 1024 + 512 + 64;
+uint64_t q6_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ6SbBytes; }
+
+// Elements 64 j .. 64 j + 63 (j = 0..3): half h = j / 2, runs k = 2 (j % 2) and + 1.
+inline __m512i levels_q6(const BlockQ6_K &b, int j) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const int h = j / 2, odd = j % 2;
+    const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
+    const __m256i qh = load256(b.qh + 32 * h);
+    __m256i lo, hi;
+    if (!odd) {
+        lo = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        hi = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+    } else {
+        lo = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+    }
+    return join(lo, hi);
+}
+
+void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ6SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ6_K *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            return levels_q6(*reinterpret_cast<const BlockQ6_K *>(blk), int(j));
+        });
+        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
+        int16_t *sp = reinterpret_cast<int16_t *>(sb + 5120);
+        float *d = reinterpret_cast<float *>(sb + 5632);
+        for (int r = 0; r < kRows; ++r) {
+            const BlockQ6_K *b = r < nrows ? static_cast<const BlockQ6_K *>(rows[r]) + ib : nullptr;
+            for (int j = 0; j < 16; ++j) {
+                const int s = b ? b->scales[j] : 0;
+                sc[j * kRows + r] = s;
+                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
+            }
+            d[r] = b ? half_to_float(b->d) : 0.0f;
+        }
+    }
+}
+
+template <int NC> struct TileQ6 {
+    static void run(int64_t c0, int64_t K, const uint8_t *p, const ActCol *a, float *out, int64_t ostride,
+                    __mmask16 mask) {
+        const int64_t nsb = K / 256;
+        const int8_t *xq[NC];
+        const float *xd[NC];
+        const int16_t *xb[NC];
+        for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xb[c] = a[c0 + c].bs;
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        for (int64_t ib = 0; ib < nsb; ++ib) {
+            const uint8_t *sb = p + ib * kQ6SbBytes;
+            __m512i isum[NC];
+            for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
+            for (int j = 0; j < 16; ++j) {
+                __m512i t[NC];
+                for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+                for (int g = 0; g < 4; ++g) {
+                    const __m512i w = _mm512_load_si512(sb + (4 * j + g) * 64);
+                    for (int c = 0; c < NC; ++c)
+                        t[c] = _mm512_dpbusd_epi32(t[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 256 + 16 * j + 4 * g)));
+                }
+                const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
+                for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
+            }
+            const __m512 d = _mm512_load_ps(sb + 5632);
+            for (int c = 0; c < NC; ++c) {
+                __m512i corr = _mm512_setzero_si512();
+                for (int pr = 0; pr < 8; ++pr)
+                    corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
+                                               _mm512_set1_epi32(load_i32(xb[c] + ib * 16 + 2 * pr)));
+                const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
+                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c][ib])), _mm512_cvtepi32_ps(v)));
+            }
+        }
+        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
+    }
+};
+
+void gemm_q6(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ6>(nc, K, static_cast<const uint8_t *>(panel), cols, out, ostride, row_mask(nrows));
+}
+
+// ---- F16 / BF16 weights against the widened partner activations ---------------------------
+// Panel: float w[K rounded up to 16][16 rows].
+
+uint64_t f_panel_bytes(int64_t K) { return round_up(uint64_t(K), 16) * kRows * 4; }
+
+template <bool BF16> void pack_f(int64_t K, const void *const *rows, int nrows, void *panel) {
+    float *p = static_cast<float *>(panel);
+    for (int64_t k0 = 0; k0 < K; k0 += 16) {
+        const __mmask16 m = K - k0 >= 16 ? __mmask16(0xFFFF) : row_mask(int(K - k0));
+        __m512 v[16];
+        for (int r = 0; r < kRows; ++r) {
+            if (r >= nrows) {
+                v[r] = _mm512_setzero_ps();
+                continue;
+            }
+            const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t *>(rows[r]) + k0);
+            if constexpr (BF16) v[r] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+            else v[r] = _mm512_cvtph_ps(h);
+        }
+        transpose16(v);
+        for (int k = 0; k < 16; ++k) _mm512_store_ps(p + (k0 + k) * kRows, v[k]);
+    }
+}
+
+template <int NC> struct TileF {
+    static void run(int64_t c0, int64_t K, const float *p, const ActCol *a, float *out, int64_t ostride,
+                    __mmask16 mask) {
+        const float *x[NC];
+        for (int c = 0; c < NC; ++c) x[c] = a[c0 + c].xf;
+        __m512 tot[NC];
+        for (int c = 0; c < NC; ++c) tot[c] = _mm512_setzero_ps();
+        for (int64_t k0 = 0; k0 < K; k0 += 16) {
+            const int64_t k1 = K - k0 >= 16 ? k0 + 16 : K;
+            __m512 s[NC];
+            for (int c = 0; c < NC; ++c) s[c] = _mm512_setzero_ps();
+            for (int64_t k = k0; k < k1; ++k) {
+                const __m512 w = _mm512_load_ps(p + k * kRows);
+                for (int c = 0; c < NC; ++c) s[c] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[c][k]), s[c]);
+            }
+            for (int c = 0; c < NC; ++c) tot[c] = _mm512_add_ps(tot[c], s[c]);
+        }
+        for (int c = 0; c < NC; ++c) _mm512_mask_storeu_ps(out + (c0 + c) * ostride, mask, tot[c]);
+    }
+};
+
+void gemm_f(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileF>(nc, K, static_cast<const float *>(panel), cols, out, ostride, row_mask(nrows));
+}
+
+} // namespace
+
+void add_gemm_avx512(Kernels &t) {
+    t.gemm[int(DType::Q4_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>};
+    t.gemm[int(DType::Q5_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<16>};
+    t.gemm[int(DType::Q8_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<128>};
+    t.gemm[int(DType::IQ4_NL)] = {kRows, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<128>};
+    t.gemm[int(DType::Q4_K)] = {kRows, q45_panel_bytes, pack_q45<false>, gemm_q45};
+    t.gemm[int(DType::Q5_K)] = {kRows, q45_panel_bytes, pack_q45<true>, gemm_q45};
+    t.gemm[int(DType::Q6_K)] = {kRows, q6_panel_bytes, pack_q6, gemm_q6};
+    t.gemm[int(DType::F16)] = {kRows, f_panel_bytes, pack_f<false>, gemm_f};
+    t.gemm[int(DType::BF16)] = {kRows, f_panel_bytes, pack_f<true>, gemm_f};
+}
+
+} // namespace corvid::cpu::fast
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif

@@ -18,6 +18,10 @@ install(FILES ${PROJECT_BINARY_DIR}/corvidConfig.cmake ${PROJECT_BINARY_DIR}/cor
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/corvid)
 
 # The .pc file finds the prefix relative to itself, so it stays right under `--prefix`.
+set(CORVID_PC_CUDA_LIBS "")
+if(CORVID_HAS_CUDA)
+  set(CORVID_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcublasLt -lcudart_static -ldl -lrt")
+endif()
 file(RELATIVE_PATH CORVID_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/corvid.pc.in ${PROJECT_BINARY_DIR}/corvid.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/corvid.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

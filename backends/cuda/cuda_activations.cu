@@ -1,0 +1,123 @@
+// Activation conversion before a matrix product, bit-identical to the reference's
+// quantize_row / dequantize_row round trip through the weight type's partner format:
+//   Q8_0 (32-element blocks, fp16 scale) for the legacy types and IQ4_NL — Q8_1 gives the
+//   same values; Q8_K (256-element blocks, float scale) for the K-quants and IQ4_XS;
+//   F16 / BF16 rounding for those weights; F32 unchanged.
+#include "cuda/cuda_matmul.h"
+#include "cuda/cuda_quant.cuh"
+
+namespace corvid::cuda {
+namespace {
+
+template <typename OutT> __device__ __forceinline__ OutT to_out(float v);
+template <> __device__ __forceinline__ float to_out<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half to_out<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 to_out<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// One warp per 32-element block: amax, d = amax / 127, q = roundf(x / d), x' = q * fp16(d).
+template <typename OutT>
+__global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld) {
+    const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x & 31;
+    const int per_col = K / 32;
+    if (blk >= static_cast<int64_t>(per_col) * M) return;
+    const int64_t m = blk / per_col;
+    const int u = static_cast<int>(blk % per_col);
+    const float v = reinterpret_cast<const float *>(x + m * x_nb1)[32 * u + lane];
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float q = roundf(v * id);
+    const float dd = __half2float(__float2half_rn(d));
+    out[m * ld + 32 * u + lane] = to_out<OutT>(q * dd);
+}
+
+// One 256-thread block per super-block: the value of largest magnitude (first one on
+// ties) sets iscale = -127 / max; q = min(127, nearest_int(iscale * x)); x' = q / iscale.
+template <typename OutT>
+__global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld) {
+    __shared__ float s_a[8];
+    __shared__ int s_i[8];
+    const int per_col = K / 256;
+    const int64_t m = blockIdx.x / per_col;
+    const int sb = blockIdx.x % per_col;
+    const int t = threadIdx.x;
+    const float v = reinterpret_cast<const float *>(x + m * x_nb1)[256 * sb + t];
+    float a = fabsf(v);
+    int idx = t;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float a2 = __shfl_xor_sync(0xffffffffu, a, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (a2 > a || (a2 == a && i2 < idx)) a = a2, idx = i2;
+    }
+    if ((t & 31) == 0) s_a[t / 32] = a, s_i[t / 32] = idx;
+    __syncthreads();
+    a = s_a[0];
+    idx = s_i[0];
+    for (int w = 1; w < 8; ++w)
+        if (s_a[w] > a || (s_a[w] == a && s_i[w] < idx)) a = s_a[w], idx = s_i[w];
+    float r = 0.0f;
+    if (a != 0.0f) {
+        const float mx = reinterpret_cast<const float *>(x + m * x_nb1)[256 * sb + idx];
+        const float iscale = -127.0f / mx;
+        const int q = min(127, __float2int_rn(iscale * v));
+        const float d = 1.0f / iscale;
+        r = d * static_cast<float>(q);
+    }
+    out[m * ld + 256 * sb + t] = to_out<OutT>(r);
+}
+
+// Plain rounding: F16 / BF16 / F32 partners, one thread per element (any K).
+template <int Kind, typename OutT>
+__global__ void round_kernel(const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, OutT *out, int64_t ld) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= ld * M) return;
+    const int64_t m = i / ld, k = i % ld;
+    float v = 0.0f;
+    if (k < K) {
+        v = reinterpret_cast<const float *>(x + m * x_nb1)[k];
+        if (Kind == 1) v = __half2float(__float2half_rn(v));
+        if (Kind == 2) v = __bfloat162float(__float2bfloat16_rn(v));
+    }
+    out[i] = to_out<OutT>(v);
+}
+
+template <typename OutT>
+void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, OutT *out, int64_t ld) {
+    const int qk = static_cast<int>(traits(w).block_size);
+    if (qk == 32) {
+        if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
+        const int64_t threads = K * M;
+        q8_0_kernel<OutT><<<blocks_for(threads, 256), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+                                                                             static_cast<int>(M), out, ld);
+        CV_LAUNCHED("q8_0_kernel");
+    } else if (qk == 256) {
+        if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
+        q8_k_kernel<OutT><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+                                                                                       out, ld);
+        CV_LAUNCHED("q8_k_kernel");
+    } else {
+        const unsigned grid = blocks_for(ld * M, 256);
+        if (w == DType::F16)
+            round_kernel<1, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+        else if (w == DType::BF16)
+            round_kernel<2, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+        else
+            round_kernel<0, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+        CV_LAUNCHED("round_kernel");
+    }
+}
+
+} // namespace
+
+void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, void *out,
+                         int64_t ld, ActOut kind) {
+    switch (kind) {
+    case ActOut::f32: launch(ctx, w, x, x_nb1, K, M, static_cast<float *>(out), ld); break;
+    case ActOut::f16: launch(ctx, w, x, x_nb1, K, M, static_cast<__half *>(out), ld); break;
+    case ActOut::bf16: launch(ctx, w, x, x_nb1, K, M, static_cast<__nv_bfloat16 *>(out), ld); break;
+    }
+}
+
+} // namespace corvid::cuda

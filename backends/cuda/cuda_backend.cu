@@ -1,0 +1,262 @@
+// The CUDA backend object: memory (device allocations, pinned staging for uploads, the
+// scratch pool), one stream that orders every transfer and kernel, and compute() that
+// enqueues each node's kernels without waiting for the host.
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_ops.h"
+
+#include <cstring>
+#include <string>
+
+namespace corvid {
+namespace cuda {
+
+std::string device_problem(int device); // cuda_device.cu
+
+void *Context::scratch(ScratchSlot slot, size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    if (scratch_bytes_[slot] >= bytes) return scratch_ptr_[slot];
+    if (scratch_ptr_[slot]) CV_CUDA(cudaFreeAsync(scratch_ptr_[slot], stream));
+    scratch_ptr_[slot] = nullptr;
+    scratch_bytes_[slot] = 0;
+    const size_t want = bytes + bytes / 4; // room to grow a little without reallocating
+    CV_CUDA(cudaMallocAsync(&scratch_ptr_[slot], want, stream));
+    scratch_bytes_[slot] = want;
+    return scratch_ptr_[slot];
+}
+
+void Context::release_scratch() {
+    for (int i = 0; i < kScratchCount; ++i) {
+        if (scratch_ptr_[i]) cudaFreeAsync(scratch_ptr_[i], stream);
+        scratch_ptr_[i] = nullptr;
+        scratch_bytes_[i] = 0;
+    }
+}
+
+namespace {
+
+constexpr size_t kStagingBytes = size_t(32) << 20; // per pinned staging buffer (two of them)
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int device) {
+        const std::string why = device_problem(device);
+        if (!why.empty()) fail(Status::unsupported, "CUDA: %s", why.c_str());
+        ctx_.device = device;
+        CV_CUDA(cudaSetDevice(device));
+        cudaDeviceProp p{};
+        CV_CUDA(cudaGetDeviceProperties(&p, device));
+        ctx_.sm_count = p.multiProcessorCount;
+        name_ = strfmt("CUDA%d", device);
+        CV_CUDA(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
+        CV_CUBLAS(cublasCreate(&ctx_.cublas));
+        CV_CUBLAS(cublasSetStream(ctx_.cublas, ctx_.stream));
+        CV_CUBLAS(cublasSetMathMode(ctx_.cublas, CUBLAS_DEFAULT_MATH));
+        CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
+        CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
+        CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));
+    }
+
+    ~CudaBackend() override {
+        // Nothing here may throw: errors are ignored while tearing down.
+        cudaSetDevice(ctx_.device);
+        if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
+        ctx_.release_scratch();
+        if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
+        for (int i = 0; i < 2; ++i) {
+            if (staging_[i]) cudaFreeHost(staging_[i]);
+            if (staged_[i]) cudaEventDestroy(staged_[i]);
+        }
+        if (flag_host_) cudaFreeHost(flag_host_);
+        if (ctx_.error_flag) cudaFree(ctx_.error_flag);
+        if (ctx_.cublas) cublasDestroy(ctx_.cublas);
+        if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
+        cudaGetLastError();
+    }
+
+    const char *name() const override { return name_.c_str(); }
+    bool uses_host_memory() const override { return false; }
+
+    bool supports(const Tensor &node) const override {
+        auto rows_f32 = [](const Tensor *t) { return t && t->type == DType::F32 && t->nb[0] == sizeof(float); };
+        switch (node.op) {
+        case Op::get_rows: {
+            const Tensor &t = *node.src[0];
+            return weight_type_supported(t.type) && t.nb[0] == traits(t.type).block_bytes;
+        }
+        case Op::mul_mat: {
+            const Tensor &w = *node.src[0];
+            return weight_type_supported(w.type) && w.nb[0] == traits(w.type).block_bytes && rows_f32(node.src[1]);
+        }
+        case Op::set_rows:
+            return store_type_supported(node.type) && node.ne[0] % traits(node.type).block_size == 0 &&
+                   rows_f32(node.src[1]);
+        case Op::attention: {
+            const Tensor &q = *node.src[0], &k = *node.src[1];
+            return q.ne[0] <= 256 && rows_f32(&q) && (k.type == DType::F16 || k.type == DType::F32) &&
+                   k.nb[0] == traits(k.type).block_bytes && node.src[2]->nb[0] == k.nb[0] && rows_f32(node.src[3]);
+        }
+        case Op::add:
+        case Op::mul: return node.src[0]->type == DType::F32 && node.src[1]->type == DType::F32;
+        case Op::swiglu:
+        case Op::geglu: return node.src[0]->type == DType::F32 && node.src[1]->type == DType::F32;
+        case Op::scale:
+        case Op::silu:
+        case Op::gelu:
+        case Op::cpy: return node.src[0]->type == DType::F32;
+        case Op::rms_norm:
+        case Op::norm:
+        case Op::rope: return rows_f32(node.src[0]);
+        case Op::soft_max: return rows_f32(node.src[0]) && (!node.src[1] || rows_f32(node.src[1]));
+        case Op::view: return true;
+        default: return false;
+        }
+    }
+
+    // ---- memory ------------------------------------------------------------------------
+
+    void *alloc(size_t bytes) override {
+        bind();
+        void *p = nullptr;
+        const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+        if (e == cudaErrorMemoryAllocation) {
+            cudaGetLastError();
+            size_t free_b = 0, total_b = 0;
+            cudaMemGetInfo(&free_b, &total_b);
+            cudaGetLastError();
+            fail(Status::out_of_memory, "%s: cannot allocate %.1f MiB of GPU memory (%.1f MiB free of %.1f MiB)",
+                 name_.c_str(), bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
+        }
+        CV_CUDA(e);
+        return p;
+    }
+
+    void release(void *p) override {
+        if (!p) return;
+        bind();
+        CV_CUDA(cudaStreamSynchronize(ctx_.stream));
+        CV_CUDA(cudaFree(p));
+    }
+
+    void upload(void *dst, const void *src, size_t bytes) override {
+        bind();
+        ensure_staging();
+        const auto *s = static_cast<const uint8_t *>(src);
+        auto *d = static_cast<uint8_t *>(dst);
+        while (bytes > 0) {
+            const size_t n = bytes < kStagingBytes ? bytes : kStagingBytes;
+            CV_CUDA(cudaEventSynchronize(staged_[next_])); // the buffer's previous copy is done
+            std::memcpy(staging_[next_], s, n);
+            CV_CUDA(cudaMemcpyAsync(d, staging_[next_], n, cudaMemcpyHostToDevice, ctx_.stream));
+            CV_CUDA(cudaEventRecord(staged_[next_], ctx_.stream));
+            next_ ^= 1;
+            s += n;
+            d += n;
+            bytes -= n;
+        }
+    }
+
+    void download(void *dst, const void *src, size_t bytes) override {
+        bind();
+        CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
+        wait_and_check();
+    }
+
+    void copy(void *dst, const void *src, size_t bytes) override {
+        bind();
+        CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
+    }
+
+    void fill(void *dst, int value, size_t bytes) override {
+        bind();
+        CV_CUDA(cudaMemsetAsync(dst, value, bytes, ctx_.stream));
+    }
+
+    void synchronize() override {
+        bind();
+        wait_and_check();
+    }
+
+    void memory_info(size_t *free_bytes, size_t *total_bytes) const override {
+        *free_bytes = 0;
+        *total_bytes = 0;
+        int cur = -1;
+        if (cudaGetDevice(&cur) != cudaSuccess || (cur != ctx_.device && cudaSetDevice(ctx_.device) != cudaSuccess) ||
+            cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+            cudaGetLastError();
+            *free_bytes = *total_bytes = 0;
+        }
+    }
+
+    // ---- compute -----------------------------------------------------------------------
+
+    void compute(const std::vector<Tensor *> &nodes) override {
+        bind();
+        for (Tensor *t : nodes) run(*t);
+    }
+
+private:
+    void bind() const {
+        int cur = -1;
+        CV_CUDA(cudaGetDevice(&cur));
+        if (cur != ctx_.device) CV_CUDA(cudaSetDevice(ctx_.device));
+    }
+
+    void ensure_staging() {
+        if (staging_[0]) return;
+        for (int i = 0; i < 2; ++i) {
+            CV_CUDA(cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault));
+            CV_CUDA(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming));
+        }
+    }
+
+    // Waits for the stream, then reports what kernels could only flag.
+    void wait_and_check() {
+        CV_CUDA(cudaMemcpyAsync(flag_host_, ctx_.error_flag, sizeof(int), cudaMemcpyDeviceToHost, ctx_.stream));
+        CV_CUDA(cudaStreamSynchronize(ctx_.stream));
+        if (*flag_host_ != 0) {
+            const int flags = *flag_host_;
+            *flag_host_ = 0;
+            CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
+            if (flags & kErrRowId)
+                fail(Status::invalid_argument,
+                     "%s: a token id or cache row id was out of range (that row was skipped or zeroed)", name_.c_str());
+        }
+    }
+
+    void run(Tensor &t) {
+        switch (t.op) {
+        case Op::get_rows: get_rows(ctx_, t); break;
+        case Op::mul_mat: mul_mat(ctx_, t); break;
+        case Op::add:
+        case Op::mul: binary(ctx_, t); break;
+        case Op::scale: scale(ctx_, t); break;
+        case Op::rms_norm: rms_norm(ctx_, t); break;
+        case Op::norm: norm(ctx_, t); break;
+        case Op::rope: rope(ctx_, t); break;
+        case Op::soft_max: soft_max(ctx_, t); break;
+        case Op::attention: attention(ctx_, t); break;
+        case Op::silu:
+        case Op::gelu: unary(ctx_, t); break;
+        case Op::swiglu:
+        case Op::geglu: glu(ctx_, t); break;
+        case Op::cpy: cpy(ctx_, t); break;
+        case Op::set_rows: set_rows(ctx_, t); break;
+        case Op::view: break;
+        default: fail(Status::internal, "%s: cannot run op %s ('%s')", name_.c_str(), op_name(t.op), t.name.c_str());
+        }
+    }
+
+    Context ctx_;
+    std::string name_;
+    void *staging_[2] = {nullptr, nullptr};
+    cudaEvent_t staged_[2] = {nullptr, nullptr};
+    int next_ = 0;
+    int *flag_host_ = nullptr;
+};
+
+} // namespace
+} // namespace cuda
+
+std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<cuda::CudaBackend>(device); }
+
+} // namespace corvid

@@ -1,0 +1,100 @@
+// Shared by the CUDA backend's files: error checks, the per-backend context (stream,
+// cuBLAS handle, scratch pool) and small device helpers.
+#pragma once
+
+#include "graph/tensor.h"
+#include "util/error.h"
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace corvid::cuda {
+
+// Turns a failed CUDA runtime call into corvid::Error (out_of_memory for allocation
+// failures, unsupported for driver/device problems, internal otherwise).
+[[noreturn]] void raise_cuda(cudaError_t e, const char *what, const char *file, int line);
+[[noreturn]] void raise_cublas(cublasStatus_t s, const char *what, const char *file, int line);
+
+inline void check_cuda(cudaError_t e, const char *what, const char *file, int line) {
+    if (e != cudaSuccess) raise_cuda(e, what, file, line);
+}
+inline void check_cublas(cublasStatus_t s, const char *what, const char *file, int line) {
+    if (s != CUBLAS_STATUS_SUCCESS) raise_cublas(s, what, file, line);
+}
+
+#define CV_CUDA(x) ::corvid::cuda::check_cuda((x), #x, __FILE__, __LINE__)
+#define CV_CUBLAS(x) ::corvid::cuda::check_cublas((x), #x, __FILE__, __LINE__)
+// After every kernel launch: a bad configuration shows up here, not later.
+#define CV_LAUNCHED(name) ::corvid::cuda::check_cuda(cudaGetLastError(), name, __FILE__, __LINE__)
+
+// Scratch buffers reused across ops: stream-ordered, grown on demand, never shrunk.
+enum ScratchSlot { kScratchActivations = 0, kScratchWeights = 1, kScratchAttention = 2, kScratchCount = 3 };
+
+struct Context {
+    int device = 0;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t cublas = nullptr;
+    int sm_count = 0;
+    // Device flag that kernels set when they meet an out-of-range row or token id (they
+    // cannot throw); checked when the host next waits for the stream.
+    int *error_flag = nullptr;
+
+    void *scratch(ScratchSlot slot, size_t bytes);
+    void release_scratch();
+
+private:
+    void *scratch_ptr_[kScratchCount] = {};
+    size_t scratch_bytes_[kScratchCount] = {};
+};
+
+// Error flag bits.
+constexpr int kErrRowId = 1;
+
+inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+// ---- device helpers ------------------------------------------------------------------
+
+__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float(static_cast<uint32_t>(h) << 16); }
+// 2-byte aligned loads (every block field is at an even offset).
+__device__ __forceinline__ uint16_t ld_u16(const uint8_t *p) { return *reinterpret_cast<const uint16_t *>(p); }
+__device__ __forceinline__ uint32_t ld_u32_a2(const uint8_t *p) {
+    return static_cast<uint32_t>(ld_u16(p)) | static_cast<uint32_t>(ld_u16(p + 2)) << 16;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Row addressing of a tensor with up to 4 dimensions: row r (of ne1*ne2*ne3) -> byte offset.
+struct RowMap {
+    int64_t ne1, ne2;
+    int64_t nb1, nb2, nb3;
+    __device__ __forceinline__ int64_t offset(int64_t r) const {
+        const int64_t i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        return i1 * nb1 + i2 * nb2 + i3 * nb3;
+    }
+};
+
+inline RowMap row_map(const Tensor &t) {
+    return RowMap{t.ne[1], t.ne[2], static_cast<int64_t>(t.nb[1]), static_cast<int64_t>(t.nb[2]),
+                  static_cast<int64_t>(t.nb[3])};
+}
+
+} // namespace corvid::cuda

@@ -1,0 +1,164 @@
+// Row lookups and KV writes: get_rows decodes rows of any weight type into F32;
+// set_rows converts F32 rows into the cache's type (F32, F16, BF16, Q8_0, Q4_0) with the
+// reference's rounding. Out-of-range ids cannot throw on the device: the row is skipped
+// (get_rows writes zeros) and the context's error flag is raised for the host to report.
+#include "cuda/cuda_ops.h"
+#include "cuda/cuda_quant.cuh"
+
+namespace corvid::cuda {
+namespace {
+
+template <DType T>
+__global__ void get_rows_kernel(const uint8_t *table, int64_t t_nb1, int64_t t_rows, const int32_t *ids, int64_t n,
+                                int64_t ne0, float *out, int64_t out_nb1, int *err) {
+    const int64_t units = (ne0 + 31) / 32;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * units) return;
+    const int64_t r = i / units, u = i % units;
+    const int32_t id = ids[r];
+    float *o = reinterpret_cast<float *>(reinterpret_cast<uint8_t *>(out) + r * out_nb1);
+    const int64_t count = ne0 - 32 * u < 32 ? ne0 - 32 * u : 32;
+    if (id < 0 || id >= t_rows) {
+        if (u == 0) atomicOr(err, kErrRowId);
+        for (int j = 0; j < count; ++j) o[32 * u + j] = 0.0f;
+        return;
+    }
+    const uint8_t *row = table + id * t_nb1;
+    if constexpr (is_float_type<T>()) {
+        for (int j = 0; j < count; ++j) o[32 * u + j] = load_elem<T>(row, 32 * u + j);
+    } else {
+        float w[32];
+        deq32<T>(row, u, w);
+#pragma unroll
+        for (int j = 0; j < 32; ++j) o[32 * u + j] = w[j];
+    }
+}
+
+struct GetRows {
+    Context &ctx;
+    Tensor &dst;
+    template <DType T> void run() {
+        const Tensor &t = *dst.src[0], &ids = *dst.src[1];
+        const int64_t n = ids.ne[0], ne0 = t.ne[0];
+        const int64_t threads = n * ((ne0 + 31) / 32);
+        if (threads == 0) return;
+        get_rows_kernel<T><<<blocks_for(threads, 128), 128, 0, ctx.stream>>>(
+            static_cast<const uint8_t *>(t.data), static_cast<int64_t>(t.nb[1]), t.ne[1],
+            static_cast<const int32_t *>(ids.data), n, ne0, static_cast<float *>(dst.data),
+            static_cast<int64_t>(dst.nb[1]), ctx.error_flag);
+        CV_LAUNCHED("get_rows_kernel");
+    }
+};
+
+// Plain types: one thread per element.
+template <int Kind> // 0 f32, 1 f16, 2 bf16
+__global__ void set_rows_plain(const uint8_t *src, int64_t s_nb1, const int32_t *ids, int64_t n, int64_t ne0,
+                               uint8_t *dst, int64_t d_nb1, int64_t d_rows, int *err) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * ne0) return;
+    const int64_t r = i / ne0, e = i % ne0;
+    const int32_t id = ids[r];
+    if (id < 0 || id >= d_rows) {
+        if (e == 0) atomicOr(err, kErrRowId);
+        return;
+    }
+    const float x = reinterpret_cast<const float *>(src + r * s_nb1)[e];
+    uint8_t *row = dst + id * d_nb1;
+    if (Kind == 0) reinterpret_cast<float *>(row)[e] = x;
+    if (Kind == 1) reinterpret_cast<__half *>(row)[e] = __float2half_rn(x);
+    if (Kind == 2) reinterpret_cast<__nv_bfloat16 *>(row)[e] = __float2bfloat16_rn(x);
+}
+
+// Q8_0 / Q4_0: one thread per 32-element block, ggml's reference quantizers.
+template <DType T>
+__global__ void set_rows_block(const uint8_t *src, int64_t s_nb1, const int32_t *ids, int64_t n, int64_t ne0,
+                               uint8_t *dst, int64_t d_nb1, int64_t d_rows, int *err) {
+    const int64_t nb = ne0 / 32;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * nb) return;
+    const int64_t r = i / nb, b = i % nb;
+    const int32_t id = ids[r];
+    if (id < 0 || id >= d_rows) {
+        if (b == 0) atomicOr(err, kErrRowId);
+        return;
+    }
+    const float *x = reinterpret_cast<const float *>(src + r * s_nb1) + 32 * b;
+    uint8_t *blk = dst + id * d_nb1 + b * QTraits<T>::bytes;
+    if constexpr (T == DType::Q8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id_ = d != 0.0f ? 1.0f / d : 0.0f;
+        *reinterpret_cast<__half *>(blk) = __float2half_rn(d);
+        for (int j = 0; j < 32; j += 2) {
+            const int q0 = static_cast<int>(roundf(x[j] * id_)), q1 = static_cast<int>(roundf(x[j + 1] * id_));
+            *reinterpret_cast<uint16_t *>(blk + 2 + j) =
+                static_cast<uint16_t>((q0 & 0xFF) | (q1 & 0xFF) << 8);
+        }
+    } else { // Q4_0: d = max / -8 (the signed value of largest magnitude), q = min(15, (int)(x / d + 8.5))
+        float amax = 0.0f, mx = 0.0f;
+        for (int j = 0; j < 32; ++j)
+            if (fabsf(x[j]) > amax) amax = fabsf(x[j]), mx = x[j];
+        const float d = mx / -8.0f;
+        const float id_ = d != 0.0f ? 1.0f / d : 0.0f;
+        *reinterpret_cast<__half *>(blk) = __float2half_rn(d);
+        for (int j = 0; j < 16; j += 2) {
+            uint16_t pair = 0;
+            for (int k = 0; k < 2; ++k) {
+                const int q0 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j + k], id_), 8.5f)));
+                const int q1 = min(15, static_cast<int>(__fadd_rn(__fmul_rn(x[j + k + 16], id_), 8.5f)));
+                pair = static_cast<uint16_t>(pair | (q0 | q1 << 4) << (8 * k));
+            }
+            *reinterpret_cast<uint16_t *>(blk + 2 + j) = pair;
+        }
+    }
+}
+
+} // namespace
+
+bool store_type_supported(DType t) {
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
+}
+
+void get_rows(Context &ctx, Tensor &dst) {
+    GetRows g{ctx, dst};
+    if (!dispatch_weight_type(dst.src[0]->type, g))
+        fail(Status::unsupported, "cuda get_rows: no kernel for %s", dtype_name(dst.src[0]->type));
+}
+
+void set_rows(Context &ctx, Tensor &dst) {
+    const Tensor &src = *dst.src[1], &ids = *dst.src[2];
+    const int64_t n = src.ne[1], ne0 = dst.ne[0];
+    if (src.nb[0] != sizeof(float)) fail(Status::internal, "cuda set_rows: source rows must be contiguous");
+    const auto *s = static_cast<const uint8_t *>(src.data);
+    const auto *id = static_cast<const int32_t *>(ids.data);
+    auto *d = static_cast<uint8_t *>(dst.data);
+    const int64_t s_nb1 = static_cast<int64_t>(src.nb[1]), d_nb1 = static_cast<int64_t>(dst.nb[1]);
+    if (n == 0) return;
+    switch (dst.type) {
+    case DType::F32:
+        set_rows_plain<0><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+                                                                           ctx.error_flag);
+        break;
+    case DType::F16:
+        set_rows_plain<1><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+                                                                           ctx.error_flag);
+        break;
+    case DType::BF16:
+        set_rows_plain<2><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+                                                                           ctx.error_flag);
+        break;
+    case DType::Q8_0:
+        set_rows_block<DType::Q8_0><<<blocks_for(n * ne0 / 32, 128), 128, 0, ctx.stream>>>(
+            s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
+        break;
+    case DType::Q4_0:
+        set_rows_block<DType::Q4_0><<<blocks_for(n * ne0 / 32, 128), 128, 0, ctx.stream>>>(
+            s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
+        break;
+    default: fail(Status::unsupported, "cuda set_rows: cannot store %s rows", dtype_name(dst.type));
+    }
+    CV_LAUNCHED("set_rows_kernel");
+}
+
+} // namespace corvid::cuda

@@ -1,0 +1,42 @@
+// mul_mat: weights (any supported type) x F32 activations -> F32. A few columns go to the
+// matrix-vector kernels, more to cuBLAS; batch dimensions (weights broadcast over
+// activations) loop on the host.
+#include "cuda/cuda_matmul.h"
+#include "cuda/cuda_ops.h"
+#include "cuda/cuda_quant.cuh"
+
+namespace corvid::cuda {
+
+namespace {
+struct Probe {
+    template <DType T> void run() {}
+};
+} // namespace
+
+bool weight_type_supported(DType t) { return dispatch_weight_type(t, Probe{}); }
+
+void mul_mat(Context &ctx, Tensor &dst) {
+    const Tensor &w = *dst.src[0], &x = *dst.src[1];
+    const int64_t K = w.ne[0], N = w.ne[1], M = x.ne[1];
+    const int64_t r2 = x.ne[2] / w.ne[2], r3 = x.ne[3] / w.ne[3];
+    if (x.nb[0] != sizeof(float)) fail(Status::internal, "cuda mul_mat: activation rows must be contiguous");
+    if (w.nb[0] != traits(w.type).block_bytes) fail(Status::internal, "cuda mul_mat: weight rows must be contiguous");
+    for (int64_t b3 = 0; b3 < x.ne[3]; ++b3) {
+        for (int64_t b2 = 0; b2 < x.ne[2]; ++b2) {
+            const uint8_t *wp = static_cast<const uint8_t *>(w.data) + (b2 / r2) * w.nb[2] + (b3 / r3) * w.nb[3];
+            const uint8_t *xp = static_cast<const uint8_t *>(x.data) + b2 * x.nb[2] + b3 * x.nb[3];
+            float *dp = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + b2 * dst.nb[2] + b3 * dst.nb[3]);
+            const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
+            if (M <= kMatvecMaxCols) {
+                const int64_t ldx = (K + 31) / 32 * 32;
+                float *xq = static_cast<float *>(ctx.scratch(kScratchActivations, sizeof(float) * ldx * M));
+                prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xq, ldx, ActOut::f32);
+                matvec(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xq, ldx, M, dp, ldd);
+            } else {
+                gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dp, ldd);
+            }
+        }
+    }
+}
+
+} // namespace corvid::cuda

@@ -1,0 +1,215 @@
+// Row-wise ops: rms_norm, norm and soft_max (one block per row, sums in double as the
+// reference does), and rope (one thread per rotated pair; the angle is built by the
+// reference's repeated multiplication so that it rounds the same way).
+#include "cuda/cuda_ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace corvid::cuda {
+namespace {
+
+constexpr int kRowThreads = 256;
+
+__device__ double block_sum(double v, double *shared) {
+    v = warp_sum(v);
+    const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) shared[w] = v;
+    __syncthreads();
+    double t = 0.0;
+    for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) t += shared[i];
+    return t;
+}
+
+__device__ float block_max(float v, float *shared) {
+    v = warp_max(v);
+    const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) shared[w] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) t = fmaxf(t, shared[i]);
+    return t;
+}
+
+__global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, float eps) {
+    __shared__ double sh[kRowThreads / 32];
+    const int64_t r = blockIdx.x;
+    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
+    float *o = out + r * n;
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += static_cast<double>(xr[i]) * xr[i];
+    s = block_sum(s, sh);
+    const float mean = static_cast<float>(s / n);
+    const float sc = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = xr[i] * sc;
+}
+
+__global__ void norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, float eps) {
+    __shared__ double sh[kRowThreads / 32];
+    const int64_t r = blockIdx.x;
+    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
+    float *o = out + r * n;
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += xr[i];
+    s = block_sum(s, sh);
+    const float mean = static_cast<float>(s / n);
+    double v = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float d = xr[i] - mean;
+        v += static_cast<double>(d) * d;
+    }
+    v = block_sum(v, sh);
+    const float sc = 1.0f / sqrtf(static_cast<float>(v / n) + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = (xr[i] - mean) * sc;
+}
+
+__global__ void soft_max_kernel(const uint8_t *x, RowMap xm, const uint8_t *mask, int64_t mask_nb1, int64_t rows_ne1,
+                                float *out, int64_t n, float scale) {
+    __shared__ double shd[kRowThreads / 32];
+    __shared__ float shf[kRowThreads / 32];
+    const int64_t r = blockIdx.x;
+    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
+    const float *m = mask ? reinterpret_cast<const float *>(mask + (r % rows_ne1) * mask_nb1) : nullptr;
+    float *o = out + r * n;
+    float mx = -INFINITY;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = __fadd_rn(__fmul_rn(xr[i], scale), m ? m[i] : 0.0f);
+        o[i] = v;
+        mx = fmaxf(mx, v);
+    }
+    mx = block_max(mx, shf);
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float e = expf(o[i] - mx);
+        o[i] = e;
+        s += e;
+    }
+    s = block_sum(s, shd);
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] *= inv;
+}
+
+struct RopeArgs {
+    int n_dims;
+    bool neox;
+    float freq_scale, ext_factor, attn_factor, theta_scale;
+    float corr0, corr1;
+};
+
+__device__ __forceinline__ float yarn_ramp(float low, float high, int i0) {
+    const float y = (i0 / 2 - low) / fmaxf(0.001f, high - low);
+    return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
+}
+
+// One thread per (row, element pair); rows are [head] vectors indexed (head, token, batch).
+__global__ void rope_kernel(const uint8_t *x, RowMap xm, const int32_t *pos, const float *ff, float *out,
+                            int64_t head, int64_t rows, int64_t ne1, RopeArgs a) {
+    const int64_t half = (head + 1) / 2;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= rows * half) return;
+    const int64_t r = i / half;
+    const int p = static_cast<int>(i % half);
+    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
+    float *o = out + r * head;
+    const int i0 = 2 * p;
+    if (i0 >= a.n_dims) { // pass-through tail (elements n_dims..head-1)
+        const int64_t j = a.n_dims + (i0 - a.n_dims);
+        if (j < head) o[j] = xr[j];
+        if (j + 1 < head) o[j + 1] = xr[j + 1];
+        return;
+    }
+    const int64_t i2 = (r / ne1) % xm.ne2;
+    float theta = static_cast<float>(pos[i2]);
+    for (int k = 0; k < p; ++k) theta = __fmul_rn(theta, a.theta_scale);
+    const float theta_extrap = theta / (ff ? ff[p] : 1.0f);
+    const float theta_interp = __fmul_rn(a.freq_scale, theta_extrap);
+    float th = theta_interp, mscale = a.attn_factor;
+    if (a.ext_factor != 0.0f) {
+        const float mix = yarn_ramp(a.corr0, a.corr1, i0) * a.ext_factor;
+        th = theta_interp * (1 - mix) + theta_extrap * mix;
+        mscale *= 1.0f + 0.1f * logf(1.0f / a.freq_scale);
+    }
+    const float c = __fmul_rn(cosf(th), mscale), s = __fmul_rn(sinf(th), mscale);
+    const int64_t j0 = a.neox ? p : i0;
+    const int64_t j1 = a.neox ? p + a.n_dims / 2 : i0 + 1;
+    const float x0 = xr[j0], x1 = xr[j1];
+    o[j0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+    o[j1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+}
+
+void require_rows(const Tensor &t, const char *op) {
+    if (t.nb[0] != sizeof(float)) fail(Status::internal, "cuda %s: rows of %s are not contiguous", op, describe(t).c_str());
+}
+int row_threads(int64_t n) { return n >= kRowThreads ? kRowThreads : (n > 64 ? 128 : 32); }
+
+} // namespace
+
+void rms_norm(Context &ctx, Tensor &dst) {
+    const Tensor &a = *dst.src[0];
+    require_rows(a, "rms_norm");
+    if (dst.n_rows() == 0) return;
+    rms_norm_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
+        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
+    CV_LAUNCHED("rms_norm_kernel");
+}
+
+void norm(Context &ctx, Tensor &dst) {
+    const Tensor &a = *dst.src[0];
+    require_rows(a, "norm");
+    if (dst.n_rows() == 0) return;
+    norm_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
+        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
+    CV_LAUNCHED("norm_kernel");
+}
+
+void soft_max(Context &ctx, Tensor &dst) {
+    const Tensor &a = *dst.src[0];
+    const Tensor *mask = dst.src[1];
+    require_rows(a, "soft_max");
+    if (dst.n_rows() == 0) return;
+    soft_max_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
+        static_cast<const uint8_t *>(a.data), row_map(a), mask ? static_cast<const uint8_t *>(mask->data) : nullptr,
+        mask ? static_cast<int64_t>(mask->nb[1]) : 0, dst.ne[1], static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
+    CV_LAUNCHED("soft_max_kernel");
+}
+
+namespace {
+// YaRN's correction range, as the reference computes it (host side, once per op).
+void yarn_corr_dims(int n_dims, int n_ctx_orig, float base, float beta_fast, float beta_slow, float dims[2]) {
+    auto corr_dim = [&](float n_rot) {
+        return n_dims * std::log(n_ctx_orig / (n_rot * 2.0f * static_cast<float>(M_PI))) / (2.0f * std::log(base));
+    };
+    const float start = std::floor(corr_dim(beta_fast));
+    const float end = std::ceil(corr_dim(beta_slow));
+    dims[0] = std::max(0.0f, start);
+    dims[1] = std::min(static_cast<float>(n_dims - 1), end);
+}
+} // namespace
+
+void rope(Context &ctx, Tensor &dst) {
+    const Tensor &a = *dst.src[0];
+    require_rows(a, "rope");
+    RopeArgs r{};
+    r.n_dims = dst.ip[0];
+    r.neox = dst.ip[1] != 0;
+    r.freq_scale = dst.fp[1];
+    r.ext_factor = dst.fp[2];
+    r.attn_factor = dst.fp[3];
+    r.theta_scale = std::pow(dst.fp[0], -2.0f / r.n_dims);
+    float corr[2] = {0, 0};
+    if (r.ext_factor != 0.0f) yarn_corr_dims(r.n_dims, dst.ip[2], dst.fp[0], dst.fp[4], dst.fp[5], corr);
+    r.corr0 = corr[0];
+    r.corr1 = corr[1];
+    const int64_t head = dst.ne[0], rows = dst.n_rows();
+    const int64_t n = rows * ((head + 1) / 2);
+    if (n == 0) return;
+    rope_kernel<<<blocks_for(n, 256), 256, 0, ctx.stream>>>(
+        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<const int32_t *>(dst.src[1]->data),
+        dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr, static_cast<float *>(dst.data), head, rows,
+        a.ne[1], r);
+    CV_LAUNCHED("rope_kernel");
+}
+
+} // namespace corvid::cuda

@@ -1,0 +1,28 @@
+// The CUDA backend's op launchers: one per op (or family), each enqueueing its kernels on
+// ctx.stream for dst, whose sources' data are device pointers. None waits for the host.
+#pragma once
+
+#include "cuda/cuda_common.cuh"
+
+namespace corvid::cuda {
+
+// Weight types the backend computes with (get_rows tables, mul_mat weights).
+bool weight_type_supported(DType t);
+// Types set_rows can store (the KV cache's types).
+bool store_type_supported(DType t);
+
+void get_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
+void set_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
+void mul_mat(Context &ctx, Tensor &dst);   // cuda_matmul.cu (matvec or GEMM)
+void binary(Context &ctx, Tensor &dst);    // add, mul — cuda_elementwise.cu
+void scale(Context &ctx, Tensor &dst);     // cuda_elementwise.cu
+void unary(Context &ctx, Tensor &dst);     // silu, gelu — cuda_elementwise.cu
+void glu(Context &ctx, Tensor &dst);       // swiglu, geglu — cuda_elementwise.cu
+void cpy(Context &ctx, Tensor &dst);       // cuda_elementwise.cu
+void rms_norm(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
+void norm(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
+void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
+void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
+void attention(Context &ctx, Tensor &dst); // cuda_attention.cu
+
+} // namespace corvid::cuda

@@ -1,0 +1,570 @@
+// Conformance of the CUDA backend against the CPU backend's scalar reference kernels:
+// one-op graphs run on both (memory from each backend's alloc(), inputs through
+// upload(), results through download()), for every op, every weight type of mul_mat and
+// get_rows, every cache type of set_rows, on shapes that are not multiples of blocks,
+// warps or tiles, with 1 (decode) and many (prompt) columns.
+//
+// Tolerances. mul_mat: both sides use the same converted activations (the GPU reproduces
+// the reference's round trip through Q8_0 / Q8_K / F16 / BF16 bit for bit) and the same
+// dequantized weights, so few columns (the matrix-vector kernels, float sums of 32-term
+// partials) differ by float rounding only: |gpu - ref| <= 1e-5 S, S = sum_k |w_k x_k|.
+// Many columns go through cuBLAS on F16 tiles (weights and activations rounded to F16,
+// products accumulated in F32): each term may move by 2^-10 relative, so 2e-3 S. F16 and
+// BF16 weights meet F16/BF16-rounded activations exactly, so those keep 1e-5 S.
+// Row-wise ops: a few float ulps (1e-5 relative, sums in double like the reference);
+// gelu and attention are looser (F16 table rounding; the reference rounds softmax
+// probabilities to F16, the GPU's online softmax cannot).
+//
+// Without a GPU (CI) every case says so and passes.
+#ifdef CORVID_HAS_CUDA
+
+#include "cuda/cuda_backend.h"
+
+#include "backend.h"
+#include "cpu/cpu_dispatch.h"
+#include "cpu/cpu_kernels.h"
+#include "graph/graph.h"
+#include "tensor/fp16.h"
+#include "tensor/quants.h"
+#include "util/error.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace corvid;
+
+namespace {
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                              DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+
+bool have_gpu() {
+    static const bool yes = [] {
+        const int n = cuda_device_count();
+        if (n == 0) return false;
+        MESSAGE("CUDA device 0: " << cuda_device_description(0));
+        return true;
+    }();
+    return yes;
+}
+#define REQUIRE_GPU()                                                                                                  \
+    do {                                                                                                               \
+        if (!have_gpu()) {                                                                                             \
+            MESSAGE("no CUDA device: skipped");                                                                        \
+            return;                                                                                                    \
+        }                                                                                                              \
+    } while (0)
+
+Backend &gpu() {
+    static std::unique_ptr<Backend> b = make_cuda_backend(0);
+    return *b;
+}
+Backend &cpu_ref() {
+    static std::unique_ptr<Backend> b = make_cpu_backend(2);
+    return *b;
+}
+
+struct IsaGuard {
+    IsaGuard() { REQUIRE(cpu::force_isa(cpu::Isa::scalar)); }
+    ~IsaGuard() { cpu::reset_isa(); }
+};
+
+// A graph plus the host bytes of its leaves (weights, inputs, caches).
+struct Case {
+    Graph g;
+    std::deque<Tensor> leaves;
+    std::map<Tensor *, std::vector<uint8_t>> data;
+
+    Tensor *leaf(DType type, std::initializer_list<int64_t> ne, const char *name) {
+        Tensor &t = leaves.emplace_back();
+        t.type = type;
+        int d = 0;
+        for (int64_t n : ne) t.ne[d++] = n;
+        t.name = name;
+        t.flags = kFlagWeight;
+        set_contiguous_strides(t);
+        data[&t].assign(t.n_bytes(), 0);
+        return &t;
+    }
+    Tensor *input(DType type, std::initializer_list<int64_t> ne, const char *name) {
+        Tensor *t = g.input(type, ne, name);
+        data[t].assign(t->n_bytes(), 0);
+        return t;
+    }
+    std::vector<uint8_t> &bytes(Tensor *t) { return data.at(t); }
+    void set_f32(Tensor *t, const std::vector<float> &v) {
+        REQUIRE(v.size() * 4 == data.at(t).size());
+        std::memcpy(data.at(t).data(), v.data(), data.at(t).size());
+    }
+    void set_i32(Tensor *t, const std::vector<int32_t> &v) {
+        REQUIRE(v.size() * 4 == data.at(t).size());
+        std::memcpy(data.at(t).data(), v.data(), data.at(t).size());
+    }
+
+    // Runs every node on `b`; returns the bytes of `want` (results or leaves).
+    std::vector<std::vector<uint8_t>> run(Backend &b, const std::vector<Tensor *> &want) {
+        std::vector<void *> owned;
+        for (auto &[t, bytes] : data) {
+            void *p = b.alloc(std::max<size_t>(bytes.size(), 1));
+            owned.push_back(p);
+            b.upload(p, bytes.data(), bytes.size());
+            t->data = p;
+        }
+        for (Tensor *t : g.nodes()) {
+            if (t->view_src) {
+                t->data = static_cast<uint8_t *>(t->view_src->data) + t->view_offset;
+            } else {
+                void *p = b.alloc(std::max<size_t>(t->n_bytes(), 1));
+                owned.push_back(p);
+                std::vector<uint8_t> poison(t->n_bytes(), 0xFF); // NaN everywhere: every output must be written
+                b.upload(p, poison.data(), poison.size());
+                t->data = p;
+            }
+        }
+        b.compute(g.nodes());
+        std::vector<std::vector<uint8_t>> out;
+        for (Tensor *t : want) {
+            const Tensor *root = t->view_src ? t->view_src : t;
+            std::vector<uint8_t> v(root->n_bytes());
+            b.download(v.data(), root->data, v.size());
+            out.push_back(std::move(v));
+        }
+        b.synchronize();
+        for (void *p : owned) b.release(p);
+        return out;
+    }
+};
+
+std::vector<float> as_f32(const std::vector<uint8_t> &b) {
+    std::vector<float> v(b.size() / 4);
+    std::memcpy(v.data(), b.data(), v.size() * 4);
+    return v;
+}
+
+std::vector<float> randn(size_t n, std::mt19937 &rng, float scale = 1.0f) {
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto &x : v) x = d(rng);
+    return v;
+}
+
+// Weights quantized by the reference quantizer from normal rows with per-row scales and offsets.
+void fill_weights(Case &c, Tensor *w, std::mt19937 &rng) {
+    const int64_t K = w->ne[0], rows = w->n_rows();
+    std::uniform_real_distribution<float> ud(0.05f, 2.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float scale = ud(rng), shift = (r % 3 == 0) ? 0.5f * scale : 0.0f;
+        auto row = randn(static_cast<size_t>(K), rng, scale);
+        for (auto &v : row) v += shift;
+        if (K > 3) row[static_cast<size_t>(r % K)] *= 6.0f;
+        REQUIRE(quantize_row(w->type, row.data(), c.bytes(w).data() + r * w->nb[1], K));
+    }
+}
+
+// Both backends; element-wise comparison of F32 results with |a - b| <= abs_tol + rel_tol |ref|.
+struct Compared {
+    double worst = 0.0;
+    int bad = 0;
+};
+Compared compare(const std::vector<float> &ref, const std::vector<float> &got, double rel_tol, double abs_tol,
+                 const std::string &what) {
+    Compared r;
+    REQUIRE(ref.size() == got.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const double tol = abs_tol + rel_tol * std::fabs(ref[i]);
+        const double err = std::fabs(double(got[i]) - double(ref[i]));
+        if (!(err <= tol) && !(std::isinf(ref[i]) && ref[i] == got[i])) {
+            if (++r.bad <= 3) FAIL_CHECK(what << " at " << i << ": gpu " << got[i] << " ref " << ref[i]);
+        } else if (tol > 0) {
+            r.worst = std::max(r.worst, err / tol);
+        }
+    }
+    return r;
+}
+
+Compared run_and_compare(Case &c, Tensor *out, double rel_tol, double abs_tol, const std::string &what) {
+    IsaGuard isa;
+    const auto ref = as_f32(c.run(cpu_ref(), {out})[0]);
+    const auto got = as_f32(c.run(gpu(), {out})[0]);
+    return compare(ref, got, rel_tol, abs_tol, what);
+}
+
+// ---- mul_mat -----------------------------------------------------------------------------
+
+struct MatShape {
+    int64_t K, N, M, B2, B3, wB2, wB3;
+};
+
+double check_mul_mat(DType type, const MatShape &s, uint32_t seed) {
+    std::mt19937 rng(seed);
+    Case c;
+    Tensor *w = c.leaf(type, {s.K, s.N, s.wB2, s.wB3}, "w");
+    fill_weights(c, w, rng);
+    Tensor *x = c.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
+    Tensor *y = c.g.mul_mat(w, x);
+    auto xv = randn(static_cast<size_t>(x->n_elements()), rng);
+    for (size_t i = 0; i < xv.size(); ++i)
+        if ((i / s.K) % 4 == 1) xv[i] *= 30.0f;
+    if (s.M > 2) std::fill(xv.begin() + 2 * s.K, xv.begin() + 3 * s.K, 0.0f); // an all-zero column
+    c.set_f32(x, xv);
+
+    IsaGuard isa;
+    const auto ref = as_f32(c.run(cpu_ref(), {y})[0]);
+    const auto got = as_f32(c.run(gpu(), {y})[0]);
+
+    // S = sum |w| |x'| per output, with x' the activation after its partner round trip.
+    const DType at = cpu::activation_type_for(type);
+    const int64_t rows = s.N * s.wB2 * s.wB3, cols = s.M * s.B2 * s.B3;
+    std::vector<float> wa(static_cast<size_t>(rows * s.K)), xq(static_cast<size_t>(cols * s.K));
+    for (int64_t r = 0; r < rows; ++r)
+        REQUIRE(dequantize_row(type, c.bytes(w).data() + r * w->nb[1], &wa[static_cast<size_t>(r * s.K)], s.K));
+    std::vector<uint8_t> q(*dtype_row_bytes(at, static_cast<uint64_t>(s.K)));
+    for (int64_t col = 0; col < cols; ++col) {
+        REQUIRE(quantize_row(at, &xv[static_cast<size_t>(col * s.K)], q.data(), s.K));
+        REQUIRE(dequantize_row(at, q.data(), &xq[static_cast<size_t>(col * s.K)], s.K));
+    }
+    const bool exact_inputs = type == DType::F32 || type == DType::F16 || type == DType::BF16;
+    const double tol = (s.M <= 8 || exact_inputs) ? 1e-5 : 2e-3;
+    double worst = 0.0;
+    int bad = 0;
+    for (int64_t b3 = 0; b3 < s.B3; ++b3)
+        for (int64_t b2 = 0; b2 < s.B2; ++b2)
+            for (int64_t m = 0; m < s.M; ++m)
+                for (int64_t n = 0; n < s.N; ++n) {
+                    const int64_t wr = n + s.N * ((b2 / (s.B2 / s.wB2)) + s.wB2 * (b3 / (s.B3 / s.wB3)));
+                    const int64_t col = m + s.M * (b2 + s.B2 * b3);
+                    double S = 0.0;
+                    for (int64_t k = 0; k < s.K; ++k)
+                        S += std::fabs(double(wa[static_cast<size_t>(wr * s.K + k)]) * xq[static_cast<size_t>(col * s.K + k)]);
+                    const size_t i = static_cast<size_t>(n + s.N * col);
+                    const double err = std::fabs(double(got[i]) - double(ref[i]));
+                    const double t = tol * S + 1e-30;
+                    if (!(err <= t)) {
+                        if (++bad <= 3)
+                            FAIL_CHECK(std::string(dtype_name(type)) << " K=" << s.K << " N=" << s.N << " M=" << s.M << " B=" << s.B2
+                                                        << "x" << s.B3 << " at n=" << n << " col=" << col << ": gpu "
+                                                        << got[i] << " ref " << ref[i] << " err " << err << " tol " << t);
+                    } else {
+                        worst = std::max(worst, err / t);
+                    }
+                }
+    CHECK(bad == 0);
+    return worst;
+}
+
+} // namespace
+
+TEST_CASE("cuda: device discovery and errors") {
+    REQUIRE_GPU();
+    CHECK(cuda_device_count() >= 1);
+    CHECK_THROWS_AS(make_cuda_backend(cuda_device_count()), Error);
+    size_t free_b = 0, total_b = 0;
+    gpu().memory_info(&free_b, &total_b);
+    CHECK(total_b > 0);
+    CHECK(free_b <= total_b);
+    // More memory than the card has: a clear out_of_memory error, and the backend still works.
+    try {
+        gpu().alloc(total_b * 2);
+        FAIL("allocation larger than the GPU succeeded");
+    } catch (const Error &e) {
+        CHECK(e.status() == Status::out_of_memory);
+        MESSAGE("out of memory reads: " << std::string(e.what()));
+    }
+    void *p = gpu().alloc(1000);
+    std::vector<uint8_t> a(1000), b(1000, 0);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 7);
+    gpu().upload(p, a.data(), a.size());
+    gpu().download(b.data(), p, b.size());
+    CHECK(a == b);
+    gpu().fill(p, 3, 10);
+    gpu().download(b.data(), p, b.size());
+    CHECK(b[9] == 3);
+    CHECK(b[10] == a[10]);
+    gpu().release(p);
+}
+
+TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
+    REQUIRE_GPU();
+    for (DType type : kWeightTypes) {
+        CAPTURE(dtype_name(type));
+        const uint32_t bs = traits(type).block_size;
+        // K, N, M, x batch (dims 2, 3), weight batch (dims 2, 3)
+        static const std::vector<MatShape> float_shapes = {
+            {7, 5, 1, 1, 1, 1, 1},    {100, 37, 1, 1, 1, 1, 1}, {77, 13, 3, 1, 1, 1, 1}, {96, 33, 8, 1, 1, 1, 1},
+            {100, 37, 17, 1, 1, 1, 1}, {64, 11, 5, 2, 3, 2, 1}, {130, 21, 40, 1, 1, 1, 1}};
+        static const std::vector<MatShape> b32_shapes = {
+            {32, 3, 1, 1, 1, 1, 1},    {608, 67, 1, 1, 1, 1, 1}, {96, 13, 3, 1, 1, 1, 1},  {1024, 33, 8, 1, 1, 1, 1},
+            {160, 37, 17, 1, 1, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {256, 45, 64, 1, 1, 1, 1}};
+        static const std::vector<MatShape> b256_shapes = {
+            {256, 3, 1, 1, 1, 1, 1},   {768, 67, 1, 1, 1, 1, 1}, {512, 13, 2, 1, 1, 1, 1}, {2304, 9, 8, 1, 1, 1, 1},
+            {768, 37, 17, 1, 1, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {512, 45, 64, 1, 1, 1, 1}};
+        const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
+        double worst = 0.0;
+        uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
+        for (const MatShape &s : shapes) worst = std::max(worst, check_mul_mat(type, s, seed++));
+        MESSAGE(std::string(dtype_name(type)) << ": worst |gpu - ref| / tolerance " << worst);
+    }
+}
+
+TEST_CASE("cuda: get_rows, every table type, and out-of-range ids are an error") {
+    REQUIRE_GPU();
+    for (DType type : kWeightTypes) {
+        CAPTURE(dtype_name(type));
+        std::mt19937 rng(7 + static_cast<uint32_t>(type));
+        const int64_t K = traits(type).block_size == 1 ? 45 : traits(type).block_size == 32 ? 96 : 512;
+        Case c;
+        Tensor *t = c.leaf(type, {K, 9}, "table");
+        fill_weights(c, t, rng);
+        Tensor *ids = c.input(DType::I32, {5}, "ids");
+        c.set_i32(ids, {3, 0, 8, 3, 5});
+        Tensor *y = c.g.get_rows(t, ids);
+        const auto r = run_and_compare(c, y, 0.0, 0.0, std::string("get_rows ") + dtype_name(type));
+        CHECK(r.bad == 0);
+    }
+    Case c;
+    Tensor *t = c.leaf(DType::F32, {8, 4}, "table");
+    Tensor *ids = c.input(DType::I32, {2}, "ids");
+    c.set_i32(ids, {1, 4});
+    Tensor *y = c.g.get_rows(t, ids);
+    CHECK_THROWS_AS(c.run(gpu(), {y}), Error);
+    // The backend is usable afterwards.
+    c.set_i32(ids, {1, 3});
+    CHECK_NOTHROW(c.run(gpu(), {y}));
+}
+
+TEST_CASE("cuda: set_rows into every cache type") {
+    REQUIRE_GPU();
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+        CAPTURE(dtype_name(type));
+        std::mt19937 rng(99);
+        Case c;
+        Tensor *cache = c.leaf(type, {64, 10}, "cache");
+        Tensor *src = c.input(DType::F32, {64, 3}, "src");
+        Tensor *ids = c.input(DType::I32, {3}, "ids");
+        c.set_f32(src, randn(64 * 3, rng, 2.0f));
+        c.set_i32(ids, {7, 2, 9});
+        Tensor *w = c.g.set_rows(cache, src, ids);
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), {w})[0];
+        const auto got = c.run(gpu(), {w})[0];
+        CHECK(ref == got); // the same bytes: the GPU quantizers are the reference ones
+    }
+}
+
+TEST_CASE("cuda: elementwise ops with broadcast and strided sources") {
+    REQUIRE_GPU();
+    std::mt19937 rng(3);
+    for (int op = 0; op < 8; ++op) {
+        CAPTURE(op);
+        Case c;
+        Tensor *a = c.input(DType::F32, {67, 5, 3, 2}, "a");
+        c.set_f32(a, randn(67 * 5 * 3 * 2, rng, 3.0f));
+        Tensor *y = nullptr;
+        double rel = 1e-6;
+        if (op == 0 || op == 1) {
+            Tensor *b = c.input(DType::F32, {67, 1, 3, 1}, "b");
+            c.set_f32(b, randn(67 * 3, rng));
+            y = op == 0 ? c.g.add(a, b) : c.g.mul(a, b);
+        } else if (op == 2) {
+            y = c.g.scale(a, 0.37f);
+        } else if (op == 3) {
+            y = c.g.silu(a);
+        } else if (op == 4) {
+            y = c.g.gelu(a);
+            rel = 2e-3;
+        } else if (op == 5 || op == 6) {
+            Tensor *u = c.input(DType::F32, {67, 5, 3, 2}, "u");
+            c.set_f32(u, randn(67 * 5 * 3 * 2, rng));
+            y = op == 5 ? c.g.swiglu(a, u) : c.g.geglu(a, u);
+            if (op == 6) rel = 2e-3;
+        } else {
+            // cont of a permuted view: every stride in play
+            y = c.g.cont(c.g.permute(a, 2, 0, 3, 1));
+        }
+        const auto r = run_and_compare(c, y, rel, 1e-7, std::string("elementwise op ") + std::to_string(op));
+        CHECK(r.bad == 0);
+    }
+    // Ops on a strided view (rows of a wider tensor).
+    Case c;
+    Tensor *a = c.input(DType::F32, {100, 6}, "a");
+    c.set_f32(a, randn(600, rng));
+    Tensor *v = c.g.view(a, {40, 6}, {400}, 8);
+    Tensor *b = c.input(DType::F32, {40, 1}, "b");
+    c.set_f32(b, randn(40, rng));
+    Tensor *y = c.g.rms_norm(c.g.add(c.g.scale(v, 2.0f), b), 1e-5f);
+    CHECK(run_and_compare(c, y, 1e-5, 1e-7, "view chain").bad == 0);
+}
+
+TEST_CASE("cuda: rms_norm, norm, soft_max") {
+    REQUIRE_GPU();
+    std::mt19937 rng(4);
+    for (int64_t n : {1, 7, 64, 300, 4096}) {
+        CAPTURE(n);
+        for (int op = 0; op < 4; ++op) {
+            Case c;
+            Tensor *a = c.input(DType::F32, {n, 5, 2}, "a");
+            c.set_f32(a, randn(static_cast<size_t>(n * 10), rng, 2.0f));
+            Tensor *y;
+            if (op == 0) y = c.g.rms_norm(a, 1e-6f);
+            else if (op == 1) y = c.g.norm(a, 1e-5f);
+            else if (op == 2) y = c.g.soft_max(a, nullptr, 0.7f);
+            else {
+                Tensor *m = c.input(DType::F32, {n, 6}, "mask");
+                std::vector<float> mv(static_cast<size_t>(n * 6));
+                for (int64_t r = 0; r < 6; ++r)
+                    for (int64_t i = 0; i < n; ++i) mv[static_cast<size_t>(r * n + i)] = i > r + n / 2 ? -INFINITY : 0.1f * r;
+                c.set_f32(m, mv);
+                y = c.g.soft_max(a, m, 0.7f);
+            }
+            CHECK(run_and_compare(c, y, 1e-5, 1e-7, "row op " + std::to_string(op)).bad == 0);
+        }
+    }
+}
+
+TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
+    REQUIRE_GPU();
+    std::mt19937 rng(5);
+    for (int variant = 0; variant < 5; ++variant) {
+        CAPTURE(variant);
+        Case c;
+        const int64_t head = 64, heads = 6, tokens = 5;
+        Tensor *x = c.input(DType::F32, {head, heads, tokens}, "x");
+        c.set_f32(x, randn(static_cast<size_t>(head * heads * tokens), rng));
+        Tensor *pos = c.input(DType::I32, {tokens}, "pos");
+        c.set_i32(pos, {0, 1, 17, 300, 4095});
+        RopeParams p;
+        p.n_dims = variant == 2 ? 32 : static_cast<int32_t>(head);
+        p.neox = variant == 1 || variant == 2;
+        p.freq_base = variant == 4 ? 500000.0f : 10000.0f;
+        Tensor *ff = nullptr;
+        if (variant == 3) {
+            ff = c.input(DType::F32, {head / 2}, "ff");
+            std::vector<float> f(static_cast<size_t>(head / 2));
+            for (size_t i = 0; i < f.size(); ++i) f[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
+            c.set_f32(ff, f);
+        }
+        if (variant == 4) {
+            p.n_ctx_orig = 4096;
+            p.freq_scale = 0.25f;
+            p.ext_factor = 1.0f;
+        }
+        Tensor *y = c.g.rope(x, pos, p, ff);
+        CHECK(run_and_compare(c, y, 1e-5, 2e-6, "rope").bad == 0);
+    }
+}
+
+TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
+    REQUIRE_GPU();
+    std::mt19937 rng(6);
+    struct A {
+        int64_t D, H, HKV, T, NKV;
+        DType kv;
+    };
+    const A cases[] = {{64, 8, 2, 1, 37, DType::F16},  {64, 8, 2, 7, 37, DType::F16},  {8, 8, 8, 5, 20, DType::F32},
+                       {256, 4, 1, 3, 70, DType::F16}, {128, 32, 8, 1, 300, DType::F16}, {80, 6, 3, 9, 33, DType::F32}};
+    for (const A &a : cases) {
+        CAPTURE(a.D);
+        CAPTURE(a.T);
+        CAPTURE(a.NKV);
+        Case c;
+        Tensor *q = c.input(DType::F32, {a.D, a.H, a.T}, "q");
+        c.set_f32(q, randn(static_cast<size_t>(a.D * a.H * a.T), rng));
+        // Cache laid out [D * HKV, n_ctx] as the runtime's; k, v are strided views of it.
+        const int64_t n_ctx = a.NKV + 5;
+        Tensor *kc = c.leaf(a.kv, {a.D * a.HKV, n_ctx}, "k_cache");
+        Tensor *vc = c.leaf(a.kv, {a.D * a.HKV, n_ctx}, "v_cache");
+        for (Tensor *t : {kc, vc}) {
+            const auto v = randn(static_cast<size_t>(a.D * a.HKV * n_ctx), rng);
+            REQUIRE(quantize_row(a.kv, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+        }
+        const size_t es = traits(a.kv).block_bytes;
+        Tensor *k = c.g.view(kc, {a.D, a.NKV, a.HKV}, {kc->nb[1], static_cast<size_t>(a.D) * es}, 0);
+        Tensor *v = c.g.view(vc, {a.D, a.NKV, a.HKV}, {vc->nb[1], static_cast<size_t>(a.D) * es}, 0);
+        Tensor *m = c.input(DType::F32, {a.NKV, a.T + 2}, "mask");
+        std::vector<float> mv(static_cast<size_t>(a.NKV * (a.T + 2)));
+        for (int64_t t = 0; t < a.T + 2; ++t)
+            for (int64_t j = 0; j < a.NKV; ++j)
+                mv[static_cast<size_t>(t * a.NKV + j)] = j > a.NKV - a.T + t ? -INFINITY : 0.0f;
+        c.set_f32(m, mv);
+        Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
+        CHECK(run_and_compare(c, y, 3e-3, 3e-4, "attention").bad == 0);
+    }
+}
+
+// Speed of mul_mat on Llama-2-7B shapes (not a test: run with --no-skip -tc='cuda bench*').
+// Weights rotate over 4 copies so the 50 MB L2 cannot hold them; GB/s counts weight bytes.
+TEST_CASE("cuda bench: mul_mat on 7B shapes" * doctest::skip()) {
+    REQUIRE_GPU();
+    const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16, DType::Q5_K, DType::Q4_1,
+                           DType::Q5_0, DType::Q2_K, DType::Q3_K, DType::IQ4_XS, DType::IQ4_NL, DType::BF16};
+    struct S {
+        int64_t K, N;
+    };
+    const S shapes[] = {{4096, 11008}, {11008, 4096}};
+    Backend &b = gpu();
+    for (DType type : types) {
+        for (const S &s : shapes) {
+            for (int64_t M : {1, 4, 512}) {
+                const int kCopies = M == 1 ? 4 : 1;
+                std::vector<Graph> graphs(kCopies);
+                std::vector<Tensor> ws(kCopies);
+                std::vector<void *> owned;
+                const size_t wbytes = *dtype_row_bytes(type, s.K) * s.N;
+                std::vector<uint8_t> host(wbytes);
+                std::mt19937 rng(1);
+                for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<uint8_t>(rng());
+                if (traits(type).block_size == 1 || true) { // valid blocks: quantize a few random rows, repeat
+                    std::vector<float> row = randn(static_cast<size_t>(s.K), rng);
+                    const size_t rb = *dtype_row_bytes(type, s.K);
+                    std::vector<uint8_t> q(rb);
+                    REQUIRE(quantize_row(type, row.data(), q.data(), s.K));
+                    for (int64_t r = 0; r < s.N; ++r) std::memcpy(&host[r * rb], q.data(), rb);
+                }
+                void *x = b.alloc(sizeof(float) * s.K * M);
+                owned.push_back(x);
+                std::vector<float> xv = randn(static_cast<size_t>(s.K * M), rng);
+                b.upload(x, xv.data(), xv.size() * 4);
+                for (int i = 0; i < kCopies; ++i) {
+                    Tensor &w = ws[i];
+                    w.type = type;
+                    w.ne[0] = s.K;
+                    w.ne[1] = s.N;
+                    set_contiguous_strides(w);
+                    w.data = b.alloc(wbytes);
+                    owned.push_back(w.data);
+                    b.upload(w.data, host.data(), wbytes);
+                    Tensor *xi = graphs[i].input(DType::F32, {s.K, M}, "x");
+                    xi->data = x;
+                    Tensor *y = graphs[i].mul_mat(&w, xi);
+                    y->data = b.alloc(sizeof(float) * s.N * M);
+                    owned.push_back(y->data);
+                }
+                for (int i = 0; i < kCopies; ++i) b.compute(graphs[i].nodes());
+                b.synchronize();
+                const int reps = M == 512 ? 20 : 200;
+                const auto t0 = std::chrono::steady_clock::now();
+                for (int r = 0; r < reps; ++r) b.compute(graphs[r % kCopies].nodes());
+                b.synchronize();
+                const double sec =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+                const double gbs = wbytes / sec / 1e9, tflops = 2.0 * s.K * s.N * M / sec / 1e12;
+                MESSAGE(std::string(dtype_name(type)) << " K=" << s.K << " N=" << s.N << " M=" << M << ": " << sec * 1e6 << " us, "
+                                         << gbs << " GB/s of weights, " << tflops << " TFLOP/s");
+                for (void *p : owned) b.release(p);
+            }
+        }
+    }
+}
+
+#endif // CORVID_HAS_CUDA

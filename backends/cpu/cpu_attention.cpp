@@ -5,6 +5,7 @@
 // cache), the softmax sums in double, and the probabilities are rounded to F16 before
 // they weight V. With an F32 cache no rounding happens.
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_parallel.h"
 
 #include "tensor/fp16.h"
 
@@ -36,11 +37,9 @@ void attention(Tensor &dst) {
     const int64_t group = H / HKV;
     const bool f16 = k.type == DType::F16;
 
-#pragma omp parallel if (worth_threads(T * H * NKV * D))
-    {
+    parallel_for(T * H, T * H * NKV * D, [&](int64_t th0, int64_t th1) {
         std::vector<float> qh(static_cast<size_t>(D)), s(static_cast<size_t>(NKV));
-#pragma omp for schedule(static)
-        for (int64_t th = 0; th < T * H; ++th) {
+        for (int64_t th = th0; th < th1; ++th) {
             const int64_t t = th / H, h = th % H, hk = h / group;
             const float *qrow = reinterpret_cast<const float *>(q.row(h, t));
             for (int64_t d = 0; d < D; ++d) qh[d] = f16 ? fp16_to_fp32(fp32_to_fp16(qrow[d])) : qrow[d];
@@ -75,7 +74,7 @@ void attention(Tensor &dst) {
             float *out = reinterpret_cast<float *>(dst.row(h, t));
             for (int64_t d = 0; d < D; ++d) out[d] = static_cast<float>(accd[d]);
         }
-    }
+    });
 }
 
 } // namespace corvid::cpu

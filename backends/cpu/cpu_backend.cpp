@@ -6,7 +6,6 @@
 #include "util/error.h"
 
 #include <fstream>
-#include <omp.h>
 #include <set>
 #include <string>
 #include <thread>
@@ -35,7 +34,6 @@ public:
     void set_n_threads(int n) override { n_threads_ = n > 0 ? n : physical_core_count(); }
 
     void compute(const std::vector<Tensor *> &nodes) override {
-        omp_set_num_threads(n_threads_);
         cpu::set_parallel_threads(n_threads_);
         for (Tensor *t : nodes) run(*t);
     }

@@ -1,6 +1,7 @@
 // The CPU backend's reference kernels: one function per op, plain scalar C++ that is
 // obviously right and slow on purpose. Fast paths (SIMD, other backends) are tested
-// against these. Each kernel computes dst from dst->src[] and may use OpenMP.
+// against these. Each kernel computes dst from dst->src[] and may run in parallel
+// through cpu_parallel.h (never throwing inside a region).
 //
 // Numerics follow the reference engine (llama.cpp's CPU path) where that changes
 // results: activations are converted to the weight type's partner format before a
@@ -31,7 +32,7 @@ void cpy(Tensor &dst);
 void set_rows(Tensor &dst);
 
 // Whether a kernel touching `work` elements should start threads: below this the
-// fork/join costs more than it saves (and on a busy machine far more).
+// wake-up and join cost more than they save (and on a busy machine far more).
 inline bool worth_threads(int64_t work) { return work >= (1 << 16); }
 
 // The type activations are converted to before a product with weights of type w

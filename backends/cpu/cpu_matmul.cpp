@@ -8,6 +8,7 @@
 // mul_mat() takes the fast path (cpu_matmul_fast.cpp) when the active instruction set
 // has a kernel for the weight type, else this reference.
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_parallel.h"
 
 #include "tensor/quants.h"
 #include "util/error.h"
@@ -57,26 +58,22 @@ void mul_mat_reference(Tensor &dst) {
     const int64_t cols = M * B2 * B3;
     std::vector<float> xq(static_cast<size_t>(cols * K));
     const uint64_t qbytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
-    const bool threads = worth_threads(K * N * cols);
-#pragma omp parallel if (threads)
-    {
+    const int64_t work = K * N * cols;
+    parallel_for(cols, work, [&](int64_t c0, int64_t c1) {
         std::vector<uint8_t> qrow(qbytes);
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < cols; ++c) {
+        for (int64_t c = c0; c < c1; ++c) {
             const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2);
             const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));
             quantize_row(at, src, qrow.data(), K);
             dequantize_row(at, qrow.data(), &xq[static_cast<size_t>(c * K)], K);
         }
-    }
+    });
 
     // 2. One weight row at a time, dequantized once and dotted with every column.
     const int64_t wrows = N * w.ne[2] * w.ne[3];
-#pragma omp parallel if (threads)
-    {
+    parallel_for(wrows, work, [&](int64_t r0, int64_t r1) {
         std::vector<float> wrow(static_cast<size_t>(K));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < wrows; ++r) {
+        for (int64_t r = r0; r < r1; ++r) {
             const int64_t n = r % N, wb2 = (r / N) % w.ne[2], wb3 = r / (N * w.ne[2]);
             dequantize_row(w.type, w.row(n, wb2, wb3), wrow.data(), K);
             for (int64_t b3 = wb3 * r3; b3 < (wb3 + 1) * r3; ++b3)
@@ -88,7 +85,7 @@ void mul_mat_reference(Tensor &dst) {
                         reinterpret_cast<float *>(dst.row(m, b2, b3))[n] = static_cast<float>(sum);
                     }
         }
-    }
+    });
 }
 
 } // namespace corvid::cpu

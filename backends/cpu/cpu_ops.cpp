@@ -1,6 +1,7 @@
 // Reference kernels for the row-wise ops: lookups, elementwise math, norms, RoPE,
 // softmax, copies and KV writes.
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_parallel.h"
 
 #include "tensor/fp16.h"
 #include "tensor/quants.h"
@@ -17,8 +18,9 @@ namespace {
 template <typename F> void for_each_row(const Tensor &t, F &&f) {
     const int64_t n1 = t.ne[1], n2 = t.ne[2], n3 = t.ne[3];
     const int64_t rows = n1 * n2 * n3;
-#pragma omp parallel for schedule(static) if (worth_threads(rows * t.ne[0]))
-    for (int64_t r = 0; r < rows; ++r) f(r % n1, (r / n1) % n2, r / (n1 * n2));
+    parallel_for(rows, rows * t.ne[0], [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) f(r % n1, (r / n1) % n2, r / (n1 * n2));
+    });
 }
 
 float *frow(const Tensor &t, int64_t i1, int64_t i2, int64_t i3) {
@@ -64,9 +66,9 @@ void get_rows(Tensor &dst) {
                  table.name.c_str(), static_cast<long long>(table.ne[1]));
     if (!traits(table.type).has_reference)
         fail(Status::unsupported, "get_rows: no reference dequantizer for %s", dtype_name(table.type));
-    // (No throwing inside the parallel region: an exception cannot leave an OpenMP loop.)
-#pragma omp parallel for schedule(static) if (worth_threads(n * table.ne[0]))
-    for (int64_t i = 0; i < n; ++i) dequantize_row(table.type, table.row(id[i]), frow(dst, i, 0, 0), table.ne[0]);
+    parallel_for(n, n * table.ne[0], [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) dequantize_row(table.type, table.row(id[i]), frow(dst, i, 0, 0), table.ne[0]);
+    });
 }
 
 namespace {
@@ -260,8 +262,9 @@ void set_rows(Tensor &dst) {
         if (ids[i] < 0 || ids[i] >= dst.ne[1])
             fail(Status::internal, "set_rows: row %d is outside '%s'", ids[i], dst.name.c_str());
     if (!traits(dst.type).has_reference) fail(Status::unsupported, "set_rows: cannot store %s rows", dtype_name(dst.type));
-#pragma omp parallel for schedule(static) if (worth_threads(n * dst.ne[0]))
-    for (int64_t i = 0; i < n; ++i) quantize_row(dst.type, frow(src, i, 0, 0), dst.row(ids[i]), dst.ne[0]);
+    parallel_for(n, n * dst.ne[0], [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) quantize_row(dst.type, frow(src, i, 0, 0), dst.row(ids[i]), dst.ne[0]);
+    });
 }
 
 } // namespace corvid::cpu

@@ -1,5 +1,5 @@
 // How CPU kernels run in parallel. Every kernel goes through these two functions, so the
-// threading mechanism (OpenMP today, the backend's own pool later) lives in one place.
+// threading mechanism (the backend's own pool, cpu_parallel.cpp) lives in one place.
 //
 // The backend sets the thread count before it computes a graph; kernels never choose it.
 // Calls made from inside a parallel region run on the calling thread only.
@@ -16,8 +16,12 @@ int parallel_threads();
 // Sets the thread count for the regions that follow (n <= 0: 1). Called by the backend.
 void set_parallel_threads(int n);
 
-// Runs fn(thread_index, n_threads) once on each of n_threads threads and returns when all
-// have returned. `work` is a rough operation count: small jobs run on one thread
+// Runs fn(thread_index, n_threads) once for each thread_index in [0, n_threads) and returns
+// when all have returned; index 0 runs on the calling thread. The indices run in parallel
+// on the pool's threads, except that an index whose worker has not started yet (a busy
+// machine) is run by whichever thread is free first: fn must never wait for another
+// index (no barriers inside fn). An exception thrown by fn is rethrown here once every
+// index has finished. `work` is a rough operation count: small jobs run on one thread
 // (n_threads = 1) because waking the others costs more than they save.
 void parallel_run(int64_t work, const std::function<void(int thread_index, int n_threads)> &fn);
 

@@ -123,8 +123,9 @@ private:
     }
 
     uint32_t new_aux(uint32_t parent) {
+        // '/' cannot occur in a rule name written in the grammar, so this never collides.
         std::string name;
-        do name = g_.rule_names[parent] + "-" + std::to_string(++aux_count_[parent]);
+        do name = g_.rule_names[parent] + "/" + std::to_string(++aux_count_[parent]);
         while (ids_.count(name));
         const uint32_t id = rule_id(name, pos_);
         defined_[id] = true;
@@ -418,6 +419,12 @@ bool CharClass::intersects(uint32_t lo, uint32_t hi) const {
     auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,
                                [](const std::pair<uint32_t, uint32_t> &r, uint32_t v) { return r.second < v; });
     return it != ranges.end() && it->first <= hi;
+}
+
+bool CharClass::contains_range(uint32_t lo, uint32_t hi) const {
+    auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,
+                               [](const std::pair<uint32_t, uint32_t> &r, uint32_t v) { return r.second < v; });
+    return it != ranges.end() && it->first <= lo && it->second >= hi;
 }
 
 std::shared_ptr<const Grammar> parse_gbnf(std::string_view text, const std::string &root) {

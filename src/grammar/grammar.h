@@ -30,6 +30,7 @@ struct CharClass {
     std::vector<std::pair<uint32_t, uint32_t>> ranges;
     bool contains(uint32_t cp) const;
     bool intersects(uint32_t lo, uint32_t hi) const;
+    bool contains_range(uint32_t lo, uint32_t hi) const; // every one of lo..hi
 };
 
 // A token named in the grammar: by id (`<[128]>`) or by its text (`<think>`), which is
@@ -42,7 +43,7 @@ struct TokenRef {
 struct Grammar {
     std::vector<Element> code;
     std::vector<std::vector<uint32_t>> rule_alts; // per rule: offsets in `code` of its alternatives
-    std::vector<std::string> rule_names;          // auxiliary rules are named "<parent>-<n>"
+    std::vector<std::string> rule_names;          // auxiliary rules are named "<parent>/<n>"
     std::vector<CharClass> classes;
     std::vector<TokenRef> token_refs;
     uint32_t root = 0;

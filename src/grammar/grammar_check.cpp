@@ -9,21 +9,10 @@
 namespace corvid::grammar {
 namespace {
 
-// Auxiliary rules (groups, repetitions) are named "<rule>-<n>"; messages name the user's rule.
+// Auxiliary rules (groups, repetitions) are named "<rule>/<n>"; messages name the user's rule.
 std::string user_name(const Grammar &g, uint32_t r) {
-    std::string n = g.rule_names[r];
-    while (true) {
-        const size_t dash = n.rfind('-');
-        if (dash == std::string::npos || dash + 1 == n.size()) break;
-        bool digits = true;
-        for (size_t i = dash + 1; i < n.size(); ++i) digits = digits && n[i] >= '0' && n[i] <= '9';
-        if (!digits) break;
-        bool known = false;
-        for (const std::string &x : g.rule_names) known = known || x == n.substr(0, dash);
-        if (!known) break;
-        n.resize(dash);
-    }
-    return n;
+    const std::string &n = g.rule_names[r];
+    return n.substr(0, n.find('/'));
 }
 
 } // namespace

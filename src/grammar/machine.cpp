@@ -27,6 +27,18 @@ bool feasible(const CharClass &c, uint32_t len, uint32_t rem, uint32_t val) {
     return lo <= hi && c.intersects(lo, hi);
 }
 
+// The partial state for "the rest of this character can be anything": when every completion
+// of the bytes so far is a valid character in the class, which completion it will be does not
+// matter, and forgetting it makes the many lead bytes of a "[^\"]" share one state.
+constexpr uint32_t kAnyLen = 1;
+
+// Partial state after reading a byte: canonical when all completions are members.
+uint32_t partial_after(const CharClass &c, uint32_t len, uint32_t rem, uint32_t val) {
+    const uint32_t shift = 6 * rem, lo = val << shift, hi = lo | ((1u << shift) - 1);
+    if (lo >= min_cp(len) && hi <= max_cp(len) && c.contains_range(lo, hi)) return pack(kAnyLen, rem, 0);
+    return pack(len, rem, val);
+}
+
 } // namespace
 
 Machine::Machine(std::shared_ptr<const Grammar> g, std::vector<int32_t> token_ids)
@@ -136,14 +148,19 @@ StateId Machine::step_slow(StateId s, uint8_t b) {
             const uint32_t len = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 0;
             if (len == 0) continue; // a continuation byte or one that never occurs in UTF-8
             const uint32_t val = b & (0x7F >> len);
-            if (feasible(c, len, len - 1, val)) out.push_back(frame(f.pos, f.parent, pack(len, len - 1, val)));
+            if (feasible(c, len, len - 1, val)) out.push_back(frame(f.pos, f.parent, partial_after(c, len, len - 1, val)));
         } else {
             if ((b & 0xC0) != 0x80) continue;
+            if (p_len(f.partial) == kAnyLen) { // any continuation byte completes a member
+                if (p_rem(f.partial) == 1) expand(f.pos + 1, f.parent, out);
+                else out.push_back(frame(f.pos, f.parent, pack(kAnyLen, p_rem(f.partial) - 1, 0)));
+                continue;
+            }
             const uint32_t len = p_len(f.partial), rem = p_rem(f.partial) - 1, val = (p_val(f.partial) << 6) | (b & 0x3F);
             if (rem == 0) {
                 if (val >= min_cp(len) && val <= max_cp(len) && c.contains(val)) expand(f.pos + 1, f.parent, out);
             } else if (feasible(c, len, rem, val)) {
-                out.push_back(frame(f.pos, f.parent, pack(len, rem, val)));
+                out.push_back(frame(f.pos, f.parent, partial_after(c, len, rem, val)));
             }
         }
     }

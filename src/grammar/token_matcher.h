@@ -70,6 +70,8 @@ public:
     TokenMask allowed_brute_force();
 
     size_t cache_entries() const { return cache_.size(); }
+    void clear_mask_cache() { cache_.clear(); } // for benchmarks: every mask recomputed
+    size_t n_states() const { return m_.n_states(); }
 
 private:
     std::shared_ptr<const VocabIndex> v_;

@@ -51,6 +51,13 @@ public:
     virtual void fill(void *dst, int value, size_t bytes);
     // Returns when all issued work is complete.
     virtual void synchronize() {}
+    // Read bandwidth of the backend's memory in bytes/s, measured now with a streaming
+    // read of `bytes` (the roofline `corvid bench` reports); 0 when the backend cannot
+    // measure it (host backends: the bench tool has its own probe).
+    virtual double measure_read_bandwidth(size_t bytes) {
+        (void)bytes;
+        return 0.0;
+    }
     // Free and total bytes of the backend's memory (0, 0 when unknown, e.g. host memory).
     virtual void memory_info(size_t *free_bytes, size_t *total_bytes) const {
         *free_bytes = 0;

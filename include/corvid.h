@@ -173,6 +173,17 @@ typedef struct corvid_model_params {
      * false cancels the load (corvid_model_open then fails with CORVID_ERR_IO). */
     bool (*progress_callback)(float progress, void *user_data);
     void *progress_user_data;
+    /* Layers to run on the GPU, counted from the last (llama.cpp's n_gpu_layers).
+     * Default -1: all layers and the output head; more than the model has means the
+     * same; 0: CPU only. Their weights are uploaded at open and their KV cache lives
+     * on the GPU; the token-embedding lookup always runs on the CPU. Without a GPU
+     * (or a library built without CUDA) the model runs on the CPU; a positive value
+     * then logs a warning. Too little GPU memory fails the open with
+     * CORVID_ERR_OUT_OF_MEMORY, saying how much was needed. */
+    int32_t n_gpu_layers;
+    /* The GPU to use (0 = the first). An index the machine does not have fails the
+     * open with CORVID_ERR_INVALID_ARGUMENT (only when it has GPUs at all). */
+    int32_t main_gpu;
 } corvid_model_params;
 
 /* The default parameters. Always start from these and change fields, so that fields
@@ -223,6 +234,20 @@ CORVID_API const char *corvid_model_name(const corvid_model *model);
 CORVID_API int64_t corvid_model_n_layers(const corvid_model *model);
 CORVID_API int64_t corvid_model_n_embd(const corvid_model *model);
 CORVID_API int64_t corvid_model_n_ctx_train(const corvid_model *model);
+
+/* Where the model computes: "CPU" when everything runs on the CPU, else the GPU
+ * backend's name (e.g. "CUDA0"). Owned by the model; "" for NULL. Thread-safe. */
+CORVID_API const char *corvid_model_backend(const corvid_model *model);
+
+/* Layers whose weights live on the GPU (0 when none). Thread-safe. */
+CORVID_API int32_t corvid_model_n_gpu_layers(const corvid_model *model);
+
+/* Measures the read bandwidth of the GPU memory the model's offloaded layers use
+ * (bytes/s, a streaming read of `probe_bytes`) into *out_bytes_per_s — the roofline for
+ * generation speed. CORVID_ERR_UNSUPPORTED when the model runs on the CPU or the
+ * backend cannot measure it. Must not race with contexts of the model computing. */
+CORVID_API corvid_status corvid_model_gpu_bandwidth(const corvid_model *model, size_t probe_bytes,
+                                                    double *out_bytes_per_s);
 
 /* Number of entries of tokenizer.ggml.tokens, or -1 when the file has no vocabulary. */
 CORVID_API int64_t corvid_model_n_vocab(const corvid_model *model);

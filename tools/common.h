@@ -9,10 +9,14 @@
 
 namespace corvid::cli {
 
-// Opens `path` in `mode`; on failure prints "corvid <cmd>: <message>" and returns NULL.
-inline corvid_model *open_model(const char *cmd, const std::string &path, corvid_load_mode mode) {
+// Opens `path` in `mode` (with n_gpu_layers / main_gpu when given); on failure prints
+// "corvid <cmd>: <message>" and returns NULL.
+inline corvid_model *open_model(const char *cmd, const std::string &path, corvid_load_mode mode,
+                                int n_gpu_layers = -1, int main_gpu = 0) {
     corvid_model_params p = corvid_model_default_params();
     p.load_mode = mode;
+    p.n_gpu_layers = n_gpu_layers;
+    p.main_gpu = main_gpu;
     corvid_model *m = nullptr;
     if (corvid_model_open(path.c_str(), &p, &m) != CORVID_OK) {
         std::fprintf(stderr, "corvid %s: %s\n", cmd, corvid_last_error());

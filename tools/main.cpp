@@ -4,7 +4,10 @@
 #include <corvid.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 int main(int argc, char **argv) {
     CLI::App app{"corvid: run, inspect and quantize GGUF language models"};
@@ -22,7 +25,14 @@ int main(int argc, char **argv) {
     corvid::cli::add_perplexity_command(app, &exit_code);
 
     try {
-        app.parse(argc, argv);
+        // llama.cpp's multi-letter single-dash options, which CLI11 cannot declare.
+        std::vector<std::string> args(argv + 1, argv + argc);
+        for (std::string &a : args) {
+            if (a == "-ngl") a = "--gpu-layers";
+            else if (a == "-mg") a = "--main-gpu";
+        }
+        std::reverse(args.begin(), args.end()); // CLI11 takes them last-first
+        app.parse(args);
     } catch (const CLI::ParseError &e) {
         return app.exit(e);
     }

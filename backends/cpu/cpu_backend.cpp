@@ -26,6 +26,7 @@ public:
         case Op::mul_mat: return traits(node.src[0]->type).has_reference;
         case Op::set_rows: return traits(node.type).has_reference;
         case Op::none:
+        case Op::transfer:
         case Op::count_: return false;
         default: return true;
         }
@@ -59,6 +60,7 @@ private:
         case Op::set_rows: cpu::set_rows(t); break;
         case Op::view: break;
         case Op::none:
+        case Op::transfer:
         case Op::count_: fail(Status::internal, "cpu: cannot run op %s", op_name(t.op));
         }
     }

@@ -5,6 +5,7 @@
 
 #include <cinttypes>
 #include <cstring>
+#include <mutex>
 
 using namespace corvid;
 
@@ -54,6 +55,8 @@ corvid_model_params corvid_model_default_params(void) {
     p.load_mode = CORVID_LOAD_FULL;
     p.progress_callback = nullptr;
     p.progress_user_data = nullptr;
+    p.n_gpu_layers = -1;
+    p.main_gpu = 0;
     return p;
 }
 
@@ -74,7 +77,10 @@ corvid_status corvid_model_open(const char *path, const corvid_model_params *par
         ProgressFn progress;
         if (p.progress_callback)
             progress = [&p](float f) { return p.progress_callback(f, p.progress_user_data); };
-        m->model = Model::load(path, mode, p.use_mmap, progress);
+        OffloadParams offload;
+        offload.n_gpu_layers = p.n_gpu_layers;
+        offload.main_gpu = p.main_gpu;
+        m->model = Model::load(path, mode, p.use_mmap, progress, offload);
         for (const auto &t : m->file().tensors()) m->n_params += static_cast<uint64_t>(t.n_elements());
         if (const gguf::Value *a = m->file().find("general.architecture"); a && a->as_string())
             m->architecture = *a->as_string();
@@ -94,6 +100,28 @@ const char *corvid_model_name(const corvid_model *m) { return m ? m->name.c_str(
 int64_t corvid_model_n_layers(const corvid_model *m) { return arch_int(m, "block_count"); }
 int64_t corvid_model_n_embd(const corvid_model *m) { return arch_int(m, "embedding_length"); }
 int64_t corvid_model_n_ctx_train(const corvid_model *m) { return arch_int(m, "context_length"); }
+
+const char *corvid_model_backend(const corvid_model *m) {
+    if (!m) return "";
+    const Backend *d = m->model->placement().device;
+    return d ? d->name() : "CPU";
+}
+
+int32_t corvid_model_n_gpu_layers(const corvid_model *m) { return m ? m->model->placement().n_device_layers() : 0; }
+
+corvid_status corvid_model_gpu_bandwidth(const corvid_model *m, size_t probe_bytes, double *out) {
+    return api::guarded([&] {
+        require(m, "model");
+        require(out, "out_bytes_per_s");
+        *out = 0;
+        Backend *d = m->model->placement().device;
+        if (!d) fail(Status::unsupported, "the model runs on the CPU: there is no GPU memory to measure");
+        std::lock_guard<std::mutex> lock(m->model->device_mutex());
+        const double bw = d->measure_read_bandwidth(probe_bytes);
+        if (!(bw > 0)) fail(Status::unsupported, "%s cannot measure its memory bandwidth", d->name());
+        *out = bw;
+    });
+}
 
 int64_t corvid_model_n_vocab(const corvid_model *m) {
     if (!m) return -1;

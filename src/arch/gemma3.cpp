@@ -53,6 +53,7 @@ public:
         const float q_scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim_k));
         Tensor *x = g.scale(g.get_rows(tok_embd_, in.tokens), std::sqrt(static_cast<float>(hp_.n_embd)));
         for (int il = 0; il < hp_.n_layer; ++il) {
+            g.set_layer(il);
             const Block &b = blocks_[static_cast<size_t>(il)];
             Tensor *h = g.mul(g.rms_norm(x, hp_.norm_eps), b.attn_norm);
             Tensor *a = layers::self_attention(g, hp_, b.attn, il, h, in, kv, q_scale, 1.0f);

@@ -134,6 +134,7 @@ Tensor *gated_ffn(Graph &g, Tensor *h, Tensor *gate, Tensor *up, Tensor *down, b
 }
 
 Tensor *output_head(Graph &g, const HParams &hp, Tensor *x, const ForwardInputs &in, Tensor *norm, Tensor *out) {
+    g.set_layer(static_cast<int32_t>(hp.n_layer));
     x = g.get_rows(x, in.out_ids);
     x = g.mul(g.rms_norm(x, hp.norm_eps), norm);
     Tensor *logits = g.mul_mat(out, x);

@@ -36,6 +36,7 @@ public:
         const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim_k));
         Tensor *x = g.get_rows(tok_embd_, in.tokens);
         for (int il = 0; il < hp_.n_layer; ++il) {
+            g.set_layer(il);
             const Block &b = blocks_[static_cast<size_t>(il)];
             Tensor *h = g.mul(g.rms_norm(x, hp_.norm_eps), b.attn_norm);
             x = g.add(x, layers::self_attention(g, hp_, b.attn, il, h, in, kv, 1.0f, kq_scale, rope_freqs_));

@@ -32,6 +32,9 @@ public:
     // Total bytes of all weights.
     uint64_t n_bytes() const { return n_bytes_; }
 
+    // Every weight, in file order.
+    const std::deque<Tensor> &all() const { return tensors_; }
+
 private:
     const gguf::GgufFile &file_;
     std::deque<Tensor> tensors_;

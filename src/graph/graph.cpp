@@ -34,6 +34,7 @@ Tensor *Graph::new_tensor(Op op, DType type, const int64_t ne[kMaxDims], std::in
     Tensor &t = store_.emplace_back();
     t.op = op;
     t.type = type;
+    t.layer = layer_;
     for (int d = 0; d < kMaxDims; ++d) t.ne[d] = ne[d];
     int i = 0;
     for (Tensor *s : srcs) t.src[i++] = s;
@@ -176,6 +177,7 @@ Tensor *Graph::new_view(Tensor *x, Op op) {
     Tensor &t = store_.emplace_back();
     t.op = op;
     t.type = x->type;
+    t.layer = layer_;
     t.src[0] = x;
     // Views alias the memory of the tensor that actually owns it.
     t.view_src = x->view_src ? x->view_src : x;
@@ -231,6 +233,20 @@ Tensor *Graph::permute(Tensor *x, int a0, int a1, int a2, int a3) {
 Tensor *Graph::cont(Tensor *x) {
     require_f32("cont", x);
     return new_tensor(Op::cpy, DType::F32, x->ne, {x});
+}
+
+Tensor *Graph::transfer(Tensor *src) {
+    Tensor &t = store_.emplace_back();
+    t.op = Op::transfer;
+    t.type = src->type;
+    t.layer = src->layer;
+    for (int d = 0; d < kMaxDims; ++d) {
+        t.ne[d] = src->ne[d];
+        t.nb[d] = src->nb[d];
+    }
+    t.src[0] = src;
+    t.name = src->name;
+    return &t;
 }
 
 Tensor *Graph::set_rows(Tensor *dst, Tensor *src, Tensor *ids) {

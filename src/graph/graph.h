@@ -69,6 +69,14 @@ public:
 
     void mark_output(Tensor *t) { t->flags |= kFlagOutput; }
 
+    // Nodes created from now on belong to model layer `layer` (the scheduler places
+    // layers on backends): -1 before the first block, n_layer for the output head.
+    void set_layer(int32_t layer) { layer_ = layer; }
+
+    // A copy of `src` in another backend's memory, for the scheduler: same type, shape
+    // and strides; owned by the graph but not one of its nodes().
+    Tensor *transfer(Tensor *src);
+
     const std::vector<Tensor *> &nodes() const { return nodes_; }
     const std::vector<Tensor *> &inputs() const { return inputs_; }
 
@@ -79,6 +87,7 @@ private:
     std::deque<Tensor> store_; // stable addresses
     std::vector<Tensor *> nodes_;
     std::vector<Tensor *> inputs_;
+    int32_t layer_ = -1;
 };
 
 } // namespace corvid

@@ -74,7 +74,16 @@ private:
 } // namespace
 
 MemoryPlan::MemoryPlan(const Graph &g) {
-    const auto &nodes = g.nodes();
+    plan(g, g.nodes(), [](const Tensor *) { return 0; }, 1);
+}
+
+MemoryPlan::MemoryPlan(const Graph &g, const std::vector<Tensor *> &order,
+                       const std::function<int(const Tensor *)> &domain, int n_domains) {
+    plan(g, order, domain, n_domains);
+}
+
+void MemoryPlan::plan(const Graph &g, const std::vector<Tensor *> &nodes,
+                      const std::function<int(const Tensor *)> &domain, int n_domains) {
     // The last node that reads each planned tensor (through any chain of views).
     std::unordered_map<const Tensor *, size_t> last_use;
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -83,11 +92,16 @@ MemoryPlan::MemoryPlan(const Graph &g) {
             if (s) last_use[root_of(s)] = i;
     }
 
-    ArenaAllocator arena;
-    for (const Tensor *t : g.inputs()) offsets_[t] = arena.alloc(t->n_bytes());
+    std::vector<ArenaAllocator> arenas(static_cast<size_t>(n_domains));
+    auto place = [&](const Tensor *t) {
+        const int d = domain(t);
+        if (d < 0 || d >= n_domains) fail(Status::internal, "planner: tensor '%s' has no memory domain", t->name.c_str());
+        slots_[t] = Slot{d, arenas[static_cast<size_t>(d)].alloc(t->n_bytes())};
+    };
+    for (const Tensor *t : g.inputs()) place(t);
     for (size_t i = 0; i < nodes.size(); ++i) {
         const Tensor *t = nodes[i];
-        if (is_planned(t)) offsets_[t] = arena.alloc(t->n_bytes());
+        if (is_planned(t)) place(t);
         // Free what this node was the last to read. Allocating first means an op never
         // writes into the memory of its own inputs.
         auto free_if_done = [&](const Tensor *s) {
@@ -95,7 +109,8 @@ MemoryPlan::MemoryPlan(const Graph &g) {
             if (!is_planned(r) || (r->flags & (kFlagOutput | kFlagInput))) return;
             auto it = last_use.find(r);
             if (it != last_use.end() && it->second == i) {
-                arena.release(offsets_.at(r), r->n_bytes());
+                const Slot &slot = slots_.at(r);
+                arenas[static_cast<size_t>(slot.domain)].release(slot.offset, r->n_bytes());
                 last_use.erase(it);
             }
         };
@@ -104,12 +119,18 @@ MemoryPlan::MemoryPlan(const Graph &g) {
         if (is_planned(t) && !(t->flags & kFlagOutput) && last_use.count(t) && last_use[t] == i)
             free_if_done(t); // a result nobody reads
     }
-    arena_bytes_ = arena.peak();
+    for (const ArenaAllocator &a : arenas) bytes_.push_back(a.peak());
 }
 
-void MemoryPlan::bind(const Graph &g, uint8_t *arena) const {
-    for (const auto &[t, off] : offsets_) const_cast<Tensor *>(t)->data = arena + off;
-    for (Tensor *t : g.nodes())
+void MemoryPlan::bind(const Graph &g, uint8_t *arena) const { bind(g.nodes(), {arena}); }
+
+void MemoryPlan::bind(const std::vector<Tensor *> &order, const std::vector<uint8_t *> &arenas) const {
+    for (const auto &[t, slot] : slots_) {
+        if (slot.domain >= static_cast<int>(arenas.size()) || !arenas[static_cast<size_t>(slot.domain)])
+            fail(Status::internal, "planner: no arena for memory domain %d", slot.domain);
+        const_cast<Tensor *>(t)->data = arenas[static_cast<size_t>(slot.domain)] + slot.offset;
+    }
+    for (Tensor *t : order)
         if (is_alias(t)) {
             if (!t->view_src->data) fail(Status::internal, "graph: view of '%s' has no memory", t->view_src->name.c_str());
             t->data = static_cast<uint8_t *>(t->view_src->data) + t->view_offset;

@@ -2,39 +2,124 @@
 
 #include "util/error.h"
 
-namespace corvid {
+#include <map>
 
-Scheduler::Scheduler(std::vector<Backend *> backends) : backends_(std::move(backends)) {
-    if (backends_.empty()) fail(Status::internal, "scheduler: no backends");
-    for (Backend *b : backends_)
-        if (!b->uses_host_memory())
-            fail(Status::unsupported, "backend %s keeps tensors in its own memory; copies between backends are "
-                 "not implemented yet", b->name());
+namespace corvid {
+namespace {
+
+const Tensor *root_of(const Tensor *t) { return t->view_src ? t->view_src : t; }
+
+Backend *memory_domain(Backend *b) { return b->uses_host_memory() ? nullptr : b; }
+
+} // namespace
+
+int Schedule::domain_of(const Tensor *t) const {
+    auto it = domain_.find(root_of(t));
+    return it == domain_.end() ? 0 : it->second;
 }
 
-std::vector<Split> Scheduler::plan(const Graph &g) const {
-    std::vector<Split> splits;
-    for (Tensor *t : g.nodes()) {
-        Backend *chosen = nullptr;
-        if (t->op == Op::view && !splits.empty()) {
-            chosen = splits.back().backend; // views cost nothing: keep them with their neighbours
-        } else {
-            for (Backend *b : backends_)
-                if (b->supports(*t)) {
-                    chosen = b;
-                    break;
-                }
+MemoryPlan Schedule::plan(const Graph &g) const {
+    return MemoryPlan(g, order_, [this](const Tensor *t) { return domain_of(t); }, static_cast<int>(domains_.size()));
+}
+
+void Schedule::run() const {
+    std::vector<uint8_t> bounce;
+    for (const Step &s : steps_) {
+        if (s.backend) {
+            s.backend->compute(s.nodes);
+            continue;
         }
+        const Tensor *to = s.transfer, *from = to->src[0];
+        Backend *src_mem = memory_of(from), *dst_mem = memory_of(to);
+        const size_t n = from->n_bytes();
+        if (!src_mem) {
+            dst_mem->upload(to->data, from->data, n);
+        } else if (!dst_mem) {
+            src_mem->download(to->data, from->data, n);
+        } else { // between two devices: through the host
+            bounce.resize(n);
+            src_mem->download(bounce.data(), from->data, n);
+            dst_mem->upload(to->data, bounce.data(), n);
+        }
+    }
+}
+
+Scheduler::Scheduler(std::vector<Backend *> backends, std::function<Backend *(int32_t)> prefer,
+                     const Residency *residency)
+    : backends_(std::move(backends)), prefer_(std::move(prefer)), residency_(residency) {
+    if (backends_.empty()) fail(Status::internal, "scheduler: no backends");
+    if (!backends_.back()->uses_host_memory())
+        fail(Status::internal, "scheduler: the last backend (%s) must use host memory", backends_.back()->name());
+}
+
+Schedule Scheduler::schedule(Graph &g) const {
+    Schedule s;
+    auto domain_index = [&](Backend *mem) {
+        for (size_t i = 0; i < s.domains_.size(); ++i)
+            if (s.domains_[i] == mem) return static_cast<int>(i);
+        s.domains_.push_back(mem);
+        return static_cast<int>(s.domains_.size() - 1);
+    };
+    // Domain of a root tensor: planned ones as assigned; leaves with data from Residency.
+    auto domain_of_root = [&](const Tensor *r) {
+        auto it = s.domain_.find(r);
+        if (it != s.domain_.end()) return it->second;
+        int d = 0;
+        if (r->op == Op::none && !(r->flags & kFlagInput) && residency_) d = domain_index(residency_->home(*r));
+        s.domain_[r] = d;
+        return d;
+    };
+    std::map<std::pair<const Tensor *, int>, Tensor *> copies; // (source, domain) -> transfer copy
+
+    for (Tensor *t : g.nodes()) {
+        if (t->op == Op::view) { // costs nothing; lives where its root lives
+            s.order_.push_back(t);
+            continue;
+        }
+        const bool aliases = t->view_src != nullptr; // set_rows writes into its root in place
+        const int alias_domain = aliases ? domain_of_root(t->view_src) : -1;
+        Backend *chosen = nullptr;
+        auto consider = [&](Backend *b) {
+            if (chosen || !b || !b->supports(*t)) return;
+            if (aliases && domain_index(memory_domain(b)) != alias_domain) return;
+            chosen = b;
+        };
+        if (prefer_) consider(prefer_(t->layer));
+        for (Backend *b : backends_) consider(b);
         if (!chosen)
             fail(Status::unsupported, "no backend can compute %s -> %s", op_name(t->op), describe(*t).c_str());
-        if (splits.empty() || splits.back().backend != chosen) splits.push_back({chosen, {}});
-        splits.back().nodes.push_back(t);
-    }
-    return splits;
-}
+        const int d = domain_index(memory_domain(chosen));
 
-void Scheduler::run(const Graph &g) const {
-    for (const Split &s : plan(g)) s.backend->compute(s.nodes);
+        for (Tensor *&src : t->src) {
+            if (!src || domain_of_root(root_of(src)) == d) continue;
+            if (src->op == Op::none && (src->flags & kFlagWeight) && residency_) {
+                if (Tensor *c = residency_->copy_in(*src, s.domains_[static_cast<size_t>(d)])) {
+                    s.domain_[c] = d;
+                    src = c;
+                    continue;
+                }
+            }
+            Tensor *&copy = copies[{src, d}];
+            if (!copy) {
+                copy = g.transfer(src);
+                s.domain_[copy] = d;
+                s.order_.push_back(copy);
+                Step step;
+                step.transfer = copy;
+                s.steps_.push_back(step);
+            }
+            src = copy;
+        }
+        if (!aliases) s.domain_[t] = d;
+        s.order_.push_back(t);
+        if (s.steps_.empty() || s.steps_.back().backend != chosen) {
+            Step step;
+            step.backend = chosen;
+            s.steps_.push_back(step);
+        }
+        s.steps_.back().nodes.push_back(t);
+    }
+    return s;
 }
 
 } // namespace corvid

@@ -7,7 +7,7 @@ namespace corvid {
 const char *op_name(Op op) {
     static const char *names[] = {"none",   "get_rows", "mul_mat",  "add",       "mul",  "scale",  "rms_norm",
                                   "norm",   "rope",     "soft_max", "attention", "silu", "gelu",   "swiglu",
-                                  "geglu",  "cpy",      "view",     "set_rows"};
+                                  "geglu",  "cpy",      "view",     "set_rows", "transfer"};
     static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::count_), "op names");
     return names[static_cast<size_t>(op)];
 }

@@ -36,6 +36,7 @@ enum class Op : uint8_t {
     cpy,        // src0 (any strides) copied into a new contiguous F32 tensor
     view,       // a view of src0 (reshape, strided view, permute): no computation
     set_rows,   // writes rows of src1 (converted to src0's type) into src0 at I32 row ids src2
+    transfer,   // src0's bytes, copied into another backend's memory (done by the scheduler, never a backend)
     count_,
 };
 
@@ -59,6 +60,7 @@ struct Tensor {
     Tensor *view_src = nullptr; // the tensor whose memory a view (or cpy/set_rows result) aliases
     size_t view_offset = 0;
     uint32_t flags = 0;
+    int32_t layer = -1; // the model layer that built this node (-1: before the first; n_layer: the output head)
     std::string name;
 
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }

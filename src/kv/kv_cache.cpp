@@ -6,12 +6,18 @@
 
 namespace corvid {
 
-KvCache::KvCache(const std::vector<KvLayerShape> &layers, uint32_t n_ctx, DType type) : type_(type), cells_(n_ctx) {
+KvCache::KvCache(const std::vector<KvLayerShape> &layers, uint32_t n_ctx, DType type,
+                 const std::function<Backend *(size_t)> &memory)
+    : type_(type), cells_(n_ctx) {
     if (type != DType::F16 && type != DType::F32)
         fail(Status::unsupported, "KV cache type %s is not supported (use f16 or f32)", dtype_name(type));
     k_.resize(layers.size());
     v_.resize(layers.size());
+    memory_.assign(layers.size(), nullptr);
     for (size_t l = 0; l < layers.size(); ++l) {
+        Backend *b = memory ? memory(l) : nullptr;
+        if (b && b->uses_host_memory()) b = nullptr;
+        memory_[l] = b;
         for (int kv = 0; kv < 2; ++kv) {
             Tensor &t = kv == 0 ? k_[l] : v_[l];
             t.type = type;
@@ -19,10 +25,28 @@ KvCache::KvCache(const std::vector<KvLayerShape> &layers, uint32_t n_ctx, DType 
             t.ne[1] = n_ctx;
             t.name = (kv == 0 ? "cache_k_l" : "cache_v_l") + std::to_string(l);
             set_contiguous_strides(t);
-            storage_.emplace_back(t.n_bytes());
-            t.data = storage_.back().data();
+            if (!b) {
+                storage_.emplace_back(t.n_bytes());
+                t.data = storage_.back().data();
+                continue;
+            }
+            try {
+                t.data = b->alloc(t.n_bytes());
+                device_storage_.emplace_back(b, t.data);
+                b->fill(t.data, 0, t.n_bytes());
+            } catch (...) {
+                release_device_storage(); // the destructor does not run for a throwing constructor
+                throw;
+            }
         }
     }
+}
+
+KvCache::~KvCache() { release_device_storage(); }
+
+void KvCache::release_device_storage() {
+    for (auto &[b, p] : device_storage_) b->release(p);
+    device_storage_.clear();
 }
 
 std::vector<int32_t> KvCache::allocate(const std::vector<int32_t> &pos, const std::vector<int32_t> &seq) {

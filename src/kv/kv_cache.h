@@ -6,7 +6,10 @@
 // rollback, chat edits) only clears cell membership; the rows are overwritten later.
 #pragma once
 
+#include "backend.h"
 #include "graph/tensor.h"
+
+#include <functional>
 
 #include <cstdint>
 #include <vector>
@@ -22,7 +25,16 @@ struct KvLayerShape {
 
 class KvCache {
 public:
-    KvCache(const std::vector<KvLayerShape> &layers, uint32_t n_ctx, DType type);
+    // `memory(layer)` (may be empty: host memory) gives the backend whose memory holds a
+    // layer's K and V; the cache allocates there and zero-fills.
+    KvCache(const std::vector<KvLayerShape> &layers, uint32_t n_ctx, DType type,
+            const std::function<Backend *(size_t layer)> &memory = nullptr);
+    ~KvCache();
+    KvCache(const KvCache &) = delete;
+    KvCache &operator=(const KvCache &) = delete;
+
+    // The backend whose memory holds a layer's K and V (null: host memory of this cache).
+    Backend *memory(size_t layer) const { return layer < memory_.size() ? memory_[layer] : nullptr; }
 
     uint32_t size() const { return static_cast<uint32_t>(cells_.size()); }
     DType type() const { return type_; }
@@ -52,6 +64,8 @@ public:
     uint32_t n_used() const;
 
 private:
+    void release_device_storage();
+
     struct Cell {
         int32_t pos = -1;
         uint64_t seqs = 0;
@@ -60,7 +74,9 @@ private:
     DType type_;
     std::vector<Cell> cells_;
     std::vector<Tensor> k_, v_;
-    std::vector<std::vector<uint8_t>> storage_;
+    std::vector<std::vector<uint8_t>> storage_; // host layers
+    std::vector<Backend *> memory_;             // per layer; null = storage_
+    std::vector<std::pair<Backend *, void *>> device_storage_;
 };
 
 } // namespace corvid

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 namespace corvid {
 
@@ -22,11 +23,53 @@ Context::Context(const Model &model, const ContextParams &params)
     if (params_.n_ctx == 0) params_.n_ctx = static_cast<uint32_t>(std::min<int64_t>(hp.n_ctx_train, 4096));
     if (params_.n_ctx > (1u << 24)) fail(Status::invalid_argument, "n_ctx %u is too large", params_.n_ctx);
     if (params_.n_batch == 0) fail(Status::invalid_argument, "n_batch must be at least 1");
-    kv_ = std::make_unique<KvCache>(arch_.kv_shapes(), params_.n_ctx, params_.kv_type);
     cpu_ = make_cpu_backend(params_.n_threads);
+    const LayerPlacement &place = model_.placement();
+    if (place.device) backends_.push_back(place.device);
+    backends_.push_back(cpu_.get());
+    kv_ = std::make_unique<KvCache>(arch_.kv_shapes(), params_.n_ctx, params_.kv_type, [&](size_t layer) {
+        return place.device_for(static_cast<int32_t>(layer));
+    });
+    for (size_t l = 0; l < arch_.kv_shapes().size(); ++l)
+        if (Backend *b = kv_->memory(l)) {
+            kv_home_[kv_->k(l)] = b;
+            kv_home_[kv_->v(l)] = b;
+        }
 }
 
-Context::~Context() = default;
+Context::~Context() {
+    for (DeviceArena &a : device_arenas_) a.backend->release(a.data);
+}
+
+Backend *Context::home(const Tensor &leaf) const {
+    auto it = kv_home_.find(&leaf);
+    return it == kv_home_.end() ? nullptr : it->second;
+}
+
+Tensor *Context::copy_in(const Tensor &leaf, Backend *backend) const { return model_.device_copy(leaf, backend); }
+
+uint8_t *Context::arena(Backend *b, size_t bytes) {
+    bytes += MemoryPlan::kAlignment;
+    if (!b) {
+        if (arena_.size() < bytes) arena_.resize(bytes);
+        uint8_t *base = arena_.data();
+        return base + (MemoryPlan::kAlignment - reinterpret_cast<uintptr_t>(base) % MemoryPlan::kAlignment) %
+                          MemoryPlan::kAlignment;
+    }
+    for (DeviceArena &a : device_arenas_)
+        if (a.backend == b) {
+            if (a.bytes < bytes) {
+                b->release(a.data);
+                a.data = nullptr;
+                a.bytes = 0;
+                a.data = b->alloc(bytes);
+                a.bytes = bytes;
+            }
+            return static_cast<uint8_t *>(a.data);
+        }
+    device_arenas_.push_back({b, b->alloc(bytes), bytes});
+    return static_cast<uint8_t *>(device_arenas_.back().data);
+}
 
 void Context::decode(const Batch &b) {
     const size_t n = b.tokens.size();
@@ -94,12 +137,17 @@ void Context::decode_micro_batch(const Batch &b, size_t begin, size_t end, const
     in.out_ids = g.input(DType::I32, {static_cast<int64_t>(out_ids.size())}, "out_ids");
     Tensor *logits = arch_.build(g, in, *kv_);
 
-    const MemoryPlan plan(g);
-    const size_t need = plan.arena_bytes() + MemoryPlan::kAlignment;
-    if (arena_.size() < need) arena_.resize(need);
-    uint8_t *base = arena_.data();
-    base += (MemoryPlan::kAlignment - reinterpret_cast<uintptr_t>(base) % MemoryPlan::kAlignment) % MemoryPlan::kAlignment;
-    plan.bind(g, base);
+    const LayerPlacement &place = model_.placement();
+    const Scheduler scheduler(backends_, [&](int32_t layer) -> Backend * {
+        Backend *d = place.device_for(layer);
+        return d ? d : cpu_.get();
+    }, this);
+    const Schedule sched = scheduler.schedule(g);
+    const MemoryPlan plan = sched.plan(g);
+    std::vector<uint8_t *> bases;
+    for (size_t d = 0; d < sched.domains().size(); ++d)
+        bases.push_back(arena(sched.domains()[d], plan.arena_bytes(static_cast<int>(d))));
+    plan.bind(sched.order(), bases);
 
     std::memcpy(in.tokens->data, b.tokens.data() + begin, static_cast<size_t>(n) * sizeof(int32_t));
     std::memcpy(in.pos->data, pos.data(), pos.size() * sizeof(int32_t));
@@ -108,12 +156,21 @@ void Context::decode_micro_batch(const Batch &b, size_t begin, size_t end, const
     if (in.mask_swa) kv_->fill_mask(static_cast<float *>(in.mask_swa->data), n_kv, pos, seq, hp.swa_window);
     if (!out_ids.empty()) std::memcpy(in.out_ids->data, out_ids.data(), out_ids.size() * sizeof(int32_t));
 
-    Scheduler({cpu_.get()}).run(g);
-
     const size_t nv = static_cast<size_t>(hp.n_vocab);
+    const float *out = static_cast<const float *>(logits->data);
+    {
+        std::unique_lock<std::mutex> device_lock;
+        if (sched.domains().size() > 1) device_lock = std::unique_lock<std::mutex>(model_.device_mutex());
+        sched.run();
+        if (Backend *mem = sched.memory_of(logits); mem && !out_ids.empty()) {
+            staging_.resize(out_ids.size() * nv);
+            mem->download(staging_.data(), logits->data, staging_.size() * sizeof(float));
+            out = staging_.data();
+        }
+    }
     for (size_t k = 0; k < out_ids.size(); ++k) {
         const size_t row = static_cast<size_t>(logit_row_[begin + static_cast<size_t>(out_ids[k])]);
-        std::memcpy(&logits_[row * nv], logits->row(static_cast<int64_t>(k)), nv * sizeof(float));
+        std::memcpy(&logits_[row * nv], out + k * nv, nv * sizeof(float));
     }
 }
 

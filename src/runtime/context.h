@@ -7,10 +7,12 @@
 #pragma once
 
 #include "backend.h"
+#include "graph/scheduler.h"
 #include "kv/kv_cache.h"
 #include "runtime/model.h"
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 namespace corvid {
@@ -30,7 +32,7 @@ struct Batch {
     std::vector<uint8_t> logits; // empty: only the last token
 };
 
-class Context {
+class Context final : private Residency {
 public:
     Context(const Model &model, const ContextParams &params);
     ~Context();
@@ -50,6 +52,12 @@ public:
     const ContextParams &params() const { return params_; }
 
 private:
+    // Residency: where the KV cache and the model's weights live.
+    Backend *home(const Tensor &leaf) const override;
+    Tensor *copy_in(const Tensor &leaf, Backend *backend) const override;
+    // The arena of memory domain `b` (null: host), grown to at least `bytes`.
+    uint8_t *arena(Backend *b, size_t bytes);
+
     void decode_micro_batch(const Batch &b, size_t begin, size_t end, const std::vector<int32_t> &pos,
                             const std::vector<int32_t> &seq);
 
@@ -58,7 +66,16 @@ private:
     ContextParams params_;
     std::unique_ptr<KvCache> kv_;
     std::unique_ptr<Backend> cpu_;
+    std::vector<Backend *> backends_; // the model's device (if any), then the CPU
+    std::unordered_map<const Tensor *, Backend *> kv_home_;
     std::vector<uint8_t> arena_;
+    struct DeviceArena {
+        Backend *backend;
+        void *data;
+        size_t bytes;
+    };
+    std::vector<DeviceArena> device_arenas_;
+    std::vector<float> staging_; // device outputs on their way to logits_
     std::vector<float> logits_;        // n_outputs x n_vocab
     std::vector<int32_t> logit_row_;   // per token of the last batch: row in logits_, or -1
 };

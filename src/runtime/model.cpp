@@ -1,13 +1,36 @@
 #include "runtime/model.h"
 
 #include "util/error.h"
+#include "util/log.h"
 #include "vocab/vocab.h"
+
+#if defined(CORVID_HAS_CUDA) && __has_include("cuda/cuda_backend.h")
+#include "cuda/cuda_backend.h"
+#define CORVID_CUDA_AVAILABLE 1
+#endif
 
 namespace corvid {
 
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string &path, LoadMode mode, bool use_mmap, const ProgressFn &progress) {
+namespace {
+
+// The default device: the CUDA device asked for when there is one, else none.
+std::unique_ptr<Backend> default_device(const OffloadParams &p) {
+#ifdef CORVID_CUDA_AVAILABLE
+    const int n = cuda_device_count();
+    if (p.main_gpu >= 0 && p.main_gpu < n) return make_cuda_backend(p.main_gpu);
+    if (n > 0) fail(Status::invalid_argument, "main_gpu %d: the machine has %d CUDA device(s)", p.main_gpu, n);
+#else
+    (void)p;
+#endif
+    return nullptr;
+}
+
+} // namespace
+
+std::unique_ptr<Model> Model::load(const std::string &path, LoadMode mode, bool use_mmap, const ProgressFn &progress,
+                                   const OffloadParams &offload) {
     auto report = [&](float f) {
         if (progress && !progress(f)) fail(Status::io, "%s: loading was cancelled", path.c_str());
     };
@@ -25,8 +48,19 @@ std::unique_ptr<Model> Model::load(const std::string &path, LoadMode mode, bool 
         if (!traits(t.type).has_reference)
             fail(Status::unsupported, "%s: tensor '%s' has type %s, which Corvid cannot compute with yet",
                  path.c_str(), t.name.c_str(), dtype_name(t.type));
-    m->weights_ = std::make_unique<WeightStore>(*m->file_, [&](float f) { report(0.05f + 0.9f * f); });
+    m->weights_ = std::make_unique<WeightStore>(*m->file_, [&](float f) { report(0.05f + 0.6f * f); });
     m->arch_ = load_architecture(*m->file_, *m->weights_);
+    if (offload.n_gpu_layers != 0) {
+        m->device_ = offload.make_device ? offload.make_device() : default_device(offload);
+        if (!m->device_ && offload.n_gpu_layers > 0)
+            log(LogLevel::warn, "%s: n_gpu_layers = %d but no GPU device is available: running on the CPU", path.c_str(),
+                     offload.n_gpu_layers);
+    }
+    const auto n_layer = static_cast<int32_t>(m->arch_->hparams().n_layer);
+    m->placement_ = LayerPlacement::from_gpu_layers(m->device_.get(), n_layer, offload.n_gpu_layers);
+    if (m->placement_.device)
+        m->device_weights_ = std::make_unique<DeviceWeights>(*m->weights_, m->placement_,
+                                                             [&](float f) { report(0.65f + 0.3f * f); });
     if (m->vocab_ && m->vocab_->n_tokens() != m->arch_->hparams().n_vocab)
         fail(Status::format, "%s: the vocabulary has %d tokens but token_embd.weight has %lld rows", path.c_str(),
              m->vocab_->n_tokens(), static_cast<long long>(m->arch_->hparams().n_vocab));

@@ -22,7 +22,7 @@ struct GraphRunner {
         base += (MemoryPlan::kAlignment - reinterpret_cast<uintptr_t>(base) % MemoryPlan::kAlignment) % MemoryPlan::kAlignment;
         plan.bind(g, base);
     }
-    void run(const Graph &g) { Scheduler({cpu.get()}).run(g); }
+    void run(Graph &g) { Scheduler({cpu.get()}).run(g); }
 };
 
 // A leaf that owns its data (weights, caches) for tests.

@@ -43,6 +43,7 @@ struct BenchOptions {
     std::string output = "md";
     double bw_mib = 1024;
     bool no_bw = false, no_warmup = false, progress = false;
+    int gpu_layers = -1, main_gpu = 0;
 };
 
 // "1,2" "4" -> {1, 2, 4}; false (with a message) for anything that is not a list of integers >= min.
@@ -171,7 +172,7 @@ public:
     // Runs every row for one model; false (message printed) on failure.
     bool run_model(const std::string &path, const std::vector<int> &threads, const std::vector<int> &depths,
                    const std::vector<int> &pps, const std::vector<int> &tgs, std::vector<Result> &out) {
-        corvid_model *m = open_model("bench", path, CORVID_LOAD_FULL);
+        corvid_model *m = open_model("bench", path, CORVID_LOAD_FULL, o_.gpu_layers, o_.main_gpu);
         if (!m) return false;
         const ModelFacts facts = model_facts(m);
         bool ok = true;
@@ -194,6 +195,22 @@ private:
         std::fprintf(stderr, "corvid bench: memory read bandwidth with %d thread%s (%s loads, %.0f MiB, best of 5): %.1f GB/s\n",
                      threads, threads == 1 ? "" : "s", bench::bandwidth_probe_isa(), o_.bw_mib, b / 1e9);
         return bw_[threads] = b;
+    }
+
+    // The GPU's memory read bandwidth (its roofline), measured once per device.
+    double gpu_bandwidth(const corvid_model *m, const std::string &backend) {
+        if (o_.no_bw) return 0;
+        auto it = gpu_bw_.find(backend);
+        if (it != gpu_bw_.end()) return it->second;
+        double b = 0;
+        const size_t bytes = static_cast<size_t>(o_.bw_mib * 4 * 1024 * 1024); // past the GPU's caches
+        if (corvid_model_gpu_bandwidth(m, bytes, &b) == CORVID_OK)
+            std::fprintf(stderr, "corvid bench: %s memory read bandwidth (%.0f MiB): %.1f GB/s\n", backend.c_str(),
+                         o_.bw_mib * 4, b / 1e9);
+        else
+            std::fprintf(stderr, "corvid bench: %s: no bandwidth probe (%s): no roofline column\n", backend.c_str(),
+                         corvid_last_error());
+        return gpu_bw_[backend] = b;
     }
 
     std::vector<int32_t> random_tokens(size_t n, int64_t n_vocab) {
@@ -237,8 +254,10 @@ private:
         r.n_prompt = n_prompt;
         r.n_gen = n_gen;
         r.n_depth = depth;
+        r.backend = corvid_model_backend(m);
+        r.n_gpu_layers = corvid_model_n_gpu_layers(m);
         if (n_gen > 0) {
-            r.bandwidth_bytes_s = bandwidth(threads);
+            r.bandwidth_bytes_s = r.backend == "CPU" ? bandwidth(threads) : gpu_bandwidth(m, r.backend);
             r.bytes_per_token = facts.weight_bytes_per_token + facts.kv_bytes_per_cell * (depth + (n_gen + 1) / 2.0);
         }
         if (o_.progress) std::fprintf(stderr, "corvid bench: %s, %d threads, %s\n", path.c_str(), threads, r.test_name().c_str());
@@ -275,6 +294,7 @@ private:
 
     const BenchOptions &o_;
     std::map<int, double> bw_;
+    std::map<std::string, double> gpu_bw_;
     std::mt19937_64 rng_{0xBE4C4u};
 };
 
@@ -326,6 +346,8 @@ void add_bench_command(CLI::App &app, int *exit_code) {
     cmd->add_flag("--no-bw", o->no_bw, "Skip the bandwidth probe (no roofline column)");
     cmd->add_flag("--no-warmup", o->no_warmup, "Skip the uncounted warm-up run");
     cmd->add_flag("--progress", o->progress, "Print each test as it starts on stderr");
+    cmd->add_option("--gpu-layers,--n-gpu-layers", o->gpu_layers, "Layers on the GPU (-1 = all, 0 = CPU only; also -ngl)")->capture_default_str();
+    cmd->add_option("--main-gpu", o->main_gpu, "The GPU to use (also -mg)")->capture_default_str();
     cmd->callback([o, exit_code] { *exit_code = run_bench(*o); });
 }
 

@@ -85,7 +85,7 @@ void print_md(const std::vector<Result> &rs) {
     std::vector<std::vector<std::string>> rows;
     for (const Result &r : rs) {
         rows.push_back({r.model_type, short_name(r.model_filename), human_size(r.model_size),
-                        human_params(r.model_n_params), "CPU", std::to_string(r.n_threads), r.test_name(),
+                        human_params(r.model_n_params), r.backend, std::to_string(r.n_threads), r.test_name(),
                         fmt("%.2f ± %.2f", r.avg_ts(), r.stddev_ts()),
                         r.bandwidth_bytes_s > 0 ? fmt("%.1f", r.bandwidth_bytes_s / 1e9) : "", roofline_cell(r)});
     }
@@ -121,7 +121,7 @@ nlohmann::ordered_json to_json(const Result &r, const RunInfo &info) {
     j["build_number"] = 0;
     j["cpu_info"] = info.cpu_info;
     j["gpu_info"] = "";
-    j["backends"] = "CPU";
+    j["backends"] = r.backend.rfind("CUDA", 0) == 0 ? "CUDA" : r.backend;
     j["model_filename"] = r.model_filename;
     j["model_type"] = r.model_type;
     j["model_size"] = r.model_size;
@@ -131,7 +131,7 @@ nlohmann::ordered_json to_json(const Result &r, const RunInfo &info) {
     j["n_threads"] = r.n_threads;
     j["type_k"] = "f16";
     j["type_v"] = "f16";
-    j["n_gpu_layers"] = 0;
+    j["n_gpu_layers"] = r.n_gpu_layers;
     j["use_mmap"] = true;
     j["n_prompt"] = r.n_prompt;
     j["n_gen"] = r.n_gen;

@@ -3,6 +3,7 @@
 #include "chat/chat_session.h"
 #include "commands.h"
 #include "common.h"
+#include "gpu_options.h"
 #include "sampling_options.h"
 
 #include <atomic>
@@ -23,6 +24,7 @@ struct ChatOptions {
     std::string model, system, chat_template, policy = "drop";
     uint32_t n_ctx = 4096, n_batch = 512;
     int threads = 0;
+    GpuOptions gpu;
     int32_t n_predict = -1;
     SamplingOptions sampling;
 };
@@ -97,6 +99,7 @@ int run_chat(ChatOptions &o) {
     const bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     corvid_model_params mp = corvid_model_default_params();
     if (isatty(STDERR_FILENO)) mp.progress_callback = progress_bar;
+    o.gpu.apply(mp);
     corvid_model *m = nullptr;
     if (corvid_model_open(o.model.c_str(), &mp, &m) != CORVID_OK) {
         std::fprintf(stderr, "corvid chat: %s\n", corvid_last_error());
@@ -272,6 +275,7 @@ void add_chat_command(CLI::App &app, int *exit_code) {
     cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size in tokens")->capture_default_str();
     cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per evaluation")->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
+    add_gpu_options(cmd, &o->gpu);
     cmd->add_option("-n,--n-predict", o->n_predict, "Most tokens per reply (-1 = until the model stops)")->capture_default_str();
     cmd->add_option("--context-policy", o->policy, "When the context fills: drop (the oldest turns) or stop")
         ->check(CLI::IsMember({"drop", "stop"}))

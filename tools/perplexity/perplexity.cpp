@@ -13,6 +13,7 @@
 // Everything goes through the public C API (corvid.h).
 #include "commands.h"
 #include "common.h"
+#include "gpu_options.h"
 #include "perplexity/kl_file.h"
 
 #include <algorithm>
@@ -33,6 +34,7 @@ struct PplOptions {
     std::string model, file, kl_base;
     uint32_t n_ctx = 512, n_batch = 512;
     int threads = 0, chunks = -1;
+    GpuOptions gpu;
     bool kl = false, ctx_given = false;
 };
 
@@ -154,7 +156,7 @@ struct Setup {
 
 // Opens the model and a context of n_ctx cells; false after printing the reason.
 bool open_all(const PplOptions &o, uint32_t n_ctx, Setup &s) {
-    s.m = open_model("perplexity", o.model, CORVID_LOAD_FULL);
+    s.m = open_model("perplexity", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu);
     if (!s.m) return false;
     const int64_t nv = corvid_model_n_vocab(s.m);
     if (nv <= 0) {
@@ -518,6 +520,7 @@ void add_perplexity_command(CLI::App &app, int *exit_code) {
     cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per evaluation (at most the context size)")
         ->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
+    add_gpu_options(cmd, &o->gpu);
     cmd->add_option("--chunks", o->chunks, "Evaluate at most this many chunks (-1 = all)")->capture_default_str();
     auto *base = cmd->add_option("--kl-divergence-base", o->kl_base,
                                  "Base log-probabilities file: written by a plain run, read with --kl-divergence");

@@ -3,6 +3,7 @@
 // a line of timings on stderr.
 #include "commands.h"
 #include "common.h"
+#include "gpu_options.h"
 #include "sampling_options.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@ struct RunOptions {
     int n_predict = 128;
     uint32_t n_ctx = 0, n_batch = 512;
     int threads = 0;
+    GpuOptions gpu;
     SamplingOptions sampling;
     bool no_special = false, ignore_eos = false;
 };
@@ -36,7 +38,7 @@ int run_generate(RunOptions &o) {
     std::string prompt = o.prompt;
     if (!o.file.empty() && !read_text_file("run", o.file, prompt)) return 1;
     const auto t_load = std::chrono::steady_clock::now();
-    corvid_model *m = open_model("run", o.model, CORVID_LOAD_FULL);
+    corvid_model *m = open_model("run", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu);
     if (!m) return 1;
     corvid_context_params cp = corvid_context_default_params();
     cp.n_ctx = o.n_ctx;
@@ -103,6 +105,7 @@ void add_run_command(CLI::App &app, int *exit_code) {
     cmd->add_option("-c,--ctx-size", o->n_ctx, "Context size (0 = the model's, at most 4096)")->capture_default_str();
     cmd->add_option("-b,--batch-size", o->n_batch, "Tokens per evaluation")->capture_default_str();
     cmd->add_option("-t,--threads", o->threads, "Threads (0 = physical cores)")->capture_default_str();
+    add_gpu_options(cmd, &o->gpu);
     add_sampling_options(cmd, o->sampling);
     cmd->add_flag("--no-special", o->no_special, "Treat special-token text in the prompt as plain text");
     cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-generation tokens");

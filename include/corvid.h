@@ -479,21 +479,48 @@ typedef struct corvid_sampler_params {
     const char *samplers;
     const corvid_logit_bias *logit_bias; /* n_logit_bias entries, copied; may be NULL */
     size_t n_logit_bias;
+    /* Grammar-constrained sampling: every sampled token keeps the text inside the
+     * grammar's language, and end-of-generation tokens are allowed only where the
+     * grammar may end. Set at most one of `grammar` and `json_schema` (NULL: no
+     * constraint); both strings are copied. Needs the model's vocabulary (`model` of
+     * corvid_sampler_create must not be NULL). */
+    const char *grammar;      /* GBNF text (llama.cpp's grammar language) */
+    const char *grammar_root; /* the start rule; NULL: "root" */
+    /* A JSON Schema (as text); the output is a JSON value that validates against it.
+     * "{}" or "true" allows any JSON value. Unsupported keywords are an error naming
+     * them unless CORVID_GRAMMAR_IGNORE_UNSUPPORTED is set (then they are skipped, with
+     * a warning through the log callback). See docs/architecture.md for the keywords. */
+    const char *json_schema;
+    uint32_t grammar_flags; /* CORVID_GRAMMAR_* bits; 0 by default */
 } corvid_sampler_params;
+
+/* grammar_flags bits. */
+#define CORVID_GRAMMAR_IGNORE_UNSUPPORTED 1u /* skip unsupported JSON Schema keywords */
+/* Mask the vocabulary before every choice. By default the chain samples freely and masks
+ * only when the grammar refuses its choice (then samples again among allowed tokens):
+ * the same tokens are possible either way, but the truncating stages (top-k, top-p...)
+ * then see the unmasked distribution first, as in llama.cpp. */
+#define CORVID_GRAMMAR_MASK_FIRST 2u
 
 CORVID_API corvid_sampler_params corvid_sampler_default_params(void);
 
 /* Creates a sampler chain from `params` (NULL: the defaults). `model` (may be NULL)
  * supplies the vocabulary for DRY's sequence breakers ("\n", ":", "\"", "*"); without
  * it DRY has none. CORVID_ERR_INVALID_ARGUMENT names an unknown stage in `samplers` or
- * an unsupported mirostat version. */
+ * an unsupported mirostat version, and reports grammar errors: a GBNF syntax error with
+ * its line and column, an undefined or left-recursive rule by name, a JSON Schema
+ * keyword that is not supported, a special token the vocabulary lacks (message in
+ * corvid_last_error). A grammar costs one pass over the vocabulary here (~0.1-0.3 s for
+ * 128k-256k tokens). */
 CORVID_API corvid_status corvid_sampler_create(const corvid_model *model, const corvid_sampler_params *params,
                                                corvid_sampler **out_sampler);
 CORVID_API void corvid_sampler_free(corvid_sampler *sampler);
 
 /* Samples from the logits of token `i` of ctx's last batch (i < 0: its last token
  * with logits), stores the token in *out_token, and records it in the sampler's
- * history (penalties, DRY, mirostat). */
+ * history (penalties, DRY, mirostat) and grammar. With a grammar that allows no token
+ * (it has ended and the vocabulary has no end-of-generation token) it fails with
+ * CORVID_ERR_INVALID_ARGUMENT. */
 CORVID_API corvid_status corvid_sampler_sample(corvid_sampler *sampler, corvid_context *ctx, int32_t i,
                                                int32_t *out_token);
 
@@ -502,12 +529,30 @@ CORVID_API corvid_status corvid_sampler_sample_logits(corvid_sampler *sampler, c
                                                       int32_t *out_token);
 
 /* Records a token the sampler did not choose (prompt tokens, a user's edit) in its
- * history, so that the penalties see it. */
+ * history, so that the penalties see it. The grammar does not see it: it constrains
+ * only what the sampler generates. */
 CORVID_API void corvid_sampler_accept(corvid_sampler *sampler, int32_t token);
 
-/* Forgets the history and restores the initial random state. */
+/* Forgets the history and restores the initial random state; the grammar starts over. */
 CORVID_API void corvid_sampler_reset(corvid_sampler *sampler);
 
+/* Starts the grammar over (for the next reply of a conversation), keeping the history
+ * and the random state. No effect without a grammar. */
+CORVID_API void corvid_sampler_reset_grammar(corvid_sampler *sampler);
+
+
+/* Converts a JSON Schema (text) to the GBNF that corvid_sampler_params.json_schema
+ * would use, for inspection or editing. flags: CORVID_GRAMMAR_* bits. Output as in
+ * corvid_token_to_piece (no NUL; CORVID_ERR_BUFFER_TOO_SMALL reports the size).
+ * CORVID_ERR_INVALID_ARGUMENT for malformed JSON or an unsupported keyword (named).
+ * Thread-safe. */
+CORVID_API corvid_status corvid_json_schema_to_grammar(const char *json_schema, uint32_t flags, char *buf, size_t size,
+                                                       size_t *n_bytes);
+
+/* Checks GBNF text without a model: CORVID_OK, or CORVID_ERR_INVALID_ARGUMENT with the
+ * error's line and column (or the rule's name) in corvid_last_error. `root` NULL: "root".
+ * Thread-safe. */
+CORVID_API corvid_status corvid_grammar_validate(const char *gbnf, const char *root);
 
 /* ---------------------------------------------------------------- chat templates */
 

@@ -2,6 +2,8 @@
 // names and defaults so its users' command lines carry over.
 #pragma once
 
+#include "common.h"
+
 #include <CLI/CLI.hpp>
 #include <corvid.h>
 
@@ -17,6 +19,10 @@ struct SamplingOptions {
     std::string samplers;                // empty: the default order
     std::vector<std::string> bias_specs; // "TOKEN+BIAS", "TOKEN-BIAS", "TOKEN-inf"
     std::vector<corvid_logit_bias> bias;
+    // Grammar-constrained output: at most one of these.
+    std::string grammar_file, grammar_text, json_schema, grammar; // `grammar`/`json_schema` hold the text
+    bool json = false, ignore_unsupported = false;
+    std::string json_schema_text;
 
     // Parses --logit-bias; false (with a message on stderr) on a malformed entry.
     bool finish(const char *cmd) {
@@ -38,6 +44,25 @@ struct SamplingOptions {
             if (s[k] == '-') b = -b;
             bias.push_back({static_cast<int32_t>(tok), b});
         }
+        const int n_grammar = !grammar_file.empty() + !grammar_text.empty() + !json_schema.empty() + json;
+        if (n_grammar > 1) {
+            std::fprintf(stderr, "corvid %s: give only one of --grammar, --grammar-text, --json-schema, --json\n", cmd);
+            return false;
+        }
+        grammar = grammar_text;
+        if (!grammar_file.empty() && !read_text_file(cmd, grammar_file, grammar)) return false;
+        // --json-schema takes the schema itself or a file holding it.
+        std::string schema;
+        if (!json_schema.empty()) {
+            const size_t k = json_schema.find_first_not_of(" \t\r\n");
+            const bool inline_text = k != std::string::npos && (json_schema[k] == '{' || json_schema.compare(k, 4, "true") == 0);
+            if (inline_text) schema = json_schema;
+            else if (!read_text_file(cmd, json_schema, schema)) return false;
+        }
+        json_schema_text = json ? "{}" : schema;
+        p.grammar = grammar.empty() ? nullptr : grammar.c_str();
+        p.json_schema = json_schema_text.empty() ? nullptr : json_schema_text.c_str();
+        p.grammar_flags = ignore_unsupported ? CORVID_GRAMMAR_IGNORE_UNSUPPORTED : 0;
         p.samplers = samplers.empty() ? nullptr : samplers.c_str();
         p.logit_bias = bias.empty() ? nullptr : bias.data();
         p.n_logit_bias = bias.size();
@@ -71,6 +96,12 @@ inline void add_sampling_options(CLI::App *cmd, SamplingOptions &o) {
     cmd->add_option("--samplers", o.samplers, "Stage order, e.g. \"penalties;top_k;top_p;min_p;temperature\"")->group(g);
     cmd->add_option("--seed", p.seed, "Random seed")->capture_default_str()->group(g);
     cmd->add_option("-l,--logit-bias", o.bias_specs, "TOKEN+BIAS or TOKEN-BIAS (TOKEN-inf bans), repeatable")->group(g);
+    const char *c = "Constrained output";
+    cmd->add_option("--grammar", o.grammar_file, "GBNF grammar file: the output stays inside its language")->group(c);
+    cmd->add_option("--grammar-text", o.grammar_text, "GBNF grammar given inline")->group(c);
+    cmd->add_option("-j,--json-schema", o.json_schema, "JSON Schema (inline text or a file): the output validates against it")->group(c);
+    cmd->add_flag("--json", o.json, "The output is one JSON value (any)")->group(c);
+    cmd->add_flag("--schema-ignore-unsupported", o.ignore_unsupported, "Skip JSON Schema keywords Corvid cannot enforce (with a warning)")->group(c);
 }
 
 } // namespace corvid::cli

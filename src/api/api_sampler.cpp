@@ -1,8 +1,13 @@
 // Samplers in the C API.
 #include "api/api_guard.h"
 #include "api/api_handles.h"
+#include "grammar/json_schema.h"
 #include "sample/chain_builder.h"
+#include "sample/sampler_grammar.h"
+#include "util/log.h"
 #include "vocab/vocab.h"
+
+#include <cstring>
 
 using namespace corvid;
 
@@ -35,6 +40,10 @@ corvid_sampler_params corvid_sampler_default_params(void) {
     p.samplers = nullptr;
     p.logit_bias = nullptr;
     p.n_logit_bias = 0;
+    p.grammar = nullptr;
+    p.grammar_root = nullptr;
+    p.json_schema = nullptr;
+    p.grammar_flags = 0;
     return p;
 }
 
@@ -79,6 +88,25 @@ corvid_status corvid_sampler_create(const corvid_model *model, const corvid_samp
         }
         auto out = std::make_unique<corvid_sampler>();
         out->chain = build_chain(s);
+        if (p.grammar || p.json_schema) {
+            if (p.grammar && p.json_schema) fail(Status::invalid_argument, "set grammar or json_schema, not both");
+            if (!model || !model->model->vocab()) fail(Status::invalid_argument, "a grammar needs the model's vocabulary (model must not be NULL)");
+            std::string gbnf;
+            if (p.json_schema) {
+                std::vector<std::string> warnings;
+                grammar::SchemaOptions opt;
+                opt.ignore_unsupported = (p.grammar_flags & CORVID_GRAMMAR_IGNORE_UNSUPPORTED) != 0;
+                opt.warnings = &warnings;
+                gbnf = grammar::json_schema_to_gbnf(p.json_schema, opt);
+                for (const std::string &w : warnings) corvid::log(LogLevel::warn, "%s", w.c_str());
+            } else {
+                gbnf = p.grammar;
+            }
+            auto g = grammar::parse_gbnf(gbnf, p.grammar_root ? p.grammar_root : "root");
+            auto index = std::make_shared<const grammar::VocabIndex>(*model->model->vocab());
+            out->chain.set_constraint(make_grammar_constraint(std::move(g), std::move(index)),
+                                      (p.grammar_flags & CORVID_GRAMMAR_MASK_FIRST) == 0);
+        }
         *out_sampler = out.release();
     });
 }
@@ -106,7 +134,34 @@ corvid_status corvid_sampler_sample(corvid_sampler *sampler, corvid_context *ctx
 }
 
 void corvid_sampler_accept(corvid_sampler *sampler, int32_t token) {
-    if (sampler) sampler->chain.accept(token);
+    if (sampler) sampler->chain.accept_history(token);
+}
+
+void corvid_sampler_reset_grammar(corvid_sampler *sampler) {
+    if (sampler) sampler->chain.reset_constraint();
+}
+
+corvid_status corvid_json_schema_to_grammar(const char *json_schema, uint32_t flags, char *buf, size_t size, size_t *n_bytes) {
+    return api::guarded([&] {
+        if (!json_schema || !n_bytes) fail(Status::invalid_argument, "json_schema and n_bytes must not be NULL");
+        if (!buf && size > 0) fail(Status::invalid_argument, "buf must not be NULL when size > 0");
+        std::vector<std::string> warnings;
+        grammar::SchemaOptions opt;
+        opt.ignore_unsupported = (flags & CORVID_GRAMMAR_IGNORE_UNSUPPORTED) != 0;
+        opt.warnings = &warnings;
+        const std::string out = grammar::json_schema_to_gbnf(json_schema, opt);
+        for (const std::string &w : warnings) corvid::log(LogLevel::warn, "%s", w.c_str());
+        *n_bytes = out.size();
+        if (out.size() > size) fail(Status::buffer_too_small, "the grammar needs %zu bytes but the buffer has %zu", out.size(), size);
+        if (!out.empty()) std::memcpy(buf, out.data(), out.size());
+    });
+}
+
+corvid_status corvid_grammar_validate(const char *gbnf, const char *root) {
+    return api::guarded([&] {
+        if (!gbnf) fail(Status::invalid_argument, "gbnf must not be NULL");
+        grammar::parse_gbnf(gbnf, root ? root : "root");
+    });
 }
 
 void corvid_sampler_reset(corvid_sampler *sampler) {

@@ -98,6 +98,10 @@ public:
     // Feeds a token to the history stages only (prompt tokens): the constraint follows
     // only generated tokens.
     void accept_history(int32_t token);
+    // Restarts the constraint only (a new reply in a conversation), keeping history and RNG.
+    void reset_constraint() {
+        if (constraint_) constraint_->reset();
+    }
     // Runs the chain over logits[0..n_vocab) and returns the chosen token.
     // Throws Error(internal) when no stage chose one.
     int32_t sample(const float *logits, int32_t n_vocab);

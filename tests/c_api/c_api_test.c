@@ -203,6 +203,68 @@ int main(int argc, char **argv) {
         CHECK(strstr(corvid_last_error(), "bogus") != NULL);
     }
 
+    /* Grammar-constrained sampling: the text stays inside the grammar; errors name the place. */
+    {
+        char text[256], piece[64], buf[8];
+        size_t len = 0, nb = 0, n = 0;
+        int32_t toks[8], t = 0;
+        int i, ended = 0;
+        corvid_context *ctx = NULL;
+        corvid_sampler *smp = NULL, *bad = NULL;
+        corvid_sampler_params sp = corvid_sampler_default_params();
+        corvid_context_params cp = corvid_context_default_params();
+        corvid_batch b;
+        cp.n_ctx = 64;
+        sp.seed = 7;
+        sp.grammar = "root ::= [a-z]{1,6} (\" \" [a-z]{1,6}){0,3} \".\"";
+        CHECK(corvid_context_create(m, &cp, &ctx) == CORVID_OK);
+        CHECK(corvid_sampler_create(m, &sp, &smp) == CORVID_OK);
+        CHECK(corvid_tokenize(m, "Once", 4, true, false, toks, 8, &n) == CORVID_OK);
+        if (ctx && smp) {
+            b.n_tokens = n;
+            b.tokens = toks;
+            b.pos = NULL;
+            b.seq_id = NULL;
+            b.logits = NULL;
+            CHECK(corvid_decode(ctx, &b) == CORVID_OK);
+            for (i = 0; i < 40 && !ended; ++i) {
+                CHECK(corvid_sampler_sample(smp, ctx, -1, &t) == CORVID_OK);
+                if (corvid_vocab_is_eog(m, t)) {
+                    ended = 1;
+                    break;
+                }
+                CHECK(corvid_token_to_piece(m, t, false, piece, sizeof piece, &nb) == CORVID_OK);
+                if (len + nb < sizeof text) memcpy(text + len, piece, nb), len += nb;
+                b.n_tokens = 1;
+                b.tokens = &t;
+                CHECK(corvid_decode(ctx, &b) == CORVID_OK);
+            }
+            text[len] = '\0';
+            /* The grammar ends with '.', after which only end-of-generation is allowed. */
+            CHECK(ended && len > 1 && text[len - 1] == '.');
+            for (i = 0; i + 1 < (int)len; ++i) CHECK((text[i] >= 'a' && text[i] <= 'z') || text[i] == ' ');
+        }
+        corvid_sampler_free(smp);
+        corvid_context_free(ctx);
+
+        sp.grammar = "root ::= \"a\"\nitem ::= (\"b\" | ";
+        CHECK(corvid_sampler_create(m, &sp, &bad) == CORVID_ERR_INVALID_ARGUMENT && bad == NULL);
+        CHECK(strstr(corvid_last_error(), "line 2, column 10") != NULL);
+        sp.grammar = NULL;
+        sp.json_schema = "{\"type\": \"object\", \"patternProperties\": {}}";
+        CHECK(corvid_sampler_create(m, &sp, &bad) == CORVID_ERR_INVALID_ARGUMENT && bad == NULL);
+        CHECK(strstr(corvid_last_error(), "patternProperties") != NULL);
+        sp.grammar_flags = CORVID_GRAMMAR_IGNORE_UNSUPPORTED;
+        CHECK(corvid_sampler_create(m, &sp, &bad) == CORVID_OK && bad != NULL);
+        corvid_sampler_free(bad);
+        CHECK(corvid_sampler_create(NULL, &sp, &bad) == CORVID_ERR_INVALID_ARGUMENT); /* needs a vocabulary */
+        CHECK(corvid_grammar_validate("root ::= x", NULL) == CORVID_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(corvid_last_error(), "'x' is used but never defined") != NULL);
+        CHECK(corvid_grammar_validate("root ::= \"x\"*", NULL) == CORVID_OK);
+        CHECK(corvid_json_schema_to_grammar("{\"type\": \"boolean\"}", 0, buf, sizeof buf, &nb) == CORVID_ERR_BUFFER_TOO_SMALL);
+        CHECK(nb > sizeof buf);
+    }
+
     corvid_model_close(m);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;

@@ -159,6 +159,7 @@ bool ChatSession::turn(const std::string &user, corvid_sampler *sampler,
         return false;
     }
     for (int32_t t : kv_tokens_) corvid_sampler_accept(sampler, t);
+    corvid_sampler_reset_grammar(sampler); // with --grammar/--json-schema each reply is one sentence of it
 
     // Generate until an end-of-generation token, the reply limit, the context's end or Ctrl-C.
     std::string reply;

@@ -213,11 +213,11 @@ private:
             rules_[slot].second = body;
             return name;
         }
-        if (s.contains("const")) return literal(s["const"].dump());
+        if (s.contains("const")) return value_grammar(s["const"]);
         if (s.contains("enum")) {
             if (!s["enum"].is_array() || s["enum"].empty()) fail(Status::invalid_argument, "JSON schema at %s: enum must be a non-empty array", where.c_str());
             std::string out;
-            for (const json &v : s["enum"]) out += (out.empty() ? "" : " | ") + literal(v.dump());
+            for (const json &v : s["enum"]) out += (out.empty() ? "" : " | ") + value_grammar(v);
             return out;
         }
         for (const char *k : {"anyOf", "oneOf"})
@@ -228,7 +228,13 @@ private:
                     out += (out.empty() ? "" : " | ") + visit(s[k][i], where + "/" + k + "/" + std::to_string(i), depth + 1);
                 return out;
             }
-        if (s.contains("allOf")) return visit(merge_all_of(s, where), where, depth + 1);
+        if (s.contains("allOf")) {
+            // Keywords beside allOf constrain the merged object too (additionalProperties there
+            // would even forbid the parts' properties): not merged, so refused.
+            for (auto it = s.begin(); it != s.end(); ++it)
+                if (it.key() != "allOf" && !annotations().count(it.key())) unsupported(where, "'" + it.key() + "' next to allOf");
+            return visit(merge_all_of(s, where), where, depth + 1);
+        }
 
         std::vector<std::string> types;
         if (s.contains("type")) {
@@ -248,6 +254,24 @@ private:
         std::string out;
         for (const std::string &t : types) out += (out.empty() ? "" : " | ") + visit_type(s, t, where, depth);
         return out;
+    }
+
+    // One given JSON value; objects and arrays may have white space between their parts.
+    std::string value_grammar(const json &v) {
+        if (v.is_object()) {
+            std::string out = "\"{\" " + prim("ws");
+            bool first = true;
+            for (auto it = v.begin(); it != v.end(); ++it, first = false)
+                out += std::string(first ? "" : " \",\" ws") + " " + literal(json(it.key()).dump()) + " ws \":\" ws " + value_grammar(it.value()) + " ws";
+            return "( " + out + " \"}\" )";
+        }
+        if (v.is_array()) {
+            std::string out = "\"[\" " + prim("ws");
+            bool first = true;
+            for (const json &x : v) out += std::string(first ? "" : " \",\" ws") + " " + value_grammar(x) + " ws", first = false;
+            return "( " + out + " \"]\" )";
+        }
+        return literal(v.dump());
     }
 
     // allOf of object schemas (directly or through $ref): one object with every property
@@ -271,7 +295,8 @@ private:
                 for (auto it = (*p)["properties"].begin(); it != (*p)["properties"].end(); ++it) merged["properties"][it.key()] = it.value();
             if (p->contains("required"))
                 for (const json &r : (*p)["required"]) merged["required"].push_back(r);
-            if (p->contains("additionalProperties")) merged["additionalProperties"] = (*p)["additionalProperties"];
+            // A part's additionalProperties would constrain the other parts' properties.
+            if (p->contains("additionalProperties")) unsupported(where + "/allOf/" + std::to_string(i), "additionalProperties inside allOf");
         }
         return merged;
     }

@@ -660,8 +660,13 @@ typedef struct corvid_quantize_params {
     int32_t token_embedding_type; /* a corvid_type for token_embd.weight, or -1 (default): the recipe's */
     const corvid_quantize_tensor_type *tensor_types; /* n_tensor_types overrides (copied); may be NULL */
     size_t n_tensor_types;
-    /* An importance matrix file (llama.cpp's imatrix GGUF). Not supported yet: anything
-     * but NULL (the default) fails with CORVID_ERR_UNSUPPORTED. */
+    /* An importance matrix file made by llama.cpp's llama-imatrix (its GGUF format, or the
+     * legacy .dat), or NULL (the default). The file is read and checked before anything is
+     * written; its per-column importances weight the quantizers' errors (the same bytes as
+     * llama-quantize --imatrix), they switch on llama.cpp's imatrix-only recipe rules, and
+     * the output gets llama-quantize's quantize.imatrix.* keys (file = this string). Tensors
+     * the matrix has no entry for are quantized without. Q2_K does not require one (as in
+     * llama.cpp). The string is only read during the call. */
     const char *imatrix_path;
     corvid_quantize_progress_callback progress_callback; /* may be NULL */
     void *progress_user_data;
@@ -694,9 +699,10 @@ CORVID_API corvid_quantize_params corvid_quantize_default_params(void);
  * leaves a partial file under that name. Warnings go to the log callback. `out_stats`
  * may be NULL. Errors: CORVID_ERR_IO (cannot read the input or write the output, or
  * cancelled), CORVID_ERR_FORMAT (a malformed or truncated input, a NaN/infinity in a
- * weight), CORVID_ERR_UNSUPPORTED (requantizing without allow_requantize, a tensor type
- * Corvid cannot convert, imatrix_path), CORVID_ERR_INVALID_ARGUMENT (an unknown ftype or
- * type, a bad pattern). Thread-safe for different files. */
+ * weight, a malformed importance matrix or one whose entry sizes do not fit the model),
+ * CORVID_ERR_UNSUPPORTED (requantizing without allow_requantize, a tensor type Corvid
+ * cannot convert), CORVID_ERR_INVALID_ARGUMENT (an unknown ftype or type, a bad pattern,
+ * an empty imatrix_path). Thread-safe for different files. */
 CORVID_API corvid_status corvid_model_quantize(const char *input_path, const char *output_path,
                                                const corvid_quantize_params *params,
                                                corvid_quantize_stats *out_stats);

@@ -15,6 +15,7 @@ import argparse
 import ctypes
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,10 +43,83 @@ def tensor_types(path):
     return {t.name: t.tensor_type.name.lower().replace("_k", "_K") for t in GGUFReader(path).tensors}
 
 
-def llama_quantize(inp, out, ftype, threads):
+def load_imatrix(path):
+    """An imatrix file read the way llama-quantize reads it: (values per weight as float32,
+    datasets, chunk count). GGUF: in_sum2 / round(count) per matrix (1 where the count
+    rounds to 0); legacy .dat: values / ncall (as is when ncall <= 0)."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    values, datasets, chunks = {}, [], 0
+    if magic == b"GGUF":
+        r = GGUFReader(path)
+        ds = r.fields["imatrix.datasets"]
+        datasets = [bytes(ds.parts[i]).decode() for i in ds.data]
+        chunks = int(r.fields["imatrix.chunk_count"].parts[-1][0])
+        ts = {t.name: t for t in r.tensors}
+        for name, t in ts.items():
+            if not name.endswith(".in_sum2"):
+                continue
+            w = name[: -len(".in_sum2")]
+            sums = np.array(t.data, dtype=np.float32).reshape(-1)
+            counts = np.array(ts[w + ".counts"].data, dtype=np.float32).reshape(-1)
+            row = sums.size // counts.size
+            v = sums.reshape(counts.size, row).copy()
+            for j, c in enumerate(counts):
+                n = int(np.floor(float(c) + 0.5))  # lround for c >= 0
+                v[j] = v[j] / np.float32(n) if n > 0 else np.float32(1.0)
+            values[w] = v.reshape(-1).astype(np.float32)
+    else:
+        b = open(path, "rb").read()
+        (n,), at = struct.unpack_from("<i", b, 0), 4
+        for _ in range(n):
+            (ln,) = struct.unpack_from("<i", b, at); at += 4
+            name = b[at:at + ln].decode(); at += ln
+            ncall, nval = struct.unpack_from("<ii", b, at); at += 8
+            v = np.frombuffer(b, dtype="<f4", count=nval, offset=at).astype(np.float32); at += 4 * nval
+            values[name] = v / np.float32(ncall) if ncall > 0 else v
+        if at < len(b):
+            chunks, ln = struct.unpack_from("<ii", b, at); at += 8
+            if ln > 0:
+                datasets = [b[at:at + ln].decode()]
+    return values, datasets, chunks
+
+
+def llama_quantize(inp, out, ftype, threads, imatrix=None, imatrix_label=None):
+    """llama.cpp's quantizer; with an imatrix, fed exactly as llama-quantize feeds it
+    (values and the quantize.imatrix.* key overrides the tool adds)."""
     p = llama_cpp.llama_model_quantize_default_params()
     p.ftype = FTYPE[ftype]
     p.nthread = threads
+    keep = []
+    if imatrix:
+        values, datasets, chunks = load_imatrix(imatrix)
+        arr = (llama_cpp.llama_model_imatrix_data * (len(values) + 1))()
+        for i, (name, v) in enumerate(values.items()):
+            v = np.ascontiguousarray(v, dtype=np.float32)
+            keep.append(v)
+            arr[i].name = name.encode()
+            arr[i].data = v.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            arr[i].size = v.size
+        arr[len(values)].name = None
+        p.imatrix = arr
+        kvs = [("quantize.imatrix.file", (imatrix_label or imatrix).encode()[:127])]
+        if datasets:
+            kvs.append(("quantize.imatrix.dataset", datasets[0].encode()[:127]))
+        kvs.append(("quantize.imatrix.entries_count", len(values)))
+        if chunks > 0:
+            kvs.append(("quantize.imatrix.chunks_count", chunks))
+        ov = (llama_cpp.llama_model_kv_override * (len(kvs) + 1))()
+        for i, (k, v) in enumerate(kvs):
+            ov[i].key = k.encode()
+            if isinstance(v, bytes):
+                ov[i].tag = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_STR
+                ov[i].value.val_str = v
+            else:
+                ov[i].tag = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_INT
+                ov[i].value.val_i64 = v
+        ov[len(kvs)].key = b""
+        p.kv_overrides = ov
+        keep += [arr, ov]
     rc = llama_cpp.llama_model_quantize(inp.encode(), out.encode(), ctypes.byref(p))
     if rc != 0:
         raise RuntimeError(f"llama.cpp failed to quantize {inp} to {ftype}")
@@ -88,6 +162,9 @@ def main():
     ap.add_argument("--write-json", help="record llama.cpp's outputs of the fixtures here")
     ap.add_argument("--work", help="folder for the files (default: a temporary one)")
     ap.add_argument("--skip-fixtures", action="store_true", help="compare on the --model files only")
+    ap.add_argument("--imatrix", action="store_true",
+                    help="also quantize the fixtures with their importance matrices (tests/data/quantize/"
+                         "<fixture>.imatrix.*, made by scripts/make_imatrix.py) and record those outputs")
     args = ap.parse_args()
 
     corvid = os.path.join(args.build, "tools", "corvid")
@@ -134,11 +211,44 @@ def main():
                     "hash": f"{file_hash(ref):016x}",
                     "types": tensor_types(ref),
                 }
+    record_imatrix = {}
+    if args.imatrix and not args.skip_fixtures:
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "quantize")
+        for label, inp in fixtures.items():
+            im = [f for f in sorted(os.listdir(data)) if f.startswith(label + ".imatrix.")]
+            if not im:
+                continue
+            im = im[0]
+            print(f"== {label} with importance matrix {im}")
+            for ty in args.types.split(","):
+                ref = os.path.abspath(os.path.join(work, f"{label}-{ty}-imatrix.llama.gguf"))
+                ours = os.path.abspath(os.path.join(work, f"{label}-{ty}-imatrix.corvid.gguf"))
+                # Both record the imatrix path as given: run from its folder with the bare name.
+                llama_quantize(inp, ref, ty, args.threads, imatrix=os.path.join(data, im), imatrix_label=im)
+                r = subprocess.run([os.path.abspath(corvid), "quantize", "-q", "-t", str(args.threads), "--imatrix", im,
+                                    os.path.abspath(inp), ours, ty], capture_output=True, text=True, cwd=data)
+                if r.returncode != 0:
+                    print(f"  {ty:7s} corvid failed: {r.stderr.strip()}")
+                    failures += 1
+                    continue
+                same = open(ours, "rb").read() == open(ref, "rb").read()
+                print(f"  {ty:7s} {'byte-identical' if same else 'DIFFERENT'} ({os.path.getsize(ref)} bytes)")
+                if not same:
+                    failures += 1
+                    print("\n".join(explain_difference(ours, ref)))
+                record_imatrix.setdefault(label, {"imatrix": im, "types": {}})["types"][ty] = {
+                    "size": os.path.getsize(ref),
+                    "hash": f"{file_hash(ref):016x}",
+                    "types": tensor_types(ref),
+                }
     if args.write_json and not args.skip_fixtures:
         os.makedirs(os.path.dirname(args.write_json), exist_ok=True)
+        out = {"generator": f"scripts/quantize_vs_llamacpp.py, llama-cpp-python {llama_cpp.__version__}",
+               "fixtures": record}
+        if record_imatrix:
+            out["fixtures_imatrix"] = record_imatrix
         with open(args.write_json, "w") as f:
-            json.dump({"generator": f"scripts/quantize_vs_llamacpp.py, llama-cpp-python {llama_cpp.__version__}",
-                       "fixtures": record}, f, indent=1, sort_keys=True)
+            json.dump(out, f, indent=1, sort_keys=True)
             f.write("\n")
         print(f"wrote {args.write_json}")
     print("all identical" if failures == 0 else f"{failures} difference(s)/failure(s)")

@@ -64,9 +64,6 @@ corvid_status corvid_model_quantize(const char *input_path, const char *output_p
         if (!quant::ftype_info(static_cast<int32_t>(p.ftype)))
             fail(Status::invalid_argument, "ftype %d is not a type Corvid can quantize to (valid: %s)",
                  static_cast<int>(p.ftype), quant::ftype_names().c_str());
-        if (p.imatrix_path)
-            fail(Status::unsupported, "%s: importance matrices are not supported yet; quantize without one",
-                 p.imatrix_path);
 
         quant::QuantizeOptions o;
         o.recipe.ftype = static_cast<quant::FType>(p.ftype);
@@ -91,6 +88,11 @@ corvid_status corvid_model_quantize(const char *input_path, const char *output_p
                 fail(Status::unsupported, "tensor_types[%zu] ('%s'): Corvid cannot quantize to %s", i, tt.pattern,
                      dtype_name(ov.type));
             o.recipe.overrides.push_back(std::move(ov));
+        }
+        if (p.imatrix_path) {
+            if (!*p.imatrix_path) fail(Status::invalid_argument, "imatrix_path is empty (NULL means no imatrix)");
+            o.imatrix = std::make_shared<const quant::Imatrix>(quant::load_imatrix(p.imatrix_path));
+            o.imatrix_label = p.imatrix_path;
         }
         o.n_threads = p.n_threads;
         o.allow_requantize = p.allow_requantize;

@@ -73,7 +73,9 @@ Plan make_plan(const gguf::GgufFile &f, const QuantizeOptions &o) {
     for (const auto &t : tensors) names.push_back(t.name);
 
     std::vector<size_t> order = llama_order(names);
-    Recipe recipe(plan.facts, o.recipe, names);
+    RecipeOptions ro = o.recipe;
+    ro.has_imatrix = o.imatrix != nullptr;
+    Recipe recipe(plan.facts, ro, names);
     std::vector<PlannedTensor> planned(tensors.size());
     // Types are chosen in llama.cpp's order (the mixes count attention-V tensors as they go).
     for (size_t i : order) {
@@ -116,6 +118,35 @@ Plan make_plan(const gguf::GgufFile &f, const QuantizeOptions &o) {
             fail(Status::invalid_argument, "tensor '%s': rows of %" PRId64 " elements are not whole %s blocks of %u",
                  p.name.c_str(), t.ne[0], dtype_name(p.dst_type), traits(p.dst_type).block_size);
     }
+
+    // Importance values, looked up as llama.cpp does for every converted tensor: one value
+    // per column of each expert slice (ne[0] * ne[2]). A size mismatch is an error (the
+    // matrix belongs to another model), except for token_embd.weight, which llama.cpp
+    // lets through without weights.
+    if (o.imatrix) {
+        for (PlannedTensor &p : plan.tensors) {
+            if (!p.convert) continue;
+            const gguf::TensorInfo &t = tensors[p.src_index];
+            const std::vector<float> *v = o.imatrix->find(p.name);
+            if (!v) {
+                plan.no_importance.push_back(p.name);
+                continue;
+            }
+            const uint64_t want = static_cast<uint64_t>(t.ne[0]) * static_cast<uint64_t>(t.ne[2]);
+            if (v->size() != want) {
+                if (p.name == "token_embd.weight") {
+                    log(LogLevel::warn, "quantize: %s: importance matrix entry for '%s' has %zu values, the tensor needs "
+                        "%" PRIu64 "; quantizing it without", o.imatrix->path.c_str(), p.name.c_str(), v->size(), want);
+                    continue;
+                }
+                fail(Status::format, "%s: importance matrix entry for '%s' has %zu values but the tensor has rows of "
+                     "%" PRId64 " (x %" PRId64 " experts = %" PRIu64 "): the matrix was made for another model",
+                     o.imatrix->path.c_str(), p.name.c_str(), v->size(), t.ne[0], t.ne[2], want);
+            }
+            p.importance = v;
+            ++plan.n_importance;
+        }
+    }
     return plan;
 }
 
@@ -140,6 +171,25 @@ Stats quantize_file(const std::string &in, const std::string &out, const Quantiz
     w.remove("general.file_type");
     w.set("general.file_type", gguf::Value::u32(static_cast<uint32_t>(o.recipe.ftype)));
     for (const char *k : {"split.no", "split.count", "split.tensors.count"}) w.remove(k);
+    if (o.imatrix) {
+        // What llama-quantize adds when given an imatrix (as key-value overrides, appended
+        // in this order; strings cut to 127 bytes, integers as u32).
+        auto cut = [](const std::string &v) { return v.size() > 127 ? v.substr(0, 127) : v; };
+        const Imatrix &m = *o.imatrix;
+        for (const char *k : {"quantize.imatrix.file", "quantize.imatrix.dataset", "quantize.imatrix.entries_count",
+                              "quantize.imatrix.chunks_count"})
+            w.remove(k); // gguf's set_val removes and re-appends
+        w.set("quantize.imatrix.file", gguf::Value::string(cut(o.imatrix_label.empty() ? m.path : o.imatrix_label)));
+        if (!m.datasets.empty()) w.set("quantize.imatrix.dataset", gguf::Value::string(cut(m.datasets[0])));
+        w.set("quantize.imatrix.entries_count", gguf::Value::u32(static_cast<uint32_t>(m.entries.size())));
+        if (m.chunk_count > 0)
+            w.set("quantize.imatrix.chunks_count", gguf::Value::u32(static_cast<uint32_t>(m.chunk_count)));
+        for (const std::string &n : plan.no_importance)
+            log(LogLevel::info, "quantize: the importance matrix has no entry for '%s'; quantizing it without",
+                n.c_str());
+        log(LogLevel::info, "quantize: importance matrix %s: %zu entries, used for %d of the converted tensors",
+            m.path.c_str(), m.entries.size(), plan.n_importance);
+    }
 
     Stats st;
     uint64_t elements_total = 0;
@@ -192,7 +242,11 @@ Stats quantize_file(const std::string &in, const std::string &out, const Quantiz
                         }
                         continue;
                     }
-                    quantize_row(p.dst_type, row.data(), dst + static_cast<uint64_t>(r) * dst_row, ne0);
+                    // Importance values of this row's expert slice (rows of expert e are e*ne1 ..).
+                    const float *imp = nullptr;
+                    if (p.importance)
+                        imp = p.importance->data() + ((r / t.ne[1]) % t.ne[2]) * ne0;
+                    quantize_row_imatrix(p.dst_type, row.data(), dst + static_cast<uint64_t>(r) * dst_row, ne0, imp);
                 }
             }
             if (bad_row.load() != INT64_MAX)

@@ -16,9 +16,11 @@
 #pragma once
 
 #include "gguf/gguf_file.h"
+#include "quantize/imatrix.h"
 #include "quantize/recipe.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,12 @@ struct QuantizeOptions {
     bool allow_requantize = false;
     bool keep_tensor_order = false;
     ProgressFn progress;
+    // An importance matrix (load_imatrix): weights the quantizers' errors per column
+    // (quantize_row_imatrix), switches on the recipes' imatrix rules (recipe.has_imatrix
+    // is set from it), and adds llama-quantize's quantize.imatrix.* keys to the output
+    // (the file key holds imatrix_label, or imatrix->path when that is empty).
+    std::shared_ptr<const Imatrix> imatrix;
+    std::string imatrix_label;
 };
 
 struct PlannedTensor {
@@ -51,6 +59,8 @@ struct PlannedTensor {
     DType src_type = DType::F32, dst_type = DType::F32;
     bool convert = false;   // src_type != dst_type
     std::string note;       // fallback / override note (also logged as a warning)
+    // The importance matrix's values for this tensor (n_experts * row length), or nullptr.
+    const std::vector<float> *importance = nullptr;
 };
 
 struct Plan {
@@ -58,6 +68,8 @@ struct Plan {
     std::vector<PlannedTensor> tensors; // in output order
     int n_fallback = 0;
     int n_requantized = 0;
+    int n_importance = 0;   // converted tensors that have importance values
+    std::vector<std::string> no_importance; // converted tensors the matrix has no entry for
 };
 
 struct Stats {
@@ -71,8 +83,9 @@ struct Stats {
 ModelFacts read_model_facts(const gguf::GgufFile &f);
 
 // Decides every tensor's type and checks that the conversion can be done (source type
-// readable, requantization allowed, target type writable, rows whole blocks). Throws
-// Error: unsupported / invalid_argument, naming the tensor.
+// readable, requantization allowed, target type writable, rows whole blocks, importance
+// matrix entries of the right size). Throws Error: unsupported / invalid_argument /
+// format (an imatrix entry whose size does not match its tensor), naming the tensor.
 Plan make_plan(const gguf::GgufFile &f, const QuantizeOptions &options);
 
 // Quantizes `in` into `out`. Throws Error (io, format, unsupported, invalid_argument).

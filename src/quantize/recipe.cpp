@@ -249,10 +249,14 @@ DType Recipe::mix_type(const std::string &name, Category cat, DType t, const int
         else if (f == FType::MOSTLY_Q4_K_M) {
             if (falcon) t = i < n / 16 ? DType::Q6_K : use_more_bits(i, n) ? DType::Q5_K : DType::Q4_K;
             else if (use_more_bits(i, n)) t = DType::Q6_K;
-        } else if (i < n / 8 && (f == FType::MOSTLY_IQ4_NL || f == FType::MOSTLY_IQ4_XS)) {
-            t = DType::Q5_K; // (llama.cpp: only without an importance matrix; Corvid has none)
+        } else if (i < n / 8 && (f == FType::MOSTLY_IQ4_NL || f == FType::MOSTLY_IQ4_XS) && !opt_.has_imatrix) {
+            t = DType::Q5_K;
         } else if (f == FType::MOSTLY_Q5_K_M && use_more_bits(i, n)) t = DType::Q6_K;
         else if (f == FType::MOSTLY_Q4_K_S && !falcon && i < n / 8) t = DType::Q5_K;
+        else if ((f == FType::MOSTLY_Q4_0 || f == FType::MOSTLY_Q5_0) && opt_.has_imatrix && i < n / 8) {
+            // With an importance matrix only (so that files made without one do not change).
+            t = f == FType::MOSTLY_Q4_0 ? DType::Q4_1 : DType::Q5_1;
+        }
         ++i_ffn_down_;
         return t;
     }

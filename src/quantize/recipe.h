@@ -101,6 +101,7 @@ struct RecipeOptions {
     std::optional<DType> output_tensor_type;  // forces output.weight (and tied token_embd's recipe)
     std::optional<DType> token_embedding_type;
     std::vector<TensorTypeOverride> overrides; // first match wins
+    bool has_imatrix = false;                 // an importance matrix is given (changes two ffn_down rules)
 };
 
 struct TensorChoice {

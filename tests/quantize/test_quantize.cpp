@@ -446,11 +446,14 @@ TEST_CASE("quantize: errors are clear and leave no output file") {
         p.ftype = static_cast<corvid_ftype>(5);
         CHECK(corvid_model_quantize(in.c_str(), out.c_str(), &p, nullptr) == CORVID_ERR_INVALID_ARGUMENT);
     }
-    SUBCASE("imatrix is refused, not ignored") {
+    SUBCASE("a missing imatrix file fails, it is not ignored") {
         corvid_quantize_params p = corvid_quantize_default_params();
-        p.imatrix_path = "imatrix.gguf";
-        CHECK(corvid_model_quantize(in.c_str(), out.c_str(), &p, nullptr) == CORVID_ERR_UNSUPPORTED);
-        CHECK(std::string(corvid_last_error()).find("not supported yet") != std::string::npos);
+        p.imatrix_path = "/nonexistent/imatrix.gguf";
+        CHECK(corvid_model_quantize(in.c_str(), out.c_str(), &p, nullptr) == CORVID_ERR_IO);
+        CHECK(std::string(corvid_last_error()).find("/nonexistent/imatrix.gguf") != std::string::npos);
+        p.imatrix_path = "";
+        CHECK(corvid_model_quantize(in.c_str(), out.c_str(), &p, nullptr) == CORVID_ERR_INVALID_ARGUMENT);
+        CHECK_FALSE(test::file_exists(out));
     }
     SUBCASE("a bad --tensor-type pattern") {
         corvid_quantize_params p = corvid_quantize_default_params();

@@ -107,11 +107,7 @@ int run_quantize(const QuantizeOptions &o) {
         std::fprintf(stderr, "%s: %s\n", cmd, corvid_last_error());
         return 2;
     }
-    if (!o.imatrix.empty()) {
-        std::fprintf(stderr, "%s: --imatrix is not supported yet (importance matrices are not implemented); "
-                     "quantize without it\n", cmd);
-        return 2;
-    }
+    if (!o.imatrix.empty()) p.imatrix_path = o.imatrix.c_str();
     std::vector<std::string> patterns;
     std::vector<corvid_quantize_tensor_type> overrides;
     patterns.reserve(o.tensor_types.size());
@@ -199,7 +195,7 @@ void add_quantize_command(CLI::App &app, int *exit_code) {
     cmd->add_flag("--keep-order", o->keep_order,
                   "Keep the input's tensor order (default: llama.cpp's order, for byte-identical files)");
     cmd->add_option("-t,--threads", o->threads, "Threads (default: all cores)");
-    cmd->add_option("--imatrix", o->imatrix, "Importance matrix (not supported yet: refused)");
+    cmd->add_option("--imatrix", o->imatrix, "Importance matrix from llama-imatrix (GGUF or legacy .dat): weights the quantization errors per column");
     cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
     cmd->callback([o, exit_code] { *exit_code = run_quantize(*o); });
 }

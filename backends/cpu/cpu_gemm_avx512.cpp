@@ -44,7 +44,7 @@ namespace corvid::cpu::fast {
 namespace {
 
 constexpr int kRows = 16; // weight rows per panel
-constexpr int kMaxNC = 8; // columns per register tile
+constexpr int kMaxNC = kGemmCols; // columns per register tile (one activation group)
 
 inline uint64_t round_up(uint64_t n, uint64_t m) { return (n + m - 1) / m * m; }
 
@@ -54,6 +54,14 @@ inline int load_i32(const void *p) {
     return v;
 }
 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// acc + vpdpbusd(w, the 4 bytes at p broadcast to every lane), with the broadcast folded
+// into the instruction's memory operand (compilers emit a separate vpbroadcastd).
+using u32_alias = uint32_t __attribute__((may_alias));
+inline __m512i dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const u32_alias *>(p)));
+    return acc;
+}
 inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
@@ -118,18 +126,20 @@ inline void store16(float *out, __mmask16 mask, const Acc16 &a) {
 
 inline __mmask16 row_mask(int nrows) { return static_cast<__mmask16>((1u << nrows) - 1u); }
 
-// Runs tile<NC>(c0, nc) over the columns in tiles of kMaxNC plus one remainder tile.
-template <template <int> class Tile, class... Args> inline void over_columns(int64_t nc, Args &&...args) {
+// Runs Tile<NC>::run(group activations, c0, ...) over the column groups: Tile<8> for
+// each full group, one narrower tile for a partial last group.
+template <template <int> class Tile, class... Args>
+inline void over_columns(int64_t nc, const uint8_t *acts, uint64_t group_bytes, Args &&...args) {
     int64_t c0 = 0;
-    for (; c0 + kMaxNC <= nc; c0 += kMaxNC) Tile<kMaxNC>::run(c0, args...);
+    for (; c0 + kMaxNC <= nc; c0 += kMaxNC, acts += group_bytes) Tile<kMaxNC>::run(acts, c0, args...);
     switch (nc - c0) {
-    case 1: Tile<1>::run(c0, args...); break;
-    case 2: Tile<2>::run(c0, args...); break;
-    case 3: Tile<3>::run(c0, args...); break;
-    case 4: Tile<4>::run(c0, args...); break;
-    case 5: Tile<5>::run(c0, args...); break;
-    case 6: Tile<6>::run(c0, args...); break;
-    case 7: Tile<7>::run(c0, args...); break;
+    case 1: Tile<1>::run(acts, c0, args...); break;
+    case 2: Tile<2>::run(acts, c0, args...); break;
+    case 3: Tile<3>::run(acts, c0, args...); break;
+    case 4: Tile<4>::run(acts, c0, args...); break;
+    case 5: Tile<5>::run(acts, c0, args...); break;
+    case 6: Tile<6>::run(acts, c0, args...); break;
+    case 7: Tile<7>::run(acts, c0, args...); break;
     default: break;
     }
 }
@@ -182,46 +192,42 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
             d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
 }
 
-template <int OFFSET> struct TileB32 {
-    template <int NC> struct T {
-        static void run(int64_t c0, int64_t K, const uint8_t *q, const float *dw, const ActCol *a, float *out,
-                        int64_t ostride, __mmask16 mask) {
-            const int64_t nb = K / 32;
-            const int8_t *xq[NC];
-            const float *xd[NC];
-            const int32_t *xs[NC];
-            for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xs[c] = a[c0 + c].s;
-            __m512 f[NC];
-            Acc16 acc[NC];
-            for (int c = 0; c < NC; ++c) f[c] = _mm512_setzero_ps(), acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-            for (int64_t ib = 0; ib < nb; ++ib) {
-                const uint8_t *blk = q + ib * 512;
-                __m512i s[NC];
-                for (int c = 0; c < NC; ++c) s[c] = _mm512_set1_epi32(-OFFSET * xs[c][ib]);
-                for (int g = 0; g < 8; ++g) {
-                    const __m512i w = _mm512_load_si512(blk + 64 * g);
-                    for (int c = 0; c < NC; ++c)
-                        s[c] = _mm512_dpbusd_epi32(s[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 32 + 4 * g)));
-                }
-                const __m512 d = _mm512_load_ps(dw + ib * kRows);
-                for (int c = 0; c < NC; ++c)
-                    f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c][ib])), _mm512_cvtepi32_ps(s[c]), f[c]);
-                if ((ib & 3) == 3)
-                    for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+template <int NC> struct TileB32 {
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *q, const float *dw, float *out,
+                    int64_t ostride, __mmask16 mask) {
+        const int64_t nb = K / 32;
+        __m512 f[NC];
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) f[c] = _mm512_setzero_ps(), acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        for (int64_t ib = 0; ib < nb; ++ib, x += kActB32Bytes) {
+            const uint8_t *blk = q + ib * 512;
+            const int32_t *soff = reinterpret_cast<const int32_t *>(x + kActB32Soff);
+            const float *xd = reinterpret_cast<const float *>(x + kActB32D);
+            const int8_t *xq = reinterpret_cast<const int8_t *>(x);
+            __m512i s[NC];
+            for (int c = 0; c < NC; ++c) s[c] = _mm512_set1_epi32(soff[c]);
+            for (int g = 0; g < 8; ++g) {
+                const __m512i w = _mm512_load_si512(blk + 64 * g);
+                for (int c = 0; c < NC; ++c) s[c] = dpbusd_bcst(s[c], w, xq + 32 * c + 4 * g);
             }
-            for (int c = 0; c < NC; ++c) {
-                add_to(acc[c], f[c]);
-                store16(out + (c0 + c) * ostride, mask, acc[c]);
-            }
+            const __m512 d = _mm512_load_ps(dw + ib * kRows);
+            for (int c = 0; c < NC; ++c)
+                f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s[c]), f[c]);
+            if ((ib & 3) == 3)
+                for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
         }
-    };
+        for (int c = 0; c < NC; ++c) {
+            add_to(acc[c], f[c]);
+            store16(out + (c0 + c) * ostride, mask, acc[c]);
+        }
+    }
 };
 
-template <int OFFSET>
-void gemm_b32(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
+void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
     const uint8_t *q = static_cast<const uint8_t *>(panel);
     const float *d = reinterpret_cast<const float *>(q + round_up(uint64_t(K), 64) * kRows);
-    over_columns<TileB32<OFFSET>::template T>(nc, K, q, d, cols, out, ostride, row_mask(nrows));
+    over_columns<TileB32>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 32) * kActB32Bytes, K, q, d, out,
+                          ostride, row_mask(nrows));
 }
 
 // ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------
@@ -306,17 +312,14 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
 }
 
 template <int NC> struct TileQ45 {
-    static void run(int64_t c0, int64_t K, const uint8_t *p, const ActCol *a, float *out, int64_t ostride,
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
                     __mmask16 mask) {
         const int64_t nsb = K / 256;
-        const int8_t *xq[NC];
-        const float *xd[NC];
-        const int16_t *xb[NC];
-        for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xb[c] = a[c0 + c].bs32;
         Acc16 acc[NC];
         for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-        for (int64_t ib = 0; ib < nsb; ++ib) {
+        for (int64_t ib = 0; ib < nsb; ++ib, x += kActQ8KBytes) {
             const uint8_t *sb = p + ib * kQ45SbBytes;
+            const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
             for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
             for (int j = 0; j < 8; ++j) {
@@ -324,19 +327,20 @@ template <int NC> struct TileQ45 {
                 for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
                 for (int g = 0; g < 8; ++g) {
                     const __m512i w = _mm512_load_si512(sb + (8 * j + g) * 64);
-                    for (int c = 0; c < NC; ++c)
-                        t[c] = _mm512_dpbusd_epi32(t[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 256 + 32 * j + 4 * g)));
+                    for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 32 * j + 4 * g);
                 }
                 const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
                 for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
             }
             const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
+            const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);
+            const uint8_t *b32 = x + kActQ8KBs32;
             for (int c = 0; c < NC; ++c) {
                 __m512i m = _mm512_setzero_si512();
                 for (int pr = 0; pr < 4; ++pr)
                     m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + 4608 + 64 * pr),
-                                            _mm512_set1_epi32(load_i32(xb[c] + ib * 8 + 2 * pr)));
-                const __m512 dx = _mm512_set1_ps(xd[c][ib]);
+                                            _mm512_set1_epi32(load_i32(b32 + 16 * c + 4 * pr)));
+                const __m512 dx = _mm512_set1_ps(xd[c]);
                 add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c])));
                 sub_from(acc[c], _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(m)));
             }
@@ -345,8 +349,9 @@ template <int NC> struct TileQ45 {
     }
 };
 
-void gemm_q45(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
-    over_columns<TileQ45>(nc, K, static_cast<const uint8_t *>(panel), cols, out, ostride, row_mask(nrows));
+void gemm_q45(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ45>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                          static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
 }
 
 // ---- Q6_K against Q8_K activations ---------------------------------------------------------
@@ -401,17 +406,14 @@ void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
 }
 
 template <int NC> struct TileQ6 {
-    static void run(int64_t c0, int64_t K, const uint8_t *p, const ActCol *a, float *out, int64_t ostride,
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
                     __mmask16 mask) {
         const int64_t nsb = K / 256;
-        const int8_t *xq[NC];
-        const float *xd[NC];
-        const int16_t *xb[NC];
-        for (int c = 0; c < NC; ++c) xq[c] = a[c0 + c].qs, xd[c] = a[c0 + c].d, xb[c] = a[c0 + c].bs;
         Acc16 acc[NC];
         for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-        for (int64_t ib = 0; ib < nsb; ++ib) {
+        for (int64_t ib = 0; ib < nsb; ++ib, x += kActQ8KBytes) {
             const uint8_t *sb = p + ib * kQ6SbBytes;
+            const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
             for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
             for (int j = 0; j < 16; ++j) {
@@ -419,28 +421,30 @@ template <int NC> struct TileQ6 {
                 for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
                 for (int g = 0; g < 4; ++g) {
                     const __m512i w = _mm512_load_si512(sb + (4 * j + g) * 64);
-                    for (int c = 0; c < NC; ++c)
-                        t[c] = _mm512_dpbusd_epi32(t[c], w, _mm512_set1_epi32(load_i32(xq[c] + ib * 256 + 16 * j + 4 * g)));
+                    for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 16 * j + 4 * g);
                 }
                 const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
                 for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
             }
             const __m512 d = _mm512_load_ps(sb + 5632);
+            const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);
+            const uint8_t *b16 = x + kActQ8KBs;
             for (int c = 0; c < NC; ++c) {
                 __m512i corr = _mm512_setzero_si512();
                 for (int pr = 0; pr < 8; ++pr)
                     corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
-                                               _mm512_set1_epi32(load_i32(xb[c] + ib * 16 + 2 * pr)));
+                                               _mm512_set1_epi32(load_i32(b16 + 32 * c + 4 * pr)));
                 const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
-                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c][ib])), _mm512_cvtepi32_ps(v)));
+                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
             }
         }
         for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
     }
 };
 
-void gemm_q6(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
-    over_columns<TileQ6>(nc, K, static_cast<const uint8_t *>(panel), cols, out, ostride, row_mask(nrows));
+void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ6>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                         static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
 }
 
 // ---- F16 / BF16 weights against the widened partner activations ---------------------------
@@ -468,10 +472,9 @@ template <bool BF16> void pack_f(int64_t K, const void *const *rows, int nrows, 
 }
 
 template <int NC> struct TileF {
-    static void run(int64_t c0, int64_t K, const float *p, const ActCol *a, float *out, int64_t ostride,
+    static void run(const uint8_t *xa, int64_t c0, int64_t K, const float *p, float *out, int64_t ostride,
                     __mmask16 mask) {
-        const float *x[NC];
-        for (int c = 0; c < NC; ++c) x[c] = a[c0 + c].xf;
+        const float *x = reinterpret_cast<const float *>(xa);
         __m512 tot[NC];
         for (int c = 0; c < NC; ++c) tot[c] = _mm512_setzero_ps();
         for (int64_t k0 = 0; k0 < K; k0 += 16) {
@@ -480,7 +483,7 @@ template <int NC> struct TileF {
             for (int c = 0; c < NC; ++c) s[c] = _mm512_setzero_ps();
             for (int64_t k = k0; k < k1; ++k) {
                 const __m512 w = _mm512_load_ps(p + k * kRows);
-                for (int c = 0; c < NC; ++c) s[c] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[c][k]), s[c]);
+                for (int c = 0; c < NC; ++c) s[c] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[k * kGemmCols + c]), s[c]);
             }
             for (int c = 0; c < NC; ++c) tot[c] = _mm512_add_ps(tot[c], s[c]);
         }
@@ -488,22 +491,111 @@ template <int NC> struct TileF {
     }
 };
 
-void gemm_f(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out, int64_t ostride) {
-    over_columns<TileF>(nc, K, static_cast<const float *>(panel), cols, out, ostride, row_mask(nrows));
+void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileF>(nc, static_cast<const uint8_t *>(acts), round_up(uint64_t(K) * kGemmCols * 4, 64), K,
+                        static_cast<const float *>(panel), out, ostride, row_mask(nrows));
+}
+
+// ---- activation quantization into the grouped layout ------------------------------------
+// Bit for bit the reference quantizers (src/tensor/quant_legacy.cpp, quant_k.cpp) for
+// finite inputs: the same float operations in the same order per element, roundf()
+// (half away from zero) for Q8_0, round-half-even (nearest_int) for Q8_K.
+
+// roundf(v) for |v| < 2^23: the truncation plus one away from zero where |fraction| >= 0.5.
+inline __m512 round_half_away(__m512 v) {
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 one = _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(int(0x80000000u)))));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+void act_q8_0(const float *src, int64_t K, uint8_t *group, int ci, int offset) {
+    for (int64_t b = 0; b < K / 32; ++b) {
+        const __m512 x0 = _mm512_loadu_ps(src + 32 * b), x1 = _mm512_loadu_ps(src + 32 * b + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(x0, vid)));
+        const __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(x1, vid)));
+        uint8_t *rec = group + b * kActB32Bytes;
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(rec + 32 * ci), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(rec + 32 * ci + 16), _mm512_cvtepi32_epi8(q1));
+        const int32_t soff = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        const float dr = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)); // the block's fp16 scale
+        std::memcpy(rec + kActB32D + 4 * ci, &dr, 4);
+        std::memcpy(rec + kActB32Soff + 4 * ci, &soff, 4);
+    }
+}
+
+void act_q8_k(const float *src, int64_t K, uint8_t *group, int ci) {
+    for (int64_t b = 0; b < K / 256; ++b) {
+        const float *x = src + 256 * b;
+        __m512 vmax = _mm512_setzero_ps();
+        for (int v = 0; v < 16; ++v) vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * v)), vmax);
+        const float amax = _mm512_reduce_max_ps(vmax);
+        uint8_t *rec = group + b * kActQ8KBytes;
+        int16_t bs[16], b32[8];
+        float d = 0.0f;
+        if (amax == 0.0f) {
+            std::memset(rec + 256 * ci, 0, 256);
+            std::memset(bs, 0, sizeof bs);
+        } else {
+            float max = 0.0f; // the first element of the largest magnitude, with its sign
+            for (int v = 0; v < 16; ++v) {
+                const __mmask16 m =
+                    _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * v)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+                if (m) {
+                    max = x[16 * v + __builtin_ctz(m)];
+                    break;
+                }
+            }
+            const float iscale = -127.0f / max;
+            const __m512 vs = _mm512_set1_ps(iscale);
+            for (int v = 0; v < 16; ++v) {
+                __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * v)),
+                                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+                _mm_storeu_si128(reinterpret_cast<__m128i *>(rec + 256 * ci + 16 * v), _mm512_cvtepi32_epi8(q));
+                bs[v] = int16_t(_mm512_reduce_add_epi32(q));
+            }
+            d = 1.0f / iscale;
+        }
+        for (int j = 0; j < 8; ++j) b32[j] = int16_t(bs[2 * j] + bs[2 * j + 1]);
+        std::memcpy(rec + kActQ8KD + 4 * ci, &d, 4);
+        std::memcpy(rec + kActQ8KBs + 32 * ci, bs, 32);
+        std::memcpy(rec + kActQ8KBs32 + 16 * ci, b32, 16);
+    }
+}
+
+bool group_act(int at, const float *src, int64_t K, uint8_t *group, int ci, int act_offset) {
+    if (at == int(DType::Q8_0)) {
+        act_q8_0(src, K, group, ci, act_offset);
+        return true;
+    }
+    if (at == int(DType::Q8_K)) {
+        act_q8_k(src, K, group, ci);
+        return true;
+    }
+    return false;
 }
 
 } // namespace
 
 void add_gemm_avx512(Kernels &t) {
-    t.gemm[int(DType::Q4_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>};
-    t.gemm[int(DType::Q5_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<16>};
-    t.gemm[int(DType::Q8_0)] = {kRows, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<128>};
-    t.gemm[int(DType::IQ4_NL)] = {kRows, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<128>};
-    t.gemm[int(DType::Q4_K)] = {kRows, q45_panel_bytes, pack_q45<false>, gemm_q45};
-    t.gemm[int(DType::Q5_K)] = {kRows, q45_panel_bytes, pack_q45<true>, gemm_q45};
-    t.gemm[int(DType::Q6_K)] = {kRows, q6_panel_bytes, pack_q6, gemm_q6};
-    t.gemm[int(DType::F16)] = {kRows, f_panel_bytes, pack_f<false>, gemm_f};
-    t.gemm[int(DType::BF16)] = {kRows, f_panel_bytes, pack_f<true>, gemm_f};
+    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32};
+    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32};
+    t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32};
+    t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45};
+    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6};
+    t.gemm[int(DType::F16)] = {kRows, 0, f_panel_bytes, pack_f<false>, gemm_f};
+    t.gemm[int(DType::BF16)] = {kRows, 0, f_panel_bytes, pack_f<true>, gemm_f};
+    t.group_act = group_act;
 }
 
 } // namespace corvid::cpu::fast

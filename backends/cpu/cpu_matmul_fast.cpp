@@ -98,7 +98,7 @@ std::atomic<int> g_isa{-1};
 constexpr size_t round64(size_t n) { return (n + 63) & ~size_t(63); }
 
 struct ActLayout {
-    size_t qs = 0, d = 0, s = 0, bs = 0, bs32 = 0, xf = 0, stride = 0; // byte offsets within a column
+    size_t qs = 0, d = 0, s = 0, bs = 0, stride = 0; // byte offsets within a column
 };
 
 ActLayout layout_for(DType at, int64_t K) {
@@ -114,14 +114,10 @@ ActLayout layout_for(DType at, int64_t K) {
     case DType::Q8_K:
         l.d = round64(k);
         l.bs = l.d + round64(4 * (k / kQK_K));
-        l.bs32 = l.bs + round64(2 * (k / 16));
-        l.stride = l.bs32 + round64(2 * (k / 32));
+        l.stride = l.bs + round64(2 * (k / 16));
         break;
     case DType::F16:
-    case DType::BF16:
-        l.xf = round64(2 * k);
-        l.stride = l.xf + round64(4 * k);
-        break;
+    case DType::BF16: l.stride = round64(2 * k); break;
     default: l.stride = 0; break; // F32: the columns are used in place
     }
     return l;
@@ -131,9 +127,6 @@ ActLayout layout_for(DType at, int64_t K) {
 void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *col, const ActLayout &l) {
     if (at == DType::F16 || at == DType::BF16) {
         quantize_row(at, src, col, K);
-        const uint16_t *h = reinterpret_cast<const uint16_t *>(col);
-        float *xf = reinterpret_cast<float *>(col + l.xf);
-        for (int64_t k = 0; k < K; ++k) xf[k] = at == DType::F16 ? fp16_to_fp32(h[k]) : bf16_to_fp32(h[k]);
         return;
     }
     quantize_row(at, src, tmp, K);
@@ -141,14 +134,12 @@ void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t
     float *d = reinterpret_cast<float *>(col + l.d);
     if (at == DType::Q8_K) {
         int16_t *bs = reinterpret_cast<int16_t *>(col + l.bs);
-        int16_t *bs32 = reinterpret_cast<int16_t *>(col + l.bs32);
         for (int64_t b = 0; b < K / kQK_K; ++b) {
             BlockQ8_K blk;
             std::memcpy(&blk, tmp + b * sizeof(BlockQ8_K), sizeof blk);
             d[b] = blk.d;
             std::memcpy(qs + b * kQK_K, blk.qs, kQK_K);
             std::memcpy(bs + b * 16, blk.bsums, sizeof blk.bsums);
-            for (int j = 0; j < 8; ++j) bs32[b * 8 + j] = int16_t(blk.bsums[2 * j] + blk.bsums[2 * j + 1]); // |.| <= 32 * 127
         }
         return;
     }
@@ -166,6 +157,62 @@ void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t
         int sum = 0;
         for (int j = 0; j < kQK32; ++j) sum += qs[b * kQK32 + j];
         s[b] = sum;
+    }
+}
+
+// Bytes of one column group in the blocked kernels' activation layout (cpu_matmul_fast.h);
+// 0 where no blocked kernel takes this partner type.
+size_t group_bytes(DType at, int64_t K) {
+    switch (at) {
+    case DType::Q8_0: return static_cast<size_t>(K / kQK32) * fast::kActB32Bytes;
+    case DType::Q8_K: return static_cast<size_t>(K / kQK_K) * fast::kActQ8KBytes;
+    case DType::F16:
+    case DType::BF16: return round64(static_cast<size_t>(K) * fast::kGemmCols * 4);
+    default: return 0;
+    }
+}
+
+// Quantizes one column with the reference quantizer into `tmp`, then writes it as column
+// ci of its group in the grouped layout.
+void convert_column_grouped(const fast::Kernels &kern, DType at, const float *src, int64_t K, uint8_t *tmp,
+                            uint8_t *group, int ci, int offset) {
+    if (kern.group_act && kern.group_act(static_cast<int>(at), src, K, group, ci, offset)) return;
+    quantize_row(at, src, tmp, K);
+    if (at == DType::F16 || at == DType::BF16) {
+        const uint16_t *h = reinterpret_cast<const uint16_t *>(tmp);
+        float *x = reinterpret_cast<float *>(group);
+        for (int64_t k = 0; k < K; ++k)
+            x[k * fast::kGemmCols + ci] = at == DType::F16 ? fp16_to_fp32(h[k]) : bf16_to_fp32(h[k]);
+        return;
+    }
+    if (at == DType::Q8_K) {
+        for (int64_t b = 0; b < K / kQK_K; ++b) {
+            BlockQ8_K blk;
+            std::memcpy(&blk, tmp + b * sizeof(BlockQ8_K), sizeof blk);
+            uint8_t *rec = group + b * fast::kActQ8KBytes;
+            std::memcpy(rec + ci * kQK_K, blk.qs, kQK_K);
+            std::memcpy(rec + fast::kActQ8KD + 4 * ci, &blk.d, 4);
+            std::memcpy(rec + fast::kActQ8KBs + 32 * ci, blk.bsums, 32);
+            int16_t b32[8];
+            for (int j = 0; j < 8; ++j) b32[j] = int16_t(blk.bsums[2 * j] + blk.bsums[2 * j + 1]); // |.| <= 32 * 127
+            std::memcpy(rec + fast::kActQ8KBs32 + 16 * ci, b32, 16);
+        }
+        return;
+    }
+    // Q8_0
+    for (int64_t b = 0; b < K / kQK32; ++b) {
+        const uint8_t *blk = tmp + b * sizeof(BlockQ8_0);
+        uint8_t *rec = group + b * fast::kActB32Bytes;
+        uint16_t dh;
+        std::memcpy(&dh, blk + offsetof(BlockQ8_0, d), 2);
+        const float d = fp16_to_fp32(dh);
+        const int8_t *qs = reinterpret_cast<const int8_t *>(blk + offsetof(BlockQ8_0, qs));
+        std::memcpy(rec + ci * kQK32, qs, kQK32);
+        int sum = 0;
+        for (int j = 0; j < kQK32; ++j) sum += qs[j];
+        const int32_t soff = -offset * sum;
+        std::memcpy(rec + fast::kActB32D + 4 * ci, &d, 4);
+        std::memcpy(rec + fast::kActB32Soff + 4 * ci, &soff, 4);
     }
 }
 
@@ -233,31 +280,34 @@ constexpr int64_t kGemmMinCols = 4;
 
 // The blocked path: tasks (batch matrix, panel of output rows, column range), split in
 // contiguous runs over the threads; each thread repacks its panel into its own scratch.
-void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const fast::ActCol *acols, int64_t r2, int64_t r3) {
+// gact: the grouped activations, ngroups groups of gbytes per batch matrix.
+void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size_t gbytes, int64_t ngroups,
+              int64_t r2, int64_t r3) {
     const Tensor &w = *dst.src[0];
     const int64_t K = w.ne[0], N = w.ne[1];
     const int64_t M = dst.ne[1], B2 = dst.ne[2], B3 = dst.ne[3];
     const int64_t npanels = (N + gk.rows - 1) / gk.rows, nbat = B2 * B3;
     const int64_t work = K * N * M * nbat;
     const int nth = worth_threads(work) ? parallel_threads() : 1;
-    // Enough tasks to keep every thread busy: column ranges when the panels are few.
+    // Enough tasks to keep every thread busy: column ranges (whole groups) when the
+    // panels are few.
     int64_t ncr = 1;
-    if (npanels * nbat < 4 * nth) ncr = std::min<int64_t>((4 * nth + npanels * nbat - 1) / (npanels * nbat), (M + 7) / 8);
+    if (npanels * nbat < 4 * nth) ncr = std::min<int64_t>((4 * nth + npanels * nbat - 1) / (npanels * nbat), ngroups);
     ncr = std::max<int64_t>(ncr, 1);
-    const int64_t cr = (M + ncr - 1) / ncr;
+    const int64_t gpr = (ngroups + ncr - 1) / ncr; // groups per column range
     const int64_t ntasks = nbat * npanels * ncr;
     const size_t pbytes = static_cast<size_t>(gk.panel_bytes(K) + 64) & ~size_t(63);
     static thread_local AlignedBuffer pbuf;
     uint8_t *scratch = pbuf.get(pbytes * static_cast<size_t>(nth));
     const int64_t ostride = static_cast<int64_t>(dst.nb[1] / sizeof(float));
     parallel_run(work, [&](int ti, int nt) {
-        if (nt > nth) { // more threads than scratch slots (cannot happen: same count); share the work
+        if (nt > nth) { // more threads than scratch slots (cannot happen: same count)
             if (ti >= nth) return;
             nt = nth;
         }
         const int64_t t0 = ntasks * ti / nt, t1 = ntasks * (ti + 1) / nt;
         uint8_t *panel = scratch + pbytes * static_cast<size_t>(ti);
-        int64_t packed = -1; // the (batch, panel) now in `panel`
+        int64_t packed = -1; // the (weight matrix, panel) now in `panel`
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t crange = t % ncr, pb = t / ncr;
             const int64_t p = pb % npanels, bat = pb / npanels;
@@ -266,16 +316,17 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const fast::ActCol *acols
             const int nrows = static_cast<int>(std::min<int64_t>(gk.rows, N - n0));
             const int64_t wb2 = b2 / r2, wb3 = b3 / r3;
             const int64_t key = (wb3 * w.ne[2] + wb2) * npanels + p;
+            const int64_t g0 = crange * gpr, m0 = g0 * fast::kGemmCols;
+            const int64_t m1 = std::min(M, m0 + gpr * fast::kGemmCols);
+            if (m0 >= m1) continue;
             if (key != packed) {
                 const void *rows[64];
                 for (int r = 0; r < nrows; ++r) rows[r] = w.row(n0 + r, wb2, wb3);
                 gk.pack(K, rows, nrows, panel);
                 packed = key;
             }
-            const int64_t m0 = crange * cr, m1 = std::min(M, m0 + cr);
-            if (m0 >= m1) continue;
             float *out = reinterpret_cast<float *>(dst.row(m0, b2, b3)) + n0;
-            gk.gemm(K, panel, nrows, acols + bat * M + m0, m1 - m0, out, ostride);
+            gk.gemm(K, panel, nrows, gact + (static_cast<size_t>(bat * ngroups + g0)) * gbytes, m1 - m0, out, ostride);
         }
     });
 }
@@ -299,16 +350,39 @@ bool mul_mat_fast(Tensor &dst) {
     const int64_t r2 = B2 / w.ne[2], r3 = B3 / w.ne[3];
     const int64_t cols = M * B2 * B3;
     const fast::GemmKernel &gk = kern->gemm[static_cast<int>(w.type)];
-    const bool blocked = gk.rows > 0 && gk.rows <= 64 && M >= kGemmMinCols && dst.nb[1] % sizeof(float) == 0;
-
-    // 1. Activations.
-    const ActLayout lay = layout_for(at, K);
-    static thread_local AlignedBuffer abuf;
-    uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
-    std::vector<fast::ActCol> acols(static_cast<size_t>(cols));
+    const size_t gbytes = group_bytes(at, K);
     const size_t tmp_bytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
     const int nth = parallel_threads();
     std::vector<uint8_t> tmps(tmp_bytes * static_cast<size_t>(std::max(1, nth)));
+    static thread_local AlignedBuffer abuf;
+
+    if (gk.rows > 0 && gk.rows <= 64 && gbytes > 0 && M >= kGemmMinCols && dst.nb[1] % sizeof(float) == 0) {
+        // 1. Activations, in column groups; a partial last group's missing columns are zeros.
+        const int64_t ngroups = (M + fast::kGemmCols - 1) / fast::kGemmCols;
+        uint8_t *gact = abuf.get(gbytes * static_cast<size_t>(ngroups * B2 * B3));
+        if (M % fast::kGemmCols)
+            for (int64_t bat = 0; bat < B2 * B3; ++bat)
+                std::memset(gact + static_cast<size_t>(bat * ngroups + ngroups - 1) * gbytes, 0, gbytes);
+        parallel_run(K * cols * 8, [&](int ti, int nt) {
+            if (ti >= nth) return; // (cannot happen: parallel_run uses parallel_threads())
+            nt = std::min(nt, nth);
+            uint8_t *tmp = tmps.data() + tmp_bytes * static_cast<size_t>(ti);
+            for (int64_t c = cols * ti / nt; c < cols * (ti + 1) / nt; ++c) {
+                const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2), bat = c / M;
+                uint8_t *group = gact + static_cast<size_t>(bat * ngroups + m / fast::kGemmCols) * gbytes;
+                convert_column_grouped(*kern, at, reinterpret_cast<const float *>(x.row(m, b2, b3)), K, tmp, group,
+                                       static_cast<int>(m % fast::kGemmCols), gk.act_offset);
+            }
+        });
+        // 2. Panels x column groups.
+        run_gemm(gk, dst, gact, gbytes, ngroups, r2, r3);
+        return true;
+    }
+
+    // 1. Activations.
+    const ActLayout lay = layout_for(at, K);
+    uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
+    std::vector<fast::ActCol> acols(static_cast<size_t>(cols));
     parallel_run(cols > 1 ? K * cols * 8 : 0, [&](int ti, int nt) {
         if (ti >= nth) return; // (cannot happen: parallel_run uses parallel_threads())
         nt = std::min(nt, nth);
@@ -318,7 +392,7 @@ bool mul_mat_fast(Tensor &dst) {
             const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));
             fast::ActCol &ac = acols[static_cast<size_t>(c)];
             if (lay.stride == 0) {
-                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src, nullptr, src};
+                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src};
                 continue;
             }
             uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
@@ -328,15 +402,8 @@ bool mul_mat_fast(Tensor &dst) {
             ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
             ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
             ac.f = col;
-            ac.bs32 = reinterpret_cast<const int16_t *>(col + lay.bs32);
-            ac.xf = reinterpret_cast<const float *>(col + lay.xf);
         }
     });
-
-    if (blocked) {
-        run_gemm(gk, dst, acols.data(), r2, r3);
-        return true;
-    }
 
     // 2. Output rows in chunks; tasks = (batch matrix, row chunk).
     const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));

@@ -20,18 +20,14 @@ inline constexpr int kMaxCols = 4;
 
 // One activation column in the partner format.
 //   Q8_0 / Q8_1 partners: qs[K] int8, d[K/32] (fp16 scale widened), s[K/32] = sum of qs per block.
-//   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums),
-//                         bs32[K/32] = sum of qs per 32.
-//   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits);
-//                         F16 / BF16 also xf[K] = the same values widened to float.
+//   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums).
+//   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits).
 struct ActCol {
     const int8_t *qs;
     const float *d;
     const int32_t *s;
     const int16_t *bs;
     const void *f;
-    const int16_t *bs32;
-    const float *xf;
 };
 
 // out[c] = dot(weight row w of K elements, column cols[c]) for c < nc (1..kMaxCols).
@@ -44,26 +40,50 @@ using DotFn = void (*)(int64_t K, const void *w, const ActCol *cols, int nc, flo
 // block is decoded once per panel and reused across columns.
 //   pack(K, rowptrs, nrows, panel): rowptrs[0..nrows) are the weight rows (nrows <= rows;
 //       the missing rows are packed as zeros).
-//   gemm(K, panel, nrows, cols, nc, out, ostride): out[c * ostride + r] = row r . column c
-//       for r < nrows, c < nc.
+//   gemm(K, panel, nrows, acts, nc, out, ostride): out[c * ostride + r] = row r . column c
+//       for r < nrows, c < nc; acts = the columns in the grouped layout below, from the
+//       first column's group (the first column is the first of its group).
 // The arithmetic is the dot kernels': exact integer block products of the same
 // quantized values, scaled per block in float and flushed into double sums.
+//
+// Grouped activation layout: the columns of a batch matrix in groups of kGemmCols, each
+// group one contiguous run (64-byte aligned) of per-block records; a partial last group
+// is padded with zero columns.
+//   Q8_0 partner, per 32-block (kActB32Bytes): qs[8][32] int8, d[8] float,
+//       soff[8] int32 = -act_offset * sum(qs) (the weight levels are stored unsigned,
+//       level + act_offset, so that vpdpbusd applies).
+//   Q8_K partner, per 256-block (kActQ8KBytes): qs[8][256] int8, d[8] float,
+//       bs[8][16] int16 (sums per 16), bs32[8][8] int16 (sums per 32), 32 bytes padding.
+//   F16 / BF16 partner, per element (kGemmCols * 4 bytes): the 8 columns' values widened
+//       to float; the group's run is rounded up to 64 bytes.
+inline constexpr int kGemmCols = 8;
+inline constexpr int kActB32Bytes = 320, kActB32D = 256, kActB32Soff = 288;
+inline constexpr int kActQ8KBytes = 2496, kActQ8KD = 2048, kActQ8KBs = 2080, kActQ8KBs32 = 2336;
+
 using PanelBytesFn = uint64_t (*)(int64_t K);
 using PackFn = void (*)(int64_t K, const void *const *rows, int nrows, void *panel);
-using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const ActCol *cols, int64_t nc, float *out,
+using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out,
                         int64_t ostride);
 struct GemmKernel {
     int rows; // 0: no blocked kernel for the type
+    int act_offset;
     PanelBytesFn panel_bytes;
     PackFn pack;
     GemmFn gemm;
 };
+
+// Quantizes one activation column (K floats) to the partner type with raw DType id
+// `at` and writes it as column ci of its group (grouped layout above): the same bytes
+// the reference quantizer gives, checked by tests/backends/test_conformance.cpp. False
+// (nothing written) for partner types it does not handle.
+using GroupActFn = bool (*)(int at, const float *src, int64_t K, uint8_t *group, int ci, int act_offset);
 
 // Indexed by the raw DType id; null where the ISA has no kernel for the type.
 inline constexpr int kTypeSlots = 64;
 struct Kernels {
     DotFn dot[kTypeSlots];
     GemmKernel gemm[kTypeSlots];
+    GroupActFn group_act; // null: the reference quantizer is used
 };
 
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).

@@ -33,6 +33,9 @@
 
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_matmul_fast.h"
+#include "tensor/blocks.h"
+#include "tensor/fp16.h"
 #include "tensor/quants.h"
 
 #include <doctest/doctest.h>
@@ -259,6 +262,72 @@ TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, ev
         for (int i = 0; i < 6; ++i) check_mul_mat(type, shapes[i], seed++, worst);
     }
     MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
+}
+
+// The blocked kernels' own activation quantizers must give the reference quantizer's
+// levels, scales and sums exactly: ties (x * id = k + 0.5, which roundf and nearest_int
+// break differently), zero blocks, equal positive and negative maxima, tiny and huge scales.
+TEST_CASE("conformance: the blocked kernels' activation quantizers are bit-exact") {
+    const cpu::fast::Kernels *k = cpu::isa_available(cpu::Isa::avx512) ? cpu::fast::kernels_avx512() : nullptr;
+    if (!k || !k->group_act) {
+        MESSAGE("no AVX-512 activation quantizer on this machine");
+        return;
+    }
+    const int64_t K = 1024;
+    std::mt19937 rng(99);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (int trial = 0; trial < 8; ++trial) {
+        std::vector<float> x(K);
+        for (auto &v : x) v = nd(rng) * (trial == 5 ? 1e-20f : trial == 6 ? 3e4f : 1.0f);
+        for (int64_t i = 0; i < 32; ++i) x[i] = float(int(i) - 16) + 0.5f; // ties
+        x[40] = 127.0f, x[41] = -127.0f;                                  // block 1: d = 1
+        for (int64_t i = 42; i < 64; ++i) x[i] = float(i - 53) * 0.5f;
+        for (int64_t i = 256; i < 512; ++i) x[i] = 0.0f; // a zero Q8_K block
+        x[600] = -9.0f, x[700] = 9.0f;                   // equal maxima, negative first
+        for (int64_t i = 512; i < 768; ++i)
+            if (i != 600 && i != 700) x[i] = std::clamp(x[i], -8.0f, 8.0f);
+        const int ci = trial % cpu::fast::kGemmCols;
+        {
+            std::vector<uint8_t> ref(*dtype_row_bytes(DType::Q8_0, K));
+            REQUIRE(quantize_row(DType::Q8_0, x.data(), ref.data(), K));
+            std::vector<uint8_t> g(static_cast<size_t>(K / 32) * cpu::fast::kActB32Bytes, 0);
+            REQUIRE(k->group_act(int(DType::Q8_0), x.data(), K, g.data(), ci, 8));
+            for (int64_t b = 0; b < K / 32; ++b) {
+                BlockQ8_0 blk;
+                std::memcpy(&blk, ref.data() + b * sizeof blk, sizeof blk);
+                const uint8_t *rec = g.data() + b * cpu::fast::kActB32Bytes;
+                float d;
+                int32_t soff;
+                std::memcpy(&d, rec + cpu::fast::kActB32D + 4 * ci, 4);
+                std::memcpy(&soff, rec + cpu::fast::kActB32Soff + 4 * ci, 4);
+                int sum = 0;
+                for (int j = 0; j < 32; ++j) sum += blk.qs[j];
+                CHECK(std::memcmp(rec + 32 * ci, blk.qs, 32) == 0);
+                CHECK(d == fp16_to_fp32(blk.d));
+                CHECK(soff == -8 * sum);
+            }
+        }
+        {
+            std::vector<uint8_t> ref(*dtype_row_bytes(DType::Q8_K, K));
+            REQUIRE(quantize_row(DType::Q8_K, x.data(), ref.data(), K));
+            std::vector<uint8_t> g(static_cast<size_t>(K / 256) * cpu::fast::kActQ8KBytes, 0);
+            REQUIRE(k->group_act(int(DType::Q8_K), x.data(), K, g.data(), ci, 0));
+            for (int64_t b = 0; b < K / 256; ++b) {
+                BlockQ8_K blk;
+                std::memcpy(&blk, ref.data() + b * sizeof blk, sizeof blk);
+                const uint8_t *rec = g.data() + b * cpu::fast::kActQ8KBytes;
+                float d;
+                int16_t bs[16], b32[8];
+                std::memcpy(&d, rec + cpu::fast::kActQ8KD + 4 * ci, 4);
+                std::memcpy(bs, rec + cpu::fast::kActQ8KBs + 32 * ci, 32);
+                std::memcpy(b32, rec + cpu::fast::kActQ8KBs32 + 16 * ci, 16);
+                CHECK(std::memcmp(rec + 256 * ci, blk.qs, 256) == 0);
+                CHECK(std::memcmp(&d, &blk.d, 4) == 0);
+                CHECK(std::memcmp(bs, blk.bsums, 32) == 0);
+                for (int j = 0; j < 8; ++j) CHECK(b32[j] == blk.bsums[2 * j] + blk.bsums[2 * j + 1]);
+            }
+        }
+    }
 }
 
 TEST_CASE("conformance: mul_mat falls back to the reference for types without a fast kernel") {

@@ -9,13 +9,14 @@
 // (N(0, 0.02), Irwin-Hall with four terms, deterministic for a seed and independent of the
 // thread count), norm weights 1 (F32), biases small (F32). Tensors are generated and
 // quantized one at a time with Corvid's reference quantizers, rows in parallel (OpenMP), so
-// memory stays at one tensor. The type mixes (Q4_K_M, ...) follow llama.cpp's recipes as
-// documented in mix_type() below.
+// memory stays at one tensor. The per-tensor types of the mixes (Q4_K_M, ...) come from
+// src/quantize/recipe.h, the recipes `corvid quantize` shares with llama.cpp.
 //
 // This is an internal tool: it links corvid_static because the GGUF writer is not part of
 // the C API.
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
+#include "quantize/recipe.h"
 #include "tensor/dtype.h"
 #include "tensor/quants.h"
 #include "util/error.h"
@@ -77,108 +78,16 @@ const Shape *find_shape(const std::string &name) {
 
 // ------------------------------------------------------------------ types and mixes
 
-// A --type value: the base tensor type, the llama_ftype stored as general.file_type, and
-// which llama.cpp recipe adjusts individual tensors.
-enum class Mix { none, q2_k, q3_k_m, q4_k_s, q4_k_m, q5_k_m, iq4 };
-
-struct FileType {
-    const char *name;
-    DType base;
-    uint32_t ftype; // llama.cpp's enum llama_ftype
-    Mix mix;
-};
-
-const FileType kFileTypes[] = {
-    {"F32", DType::F32, 0, Mix::none},       {"F16", DType::F16, 1, Mix::none},
-    {"BF16", DType::BF16, 32, Mix::none},    {"Q4_0", DType::Q4_0, 2, Mix::none},
-    {"Q4_1", DType::Q4_1, 3, Mix::none},     {"Q5_0", DType::Q5_0, 8, Mix::none},
-    {"Q5_1", DType::Q5_1, 9, Mix::none},     {"Q8_0", DType::Q8_0, 7, Mix::none},
-    {"Q2_K", DType::Q2_K, 10, Mix::q2_k},
-    {"Q3_K", DType::Q3_K, 11, Mix::none},    {"Q3_K_S", DType::Q3_K, 11, Mix::none},
-    {"Q3_K_M", DType::Q3_K, 12, Mix::q3_k_m},
-    {"Q4_K", DType::Q4_K, 14, Mix::none},    {"Q4_K_S", DType::Q4_K, 14, Mix::q4_k_s},
-    {"Q4_K_M", DType::Q4_K, 15, Mix::q4_k_m},
-    {"Q5_K", DType::Q5_K, 16, Mix::none},    {"Q5_K_S", DType::Q5_K, 16, Mix::none},
-    {"Q5_K_M", DType::Q5_K, 17, Mix::q5_k_m},
-    {"Q6_K", DType::Q6_K, 18, Mix::none},
-    {"IQ4_NL", DType::IQ4_NL, 25, Mix::iq4}, {"IQ4_XS", DType::IQ4_XS, 30, Mix::iq4},
-};
-
-const FileType *find_file_type(std::string name) {
-    for (char &c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    for (const FileType &f : kFileTypes)
-        if (name == f.name) return &f;
-    return nullptr;
+// --type is a llama.cpp file type (Q4_K_M, Q8_0, F16, ...; also the aliases Q3_K, Q4_K,
+// Q5_K for the _M mixes, as llama-quantize): src/quantize/recipe.h decides each tensor's
+// type exactly as `corvid quantize` (and llama.cpp's quantizer) would for an F32 model of
+// this shape, fallbacks for rows that are not whole blocks included.
+const corvid::quant::FTypeInfo *find_file_type(const std::string &name) {
+    const auto f = corvid::quant::ftype_from_name(name);
+    return f ? corvid::quant::ftype_info(static_cast<int32_t>(*f)) : nullptr;
 }
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-
-// llama.cpp's "use more bits" layer pattern: the first and last eighth and every third layer between.
-bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
-// What a tensor's row length forces: llama.cpp falls back from the K-quants (256-element
-// blocks) to 32-element types when a row is not whole 256-blocks, and we fall back to F16
-// when not even that fits.
-DType fit_row(DType t, int64_t ne0) {
-    if (ne0 % corvid::traits(t).block_size == 0) return t;
-    switch (t) {
-    case DType::Q2_K: case DType::Q3_K: case DType::IQ4_XS: t = DType::IQ4_NL; break;
-    case DType::Q4_K: t = DType::Q5_0; break;
-    case DType::Q5_K: t = DType::Q5_1; break;
-    case DType::Q6_K: t = DType::Q8_0; break;
-    default: break;
-    }
-    if (ne0 % corvid::traits(t).block_size == 0) return t;
-    return DType::F16;
-}
-
-// The type of one 2-D weight. `kind` is the tensor's name without "blk.N." and ".weight".
-// Recipes (as llama.cpp's llama_tensor_get_type applies them without an importance matrix,
-// as far as we know them; the notes in tools/make_model/README.md list them):
-//  - float types: every matrix in that type.
-//  - quantized types: output.weight Q6_K (Q8_0 stays Q8_0; Q8_0 when rows are not
-//    256-multiples); token_embd in the base type.
-//  - Q2_K: attn_v Q4_K with >= 4 query heads per KV head else Q3_K; ffn_down and attn_output Q3_K.
-//  - Q3_K_M: attn_v Q5_K in the first two layers then Q4_K; ffn_down Q5_K in the first
-//    n_layer/16 layers then Q4_K; attn_output Q4_K.
-//  - Q4_K_S: attn_v Q5_K in the first 4 layers; ffn_down Q5_K in the first n_layer/8 layers.
-//  - Q4_K_M, Q5_K_M: attn_v and ffn_down Q6_K in the use_more_bits() layers.
-//  - IQ4_NL, IQ4_XS: attn_v Q5_K with >= 4 query heads per KV head.
-DType mix_type(const FileType &ft, const Shape &s, const std::string &kind, int64_t il, int64_t ne0) {
-    const DType base = ft.base;
-    if (is_float(base)) return base;
-    const int64_t n_gqa = s.n_head / s.n_head_kv;
-    DType t = base;
-    if (kind == "output") {
-        if (ne0 % 256 != 0) return fit_row(DType::Q8_0, ne0);
-        return base == DType::Q8_0 ? DType::Q8_0 : DType::Q6_K;
-    }
-    if (kind == "token_embd") return fit_row(base, ne0);
-    switch (ft.mix) {
-    case Mix::none: break;
-    case Mix::q2_k:
-        if (kind == "attn_v") t = n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
-        else if (kind == "ffn_down" || kind == "attn_output") t = DType::Q3_K;
-        break;
-    case Mix::q3_k_m:
-        if (kind == "attn_v") t = il < 2 ? DType::Q5_K : DType::Q4_K;
-        else if (kind == "ffn_down") t = il < s.n_layer / 16 ? DType::Q5_K : DType::Q4_K;
-        else if (kind == "attn_output") t = DType::Q4_K;
-        break;
-    case Mix::q4_k_s:
-        if (kind == "attn_v" && il < 4) t = DType::Q5_K;
-        else if (kind == "ffn_down" && il < s.n_layer / 8) t = DType::Q5_K;
-        break;
-    case Mix::q4_k_m:
-    case Mix::q5_k_m:
-        if ((kind == "attn_v" || kind == "ffn_down") && use_more_bits(il, s.n_layer)) t = DType::Q6_K;
-        break;
-    case Mix::iq4:
-        if (kind == "attn_v" && n_gqa >= 4) t = DType::Q5_K;
-        break;
-    }
-    return fit_row(t, ne0);
-}
 
 // ------------------------------------------------------------------ random numbers
 
@@ -314,32 +223,50 @@ struct Plan {
     Init init;
 };
 
-std::vector<Plan> plan_tensors(const Shape &s, const FileType &ft) {
+std::vector<Plan> plan_tensors(const Shape &s, const corvid::quant::FTypeInfo &ft) {
     const int64_t hd = s.n_embd / s.n_head, n_kv = hd * s.n_head_kv;
     std::vector<Plan> p;
-    auto mat = [&](const std::string &name, const std::string &kind, int64_t il, int64_t ne0, int64_t ne1) {
-        p.push_back({name, mix_type(ft, s, kind, il, ne0), {ne0, ne1}, Init::gaussian});
+    auto mat = [&](const std::string &name, int64_t ne0, int64_t ne1) {
+        p.push_back({name, DType::F32, {ne0, ne1}, Init::gaussian});
     };
-    mat("token_embd.weight", "token_embd", -1, s.n_embd, s.n_vocab);
+    mat("token_embd.weight", s.n_embd, s.n_vocab);
     for (int64_t il = 0; il < s.n_layer; ++il) {
         const std::string b = "blk." + std::to_string(il) + ".";
         p.push_back({b + "attn_norm.weight", DType::F32, {s.n_embd}, Init::ones});
-        mat(b + "attn_q.weight", "attn_q", il, s.n_embd, s.n_embd);
-        mat(b + "attn_k.weight", "attn_k", il, s.n_embd, n_kv);
-        mat(b + "attn_v.weight", "attn_v", il, s.n_embd, n_kv);
+        mat(b + "attn_q.weight", s.n_embd, s.n_embd);
+        mat(b + "attn_k.weight", s.n_embd, n_kv);
+        mat(b + "attn_v.weight", s.n_embd, n_kv);
         if (s.qkv_bias) {
             p.push_back({b + "attn_q.bias", DType::F32, {s.n_embd}, Init::bias});
             p.push_back({b + "attn_k.bias", DType::F32, {n_kv}, Init::bias});
             p.push_back({b + "attn_v.bias", DType::F32, {n_kv}, Init::bias});
         }
-        mat(b + "attn_output.weight", "attn_output", il, s.n_embd, s.n_embd);
+        mat(b + "attn_output.weight", s.n_embd, s.n_embd);
         p.push_back({b + "ffn_norm.weight", DType::F32, {s.n_embd}, Init::ones});
-        mat(b + "ffn_gate.weight", "ffn_gate", il, s.n_embd, s.n_ff);
-        mat(b + "ffn_up.weight", "ffn_up", il, s.n_embd, s.n_ff);
-        mat(b + "ffn_down.weight", "ffn_down", il, s.n_ff, s.n_embd);
+        mat(b + "ffn_gate.weight", s.n_embd, s.n_ff);
+        mat(b + "ffn_up.weight", s.n_embd, s.n_ff);
+        mat(b + "ffn_down.weight", s.n_ff, s.n_embd);
     }
     p.push_back({"output_norm.weight", DType::F32, {s.n_embd}, Init::ones});
-    mat("output.weight", "output", -1, s.n_embd, s.n_vocab);
+    mat("output.weight", s.n_embd, s.n_vocab);
+
+    // Types: the quantizer's recipe, applied in llama.cpp's order (its mixes count
+    // attention-V tensors as they go) to the F32 model this would be.
+    corvid::quant::ModelFacts facts;
+    facts.arch = s.arch;
+    facts.n_layer = s.n_layer;
+    facts.n_head = s.n_head;
+    facts.n_head_kv = s.n_head_kv;
+    std::vector<std::string> names;
+    for (const Plan &t : p) names.push_back(t.name);
+    corvid::quant::RecipeOptions ro;
+    ro.ftype = ft.ftype;
+    corvid::quant::Recipe recipe(facts, ro, names);
+    for (size_t i : corvid::quant::llama_order(names)) {
+        int64_t ne[4] = {1, 1, 1, 1};
+        for (size_t d = 0; d < p[i].ne.size(); ++d) ne[d] = p[i].ne[d];
+        p[i].type = recipe.choose(p[i].name, DType::F32, ne).type;
+    }
     return p;
 }
 
@@ -363,7 +290,7 @@ int make_model(const Options &o) {
         std::fprintf(stderr, "corvid-make-model: unknown shape '%s' (--list-shapes shows them)\n", o.shape.c_str());
         return 2;
     }
-    const FileType *ft = find_file_type(o.type);
+    const corvid::quant::FTypeInfo *ft = find_file_type(o.type);
     if (!ft) {
         std::fprintf(stderr, "corvid-make-model: unknown type '%s' (--list-types shows them)\n", o.type.c_str());
         return 2;
@@ -375,7 +302,7 @@ int make_model(const Options &o) {
     const int64_t hd = s->n_embd / s->n_head;
     w.set("general.architecture", Value::string(a));
     w.set("general.name", Value::string(std::string("corvid-random-") + s->name));
-    w.set("general.file_type", Value::u32(ft->ftype));
+    w.set("general.file_type", Value::u32(static_cast<uint32_t>(ft->ftype)));
     if (!is_float(ft->base)) w.set("general.quantization_version", Value::u32(2));
     w.set(a + ".context_length", Value::u32(static_cast<uint32_t>(s->n_ctx)));
     w.set(a + ".embedding_length", Value::u32(static_cast<uint32_t>(s->n_embd)));
@@ -493,7 +420,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (list_types) {
-        for (const FileType &f : kFileTypes) std::printf("%s ", f.name);
+        for (const auto &f : corvid::quant::ftype_table()) std::printf("%s ", f.name);
         std::printf("\n");
         return 0;
     }

@@ -3,7 +3,8 @@
 // Numerics follow the reference engine's default (non-flash) path, which is what its
 // logits are made with: Q is rounded to F16 before the K products (K lives in an F16
 // cache), the softmax sums in double, and the probabilities are rounded to F16 before
-// they weight V. With an F32 cache no rounding happens.
+// they weight V. With an F32 cache no rounding happens. attention() takes the fast path
+// (cpu_attention_fast.cpp) when the active instruction set has one.
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_parallel.h"
 
@@ -30,6 +31,10 @@ float load(const uint8_t *p, int64_t i, bool f16) {
 } // namespace
 
 void attention(Tensor &dst) {
+    if (!attention_fast(dst)) attention_reference(dst);
+}
+
+void attention_reference(Tensor &dst) {
     const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
     const float scale = dst.fp[0];
     const int64_t D = q.ne[0], H = q.ne[1], T = q.ne[2];

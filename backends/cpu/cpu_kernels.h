@@ -25,7 +25,9 @@ void rms_norm(Tensor &dst);
 void norm(Tensor &dst);
 void rope(Tensor &dst);
 void soft_max(Tensor &dst);
-void attention(Tensor &dst);
+void attention(Tensor &dst);           // the fast path when there is one, else the reference
+void attention_reference(Tensor &dst); // scalar ground truth
+bool attention_fast(Tensor &dst);      // false (nothing written) when no fast kernel applies
 void unary(Tensor &dst);   // silu, gelu
 void glu(Tensor &dst);     // swiglu, geglu
 void cpy(Tensor &dst);

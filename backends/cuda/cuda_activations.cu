@@ -16,7 +16,8 @@ template <> __device__ __forceinline__ __nv_bfloat16 to_out<__nv_bfloat16>(float
 
 // One warp per 32-element block: amax, d = amax / 127, q = roundf(x / d), x' = q * fp16(d).
 template <typename OutT>
-__global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld) {
+__global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld, int8_t *q8,
+                            float *d8) {
     const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
     const int per_col = K / 32;
@@ -29,13 +30,18 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const float q = roundf(v * id);
     const float dd = __half2float(__float2half_rn(d));
-    out[m * ld + 32 * u + lane] = to_out<OutT>(q * dd);
+    if (q8) {
+        q8[m * K + 32 * u + lane] = static_cast<int8_t>(q);
+        if (lane == 0) d8[m * per_col + u] = dd;
+    } else {
+        out[m * ld + 32 * u + lane] = to_out<OutT>(q * dd);
+    }
 }
 
 // One 256-thread block per super-block: the value of largest magnitude (first one on
 // ties) sets iscale = -127 / max; q = min(127, nearest_int(iscale * x)); x' = q / iscale.
 template <typename OutT>
-__global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld) {
+__global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld, int8_t *q8, float *d8) {
     __shared__ float s_a[8];
     __shared__ int s_i[8];
     const int per_col = K / 256;
@@ -57,15 +63,21 @@ __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, i
     idx = s_i[0];
     for (int w = 1; w < 8; ++w)
         if (s_a[w] > a || (s_a[w] == a && s_i[w] < idx)) a = s_a[w], idx = s_i[w];
-    float r = 0.0f;
+    float r = 0.0f, d = 0.0f;
+    int q = 0;
     if (a != 0.0f) {
         const float mx = reinterpret_cast<const float *>(x + m * x_nb1)[256 * sb + idx];
         const float iscale = -127.0f / mx;
-        const int q = min(127, __float2int_rn(iscale * v));
-        const float d = 1.0f / iscale;
+        q = min(127, __float2int_rn(iscale * v));
+        d = 1.0f / iscale;
         r = d * static_cast<float>(q);
     }
-    out[m * ld + 256 * sb + t] = to_out<OutT>(r);
+    if (q8) {
+        q8[m * K + 256 * sb + t] = static_cast<int8_t>(q);
+        if ((t & 31) == 0) d8[m * (K / 32) + 8 * sb + t / 32] = d;
+    } else {
+        out[m * ld + 256 * sb + t] = to_out<OutT>(r);
+    }
 }
 
 // Plain rounding: F16 / BF16 / F32 partners, one thread per element (any K).
@@ -89,13 +101,13 @@ void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, i
     if (qk == 32) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         const int64_t threads = K * M;
-        q8_0_kernel<OutT><<<blocks_for(threads, 256), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
-                                                                             static_cast<int>(M), out, ld);
+        q8_0_kernel<OutT><<<blocks_for(threads, 256), 256, 0, ctx.stream>>>(
+            x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
-        q8_k_kernel<OutT><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
-                                                                                       out, ld);
+        q8_k_kernel<OutT><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(
+            x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         const unsigned grid = blocks_for(ld * M, 256);
@@ -117,6 +129,22 @@ void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1,
     case ActOut::f32: launch(ctx, w, x, x_nb1, K, M, static_cast<float *>(out), ld); break;
     case ActOut::f16: launch(ctx, w, x, x_nb1, K, M, static_cast<__half *>(out), ld); break;
     case ActOut::bf16: launch(ctx, w, x, x_nb1, K, M, static_cast<__nv_bfloat16 *>(out), ld); break;
+    }
+}
+
+void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
+                            float *d) {
+    const int qk = static_cast<int>(traits(w).block_size);
+    if (qk == 32) {
+        q8_0_kernel<float><<<blocks_for(K * M, 256), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+                                                                          static_cast<int>(M), nullptr, 0, q, d);
+        CV_LAUNCHED("q8_0_kernel");
+    } else if (qk == 256) {
+        q8_k_kernel<float><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+                                                                                       nullptr, 0, q, d);
+        CV_LAUNCHED("q8_k_kernel");
+    } else {
+        fail(Status::internal, "cuda: %s has no 8-bit activation format", dtype_name(w));
     }
 }
 

@@ -1,95 +1,224 @@
 // Attention with grouped heads: softmax(Q K^T * scale + mask) V over an F16 or F32 cache.
 //
-// Flash-style: one block per (query head, token); each of its warps walks a strided
-// share of the keys with an online softmax (running max, running sum, rescaled
-// accumulator), and the warps' partial states are merged at the end, so no score matrix
-// is ever stored. Keys whose mask is -inf are skipped. Q is rounded to F16 first when the
-// cache is F16, as the reference does. Head sizes up to 256.
+// Few queries (decode): split over the sequence. Each block takes one (chunk of 128 keys,
+// head, token): a thread per key computes its score, the block its chunk's max and sum,
+// then a thread per head dimension the chunk's weighted sum of V. A second kernel merges
+// the chunks' partial softmax states (max, sum, accumulator), so long caches keep every
+// SM busy and no score matrix leaves the chip. Q is rounded to F16 first when the cache
+// is F16, as the reference does.
+//
+// Many queries (prompt): the reference's own steps on the tensor cores: Q rounded to F16,
+// S = K^T Q by batched GEMM (F32 accumulation), a masked softmax whose probabilities are
+// rounded to F16 (as the reference rounds them), O = V P by batched GEMM written straight
+// into the result's [head_dim, n_head, n_tokens] layout. Tokens go in chunks so the score
+// scratch stays bounded.
 #include "cuda/cuda_ops.h"
+
+#include <algorithm>
 
 namespace corvid::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kChunk = 128;  // keys per block and threads per block (decode path)
 constexpr int kMaxHead = 256;
-constexpr int kPer = kMaxHead / 32;
+constexpr int kPromptMinTokens = 16;
 
-template <bool F16>
-__device__ __forceinline__ float kv_at(const uint8_t *row, int d) {
+template <bool F16> __device__ __forceinline__ float kv_at(const uint8_t *row, int d) {
     if constexpr (F16) return h2f(reinterpret_cast<const uint16_t *>(row)[d]);
     else return reinterpret_cast<const float *>(row)[d];
 }
 
-template <bool F16>
-__global__ void __launch_bounds__(kWarps * 32)
-    attention_kernel(const uint8_t *q, int64_t q_nb1, int64_t q_nb2, const uint8_t *k, int64_t k_nb1, int64_t k_nb2,
-                     const uint8_t *v, int64_t v_nb1, int64_t v_nb2, const uint8_t *mask, int64_t mask_nb1,
-                     float *out, int D, int H, int NKV, int group, float scale) {
-    __shared__ float s_m[kWarps], s_l[kWarps];
-    __shared__ float s_acc[kWarps][kMaxHead];
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int hk = h / group;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-
-    const float *qr = reinterpret_cast<const float *>(q + h * q_nb1 + t * q_nb2);
-    float qv[kPer], acc[kPer];
+__device__ float block_reduce(float v, float *sh, bool is_max) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x / 32;
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) {
-        const int d = lane + 32 * i;
-        float x = d < D ? qr[d] : 0.0f;
-        if (F16) x = __half2float(__float2half_rn(x));
-        qv[i] = x;
-        acc[i] = 0.0f;
+    for (int o = 16; o > 0; o >>= 1) {
+        const float x = __shfl_xor_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, x) : v + x;
     }
-    const float *mr = reinterpret_cast<const float *>(mask + t * mask_nb1);
-    const uint8_t *kb = k + hk * k_nb2, *vb = v + hk * v_nb2;
-
-    float m = -INFINITY, l = 0.0f;
-    for (int j = warp; j < NKV; j += kWarps) {
-        const float mv = mr[j];
-        if (mv == -INFINITY) continue;
-        const uint8_t *kr = kb + j * k_nb1;
-        float dot = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-            const int d = lane + 32 * i;
-            if (d < D) dot += qv[i] * kv_at<F16>(kr, d);
-        }
-        dot = warp_sum(dot);
-        const float s = dot * scale + mv;
-        const float m_new = fmaxf(m, s);
-        const float corr = expf(m - m_new);
-        const float p = expf(s - m_new);
-        l = l * corr + p;
-        const uint8_t *vr = vb + j * v_nb1;
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-            const int d = lane + 32 * i;
-            acc[i] = acc[i] * corr + (d < D ? p * kv_at<F16>(vr, d) : 0.0f);
-        }
-        m = m_new;
-    }
-    if (lane == 0) s_m[warp] = m, s_l[warp] = l;
-#pragma unroll
-    for (int i = 0; i < kPer; ++i) s_acc[warp][lane + 32 * i] = acc[i];
     __syncthreads();
-    if (warp != 0) return;
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float r = sh[0];
+    for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) r = is_max ? fmaxf(r, sh[i]) : r + sh[i];
+    return r;
+}
+
+struct AttnArgs {
+    const uint8_t *q, *k, *v, *mask;
+    int64_t q_nb1, q_nb2, k_nb1, k_nb2, v_nb1, v_nb2, mask_nb1;
+    int D, H, NKV, group, chunks;
+    float scale;
+    bool vec; // K rows can be read with 16-byte loads
+};
+
+template <bool F16>
+__global__ void __launch_bounds__(kChunk) attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml) {
+    __shared__ float qs[kMaxHead];
+    __shared__ float p[kChunk];
+    __shared__ float red[kChunk / 32];
+    const int c = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
+    const int hk = h / a.group, tid = threadIdx.x;
+    const float *qr = reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2);
+    for (int d = tid; d < a.D; d += kChunk) qs[d] = F16 ? __half2float(__float2half_rn(qr[d])) : qr[d];
+    __syncthreads();
+
+    const int j = c * kChunk + tid;
+    float s = -INFINITY;
+    if (j < a.NKV) {
+        const float mv = reinterpret_cast<const float *>(a.mask + t * a.mask_nb1)[j];
+        if (mv != -INFINITY) {
+            const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
+            float dot = 0.0f;
+            if (F16 && a.vec) {
+                const uint4 *kp = reinterpret_cast<const uint4 *>(kr);
+                for (int i = 0; i < a.D / 8; ++i) {
+                    const uint4 w = kp[i];
+                    const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
+                        dot += qs[8 * i + 2 * e] * f.x + qs[8 * i + 2 * e + 1] * f.y;
+                    }
+                }
+            } else {
+                for (int d = 0; d < a.D; ++d) dot += qs[d] * kv_at<F16>(kr, d);
+            }
+            s = dot * a.scale + mv;
+        }
+    }
+    const float m = block_reduce(s, red, true);
+    const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
+    p[tid] = e;
+    const float l = block_reduce(e, red, false); // (its barriers also publish p[])
+    const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
+    const int n = min(kChunk, a.NKV - c * kChunk);
+    for (int d = tid; d < a.D; d += kChunk) {
+        float acc = 0.0f;
+        const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
+        for (int jj = 0; jj < n; ++jj)
+            if (p[jj] != 0.0f) acc += p[jj] * kv_at<F16>(vb + jj * a.v_nb1, d);
+        part_acc[slot * a.D + d] = acc;
+    }
+    if (tid == 0) part_ml[slot] = make_float2(m, l);
+}
+
+__global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, float *out, int D, int H, int chunks) {
+    const int h = blockIdx.x, t = blockIdx.y;
+    const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
     float M = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_m[w]);
-    float L = 0.0f, f[kWarps];
-    for (int w = 0; w < kWarps; ++w) {
-        f[w] = s_m[w] == -INFINITY ? 0.0f : expf(s_m[w] - M);
-        L += s_l[w] * f[w];
+    for (int c = 0; c < chunks; ++c) M = fmaxf(M, part_ml[base + c].x);
+    float L = 0.0f;
+    for (int c = 0; c < chunks; ++c) {
+        const float2 ml = part_ml[base + c];
+        if (ml.x != -INFINITY) L += ml.y * expf(ml.x - M);
     }
     const float inv = L > 0.0f ? 1.0f / L : 0.0f;
     float *o = out + (static_cast<int64_t>(t) * H + h) * D;
-#pragma unroll
-    for (int i = 0; i < kPer; ++i) {
-        const int d = lane + 32 * i;
-        if (d >= D) continue;
-        float sum = 0.0f;
-        for (int w = 0; w < kWarps; ++w) sum += s_acc[w][d] * f[w];
-        o[d] = sum * inv;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int c = 0; c < chunks; ++c) {
+            const float2 ml = part_ml[base + c];
+            if (ml.x != -INFINITY) acc += part_acc[(base + c) * D + d] * expf(ml.x - M);
+        }
+        o[d] = acc * inv;
+    }
+}
+
+// ---- prompt path ------------------------------------------------------------------------
+
+// Q [D, H, T] (rows at q_nb1 / q_nb2) -> contiguous F16 (or F32) [T][H][D].
+template <typename OutT>
+__global__ void q_convert_kernel(const uint8_t *q, int64_t q_nb1, int64_t q_nb2, int D, int H, int64_t n, OutT *out) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const int d = static_cast<int>(i % D);
+    const int64_t r = i / D;
+    const int h = static_cast<int>(r % H);
+    const int64_t t = r / H;
+    const float x = reinterpret_cast<const float *>(q + h * q_nb1 + t * q_nb2)[d];
+    if constexpr (sizeof(OutT) == 2) out[i] = __float2half_rn(x);
+    else out[i] = x;
+}
+
+// Rows of S ([H][T][NKV] F32): p = softmax(s * scale + mask[t]), probabilities rounded to
+// F16 for an F16 cache (the reference's rounding), written to P of the same layout.
+template <typename OutT>
+__global__ void attn_softmax_kernel(const float *S, const uint8_t *mask, int64_t mask_nb1, int T, int NKV, float scale,
+                                    OutT *P) {
+    __shared__ float red[8];
+    const int64_t row = blockIdx.x; // h * T + t
+    const int t = static_cast<int>(row % T);
+    const float *s = S + row * NKV;
+    const float *m = reinterpret_cast<const float *>(mask + t * mask_nb1);
+    OutT *pr = P + row * NKV;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < NKV; j += blockDim.x)
+        if (m[j] != -INFINITY) mx = fmaxf(mx, s[j] * scale + m[j]);
+    mx = block_reduce(mx, red, true);
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < NKV; j += blockDim.x)
+        if (m[j] != -INFINITY) sum += expf(s[j] * scale + m[j] - mx);
+    sum = block_reduce(sum, red, false);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int j = threadIdx.x; j < NKV; j += blockDim.x) {
+        const float pv = m[j] == -INFINITY ? 0.0f : expf(s[j] * scale + m[j] - mx) * inv;
+        if constexpr (sizeof(OutT) == 2) pr[j] = __float2half_rn(pv);
+        else pr[j] = pv;
+    }
+}
+
+void attention_prompt(Context &ctx, Tensor &dst) {
+    const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
+    const int D = static_cast<int>(q.ne[0]), H = static_cast<int>(q.ne[1]), T = static_cast<int>(q.ne[2]);
+    const int NKV = static_cast<int>(k.ne[1]), HKV = static_cast<int>(k.ne[2]), group = H / HKV;
+    const bool f16 = k.type == DType::F16;
+    const size_t es = f16 ? 2 : 4;
+    const cudaDataType_t dt = f16 ? CUDA_R_16F : CUDA_R_32F;
+    // Tokens per pass: scores and probabilities of at most ~256 MiB.
+    const int64_t per_token = static_cast<int64_t>(H) * NKV * (4 + es);
+    const int tc = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(T, (int64_t(256) << 20) / per_token)));
+    auto *qc = static_cast<uint8_t *>(ctx.scratch(kScratchAttention, es * D * H * tc + per_token * tc + 256));
+    float *S = reinterpret_cast<float *>(qc + (es * D * H * tc + 255) / 256 * 256);
+    uint8_t *P = reinterpret_cast<uint8_t *>(S + static_cast<int64_t>(H) * NKV * tc);
+    const float one = 1.0f, zero = 0.0f;
+    const auto *kb = static_cast<const uint8_t *>(k.data), *vb = static_cast<const uint8_t *>(v.data);
+    const int ldk = static_cast<int>(k.nb[1] / es), ldv = static_cast<int>(v.nb[1] / es);
+    const long long k_bs = static_cast<long long>(k.nb[2] / es), v_bs = static_cast<long long>(v.nb[2] / es);
+
+    for (int t0 = 0; t0 < T; t0 += tc) {
+        const int nt = std::min(tc, T - t0);
+        const uint8_t *qp = static_cast<const uint8_t *>(q.data) + t0 * q.nb[2];
+        const int64_t nq = static_cast<int64_t>(D) * H * nt;
+        if (f16)
+            q_convert_kernel<__half><<<blocks_for(nq, 256), 256, 0, ctx.stream>>>(
+                qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<__half *>(qc));
+        else
+            q_convert_kernel<float><<<blocks_for(nq, 256), 256, 0, ctx.stream>>>(
+                qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<float *>(qc));
+        CV_LAUNCHED("q_convert_kernel");
+        // S_h = K_hk^T Q_h, batched over the kv heads, once per head of a group.
+        for (int g = 0; g < group; ++g)
+            CV_CUBLAS(cublasGemmStridedBatchedEx(
+                ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, NKV, nt, D, &one, kb, dt, ldk, k_bs, qc + es * g * D, dt, H * D,
+                static_cast<long long>(group) * D, &zero, S + static_cast<int64_t>(g) * nt * NKV, CUDA_R_32F, NKV,
+                static_cast<long long>(group) * nt * NKV, HKV, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        const uint8_t *mp = static_cast<const uint8_t *>(mask.data) + t0 * mask.nb[1];
+        const unsigned rows = static_cast<unsigned>(H * nt);
+        if (f16)
+            attn_softmax_kernel<__half><<<rows, 256, 0, ctx.stream>>>(S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
+                                                                      dst.fp[0], reinterpret_cast<__half *>(P));
+        else
+            attn_softmax_kernel<float><<<rows, 256, 0, ctx.stream>>>(S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
+                                                                     dst.fp[0], reinterpret_cast<float *>(P));
+        CV_LAUNCHED("attn_softmax_kernel");
+        // O_h = V_hk P_h into dst[:, h, t0 + t].
+        float *out = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + t0 * dst.nb[2]);
+        for (int g = 0; g < group; ++g)
+            CV_CUBLAS(cublasGemmStridedBatchedEx(
+                ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, D, nt, NKV, &one, vb, dt, ldv, v_bs,
+                P + es * static_cast<int64_t>(g) * nt * NKV, dt, NKV, static_cast<long long>(group) * nt * NKV, &zero,
+                out + static_cast<int64_t>(g) * D, CUDA_R_32F, H * D, static_cast<long long>(group) * D, HKV,
+                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
 }
 
@@ -101,19 +230,44 @@ void attention(Context &ctx, Tensor &dst) {
     const int NKV = static_cast<int>(k.ne[1]), HKV = static_cast<int>(k.ne[2]);
     if (D > kMaxHead) fail(Status::unsupported, "cuda attention: head size %d is over %d", D, kMaxHead);
     if (q.nb[0] != sizeof(float)) fail(Status::internal, "cuda attention: q rows must be contiguous");
+    if (!dst.is_contiguous()) fail(Status::internal, "cuda attention: the result must be contiguous");
     if (T == 0 || H == 0) return;
-    const dim3 grid(static_cast<unsigned>(H), static_cast<unsigned>(T));
-    auto args = [&](auto kernel) {
-        kernel<<<grid, kWarps * 32, 0, ctx.stream>>>(
-            static_cast<const uint8_t *>(q.data), static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]),
-            static_cast<const uint8_t *>(k.data), static_cast<int64_t>(k.nb[1]), static_cast<int64_t>(k.nb[2]),
-            static_cast<const uint8_t *>(v.data), static_cast<int64_t>(v.nb[1]), static_cast<int64_t>(v.nb[2]),
-            static_cast<const uint8_t *>(mask.data), static_cast<int64_t>(mask.nb[1]), static_cast<float *>(dst.data), D,
-            H, NKV, H / HKV, dst.fp[0]);
-    };
-    if (k.type == DType::F16) args(attention_kernel<true>);
-    else args(attention_kernel<false>);
-    CV_LAUNCHED("attention_kernel");
+    const size_t es = k.type == DType::F16 ? 2 : 4;
+    const bool blas_ok = k.nb[1] % es == 0 && k.nb[2] % es == 0 && v.nb[1] % es == 0 && v.nb[2] % es == 0;
+    if (T >= kPromptMinTokens && NKV > 0 && blas_ok) {
+        attention_prompt(ctx, dst);
+        return;
+    }
+    AttnArgs a{};
+    a.q = static_cast<const uint8_t *>(q.data);
+    a.k = static_cast<const uint8_t *>(k.data);
+    a.v = static_cast<const uint8_t *>(v.data);
+    a.mask = static_cast<const uint8_t *>(mask.data);
+    a.q_nb1 = static_cast<int64_t>(q.nb[1]);
+    a.q_nb2 = static_cast<int64_t>(q.nb[2]);
+    a.k_nb1 = static_cast<int64_t>(k.nb[1]);
+    a.k_nb2 = static_cast<int64_t>(k.nb[2]);
+    a.v_nb1 = static_cast<int64_t>(v.nb[1]);
+    a.v_nb2 = static_cast<int64_t>(v.nb[2]);
+    a.mask_nb1 = static_cast<int64_t>(mask.nb[1]);
+    a.D = D;
+    a.H = H;
+    a.NKV = NKV;
+    a.group = H / HKV;
+    a.chunks = std::max(1, (NKV + kChunk - 1) / kChunk);
+    a.scale = dst.fp[0];
+    a.vec = D % 8 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
+    const int64_t slots = static_cast<int64_t>(T) * H * a.chunks;
+    auto *part = static_cast<uint8_t *>(ctx.scratch(kScratchAttention, slots * (sizeof(float) * D + sizeof(float2))));
+    auto *ml = reinterpret_cast<float2 *>(part);
+    auto *acc = reinterpret_cast<float *>(part + slots * sizeof(float2));
+    const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T));
+    if (k.type == DType::F16) attn_split_kernel<true><<<grid, kChunk, 0, ctx.stream>>>(a, acc, ml);
+    else attn_split_kernel<false><<<grid, kChunk, 0, ctx.stream>>>(a, acc, ml);
+    CV_LAUNCHED("attn_split_kernel");
+    attn_merge_kernel<<<dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, ctx.stream>>>(
+        acc, ml, static_cast<float *>(dst.data), D, H, a.chunks);
+    CV_LAUNCHED("attn_merge_kernel");
 }
 
 } // namespace corvid::cuda

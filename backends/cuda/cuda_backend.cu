@@ -4,6 +4,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_ops.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -15,13 +16,19 @@ std::string device_problem(int device); // cuda_device.cu
 void *Context::scratch(ScratchSlot slot, size_t bytes) {
     if (bytes == 0) bytes = 1;
     if (scratch_bytes_[slot] >= bytes) return scratch_ptr_[slot];
+    if (capturing) throw ScratchGrowth{slot, bytes};
+    grow_scratch(slot, bytes);
+    return scratch_ptr_[slot];
+}
+
+void Context::grow_scratch(ScratchSlot slot, size_t bytes) {
+    if (scratch_bytes_[slot] >= bytes) return;
     if (scratch_ptr_[slot]) CV_CUDA(cudaFreeAsync(scratch_ptr_[slot], stream));
     scratch_ptr_[slot] = nullptr;
     scratch_bytes_[slot] = 0;
     const size_t want = bytes + bytes / 4; // room to grow a little without reallocating
     CV_CUDA(cudaMallocAsync(&scratch_ptr_[slot], want, stream));
     scratch_bytes_[slot] = want;
-    return scratch_ptr_[slot];
 }
 
 void Context::release_scratch() {
@@ -34,7 +41,8 @@ void Context::release_scratch() {
 
 namespace {
 
-constexpr size_t kStagingBytes = size_t(32) << 20; // per pinned staging buffer (two of them)
+constexpr size_t kStagingBytes = size_t(32) << 20;    // per pinned staging buffer (two of them)
+constexpr size_t kCublasWorkspace = size_t(32) << 20; // cuBLAS's workspace
 
 class CudaBackend final : public Backend {
 public:
@@ -51,6 +59,11 @@ public:
         CV_CUBLAS(cublasCreate(&ctx_.cublas));
         CV_CUBLAS(cublasSetStream(ctx_.cublas, ctx_.stream));
         CV_CUBLAS(cublasSetMathMode(ctx_.cublas, CUBLAS_DEFAULT_MATH));
+        // A workspace of our own, so cuBLAS never allocates while a graph is being captured.
+        CV_CUDA(cudaMalloc(&cublas_workspace_, kCublasWorkspace));
+        CV_CUBLAS(cublasSetWorkspace(ctx_.cublas, cublas_workspace_, kCublasWorkspace));
+        const char *g = std::getenv("CORVID_CUDA_GRAPHS");
+        use_graphs_ = !(g && std::strcmp(g, "0") == 0);
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));
@@ -68,7 +81,9 @@ public:
         }
         if (flag_host_) cudaFreeHost(flag_host_);
         if (ctx_.error_flag) cudaFree(ctx_.error_flag);
+        if (exec_) cudaGraphExecDestroy(exec_);
         if (ctx_.cublas) cublasDestroy(ctx_.cublas);
+        if (cublas_workspace_) cudaFree(cublas_workspace_);
         if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
         cudaGetLastError();
     }
@@ -139,6 +154,7 @@ public:
 
     void upload(void *dst, const void *src, size_t bytes) override {
         bind();
+        ctx_.written(dst, bytes);
         ensure_staging();
         const auto *s = static_cast<const uint8_t *>(src);
         auto *d = static_cast<uint8_t *>(dst);
@@ -163,17 +179,24 @@ public:
 
     void copy(void *dst, const void *src, size_t bytes) override {
         bind();
+        ctx_.written(dst, bytes);
         CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
     }
 
     void fill(void *dst, int value, size_t bytes) override {
         bind();
+        ctx_.written(dst, bytes);
         CV_CUDA(cudaMemsetAsync(dst, value, bytes, ctx_.stream));
     }
 
     void synchronize() override {
         bind();
         wait_and_check();
+    }
+
+    double measure_read_bandwidth(size_t bytes) override {
+        bind();
+        return cuda::measure_read_bandwidth(ctx_, bytes);
     }
 
     void memory_info(size_t *free_bytes, size_t *total_bytes) const override {
@@ -191,10 +214,80 @@ public:
 
     void compute(const std::vector<Tensor *> &nodes) override {
         bind();
-        for (Tensor *t : nodes) run(*t);
+        if (use_graphs_ && decode_sized(nodes)) {
+            compute_captured(nodes);
+            return;
+        }
+        run_all(nodes);
     }
 
 private:
+    void run_all(const std::vector<Tensor *> &nodes) {
+        ctx_.invalidate_act_cache(); // another graph: its memory may have been reused
+        for (Tensor *t : nodes) {
+            run(*t);
+            if (t->op != Op::view && t->data) ctx_.written(t->data, t->n_bytes());
+        }
+    }
+
+    // Decode steps (every matrix product with at most a few columns) are captured into a
+    // CUDA graph and launched as one: hundreds of small kernels cost one launch. Each step's
+    // capture updates the executable graph of the previous one in place (the topology is the
+    // same; sizes such as the cache length and the pointers may change), so the cost is the
+    // capture, not an instantiation.
+    static bool decode_sized(const std::vector<Tensor *> &nodes) {
+        size_t work = 0;
+        for (const Tensor *t : nodes) {
+            if (t->op == Op::mul_mat && t->src[1]->ne[1] > 8) return false;
+            if (t->op != Op::view) ++work;
+        }
+        return work >= 8;
+    }
+
+    void compute_captured(const std::vector<Tensor *> &nodes) {
+        CV_CUDA(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeRelaxed));
+        ctx_.capturing = true;
+        cudaGraph_t graph = nullptr;
+        try {
+            run_all(nodes);
+        } catch (const Context::ScratchGrowth &g) {
+            // A scratch buffer must grow first: drop this capture, grow, run uncaptured.
+            ctx_.capturing = false;
+            cudaStreamEndCapture(ctx_.stream, &graph);
+            if (graph) cudaGraphDestroy(graph);
+            cudaGetLastError();
+            ctx_.grow_scratch(g.slot, g.bytes);
+            run_all(nodes);
+            return;
+        } catch (...) {
+            ctx_.capturing = false;
+            cudaStreamEndCapture(ctx_.stream, &graph);
+            if (graph) cudaGraphDestroy(graph);
+            cudaGetLastError();
+            throw;
+        }
+        ctx_.capturing = false;
+        CV_CUDA(cudaStreamEndCapture(ctx_.stream, &graph));
+        if (exec_) {
+            cudaGraphExecUpdateResultInfo info{};
+            if (cudaGraphExecUpdate(exec_, graph, &info) != cudaSuccess) {
+                cudaGetLastError();
+                cudaGraphExecDestroy(exec_);
+                exec_ = nullptr;
+            }
+        }
+        if (!exec_) {
+            const cudaError_t e = cudaGraphInstantiate(&exec_, graph, 0);
+            if (e != cudaSuccess) {
+                cudaGraphDestroy(graph);
+                exec_ = nullptr;
+                CV_CUDA(e);
+            }
+        }
+        cudaGraphDestroy(graph);
+        CV_CUDA(cudaGraphLaunch(exec_, ctx_.stream));
+    }
+
     void bind() const {
         int cur = -1;
         CV_CUDA(cudaGetDevice(&cur));
@@ -252,6 +345,9 @@ private:
     cudaEvent_t staged_[2] = {nullptr, nullptr};
     int next_ = 0;
     int *flag_host_ = nullptr;
+    cudaGraphExec_t exec_ = nullptr;
+    bool use_graphs_ = true;
+    void *cublas_workspace_ = nullptr;
 };
 
 } // namespace

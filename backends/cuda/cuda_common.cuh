@@ -32,7 +32,13 @@ inline void check_cublas(cublasStatus_t s, const char *what, const char *file, i
 #define CV_LAUNCHED(name) ::corvid::cuda::check_cuda(cudaGetLastError(), name, __FILE__, __LINE__)
 
 // Scratch buffers reused across ops: stream-ordered, grown on demand, never shrunk.
-enum ScratchSlot { kScratchActivations = 0, kScratchWeights = 1, kScratchAttention = 2, kScratchCount = 3 };
+enum ScratchSlot {
+    kScratchActivations = 0,
+    kScratchWeights = 1,
+    kScratchAttention = 2,
+    kScratchQ8 = 3, // 8-bit activations of the last matvec, reused while its input is unchanged
+    kScratchCount = 4
+};
 
 struct Context {
     int device = 0;
@@ -42,6 +48,30 @@ struct Context {
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.
     int *error_flag = nullptr;
+
+    // The input whose 8-bit conversion kScratchQ8 holds (q, k and v, or gate and up, read
+    // the same activations): valid until something writes over that input.
+    struct ActCache {
+        const void *x = nullptr;
+        int64_t bytes = 0, nb1 = 0, K = 0, M = 0;
+        int family = 0;
+    } act_cache;
+    void invalidate_act_cache() { act_cache = ActCache{}; }
+    // Forgets the cached conversion when [p, p + bytes) overlaps its input.
+    void written(const void *p, size_t bytes) {
+        const auto *a = static_cast<const uint8_t *>(act_cache.x), *b = static_cast<const uint8_t *>(p);
+        if (a && b < a + act_cache.bytes && a < b + bytes) invalidate_act_cache();
+    }
+
+    // While the stream is being captured into a CUDA graph, scratch() must not allocate: it
+    // records the size it needs and throws ScratchGrowth; compute() then grows the buffer
+    // and runs the nodes uncaptured.
+    bool capturing = false;
+    struct ScratchGrowth {
+        ScratchSlot slot;
+        size_t bytes;
+    };
+    void grow_scratch(ScratchSlot slot, size_t bytes);
 
     void *scratch(ScratchSlot slot, size_t bytes);
     void release_scratch();

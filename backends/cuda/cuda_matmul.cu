@@ -27,7 +27,22 @@ void mul_mat(Context &ctx, Tensor &dst) {
             const uint8_t *xp = static_cast<const uint8_t *>(x.data) + b2 * x.nb[2] + b3 * x.nb[3];
             float *dp = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + b2 * dst.nb[2] + b3 * dst.nb[3]);
             const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
-            if (M <= kMatvecMaxCols) {
+            if (M <= kMatvecMaxCols && matvec_q8_supported(w.type)) {
+                const size_t need = (K + sizeof(float) * (K / 32)) * M;
+                const int family = static_cast<int>(traits(w.type).block_size);
+                const auto &c = ctx.act_cache;
+                const bool hit = c.x == xp && c.nb1 == static_cast<int64_t>(x.nb[1]) && c.K == K && c.M == M &&
+                                 c.family == family;
+                if (!hit) ctx.invalidate_act_cache();
+                auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, need));
+                auto *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
+                if (!hit) {
+                    prepare_activations_q8(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, q, d);
+                    ctx.act_cache = Context::ActCache{xp, static_cast<int64_t>(x.nb[1]) * (M - 1) + K * 4,
+                                                      static_cast<int64_t>(x.nb[1]), K, M, family};
+                }
+                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, q, d, M, dp, ldd);
+            } else if (M <= kMatvecMaxCols) {
                 const int64_t ldx = (K + 31) / 32 * 32;
                 float *xq = static_cast<float *>(ctx.scratch(kScratchActivations, sizeof(float) * ldx * M));
                 prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xq, ldx, ActOut::f32);

@@ -16,6 +16,17 @@ enum class ActOut { f32, f16, bf16 };
 void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, void *out,
                          int64_t ld, ActOut kind);
 
+// The same conversion kept as 8-bit integers: q [M][K] and one float scale per 32
+// elements d [M][K / 32] (Q8_K's per-256 scale repeated), for integer dot products.
+void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
+                            float *d);
+
+// Whether matvec_q8 has an integer kernel for weight type w.
+bool matvec_q8_supported(DType w);
+// matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32].
+void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
+               const float *d, int64_t M, float *dst, int64_t ldd);
+
 // dst[m * ldd + n] = sum_k W[n][k] * xq[m * ldx + k] for n < N, m < M (M <= kMatvecMaxCols).
 constexpr int kMatvecMaxCols = 8;
 void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const float *xq,

@@ -25,4 +25,7 @@ void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void attention(Context &ctx, Tensor &dst); // cuda_attention.cu
 
+// Streaming read bandwidth of device memory in bytes/s (cuda_bandwidth.cu).
+double measure_read_bandwidth(Context &ctx, size_t bytes);
+
 } // namespace corvid::cuda

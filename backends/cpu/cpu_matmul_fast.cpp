@@ -278,6 +278,26 @@ namespace {
 // need no repacking; decode is M = 1).
 constexpr int64_t kGemmMinCols = 4;
 
+// Prefetches the weight rows of the panel a thread packs next, a slice at a time, while
+// the current panel computes: packing reads the weights from memory for the first time,
+// 16 rows side by side, which the hardware prefetchers follow poorly.
+struct PanelPrefetch {
+    const uint8_t *rows[64];
+    int nrows = 0;
+    size_t lines_per_row = 0, next = 0, total = 0;
+    void start(const Tensor &w, int64_t n0, int n, int64_t wb2, int64_t wb3, size_t row_bytes) {
+        nrows = n;
+        for (int r = 0; r < n; ++r) rows[r] = w.row(n0 + r, wb2, wb3);
+        lines_per_row = (row_bytes + 63) / 64;
+        next = 0;
+        total = lines_per_row * static_cast<size_t>(n);
+    }
+    void step(size_t lines) {
+        for (const size_t end = std::min(total, next + lines); next < end; ++next)
+            __builtin_prefetch(rows[next / lines_per_row] + 64 * (next % lines_per_row), 0, 2);
+    }
+};
+
 // The blocked path: tasks (batch matrix, panel of output rows, column range), split in
 // contiguous runs over the threads; each thread repacks its panel into its own scratch.
 // gact: the grouped activations, ngroups groups of gbytes per batch matrix.
@@ -297,6 +317,7 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
     const int64_t gpr = (ngroups + ncr - 1) / ncr; // groups per column range
     const int64_t ntasks = nbat * npanels * ncr;
     const size_t pbytes = static_cast<size_t>(gk.panel_bytes(K) + 64) & ~size_t(63);
+    const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));
     static thread_local AlignedBuffer pbuf;
     uint8_t *scratch = pbuf.get(pbytes * static_cast<size_t>(nth));
     const int64_t ostride = static_cast<int64_t>(dst.nb[1] / sizeof(float));
@@ -308,25 +329,48 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
         const int64_t t0 = ntasks * ti / nt, t1 = ntasks * (ti + 1) / nt;
         uint8_t *panel = scratch + pbytes * static_cast<size_t>(ti);
         int64_t packed = -1; // the (weight matrix, panel) now in `panel`
-        for (int64_t t = t0; t < t1; ++t) {
+        PanelPrefetch pf;
+        struct Task {
+            int64_t key, p, bat, b2, b3, wb2, wb3, n0, g0, m0, m1;
+            int nrows;
+        };
+        auto task = [&](int64_t t) {
+            Task k;
             const int64_t crange = t % ncr, pb = t / ncr;
-            const int64_t p = pb % npanels, bat = pb / npanels;
-            const int64_t b2 = bat % B2, b3 = bat / B2;
-            const int64_t n0 = p * gk.rows;
-            const int nrows = static_cast<int>(std::min<int64_t>(gk.rows, N - n0));
-            const int64_t wb2 = b2 / r2, wb3 = b3 / r3;
-            const int64_t key = (wb3 * w.ne[2] + wb2) * npanels + p;
-            const int64_t g0 = crange * gpr, m0 = g0 * fast::kGemmCols;
-            const int64_t m1 = std::min(M, m0 + gpr * fast::kGemmCols);
-            if (m0 >= m1) continue;
-            if (key != packed) {
+            k.p = pb % npanels, k.bat = pb / npanels;
+            k.b2 = k.bat % B2, k.b3 = k.bat / B2;
+            k.n0 = k.p * gk.rows;
+            k.nrows = static_cast<int>(std::min<int64_t>(gk.rows, N - k.n0));
+            k.wb2 = k.b2 / r2, k.wb3 = k.b3 / r3;
+            k.key = (k.wb3 * w.ne[2] + k.wb2) * npanels + k.p;
+            k.g0 = crange * gpr, k.m0 = k.g0 * fast::kGemmCols;
+            k.m1 = std::min(M, k.m0 + gpr * fast::kGemmCols);
+            return k;
+        };
+        for (int64_t t = t0; t < t1; ++t) {
+            const Task k = task(t);
+            if (k.m0 >= k.m1) continue;
+            if (k.key != packed) {
                 const void *rows[64];
-                for (int r = 0; r < nrows; ++r) rows[r] = w.row(n0 + r, wb2, wb3);
-                gk.pack(K, rows, nrows, panel);
-                packed = key;
+                for (int r = 0; r < k.nrows; ++r) rows[r] = w.row(k.n0 + r, k.wb2, k.wb3);
+                gk.pack(K, rows, k.nrows, panel);
+                packed = k.key;
             }
-            float *out = reinterpret_cast<float *>(dst.row(m0, b2, b3)) + n0;
-            gk.gemm(K, panel, nrows, gact + (static_cast<size_t>(bat * ngroups + g0)) * gbytes, m1 - m0, out, ostride);
+            pf.total = 0;
+            if (t + 1 < t1) {
+                const Task nx = task(t + 1);
+                if (nx.key != packed) pf.start(w, nx.n0, nx.nrows, nx.wb2, nx.wb3, wrow_bytes);
+            }
+            // One call per column group, with a slice of the next panel's prefetches before each.
+            const int64_t ncalls = (k.m1 - k.m0 + fast::kGemmCols - 1) / fast::kGemmCols;
+            const size_t slice = (pf.total + static_cast<size_t>(ncalls) - 1) / static_cast<size_t>(ncalls);
+            for (int64_t g = 0; g < ncalls; ++g) {
+                pf.step(slice);
+                const int64_t m0 = k.m0 + g * fast::kGemmCols, m1 = std::min(k.m1, m0 + fast::kGemmCols);
+                float *out = reinterpret_cast<float *>(dst.row(m0, k.b2, k.b3)) + k.n0;
+                gk.gemm(K, panel, k.nrows, gact + static_cast<size_t>(k.bat * ngroups + k.g0 + g) * gbytes, m1 - m0,
+                        out, ostride);
+            }
         }
     });
 }

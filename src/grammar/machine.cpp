@@ -44,6 +44,7 @@ uint32_t partial_after(const CharClass &c, uint32_t len, uint32_t rem, uint32_t 
 Machine::Machine(std::shared_ptr<const Grammar> g, std::vector<int32_t> token_ids)
     : g_(std::move(g)), token_ids_(std::move(token_ids)) {
     frames_.push_back({kNoParent, kNoParent, 0}); // kAcceptFrame
+    for (uint32_t k = 1; k <= kMaxHoles; ++k) frames_.push_back({kNoParent, k, 0}); // hole markers
     sets_.emplace_back();                          // kDead
     info_.emplace_back();
     rows_.emplace_back();
@@ -93,6 +94,7 @@ void Machine::expand(uint32_t pos, uint32_t parent, std::vector<uint32_t> &out) 
         }
         case Op::end:
             if (par == kNoParent) out.push_back(kAcceptFrame);
+            else if (is_marker(par)) out.push_back(par); // returned into a hole
             else work_.push_back({frames_[par].pos, frames_[par].parent});
             break;
         }
@@ -110,6 +112,7 @@ StateId Machine::intern(std::vector<uint32_t> &f) {
     Info inf;
     for (uint32_t x : f) {
         if (x == kAcceptFrame) inf.accepting = true;
+        else if (is_marker(x)) inf.holes |= uint64_t(1) << (x - 1);
         else {
             const Op op = g_->code[frames_[x].pos].op;
             inf.has_token_refs = inf.has_token_refs || op == Op::token || op == Op::not_token;
@@ -135,7 +138,7 @@ StateId Machine::step_slow(StateId s, uint8_t b) {
     // Copy: expand() may grow sets_ indirectly? It does not, but frames_ grows, so keep ids only.
     const std::vector<uint32_t> in = sets_[s];
     for (uint32_t fid : in) {
-        if (fid == kAcceptFrame) continue;
+        if (is_marker(fid)) continue;
         const Frame f = frames_[fid];
         const Element &e = g_->code[f.pos];
         if (e.op != Op::chars) continue;
@@ -175,7 +178,7 @@ StateId Machine::step_token_ref(StateId s, int32_t token, bool negated_ok) {
     std::vector<uint32_t> out;
     const std::vector<uint32_t> in = sets_[s];
     for (uint32_t fid : in) {
-        if (fid == kAcceptFrame) continue;
+        if (is_marker(fid)) continue;
         const Frame f = frames_[fid];
         const Element &e = g_->code[f.pos];
         const int32_t id = e.op == Op::token || e.op == Op::not_token ? token_ids_[e.arg] : -1;
@@ -191,7 +194,7 @@ void Machine::token_ref_allowed(StateId s, std::vector<int32_t> &ids, bool &any_
     if (!info_[s].has_token_refs) return;
     bool first = true;
     for (uint32_t fid : sets_[s]) {
-        if (fid == kAcceptFrame) continue;
+        if (is_marker(fid)) continue;
         const Element &e = g_->code[frames_[fid].pos];
         if (e.op == Op::token && token_ids_[e.arg] >= 0) ids.push_back(token_ids_[e.arg]);
         if (e.op == Op::not_token) {
@@ -219,6 +222,46 @@ StateId Machine::compact(StateId keep) {
     for (uint32_t a : g_->rule_alts[g_->root]) expand(a, kNoParent, init);
     initial_ = intern(init);
     return intern(k);
+}
+
+StateId Machine::truncate(StateId s, int depth, std::vector<uint32_t> &cut) {
+    cut.clear();
+    std::vector<uint32_t> out;
+    uint32_t chain[64];
+    depth = std::min(depth, 64);
+    bool any = false;
+    const std::vector<uint32_t> in = sets_[s];
+    for (uint32_t top : in) {
+        if (is_marker(top)) {
+            out.push_back(top);
+            continue;
+        }
+        int n = 0;
+        for (uint32_t f = top; n < depth && f != kNoParent; f = frames_[f].parent) chain[n++] = f;
+        const uint32_t below = frames_[chain[n - 1]].parent;
+        if (n < depth || below == kNoParent) { // the whole stack is within reach: keep it
+            out.push_back(top);
+            continue;
+        }
+        auto it = std::find(cut.begin(), cut.end(), below);
+        if (it == cut.end()) {
+            if (cut.size() == kMaxHoles) return cut.clear(), s; // too many contexts: do not cut
+            cut.push_back(below);
+            it = cut.end() - 1;
+        }
+        uint32_t p = static_cast<uint32_t>(it - cut.begin()) + 1; // the hole's marker id
+        for (int i = n - 1; i >= 0; --i) p = frame(frames_[chain[i]].pos, p, frames_[chain[i]].partial);
+        out.push_back(p);
+        any = true;
+    }
+    if (!any) return s;
+    return intern(out);
+}
+
+StateId Machine::continuation(uint32_t parent_frame) {
+    std::vector<uint32_t> out;
+    expand(frames_[parent_frame].pos, frames_[parent_frame].parent, out);
+    return intern(out);
 }
 
 StateId Machine::unite(StateId a, StateId b) {

@@ -58,6 +58,18 @@ public:
 
     // Whether the grammar may end here (some stack is empty).
     bool accepting(StateId s) const { return info_[s].accepting; }
+
+    // ---- Cutting states off from their context (what makes masks reusable across contexts).
+    // truncate() keeps the top `depth` frames of every stack and replaces what lies below by
+    // a *hole* (ids 1..kMaxHoles, numbered per distinct cut-off parent, which go to `cut`).
+    // Walking the trie from the truncated state is the same as from the real one until a
+    // stack returns into a hole: the state then holds that hole's marker (holes() says which),
+    // and the real continuation is continuation(cut[k-1]). Truncated states do not depend on
+    // what lies below the cut, so their walks are shared by every context that has the same
+    // top. Returns `s` itself when no stack is deeper than `depth`.
+    StateId truncate(StateId s, int depth, std::vector<uint32_t> &cut);
+    uint64_t holes(StateId s) const { return info_[s].holes; }
+    StateId continuation(uint32_t parent_frame);
     // True when nothing but the end can follow.
     bool only_end(StateId s) const { return sets_[s].size() == 1 && info_[s].accepting; }
 
@@ -95,6 +107,7 @@ private:
     };
     struct Info {
         bool accepting = false, has_token_refs = false;
+        uint64_t holes = 0; // bit k-1: hole marker k is in the set
     };
 
     std::shared_ptr<const Grammar> g_;
@@ -120,6 +133,8 @@ private:
 
 constexpr uint32_t kNoParent = UINT32_MAX;
 constexpr uint32_t kAcceptFrame = 0; // frame id 0: the empty stack (the root rule finished)
+constexpr uint32_t kMaxHoles = 64;   // frame ids 1..64: hole markers (see Machine::truncate)
+inline bool is_marker(uint32_t frame) { return frame <= kMaxHoles; }
 
 // Limits on the state a grammar may build up; past them the machine throws Error(unsupported)
 // ("too ambiguous") instead of exhausting memory.

@@ -12,6 +12,9 @@ namespace {
 // Bounds on the caches: masks are n_vocab/8 bytes each (32 KiB for 262k tokens).
 constexpr size_t kMaxCachedMasks = 512;
 constexpr size_t kMaxStates = 200000;
+// How many top frames a mask walk keeps before cutting a state from its context: deep enough
+// that a JSON string or number lies within it, shallow enough that contexts share it.
+constexpr int kCutDepth = 4;
 
 void set_bit(TokenMask &m, int32_t t) { m[static_cast<size_t>(t) >> 6] |= uint64_t(1) << (t & 63); }
 
@@ -157,6 +160,7 @@ void TokenMatcher::accept(int32_t token) {
 void TokenMatcher::bound_caches() {
     if (m_.n_states() > kMaxStates) {
         cache_.clear();
+        local_.clear();
         cur_ = m_.compact(cur_);
     }
     if (cache_.size() > kMaxCachedMasks) cache_.clear();
@@ -184,24 +188,53 @@ void TokenMatcher::compute(StateId s, TokenMask &out) {
                 if (!v_->is_eog[static_cast<size_t>(t)] && std::find(except.begin(), except.end(), t) == except.end()) set_bit(out, t);
     }
     if (m_.only_end(s)) return;
-    // The trie walk: walk_[d] is the state after the first d bytes of the current node's path.
+    // Walk from the state cut off below its top frames (shared between contexts), then follow
+    // every stack that returned into a hole with its real continuation, under that node only.
+    const StateId local = m_.truncate(s, kCutDepth, cut_);
+    const std::vector<uint32_t> cut = cut_;
+    auto it = local_.find(local);
+    if (it == local_.end()) {
+        if (local_.size() >= kMaxCachedMasks) local_.clear();
+        LocalWalk lw;
+        lw.accepted.assign(out.size(), 0);
+        walk(1, static_cast<uint32_t>(v_->byte.size()), 0, local, lw.accepted, &lw);
+        it = local_.emplace(local, std::move(lw)).first;
+    }
+    const LocalWalk &lw = it->second;
+    for (size_t w = 0; w < out.size(); ++w) out[w] |= lw.accepted[w];
+    std::vector<StateId> cont(cut.size(), kDead);
+    for (const auto &[node, holes] : lw.pops)
+        for (uint64_t h = holes; h; h &= h - 1) {
+            const size_t k = static_cast<size_t>(__builtin_ctzll(h));
+            if (k >= cut.size()) continue;
+            if (cont[k] == kDead) cont[k] = m_.continuation(cut[k]);
+            walk(node + 1, v_->skip[node], v_->depth[node], cont[k], out, nullptr);
+        }
+}
+
+void TokenMatcher::walk(uint32_t begin, uint32_t end, uint32_t d0, StateId s, TokenMask &out, LocalWalk *lw) {
+    // walk_[d] is the state after the first d bytes of the current node's path; a linear scan
+    // of the preorder trie that jumps over the subtree of any byte the state refuses.
     const VocabIndex &v = *v_;
     const uint8_t *byte = v.byte.data();
     const uint32_t *depth = v.depth.data(), *skip = v.skip.data(), *off = v.tok_off.data();
     const int32_t *toks = v.toks.data();
-    StateId *walk = walk_.data();
-    walk[0] = s;
-    const uint32_t n = static_cast<uint32_t>(v.byte.size());
-    for (uint32_t i = 1; i < n;) {
-        const StateId ps = walk[depth[i] - 1];
+    StateId *w = walk_.data();
+    w[d0] = s;
+    for (uint32_t i = begin; i < end;) {
+        const StateId ps = w[depth[i] - 1];
         const int32_t cached = m_.row(ps)[byte[i]];
         const StateId ns = cached >= 0 ? static_cast<StateId>(cached) : m_.step(ps, byte[i]);
         if (ns == kDead) {
             i = skip[i];
             continue;
         }
-        walk[depth[i]] = ns;
+        w[depth[i]] = ns;
         for (uint32_t k = off[i]; k < off[i + 1]; ++k) set_bit(out, toks[k]);
+        if (lw && skip[i] > i + 1) {
+            const uint64_t h = m_.holes(ns);
+            if (h) lw->pops.push_back({i, h});
+        }
         ++i;
     }
 }

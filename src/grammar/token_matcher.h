@@ -70,7 +70,11 @@ public:
     TokenMask allowed_brute_force();
 
     size_t cache_entries() const { return cache_.size(); }
-    void clear_mask_cache() { cache_.clear(); } // for benchmarks: every mask recomputed
+    // For benchmarks: every mask recomputed (`all`: the shared per-context walks too).
+    void clear_mask_cache(bool all = false) {
+        cache_.clear();
+        if (all) local_.clear();
+    }
     size_t n_states() const { return m_.n_states(); }
 
 private:
@@ -80,6 +84,18 @@ private:
     bool finished_ = false;
     std::unordered_map<StateId, TokenMask> cache_;
     std::vector<StateId> walk_; // per trie depth
+
+    // What a walk from a truncated state (Machine::truncate) finds: the tokens it accepts
+    // outright, and the trie nodes where a stack returned into a hole (with the holes), below
+    // which the real continuation decides. Shared by all contexts with the same top frames.
+    struct LocalWalk {
+        TokenMask accepted;
+        std::vector<std::pair<uint32_t, uint64_t>> pops; // (trie node, hole bits)
+    };
+    std::unordered_map<StateId, LocalWalk> local_;
+    std::vector<uint32_t> cut_;
+    // Trie nodes [begin, end) (a subtree's contents), whose parent is at depth d0, from state s.
+    void walk(uint32_t begin, uint32_t end, uint32_t d0, StateId s, TokenMask &out, LocalWalk *pops);
 
     StateId advance(StateId s, int32_t token);
     void compute(StateId s, TokenMask &out);

@@ -272,3 +272,45 @@ TEST_CASE("grammar random: token references and end of generation") {
     CHECK_THROWS_WITH_AS(TokenMatcher(parse_gbnf("root ::= <nope>"), vocab), doctest::Contains("no special token <nope>"), Error);
     CHECK_THROWS_WITH_AS(TokenMatcher(parse_gbnf("root ::= <[99]>"), vocab), doctest::Contains("beyond the vocabulary"), Error);
 }
+
+TEST_CASE("grammar random: masks cut from deep contexts agree with brute force (JSON, nested 30 deep)") {
+    // The mask walk cuts states below their top frames and shares the walk between contexts;
+    // deep nesting makes every state a cut one. Brute force runs each token on the whole state.
+    std::vector<std::string> t = {"{", "}", "[", "]", ",", ":", "\"", " ", "\n", "\n  ", "a", "b", "1", "0", "-", ".", "e", "+",
+                                  "\\", "n", "u", "true", "null", "false", "\"a\"", "\":", "\",", "},", "],", "[{", "{\"", "\"}",
+                                  "[[", "]]", "}}", "1,", "0.5", "e+1", "\xc3\xa9", "\xc3", "\xa9\"", "\\n", "\\u00e9", "\": [",
+                                  "\": {\"", "\"a\": 1", ", \"", "\t", "}]", "]}", "ab\"", "tr", "ue", "nu", "ll"};
+    t.push_back("<eos>");
+    auto vocab = std::make_shared<VocabIndex>(t, std::vector<int32_t>{static_cast<int32_t>(t.size() - 1)});
+    const auto g = parse_gbnf(json_gbnf());
+    std::mt19937 rng(99);
+    int steps = 0, max_depth = 0;
+    for (int walk = 0; walk < 40; ++walk) {
+        TokenMatcher m(g, vocab);
+        int depth = 0;
+        for (int step = 0; step < 150; ++step) {
+            const TokenMask fast = m.allowed();
+            REQUIRE(fast == m.allowed_brute_force());
+            std::vector<int32_t> ok;
+            for (int32_t i = 0; i + 1 < vocab->n_vocab; ++i) // end of generation only when nothing else fits
+                if (mask_has(fast, i)) ok.push_back(i);
+            if (ok.empty()) break;
+            // Prefer opening brackets early and closing ones late, so walks go deep and come back.
+            int32_t pick = ok[rng() % ok.size()];
+            for (int tries = 0; tries < 4; ++tries) {
+                const std::string &x = vocab->text[static_cast<size_t>(pick)];
+                const bool opens = x.find_first_of("[{") != std::string::npos, closes = x.find_first_of("]}") != std::string::npos;
+                if ((step < 90 && opens) || (step >= 90 && closes)) break;
+                pick = ok[rng() % ok.size()];
+            }
+            for (char c : vocab->text[static_cast<size_t>(pick)]) depth += (c == '[' || c == '{') - (c == ']' || c == '}');
+            max_depth = std::max(max_depth, depth);
+            m.accept(pick);
+            ++steps;
+            if (m.finished()) break;
+        }
+    }
+    MESSAGE(steps, " steps compared, nesting up to ", max_depth);
+    CHECK(steps > 1000);
+    CHECK(max_depth > 20);
+}

@@ -571,7 +571,35 @@ void act_q8_k(const float *src, int64_t K, uint8_t *group, int ci) {
     }
 }
 
+// F16 partner: each value rounded to fp16 (round to nearest even, as fp32_to_fp16 for
+// every non-NaN input) and widened back, stored as column ci of the [k][8] group.
+void act_f16(const float *src, int64_t K, uint8_t *group, int ci) {
+    float *x = reinterpret_cast<float *>(group);
+    alignas(64) float tmp[16];
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(src + k), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_store_ps(tmp, _mm512_cvtph_ps(h));
+        for (int i = 0; i < 16; ++i) x[(k + i) * kGemmCols + ci] = tmp[i];
+    }
+    for (; k < K; ++k) x[k * kGemmCols + ci] = _cvtsh_ss(_cvtss_sh(src[k], _MM_FROUND_TO_NEAREST_INT));
+}
+
 bool group_act(int at, const float *src, int64_t K, uint8_t *group, int ci, int act_offset) {
+    if (at == int(DType::F16)) {
+        // NaN payloads are the one place the hardware conversion differs from the reference.
+        __mmask16 nan = 0;
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+            const __m512 v = _mm512_loadu_ps(src + k);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        for (; k < K; ++k)
+            if (src[k] != src[k]) nan = 1;
+        if (nan) return false;
+        act_f16(src, K, group, ci);
+        return true;
+    }
     if (at == int(DType::Q8_0)) {
         act_q8_0(src, K, group, ci, act_offset);
         return true;

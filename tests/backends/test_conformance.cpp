@@ -308,6 +308,20 @@ TEST_CASE("conformance: the blocked kernels' activation quantizers are bit-exact
             }
         }
         {
+            std::vector<float> xf = x;
+            xf[3] = 70000.0f, xf[4] = -65519.0f, xf[5] = 65520.0f, xf[6] = 1e-6f, xf[7] = -3e-8f, xf[8] = 2.98e-8f;
+            std::vector<uint16_t> ref(K);
+            REQUIRE(quantize_row(DType::F16, xf.data(), ref.data(), K));
+            std::vector<float> g(static_cast<size_t>(K) * cpu::fast::kGemmCols, -1.0f);
+            REQUIRE(k->group_act(int(DType::F16), xf.data(), K, reinterpret_cast<uint8_t *>(g.data()), ci, 0));
+            int bad = 0;
+            for (int64_t i = 0; i < K; ++i) {
+                const float want = fp16_to_fp32(ref[i]), got = g[i * cpu::fast::kGemmCols + ci];
+                if (std::memcmp(&want, &got, 4) != 0 && ++bad <= 3) FAIL_CHECK("f16 at " << i << ": " << got << " != " << want);
+            }
+            CHECK(bad == 0);
+        }
+        {
             std::vector<uint8_t> ref(*dtype_row_bytes(DType::Q8_K, K));
             REQUIRE(quantize_row(DType::Q8_K, x.data(), ref.data(), K));
             std::vector<uint8_t> g(static_cast<size_t>(K / 256) * cpu::fast::kActQ8KBytes, 0);

@@ -64,11 +64,14 @@ void end_progress_line() {
 }
 
 void on_log(corvid_log_level level, const char *message, void *) {
-    if (level < CORVID_LOG_WARN) return;
-    end_progress_line();
     std::string m = message;
+    // Notes about the importance matrix (which tensors it covers) are shown unless -q.
+    const bool imatrix_note = level == CORVID_LOG_INFO && m.find("importance matrix") != std::string::npos;
+    if (level < CORVID_LOG_WARN && !(imatrix_note && !g_progress.quiet)) return;
+    end_progress_line();
     if (m.rfind("quantize: ", 0) == 0) m.erase(0, 10); // the library's prefix; ours says it already
-    std::fprintf(stderr, "corvid quantize: %s%s\n", level == CORVID_LOG_ERROR ? "error: " : "warning: ", m.c_str());
+    const char *tag = level == CORVID_LOG_ERROR ? "error: " : level == CORVID_LOG_WARN ? "warning: " : "";
+    std::fprintf(stderr, "corvid quantize: %s%s\n", tag, m.c_str());
 }
 
 std::string eta_text(double s) {

@@ -1,7 +1,7 @@
 // Attention with grouped heads: softmax(Q K^T * scale + mask) V over an F16 or F32 cache.
 //
-// Few queries (decode): split over the sequence. Each block takes one (chunk of 128 keys,
-// head, token): a thread per key computes its score, the block its chunk's max and sum,
+// Few queries (decode): split over the sequence. Each block takes one (chunk of 32 keys,
+// head, token): four threads per key compute its score, the block its chunk's max and sum,
 // then a thread per head dimension the chunk's weighted sum of V. A second kernel merges
 // the chunks' partial softmax states (max, sum, accumulator), so long caches keep every
 // SM busy and no score matrix leaves the chip. Q is rounded to F16 first when the cache
@@ -19,7 +19,8 @@
 namespace corvid::cuda {
 namespace {
 
-constexpr int kChunk = 128;  // keys per block and threads per block (decode path)
+constexpr int kChunk = 32;    // keys per block (decode path)
+constexpr int kThreads = 128; // threads per block (decode path): 4 per key
 constexpr int kMaxHead = 256;
 constexpr int kPromptMinTokens = 16;
 
@@ -51,52 +52,59 @@ struct AttnArgs {
     bool vec; // K rows can be read with 16-byte loads
 };
 
+// 4 threads per key (each a quarter of the head), 32 keys per block.
 template <bool F16>
-__global__ void __launch_bounds__(kChunk) attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml) {
+__global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml) {
     __shared__ float qs[kMaxHead];
     __shared__ float p[kChunk];
-    __shared__ float red[kChunk / 32];
+    __shared__ float red[kThreads / 32];
     const int c = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
     const int hk = h / a.group, tid = threadIdx.x;
     const float *qr = reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2);
-    for (int d = tid; d < a.D; d += kChunk) qs[d] = F16 ? __half2float(__float2half_rn(qr[d])) : qr[d];
+    for (int d = tid; d < a.D; d += kThreads) qs[d] = F16 ? __half2float(__float2half_rn(qr[d])) : qr[d];
     __syncthreads();
 
-    const int j = c * kChunk + tid;
+    const int kj = tid / 4, part = tid % 4;
+    const int j = c * kChunk + kj;
     float s = -INFINITY;
-    if (j < a.NKV) {
-        const float mv = reinterpret_cast<const float *>(a.mask + t * a.mask_nb1)[j];
-        if (mv != -INFINITY) {
-            const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
-            float dot = 0.0f;
-            if (F16 && a.vec) {
-                const uint4 *kp = reinterpret_cast<const uint4 *>(kr);
-                for (int i = 0; i < a.D / 8; ++i) {
-                    const uint4 w = kp[i];
-                    const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+    const float mv = j < a.NKV ? reinterpret_cast<const float *>(a.mask + t * a.mask_nb1)[j] : -INFINITY;
+    float dot = 0.0f;
+    if (mv != -INFINITY) {
+        const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
+        if (F16 && a.vec) { // D % 32 == 0: each quarter is whole 16-byte chunks
+            const int q8 = a.D / 32;
+            const uint4 *kp = reinterpret_cast<const uint4 *>(kr) + part * q8;
+            const float *qq = qs + part * q8 * 8;
+            for (int i = 0; i < q8; ++i) {
+                const uint4 w = kp[i];
+                const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
-                        dot += qs[8 * i + 2 * e] * f.x + qs[8 * i + 2 * e + 1] * f.y;
-                    }
+                for (int e = 0; e < 4; ++e) {
+                    const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
+                    dot += qq[8 * i + 2 * e] * f.x + qq[8 * i + 2 * e + 1] * f.y;
                 }
-            } else {
-                for (int d = 0; d < a.D; ++d) dot += qs[d] * kv_at<F16>(kr, d);
             }
-            s = dot * a.scale + mv;
+        } else {
+            for (int d = part; d < a.D; d += 4) dot += qs[d] * kv_at<F16>(kr, d);
         }
     }
-    const float m = block_reduce(s, red, true);
+    dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+    dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+    if (mv != -INFINITY) s = dot * a.scale + mv;
+    const float m = block_reduce(part == 0 ? s : -INFINITY, red, true);
     const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
-    p[tid] = e;
-    const float l = block_reduce(e, red, false); // (its barriers also publish p[])
+    if (part == 0) p[kj] = e;
+    const float l = block_reduce(part == 0 ? e : 0.0f, red, false); // (its barriers also publish p[])
     const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
     const int n = min(kChunk, a.NKV - c * kChunk);
-    for (int d = tid; d < a.D; d += kChunk) {
+    const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
+    for (int d = tid; d < a.D; d += kThreads) {
         float acc = 0.0f;
-        const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
-        for (int jj = 0; jj < n; ++jj)
-            if (p[jj] != 0.0f) acc += p[jj] * kv_at<F16>(vb + jj * a.v_nb1, d);
+#pragma unroll 8
+        for (int jj = 0; jj < n; ++jj) {
+            const float pj = p[jj], vv = kv_at<F16>(vb + jj * a.v_nb1, d);
+            acc += pj != 0.0f ? pj * vv : 0.0f; // masked keys may sit over stale cells
+        }
         part_acc[slot * a.D + d] = acc;
     }
     if (tid == 0) part_ml[slot] = make_float2(m, l);
@@ -256,14 +264,14 @@ void attention(Context &ctx, Tensor &dst) {
     a.group = H / HKV;
     a.chunks = std::max(1, (NKV + kChunk - 1) / kChunk);
     a.scale = dst.fp[0];
-    a.vec = D % 8 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
+    a.vec = D % 32 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
     const int64_t slots = static_cast<int64_t>(T) * H * a.chunks;
     auto *part = static_cast<uint8_t *>(ctx.scratch(kScratchAttention, slots * (sizeof(float) * D + sizeof(float2))));
     auto *ml = reinterpret_cast<float2 *>(part);
     auto *acc = reinterpret_cast<float *>(part + slots * sizeof(float2));
     const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T));
-    if (k.type == DType::F16) attn_split_kernel<true><<<grid, kChunk, 0, ctx.stream>>>(a, acc, ml);
-    else attn_split_kernel<false><<<grid, kChunk, 0, ctx.stream>>>(a, acc, ml);
+    if (k.type == DType::F16) attn_split_kernel<true><<<grid, kThreads, 0, ctx.stream>>>(a, acc, ml);
+    else attn_split_kernel<false><<<grid, kThreads, 0, ctx.stream>>>(a, acc, ml);
     CV_LAUNCHED("attn_split_kernel");
     attn_merge_kernel<<<dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, ctx.stream>>>(
         acc, ml, static_cast<float *>(dst.data), D, H, a.chunks);

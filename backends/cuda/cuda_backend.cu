@@ -224,8 +224,15 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.invalidate_act_cache(); // another graph: its memory may have been reused
-        for (Tensor *t : nodes) {
-            run(*t);
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            Tensor *t = nodes[i];
+            if (i + 1 < nodes.size() && rms_norm_mul_fusable(*t, *nodes[i + 1])) {
+                rms_norm_mul(ctx_, *t, *nodes[i + 1]);
+                ctx_.written(t->data, t->n_bytes());
+                t = nodes[++i];
+            } else {
+                run(*t);
+            }
             if (t->op != Op::view && t->data) ctx_.written(t->data, t->n_bytes());
         }
     }

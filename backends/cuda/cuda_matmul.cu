@@ -42,6 +42,11 @@ void mul_mat(Context &ctx, Tensor &dst) {
                                                       static_cast<int64_t>(x.nb[1]), K, M, family};
                 }
                 matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, q, d, M, dp, ldd);
+            } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
+                void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
+                prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xh, K,
+                                    w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
+                matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dp, ldd);
             } else if (M <= kMatvecMaxCols) {
                 const int64_t ldx = (K + 31) / 32 * 32;
                 float *xq = static_cast<float *>(ctx.scratch(kScratchActivations, sizeof(float) * ldx * M));

@@ -27,6 +27,12 @@ bool matvec_q8_supported(DType w);
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
                const float *d, int64_t M, float *dst, int64_t ldd);
 
+// F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
+// the same format, x [M][K] 16-bit values: 16-byte loads throughout.
+bool matvec_h_supported(DType w, int64_t K, int64_t w_nb1);
+void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *x, int64_t M,
+              float *dst, int64_t ldd);
+
 // dst[m * ldd + n] = sum_k W[n][k] * xq[m * ldx + k] for n < N, m < M (M <= kMatvecMaxCols).
 constexpr int kMatvecMaxCols = 8;
 void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const float *xq,

@@ -83,7 +83,82 @@ struct Launch {
     }
 };
 
+// 16-bit weights (F16, BF16): each lane takes 16-byte chunks (8 elements), consecutive lanes
+// consecutive chunks, U chunks in flight; the activations are already rounded to the
+// weight's format (exact in it), so only the accumulation differs from the reference.
+template <bool BF, int NC, int U>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvec_h_kernel(const uint8_t *__restrict__ W, int64_t w_nb1, int N, int K, const uint16_t *__restrict__ x,
+                    float *__restrict__ dst, int64_t ldd) {
+    const int row = blockIdx.x * kWarps + threadIdx.x / 32;
+    if (row >= N) return;
+    const int lane = threadIdx.x & 31;
+    const uint4 *wr = reinterpret_cast<const uint4 *>(W + static_cast<int64_t>(row) * w_nb1);
+    const int chunks = K / 8;
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
+    auto f2 = [](uint32_t v) {
+        if constexpr (BF) return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xFFFF0000u));
+        else return __half22float2(*reinterpret_cast<const __half2 *>(&v));
+    };
+    for (int i0 = lane; i0 < chunks; i0 += 32 * U) {
+        uint4 w[U];
+#pragma unroll
+        for (int r = 0; r < U; ++r) w[r] = i0 + 32 * r < chunks ? wr[i0 + 32 * r] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int r = 0; r < U; ++r) {
+            const int i = i0 + 32 * r;
+            if (i >= chunks) break;
+            const uint32_t ws[4] = {w[r].x, w[r].y, w[r].z, w[r].w};
+#pragma unroll
+            for (int c = 0; c < NC; ++c) {
+                const uint4 a = reinterpret_cast<const uint4 *>(x + static_cast<int64_t>(c) * K)[i];
+                const uint32_t as[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const float2 wf = f2(ws[e]), af = f2(as[e]);
+                    acc[c] += wf.x * af.x + wf.y * af.y;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < NC; ++c) {
+        const float v = warp_sum(acc[c]);
+        if (lane == 0) dst[c * ldd + row] = v;
+    }
+}
+
+template <bool BF>
+void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint16_t *x, int64_t M,
+              float *dst, int64_t ldd) {
+    const unsigned grid = blocks_for(N, kWarps);
+    const int n = static_cast<int>(N), k = static_cast<int>(K);
+    switch (M) {
+    case 1: matvec_h_kernel<BF, 1, 4><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
+    case 2: matvec_h_kernel<BF, 2, 2><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
+    case 3: matvec_h_kernel<BF, 3, 1><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
+    case 4: matvec_h_kernel<BF, 4, 1><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
+    default:
+        for (int64_t m0 = 0; m0 < M; m0 += 4)
+            launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd);
+        return;
+    }
+    CV_LAUNCHED("matvec_h_kernel");
+}
+
 } // namespace
+
+bool matvec_h_supported(DType w, int64_t K, int64_t w_nb1) {
+    return (w == DType::F16 || w == DType::BF16) && K % 8 == 0 && w_nb1 % 16 == 0;
+}
+
+void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *x, int64_t M,
+              float *dst, int64_t ldd) {
+    if (w == DType::BF16) launch_h<true>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd);
+    else launch_h<false>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd);
+}
 
 void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const float *xq,
             int64_t ldx, int64_t M, float *dst, int64_t ldd) {

@@ -46,6 +46,25 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = xr[i] * sc;
 }
 
+// rms_norm followed by a multiplication with one broadcast row (the norm's weight): both
+// results written in one pass (the plain norm too, in case anything else reads it).
+__global__ void rms_norm_mul_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n,
+                                    float eps) {
+    __shared__ double sh[kRowThreads / 32];
+    const int64_t r = blockIdx.x;
+    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += static_cast<double>(xr[i]) * xr[i];
+    s = block_sum(s, sh);
+    const float mean = static_cast<float>(s / n);
+    const float sc = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = xr[i] * sc;
+        out[r * n + i] = v;
+        out2[r * n + i] = v * g[i];
+    }
+}
+
 __global__ void norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, float eps) {
     __shared__ double sh[kRowThreads / 32];
     const int64_t r = blockIdx.x;
@@ -153,6 +172,23 @@ void rms_norm(Context &ctx, Tensor &dst) {
     rms_norm_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
         static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
     CV_LAUNCHED("rms_norm_kernel");
+}
+
+bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
+    if (norm.op != Op::rms_norm || mul.op != Op::mul || mul.src[0] != &norm) return false;
+    const Tensor &g = *mul.src[1];
+    return g.type == DType::F32 && g.nb[0] == sizeof(float) && g.ne[0] == norm.ne[0] && g.ne[1] == 1 &&
+           g.ne[2] == 1 && g.ne[3] == 1 && norm.src[0]->nb[0] == sizeof(float) && norm.is_contiguous() &&
+           mul.is_contiguous();
+}
+
+void rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul) {
+    const Tensor &a = *norm.src[0];
+    if (norm.n_rows() == 0) return;
+    rms_norm_mul_kernel<<<static_cast<unsigned>(norm.n_rows()), row_threads(norm.ne[0]), 0, ctx.stream>>>(
+        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(norm.data), static_cast<float *>(mul.data),
+        static_cast<const float *>(mul.src[1]->data), norm.ne[0], norm.fp[0]);
+    CV_LAUNCHED("rms_norm_mul_kernel");
 }
 
 void norm(Context &ctx, Tensor &dst) {

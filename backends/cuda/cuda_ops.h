@@ -21,6 +21,9 @@ void glu(Context &ctx, Tensor &dst);       // swiglu, geglu — cuda_elementwise
 void cpy(Context &ctx, Tensor &dst);       // cuda_elementwise.cu
 void rms_norm(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void norm(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
+// rms_norm immediately followed by mul(norm, one weight row): one kernel for both.
+bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
+void rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul);
 void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void attention(Context &ctx, Tensor &dst); // cuda_attention.cu

@@ -305,10 +305,12 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
             {100, 37, 17, 1, 1, 1, 1}, {64, 11, 5, 2, 3, 2, 1}, {130, 21, 40, 1, 1, 1, 1}};
         static const std::vector<MatShape> b32_shapes = {
             {32, 3, 1, 1, 1, 1, 1},    {608, 67, 1, 1, 1, 1, 1}, {96, 13, 3, 1, 1, 1, 1},  {1024, 33, 8, 1, 1, 1, 1},
-            {160, 37, 17, 1, 1, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {256, 45, 64, 1, 1, 1, 1}};
+            {160, 37, 17, 1, 1, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {256, 45, 64, 1, 1, 1, 1},
+            {4096, 21, 1, 1, 1, 1, 1}, {2080, 11, 2, 1, 1, 1, 1}};
         static const std::vector<MatShape> b256_shapes = {
             {256, 3, 1, 1, 1, 1, 1},   {768, 67, 1, 1, 1, 1, 1}, {512, 13, 2, 1, 1, 1, 1}, {2304, 9, 8, 1, 1, 1, 1},
-            {768, 37, 17, 1, 1, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {512, 45, 64, 1, 1, 1, 1}};
+            {768, 37, 17, 1, 1, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {512, 45, 64, 1, 1, 1, 1},
+            {2048, 19, 1, 1, 1, 1, 1}, {4096, 9, 3, 1, 1, 1, 1}};
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         double worst = 0.0;
         uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
@@ -474,6 +476,20 @@ TEST_CASE("cuda: rms_norm, norm, soft_max") {
             CHECK(run_and_compare(c, y, 1e-5, 1e-7, "row op " + std::to_string(op)).bad == 0);
         }
     }
+}
+
+TEST_CASE("cuda: rms_norm then mul by a weight row (fused), with the norm read elsewhere too") {
+    REQUIRE_GPU();
+    std::mt19937 rng(14);
+    Case c;
+    Tensor *x = c.input(DType::F32, {64, 6, 3}, "x");
+    c.set_f32(x, randn(64 * 18, rng, 2.0f));
+    Tensor *g = c.leaf(DType::F32, {64}, "g");
+    c.set_f32(g, randn(64, rng));
+    Tensor *n = c.g.rms_norm(x, 1e-6f);
+    Tensor *y = c.g.mul(n, g);
+    Tensor *z = c.g.add(y, n);
+    CHECK(run_and_compare(c, z, 1e-5, 1e-7, "rms_norm + mul").bad == 0);
 }
 
 TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {

@@ -125,11 +125,9 @@ StateId Machine::intern(std::vector<uint32_t> &f) {
     return id;
 }
 
-const int32_t *Machine::row(StateId s) {
-    if (!rows_[s]) {
-        rows_[s].reset(new int32_t[256]);
-        std::fill(rows_[s].get(), rows_[s].get() + 256, -1);
-    }
+const int32_t *Machine::alloc_row(StateId s) {
+    rows_[s].reset(new int32_t[256]);
+    std::fill(rows_[s].get(), rows_[s].get() + 256, -1);
     return rows_[s].get();
 }
 
@@ -168,7 +166,7 @@ StateId Machine::step_slow(StateId s, uint8_t b) {
         }
     }
     const StateId next = intern(out);
-    row(s);
+    if (!rows_[s]) alloc_row(s);
     rows_[s][b] = static_cast<int32_t>(next);
     return next;
 }

@@ -45,7 +45,10 @@ public:
     }
     // Direct access to a state's transition row for tight loops: entries are -1 until
     // computed (then call step()). Valid until the next call that may add states.
-    const int32_t *row(StateId s);
+    const int32_t *row(StateId s) {
+        const int32_t *r = rows_[s].get();
+        return r ? r : alloc_row(s);
+    }
 
     // The state after a whole token matched by a token reference (`<[id]>`, `!<[id]>`).
     // Character classes do not take part: a token matched by its text goes through step().
@@ -129,6 +132,7 @@ private:
     void expand(uint32_t pos, uint32_t parent, std::vector<uint32_t> &out);
     StateId intern(std::vector<uint32_t> &frames);
     StateId step_slow(StateId s, uint8_t byte);
+    const int32_t *alloc_row(StateId s);
 };
 
 constexpr uint32_t kNoParent = UINT32_MAX;

@@ -9,8 +9,13 @@
 namespace corvid::grammar {
 namespace {
 
-// Bounds on the caches: masks are n_vocab/8 bytes each (32 KiB for 262k tokens).
-constexpr size_t kMaxCachedMasks = 512;
+// Bounds on the caches: masks are n_vocab/8 bytes each (32 KiB for 262k tokens); together
+// the per-state masks (a quarter) and the shared per-context walks (the rest) stay within
+// this many bytes per matcher. Past it a cache is dropped whole and refills.
+constexpr size_t kCacheBytes = size_t(96) << 20;
+size_t max_entries(const VocabIndex &v, size_t share_of_4) {
+    return std::max<size_t>(64, kCacheBytes / 4 * share_of_4 / (static_cast<size_t>(v.n_vocab) / 8 + 1));
+}
 constexpr size_t kMaxStates = 200000;
 // How many top frames a mask walk keeps before cutting a state from its context: deep enough
 // that a JSON string or number lies within it, shallow enough that contexts share it.
@@ -163,7 +168,7 @@ void TokenMatcher::bound_caches() {
         local_.clear();
         cur_ = m_.compact(cur_);
     }
-    if (cache_.size() > kMaxCachedMasks) cache_.clear();
+    if (cache_.size() > max_entries(*v_, 1)) cache_.clear();
 }
 
 const TokenMask &TokenMatcher::allowed() {
@@ -194,7 +199,7 @@ void TokenMatcher::compute(StateId s, TokenMask &out) {
     const std::vector<uint32_t> cut = cut_;
     auto it = local_.find(local);
     if (it == local_.end()) {
-        if (local_.size() >= kMaxCachedMasks) local_.clear();
+        if (local_.size() >= max_entries(*v_, 3)) local_.clear();
         LocalWalk lw;
         lw.accepted.assign(out.size(), 0);
         walk(1, static_cast<uint32_t>(v_->byte.size()), 0, local, lw.accepted, &lw);

@@ -29,6 +29,7 @@ void Context::grow_scratch(ScratchSlot slot, size_t bytes) {
     const size_t want = bytes + bytes / 4; // room to grow a little without reallocating
     CV_CUDA(cudaMallocAsync(&scratch_ptr_[slot], want, stream));
     scratch_bytes_[slot] = want;
+    ++scratch_epoch;
 }
 
 void Context::release_scratch() {
@@ -251,7 +252,37 @@ private:
         return work >= 8;
     }
 
+    // Everything a captured graph depends on besides the tensors' contents: ops, types,
+    // shapes, strides, parameters, addresses, and where the scratch buffers are.
+    uint64_t signature(const std::vector<Tensor *> &nodes) const {
+        uint64_t h = 1469598103934665603ull ^ ctx_.scratch_epoch;
+        auto mix = [&h](const void *p, size_t n) {
+            const auto *b = static_cast<const uint8_t *>(p);
+            for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+        };
+        for (const Tensor *t : nodes) {
+            const Tensor *ts[1 + kMaxSrc] = {t, t->src[0], t->src[1], t->src[2], t->src[3]};
+            for (const Tensor *x : ts) {
+                if (!x) continue;
+                mix(&x->op, sizeof x->op);
+                mix(&x->type, sizeof x->type);
+                mix(x->ne, sizeof x->ne);
+                mix(x->nb, sizeof x->nb);
+                mix(&x->data, sizeof x->data);
+            }
+            mix(t->ip, sizeof t->ip);
+            mix(t->fp, sizeof t->fp);
+        }
+        return h ^ nodes.size();
+    }
+
     void compute_captured(const std::vector<Tensor *> &nodes) {
+        const uint64_t sig = signature(nodes);
+        if (exec_ && sig == exec_signature_) { // the same step again: replay, no capture
+            CV_CUDA(cudaGraphLaunch(exec_, ctx_.stream));
+            return;
+        }
+        exec_signature_ = 0;
         CV_CUDA(cudaStreamBeginCapture(ctx_.stream, cudaStreamCaptureModeRelaxed));
         ctx_.capturing = true;
         cudaGraph_t graph = nullptr;
@@ -293,6 +324,7 @@ private:
         }
         cudaGraphDestroy(graph);
         CV_CUDA(cudaGraphLaunch(exec_, ctx_.stream));
+        exec_signature_ = signature(nodes); // after the capture: scratch may have moved
     }
 
     void bind() const {
@@ -353,6 +385,7 @@ private:
     int next_ = 0;
     int *flag_host_ = nullptr;
     cudaGraphExec_t exec_ = nullptr;
+    uint64_t exec_signature_ = 0;
     bool use_graphs_ = true;
     void *cublas_workspace_ = nullptr;
 };

@@ -72,6 +72,8 @@ struct Context {
         size_t bytes;
     };
     void grow_scratch(ScratchSlot slot, size_t bytes);
+    // Bumped whenever a scratch buffer moves (captured graphs hold its old address).
+    uint64_t scratch_epoch = 0;
 
     void *scratch(ScratchSlot slot, size_t bytes);
     void release_scratch();

@@ -273,7 +273,7 @@ TEST_CASE("grammar random: token references and end of generation") {
     CHECK_THROWS_WITH_AS(TokenMatcher(parse_gbnf("root ::= <[99]>"), vocab), doctest::Contains("beyond the vocabulary"), Error);
 }
 
-TEST_CASE("grammar random: masks cut from deep contexts agree with brute force (JSON, nested 30 deep)") {
+TEST_CASE("grammar random: masks cut from deep contexts agree with brute force (JSON, nested ~50 deep)") {
     // The mask walk cuts states below their top frames and shares the walk between contexts;
     // deep nesting makes every state a cut one. Brute force runs each token on the whole state.
     std::vector<std::string> t = {"{", "}", "[", "]", ",", ":", "\"", " ", "\n", "\n  ", "a", "b", "1", "0", "-", ".", "e", "+",

@@ -16,16 +16,23 @@ import time
 import llama_cpp as L
 import numpy as np
 
+BUDGET_S = 120  # per grammar: llama.cpp can take seconds per token on the pathological one
+
 
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(p * len(v)))] if v else 0.0
 
 
+@L.llama_log_callback
+def _quiet(level, text, user_data):  # keeps llama.cpp's loading chatter out of the table
+    pass
+
+
 def main():
     vocab_path, dump = sys.argv[1], pathlib.Path(sys.argv[2])
     L.llama_backend_init()
-    L.llama_log_set(ctypes.cast(None, L.llama_log_callback) if False else L.llama_log_callback(lambda *a: None), None)
+    L.llama_log_set(_quiet, ctypes.c_void_p(0))
     mp = L.llama_model_default_params()
     mp.vocab_only = True
     model = L.llama_model_load_from_file(vocab_path.encode(), mp)
@@ -47,7 +54,11 @@ def main():
             print(f"{name:13s} llama.cpp refused the grammar")
             continue
         mask_us, accept_us = [], []
+        started = time.perf_counter()
         for t in toks:
+            if time.perf_counter() - started > BUDGET_S:
+                print(f"{name}: stopped after {BUDGET_S} s ({len(mask_us)} of {len(toks)} tokens)")
+                break
             ctypes.memmove(data, template.ctypes.data, template.nbytes)
             arr = L.llama_token_data_array(data, n_vocab, -1, False)
             t0 = time.perf_counter()

@@ -472,16 +472,17 @@ template <bool BF16> void pack_f(int64_t K, const void *const *rows, int nrows, 
 }
 
 template <int NC> struct TileF {
-    static void run(const uint8_t *xa, int64_t c0, int64_t K, const float *p, float *out, int64_t ostride,
-                    __mmask16 mask) {
+    static void run(const uint8_t *xa, int64_t c0, int64_t k0, int64_t k1, bool accumulate, const float *p, float *out,
+                    int64_t ostride, __mmask16 mask) {
         const float *x = reinterpret_cast<const float *>(xa);
         __m512 tot[NC];
-        for (int c = 0; c < NC; ++c) tot[c] = _mm512_setzero_ps();
-        for (int64_t k0 = 0; k0 < K; k0 += 16) {
-            const int64_t k1 = K - k0 >= 16 ? k0 + 16 : K;
+        for (int c = 0; c < NC; ++c)
+            tot[c] = accumulate ? _mm512_maskz_loadu_ps(mask, out + (c0 + c) * ostride) : _mm512_setzero_ps();
+        for (int64_t kb = k0; kb < k1; kb += 16) {
+            const int64_t ke = k1 - kb >= 16 ? kb + 16 : k1;
             __m512 s[NC];
             for (int c = 0; c < NC; ++c) s[c] = _mm512_setzero_ps();
-            for (int64_t k = k0; k < k1; ++k) {
+            for (int64_t k = kb; k < ke; ++k) {
                 const __m512 w = _mm512_load_ps(p + k * kRows);
                 for (int c = 0; c < NC; ++c) s[c] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[k * kGemmCols + c]), s[c]);
             }
@@ -491,9 +492,19 @@ template <int NC> struct TileF {
     }
 };
 
+// Float panels are large (K x 64 bytes): the driver runs them in chunks of kFBlock
+// elements over all column groups (gemm_f_range), so a chunk of the panel stays in L2.
+// The sums are the same as in one pass: the running total goes through `out` in float.
+constexpr int64_t kFBlock = 1024;
+
+void gemm_f_range(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows, const void *acts,
+                  int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileF>(nc, static_cast<const uint8_t *>(acts), round_up(uint64_t(K) * kGemmCols * 4, 64), k0, k1,
+                        accumulate, static_cast<const float *>(panel), out, ostride, row_mask(nrows));
+}
+
 void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
-    over_columns<TileF>(nc, static_cast<const uint8_t *>(acts), round_up(uint64_t(K) * kGemmCols * 4, 64), K,
-                        static_cast<const float *>(panel), out, ostride, row_mask(nrows));
+    gemm_f_range(K, 0, K, false, panel, nrows, acts, nc, out, ostride);
 }
 
 // ---- activation quantization into the grouped layout ------------------------------------
@@ -614,15 +625,15 @@ bool group_act(int at, const float *src, int64_t K, uint8_t *group, int ci, int 
 } // namespace
 
 void add_gemm_avx512(Kernels &t) {
-    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32};
-    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32};
-    t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32};
-    t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32};
-    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45};
-    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45};
-    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6};
-    t.gemm[int(DType::F16)] = {kRows, 0, f_panel_bytes, pack_f<false>, gemm_f};
-    t.gemm[int(DType::BF16)] = {kRows, 0, f_panel_bytes, pack_f<true>, gemm_f};
+    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
+    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::F16)] = {kRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kFBlock};
+    t.gemm[int(DType::BF16)] = {kRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kFBlock};
     t.group_act = group_act;
 }
 

@@ -361,15 +361,24 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
                 const Task nx = task(t + 1);
                 if (nx.key != packed) pf.start(w, nx.n0, nx.nrows, nx.wb2, nx.wb3, wrow_bytes);
             }
-            // One call per column group, with a slice of the next panel's prefetches before each.
+            // One call per column group (and K chunk, for the K-blocked kernels), with a slice
+            // of the next panel's prefetches before each.
             const int64_t ncalls = (k.m1 - k.m0 + fast::kGemmCols - 1) / fast::kGemmCols;
-            const size_t slice = (pf.total + static_cast<size_t>(ncalls) - 1) / static_cast<size_t>(ncalls);
-            for (int64_t g = 0; g < ncalls; ++g) {
-                pf.step(slice);
-                const int64_t m0 = k.m0 + g * fast::kGemmCols, m1 = std::min(k.m1, m0 + fast::kGemmCols);
-                float *out = reinterpret_cast<float *>(dst.row(m0, k.b2, k.b3)) + k.n0;
-                gk.gemm(K, panel, k.nrows, gact + static_cast<size_t>(k.bat * ngroups + k.g0 + g) * gbytes, m1 - m0,
-                        out, ostride);
+            const bool ranged = gk.gemm_range && gk.kblock > 0 && K > gk.kblock;
+            const int64_t nkc = ranged ? (K + gk.kblock - 1) / gk.kblock : 1;
+            const size_t slice = (pf.total + static_cast<size_t>(ncalls * nkc) - 1) / static_cast<size_t>(ncalls * nkc);
+            for (int64_t kc = 0; kc < nkc; ++kc) {
+                for (int64_t g = 0; g < ncalls; ++g) {
+                    pf.step(slice);
+                    const int64_t m0 = k.m0 + g * fast::kGemmCols, m1 = std::min(k.m1, m0 + fast::kGemmCols);
+                    float *out = reinterpret_cast<float *>(dst.row(m0, k.b2, k.b3)) + k.n0;
+                    const uint8_t *acts = gact + static_cast<size_t>(k.bat * ngroups + k.g0 + g) * gbytes;
+                    if (ranged)
+                        gk.gemm_range(K, kc * gk.kblock, std::min(K, (kc + 1) * gk.kblock), kc > 0, panel, k.nrows, acts,
+                                      m1 - m0, out, ostride);
+                    else
+                        gk.gemm(K, panel, k.nrows, acts, m1 - m0, out, ostride);
+                }
             }
         }
     });

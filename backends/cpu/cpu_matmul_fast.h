@@ -64,12 +64,19 @@ using PanelBytesFn = uint64_t (*)(int64_t K);
 using PackFn = void (*)(int64_t K, const void *const *rows, int nrows, void *panel);
 using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out,
                         int64_t ostride);
+// Optional K-blocked form (large panels): the products over elements [k0, k1) only,
+// added to out (accumulate) or stored; k0 and k1 - k0 multiples of kblock (k1 = K at
+// the end). Called chunk by chunk over all column groups, so a panel chunk stays in cache.
+using GemmRangeFn = void (*)(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows,
+                             const void *acts, int64_t nc, float *out, int64_t ostride);
 struct GemmKernel {
     int rows; // 0: no blocked kernel for the type
     int act_offset;
     PanelBytesFn panel_bytes;
     PackFn pack;
     GemmFn gemm;
+    GemmRangeFn gemm_range; // null: gemm() only
+    int64_t kblock;         // chunk length for gemm_range
 };
 
 // Quantizes one activation column (K floats) to the partner type with raw DType id

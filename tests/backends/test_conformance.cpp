@@ -244,7 +244,7 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
 // The blocked (prompt-processing) kernels: many columns, row counts that are not
 // multiples of the 16-row panels, column counts that are not multiples of the register
 // tiles (1..8 columns), few panels (the columns are then split over the threads too),
-// and batch broadcast.
+// batch broadcast, and (float weights) K longer than the kernels' K chunk.
 TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, every weight type") {
     IsaGuard guard;
     Worst worst;
@@ -252,7 +252,7 @@ TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, ev
         CAPTURE(dtype_name(type));
         const uint32_t bs = traits(type).block_size;
         static const Shape float_shapes[] = {{17, 37, 19, 1, 1, 1, 1}, {33, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 2, 1},
-                                             {100, 3, 70, 1, 1, 1, 1}, {1, 5, 4, 1, 1, 1, 1},   {16, 48, 12, 1, 1, 1, 1}};
+                                             {100, 3, 70, 1, 1, 1, 1}, {1, 5, 4, 1, 1, 1, 1},   {2100, 18, 12, 1, 1, 1, 1}};
         static const Shape b32_shapes[] = {{96, 37, 19, 1, 1, 1, 1}, {320, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 1, 1},
                                            {1024, 5, 70, 1, 1, 1, 1}, {32, 33, 4, 1, 1, 1, 1}, {160, 31, 13, 2, 2, 2, 2}};
         static const Shape b256_shapes[] = {{256, 37, 19, 1, 1, 1, 1}, {512, 16, 8, 1, 1, 1, 1}, {256, 17, 33, 2, 3, 1, 1},

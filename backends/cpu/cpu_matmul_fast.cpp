@@ -366,10 +366,14 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
             const int64_t ncalls = (k.m1 - k.m0 + fast::kGemmCols - 1) / fast::kGemmCols;
             const bool ranged = gk.gemm_range && gk.kblock > 0 && K > gk.kblock;
             const int64_t nkc = ranged ? (K + gk.kblock - 1) / gk.kblock : 1;
-            const size_t slice = (pf.total + static_cast<size_t>(ncalls * nkc) - 1) / static_cast<size_t>(ncalls * nkc);
+            // The prefetches go out during the last third of the calls only: earlier, the
+            // activations streaming through L2 would evict them before the packing.
+            const int64_t total_calls = ncalls * nkc, pf_from = total_calls - std::max<int64_t>(1, total_calls / 3);
+            const size_t slice = (pf.total + static_cast<size_t>(total_calls - pf_from) - 1) /
+                                 static_cast<size_t>(total_calls - pf_from);
             for (int64_t kc = 0; kc < nkc; ++kc) {
                 for (int64_t g = 0; g < ncalls; ++g) {
-                    pf.step(slice);
+                    if (kc * ncalls + g >= pf_from) pf.step(slice);
                     const int64_t m0 = k.m0 + g * fast::kGemmCols, m1 = std::min(k.m1, m0 + fast::kGemmCols);
                     float *out = reinterpret_cast<float *>(dst.row(m0, k.b2, k.b3)) + k.n0;
                     const uint8_t *acts = gact + static_cast<size_t>(k.bat * ngroups + k.g0 + g) * gbytes;

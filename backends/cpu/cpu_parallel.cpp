@@ -58,6 +58,9 @@ namespace {
 // longer than the gap between two ops of a decode step, far shorter than a time slice.
 constexpr int kSpinIterations = 1 << 12;
 
+// Ranges per thread parallel_for makes.
+constexpr int64_t kChunksPerThread = 4;
+
 std::atomic<int> g_threads{1};
 thread_local bool t_in_region = false;
 
@@ -253,11 +256,19 @@ void parallel_run(int64_t work, const std::function<void(int, int)> &fn) {
 
 void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t, int64_t)> &fn) {
     if (n <= 0) return;
-    parallel_run(work, [&](int ti, int nt) {
-        const int64_t base = n / nt, extra = n % nt;
-        const int64_t begin = ti * base + std::min<int64_t>(ti, extra);
-        const int64_t end = begin + base + (ti < extra ? 1 : 0);
-        if (begin < end) fn(begin, end);
+    // kChunksPerThread even ranges per thread, claimed in order from a counter: a thread
+    // the OS preempts mid-region leaves its later ranges to the others.
+    const int64_t nchunks = std::min<int64_t>(n, int64_t(parallel_threads()) * kChunksPerThread);
+    std::atomic<int64_t> next{0};
+    parallel_run(work, [&](int, int nt) {
+        if (nt == 1) {
+            fn(0, n);
+            return;
+        }
+        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
+            const int64_t begin = n * c / nchunks, end = n * (c + 1) / nchunks;
+            if (begin < end) fn(begin, end);
+        }
     });
 }
 

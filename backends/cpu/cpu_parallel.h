@@ -25,8 +25,10 @@ void set_parallel_threads(int n);
 // (n_threads = 1) because waking the others costs more than they save.
 void parallel_run(int64_t work, const std::function<void(int thread_index, int n_threads)> &fn);
 
-// Splits [0, n) into one contiguous range per thread (sizes differ by at most 1) and
-// runs fn(begin, end) on each non-empty range.
+// Splits [0, n) into contiguous ranges whose sizes differ by at most 1 — a few per thread,
+// claimed in order by whichever thread is free, so that a thread the OS preempts does not
+// hold the others up — and runs fn(begin, end) on each non-empty range (once on [0, n)
+// when the region runs on one thread).
 void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t begin, int64_t end)> &fn);
 
 } // namespace corvid::cpu

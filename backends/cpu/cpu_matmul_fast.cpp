@@ -395,6 +395,7 @@ bool mul_mat_fast(Tensor &dst) {
     if (!mul_mat_has_fast_path(dst.src[0]->type, isa)) return false;
     const fast::Kernels *kern = kernels_for(isa);
     const fast::DotFn dot = kern->dot[static_cast<int>(dst.src[0]->type)];
+    const fast::DotRowsFn dot_rows = kern->dot_rows[static_cast<int>(dst.src[0]->type)];
 
     const Tensor &w = *dst.src[0];
     const Tensor &x = *dst.src[1];
@@ -468,6 +469,7 @@ bool mul_mat_fast(Tensor &dst) {
     const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
     int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
     rc = std::max<int64_t>(1, std::min(rc, (N + 4 * nthreads - 1) / (4 * nthreads)));
+    if (dot_rows && rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall; // whole calls of the row kernel
     const int64_t nchunks = (N + rc - 1) / rc, ntasks = B2 * B3 * nchunks;
     parallel_for(ntasks, work, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
@@ -475,9 +477,17 @@ bool mul_mat_fast(Tensor &dst) {
             const int64_t b2 = bat % B2, b3 = bat / B2;
             const int64_t n0 = chunk * rc, n1 = std::min(N, n0 + rc);
             const fast::ActCol *bcols = acols.data() + bat * M;
+            const void *wb = w.row(0, b2 / r2, b3 / r3);
             float out[fast::kMaxCols];
             for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
                 const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
+                if (nc == 1 && dot_rows) { // a single column: several rows per call
+                    float *o = reinterpret_cast<float *>(dst.row(m0, b2, b3));
+                    for (int64_t n = n0; n < n1; n += fast::kRowsPerCall)
+                        dot_rows(K, static_cast<const uint8_t *>(wb) + n * w.nb[1], w.nb[1],
+                                 static_cast<int>(std::min<int64_t>(fast::kRowsPerCall, n1 - n)), bcols[m0], o + n);
+                    continue;
+                }
                 for (int64_t n = n0; n < n1; ++n) {
                     dot(K, w.row(n, b2 / r2, b3 / r3), bcols + m0, nc, out);
                     for (int i = 0; i < nc; ++i) reinterpret_cast<float *>(dst.row(m0 + i, b2, b3))[n] = out[i];

@@ -12,6 +12,7 @@
 // with them, or the linker could hand a scalar caller a copy that uses AVX-512.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace corvid::cpu::fast {
@@ -32,6 +33,12 @@ struct ActCol {
 
 // out[c] = dot(weight row w of K elements, column cols[c]) for c < nc (1..kMaxCols).
 using DotFn = void (*)(int64_t K, const void *w, const ActCol *cols, int nc, float *out);
+
+// Several weight rows against one column (decode): out[r] = dot(row r, col) for
+// r < nrows (1..kRowsPerCall), row r at w + r * row_stride. Sharing the column's loads
+// and conversions between rows is what lets a decode step keep up with memory.
+inline constexpr int kRowsPerCall = 4;
+using DotRowsFn = void (*)(int64_t K, const void *w, size_t row_stride, int nrows, const ActCol &col, float *out);
 
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,
 // a panel of `rows` rows at a time, into a kernel-specific interleaved layout in a
@@ -89,12 +96,17 @@ using GroupActFn = bool (*)(int at, const float *src, int64_t K, uint8_t *group,
 inline constexpr int kTypeSlots = 64;
 struct Kernels {
     DotFn dot[kTypeSlots];
+    DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
 };
 
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).
 void add_gemm_avx512(Kernels &t);
+
+// Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp); false (nothing filled)
+// when the build has no such kernels. The caller checks that the processor has VBMI.
+bool add_gemv_avx512(Kernels &t);
 
 // Null when the build has no such kernels (non-x86 targets, compilers without the flags).
 const Kernels *kernels_avx2();

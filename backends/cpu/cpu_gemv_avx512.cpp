@@ -1,0 +1,379 @@
+// Decode kernels (one activation column, several weight rows) for AVX-512 F/BW/VL/DQ +
+// VBMI + VNNI. This file alone gets those -m flags (CMakeLists.txt); cpu_matmul_avx512.cpp
+// puts these kernels into its table (add_gemv_avx512) when the processor has VBMI.
+//
+// Decode at batch 1 streams every weight once per token, so these kernels must keep up
+// with memory: a 2-core machine reads ~14 GB/s per core, i.e. one Q4_0 block every
+// ~3 cycles. They work in 512-bit registers, two 32-element blocks (or one 64-element
+// run of a super-block) per register, and compute kRowsPerCall rows at once so that each
+// activation load, conversion and scale vector is shared by those rows:
+//   - the quant levels of a block pair come from one masked load (never past the row)
+//     and one byte permutation into element order, so the activations are used as the
+//     partner quantizer wrote them (cpu_matmul_fast.cpp: ActCol);
+//   - vpdpbusd gives 8 int32 lanes per 32 elements; per-block scales d_w * d_x are made
+//     8 blocks at a time (the weights' fp16 scales by one gather) and spread to the lanes
+//     by a permutation; products accumulate by FMA in float lanes, which are flushed into
+//     double lanes every 8 blocks / every super-block (as in the other kernels: the
+//     e2e agreement with llama.cpp needs short float chains);
+//   - offsets (-8 for Q4_0, -16 for Q5_0, K-quant mins, Q6_K's -32) go through the
+//     activation's block sums in a separate float accumulator.
+// tests/backends/test_conformance.cpp checks every kernel against the reference (M = 1
+// shapes: odd row counts, K with partial groups of 8 blocks).
+#include "cpu/cpu_matmul_fast.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__) && defined(__AVX512DQ__) && defined(__AVX512VBMI__) && defined(__FMA__) &&     \
+    defined(__F16C__)
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+
+#include <cstring>
+#include <type_traits>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+namespace corvid::cpu::fast {
+namespace {
+
+// Groups of 8 blocks ahead that the weight rows are prefetched (the hardware prefetcher
+// alone leaves the loads waiting on memory when several rows stream side by side).
+constexpr int kPrefetchGroups = 4;
+// Groups of 8 blocks whose products share a float chain before it is flushed into double.
+constexpr int kFlushGroups = 2;
+
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// Float lanes into double lanes (16 lanes -> two 8-lane halves).
+struct DAcc16 {
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    void add(__m512 &f) {
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+        f = _mm512_setzero_ps();
+    }
+    void add(__m256 &f) {
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(f));
+        f = _mm256_setzero_ps();
+    }
+    double sum() const { return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)); }
+};
+
+// The fp16 scales of 8 consecutive blocks (stride bytes apart, the scale first in each
+// block), as floats; lanes >= n are 0.
+inline __m256 scales8(const uint8_t *p, int stride, int n) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+    __m256i g;
+    if (n >= 8) {
+        g = _mm256_i32gather_epi32(reinterpret_cast<const int *>(p), idx, 1);
+    } else {
+        const __mmask8 m = static_cast<__mmask8>((1u << n) - 1u);
+        g = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), m, idx, p, 1);
+    }
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+}
+
+// 8 floats / ints of an activation array, lanes >= n zero (never reads past them).
+inline __m256 load8f(const float *p, int n) {
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << n) - 1u), p);
+}
+inline __m256 load8i_as_f(const int32_t *p, int n) {
+    const __m256i v = n >= 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))
+                             : _mm256_maskz_loadu_epi32(static_cast<__mmask8>((1u << n) - 1u), p);
+    return _mm256_cvtepi32_ps(v);
+}
+
+// Lanes 0..7 = s[2p], lanes 8..15 = s[2p + 1] of an 8-lane vector (in a 16-lane register).
+inline __m512i pair_index(int p) {
+    return _mm512_setr_epi32(2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                             2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1);
+}
+
+// Byte permutation for a pair of 32-element nibble blocks loaded from the first block's
+// start: 128-bit lanes qsA, qsA, qsB, qsB (qs at byte offsets a and b); with the lanes
+// shifted right by 0, 4, 0, 4 bits and masked, the bytes are elements 0..31 of A then B.
+inline __m512i nibble_pair_perm(int a, int b) {
+    alignas(64) uint8_t idx[64];
+    for (int i = 0; i < 64; ++i) idx[i] = static_cast<uint8_t>((i < 32 ? a : b) + i % 16);
+    return _mm512_load_si512(idx);
+}
+inline __m512i nibble_pair_shift() { return _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4); }
+
+inline __mmask64 first_bytes(int n) { return n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1; }
+
+// ---- 32-element formats with nibbles: Q4_0, Q5_0 --------------------------------------
+// HIGH: Q5_0's fifth bit from qh (bit j of the block's qh = element j).
+template <class B, int OFFSET, bool HIGH, int NR>
+void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    constexpr int kB = sizeof(B);
+    constexpr int kQs = offsetof(B, qs);
+    const int64_t nb = K / 32;
+    const __m512i perm = nibble_pair_perm(kQs, kB + kQs);
+    const __m512i shift = nibble_pair_shift();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i c16 = _mm512_set1_epi8(0x10);
+    __m512 acc[NR];
+    __m256 corr[NR];
+    DAcc16 dacc[NR], dcorr[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), corr[r] = _mm256_setzero_ps();
+    // One group of n <= 8 blocks; FULL: n == 8 (the loops unroll, everything stays in registers).
+    auto group = [&](int64_t g, int n, bool flush, auto full) __attribute__((always_inline)) {
+        constexpr bool FULL = decltype(full)::value;
+        const int np = FULL ? 4 : (n + 1) / 2;
+        const __m256 dx = load8f(a.d + g, FULL ? 8 : n);
+        const __m256 sx = load8i_as_f(a.s + g, FULL ? 8 : n);
+        __m512i x[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < np; ++p) x[p] = _mm512_loadu_si512(a.qs + (g + 2 * p) * 32);
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) {
+            const uint8_t *blk = w + r * stride + g * kB;
+            _mm_prefetch(reinterpret_cast<const char *>(blk + 8 * kPrefetchGroups * kB), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char *>(blk + 8 * kPrefetchGroups * kB + 64), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char *>(blk + 8 * kPrefetchGroups * kB + 128), _MM_HINT_T0);
+            const __m256 sv = _mm256_mul_ps(scales8(blk, kB, FULL ? 8 : n), dx);
+            corr[r] = _mm256_fmadd_ps(sv, sx, corr[r]);
+            const __m512 svz = _mm512_castps256_ps512(sv);
+#pragma GCC unroll 4
+            for (int p = 0; p < np; ++p) {
+                const uint8_t *pb = blk + 2 * p * kB;
+                const int bytes = FULL || 2 * p + 1 < n ? 2 * kB : kB;
+                const __m512i raw = _mm512_maskz_loadu_epi8(first_bytes(bytes), pb);
+                __m512i q = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi8(perm, raw), shift), m4);
+                if constexpr (HIGH) {
+                    uint32_t ha, hb = 0;
+                    std::memcpy(&ha, pb + offsetof(B, qh), 4);
+                    if (bytes > kB) std::memcpy(&hb, pb + kB + offsetof(B, qh), 4);
+                    q = _mm512_mask_add_epi8(q, _cvtu64_mask64(uint64_t(ha) | uint64_t(hb) << 32), q, c16);
+                }
+                const __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[p]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pair_index(p), svz), acc[r]);
+            }
+            if (flush) dacc[r].add(acc[r]), dcorr[r].add(corr[r]);
+        }
+    };
+    int64_t g = 0;
+    for (; g + 8 <= nb; g += 8) group(g, 8, (g / 8) % kFlushGroups == kFlushGroups - 1, std::true_type{});
+    if (g < nb) group(g, static_cast<int>(nb - g), false, std::false_type{});
+    for (int r = 0; r < NR; ++r) dacc[r].add(acc[r]), dcorr[r].add(corr[r]);
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - OFFSET * dcorr[r].sum());
+}
+
+// ---- Q8_0: signed levels --------------------------------------------------------------
+// vpdpbusd wants one unsigned side: (x + 128) . w - 128 sum(w) = x . w, exactly.
+template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    constexpr int kB = sizeof(BlockQ8_0);
+    const int64_t nb = K / 32;
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    __m512 acc[NR];
+    DAcc16 dacc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < nb; g += 8) {
+        const int n = static_cast<int>(nb - g < 8 ? nb - g : 8);
+        const __m256 dx = load8f(a.d + g, n);
+        const int np = (n + 1) / 2;
+        __m512i xu[4];
+        for (int p = 0; p < np; ++p) xu[p] = _mm512_xor_si512(_mm512_loadu_si512(a.qs + (g + 2 * p) * 32), flip);
+        for (int r = 0; r < NR; ++r) {
+            const uint8_t *blk = w + r * stride + g * kB;
+            const __m512 svz = _mm512_castps256_ps512(_mm256_mul_ps(scales8(blk, kB, n), dx));
+            for (int p = 0; p < np; ++p) {
+                const uint8_t *pb = blk + 2 * p * kB;
+                const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pb + 2));
+                const __m256i hi = 2 * p + 1 < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pb + kB + 2))
+                                                 : _mm256_setzero_si256();
+                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+                const __m512i i = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xu[p], q),
+                                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, q));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pair_index(p), svz), acc[r]);
+            }
+            dacc[r].add(acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum());
+}
+
+// ---- K-quants against Q8_K activations ------------------------------------------------
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K block, as bytes.
+inline void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3];
+    std::memcpy(u, q, 12);
+    const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+    const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | ((u[0] >> 6) & 0x03030303) << 4;
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | ((u[1] >> 6) & 0x03030303) << 4;
+    std::memcpy(sc, &s_lo, 4), std::memcpy(sc + 4, &s_hi, 4);
+    std::memcpy(mn, &m_lo, 4), std::memcpy(mn + 4, &m_hi, 4);
+}
+inline __m256 bytes8_to_float(const uint8_t *b) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b))));
+}
+
+// Q4_K: 64-element runs j = 0..3: 32 bytes of nibbles, low = sub-block 2j, high = 2j + 1.
+template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    constexpr int kB = sizeof(BlockQ4_K);
+    const int64_t nb = K / kQK_K;
+    const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m512 acc[NR];
+    __m256 accm[NR];
+    DAcc16 dacc[NR], dmin[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), accm[r] = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float dx = a.d[ib];
+        // Sums of the activation per 32 (the 16-sums in pairs).
+        const __m256 bs32 = _mm256_cvtepi32_ps(
+            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), ones16));
+        __m512i x[4];
+        for (int j = 0; j < 4; ++j) x[j] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * j);
+        for (int r = 0; r < NR; ++r) {
+            const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(w + r * stride + ib * kB);
+            alignas(8) uint8_t sc[8], mn[8];
+            k4_scales(b.scales, sc, mn);
+            const __m512 sv = _mm512_castps256_ps512(_mm256_mul_ps(bytes8_to_float(sc), _mm256_set1_ps(half_to_float(b.d) * dx)));
+            accm[r] = _mm256_fmadd_ps(_mm256_mul_ps(bytes8_to_float(mn), _mm256_set1_ps(half_to_float(b.dmin) * dx)), bs32, accm[r]);
+            for (int j = 0; j < 4; ++j) {
+                const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * j)));
+                const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(raw, shift), m4);
+                const __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[j]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pair_index(j), sv), acc[r]);
+            }
+            dacc[r].add(acc[r]);
+            dmin[r].add(accm[r]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - dmin[r].sum());
+}
+
+// Q6_K: per 128-element half h, the 64 bytes ql[64h..] hold elements 0..63 (low nibbles)
+// and 64..127 (high nibbles); qh[32h..] adds two bits per element (bits 0-1, 2-3, 4-5, 6-7
+// for elements l, 32 + l, 64 + l, 96 + l). Value (q - 32) * scale per 16 elements.
+template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    constexpr int kB = sizeof(BlockQ6_K);
+    const int64_t nb = K / kQK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    // 16-bit lane shifts: low 256 bits by the first count, high 256 by the second.
+    const __m512i sl_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1); // 0..31: bits 0-1; 32..63: 2-3
+    const __m512i sr_b = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1); // 64..95: 4-5; 96..127: 6-7
+    // Lane L of the run k (elements 64k + 4L ..) uses scale 4k + L / 4.
+    __m512i sidx[4];
+    for (int k = 0; k < 4; ++k) {
+        alignas(64) int32_t v[16];
+        for (int L = 0; L < 16; ++L) v[L] = 4 * k + L / 4;
+        sidx[k] = _mm512_load_si512(v);
+    }
+    __m512 acc[NR], accc[NR];
+    DAcc16 dacc[NR], dcorr[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), accc[r] = _mm512_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float dx = a.d[ib];
+        const __m512 bs16 = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16))));
+        __m512i x[4];
+        for (int k = 0; k < 4; ++k) x[k] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * k);
+        for (int r = 0; r < NR; ++r) {
+            const BlockQ6_K &b = *reinterpret_cast<const BlockQ6_K *>(w + r * stride + ib * kB);
+            const __m512 sv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)))),
+                                            _mm512_set1_ps(half_to_float(b.d) * dx));
+            accc[r] = _mm512_fmadd_ps(sv, bs16, accc[r]);
+            for (int h = 0; h < 2; ++h) {
+                const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * h)));
+                const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, sl_a), m30));
+                const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                   _mm512_and_si512(_mm512_srlv_epi16(qh, sr_b), m30));
+                const __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x[2 * h]);
+                const __m512i ibv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, x[2 * h + 1]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_permutexvar_ps(sidx[2 * h], sv), acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ibv), _mm512_permutexvar_ps(sidx[2 * h + 1], sv), acc[r]);
+            }
+            dacc[r].add(acc[r]);
+            dcorr[r].add(accc[r]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - 32.0 * dcorr[r].sum());
+}
+
+// ---- float weights -------------------------------------------------------------------
+// F16 / BF16 weights against the F16 / BF16 partner activations: products exact in
+// float, summed in float lanes (two chains per row), as the other float kernels do.
+inline __m512 widen_f16(const uint16_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+inline __m512 widen_bf16(const uint16_t *p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+template <bool BF16, int NR> void rows_f16(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    const uint16_t *x = static_cast<const uint16_t *>(a.f);
+    auto widen = [](const uint16_t *p, __mmask16 m) { return BF16 ? widen_bf16(p, m) : widen_f16(p, m); };
+    __m512 acc0[NR], acc1[NR];
+    for (int r = 0; r < NR; ++r) acc0[r] = _mm512_setzero_ps(), acc1[r] = _mm512_setzero_ps();
+    const __mmask16 all = 0xFFFF;
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        const __m512 x0 = widen(x + k, all), x1 = widen(x + k + 16, all);
+        for (int r = 0; r < NR; ++r) {
+            const uint16_t *wr = reinterpret_cast<const uint16_t *>(w + r * stride);
+            acc0[r] = _mm512_fmadd_ps(widen(wr + k, all), x0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(widen(wr + k + 16, all), x1, acc1[r]);
+        }
+    }
+    for (; k < K; k += 16) {
+        const __mmask16 m = K - k >= 16 ? all : static_cast<__mmask16>((1u << (K - k)) - 1u);
+        const __m512 x0 = widen(x + k, m);
+        for (int r = 0; r < NR; ++r)
+            acc0[r] = _mm512_fmadd_ps(widen(reinterpret_cast<const uint16_t *>(w + r * stride) + k, m), x0, acc0[r]);
+    }
+    for (int r = 0; r < NR; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+// ---- the table -----------------------------------------------------------------------
+
+using Rows1 = void (*)(int64_t, const uint8_t *, size_t, const ActCol &, float *);
+template <Rows1 F1, Rows1 F2, Rows1 F3, Rows1 F4>
+void by_rows(int64_t K, const void *w, size_t stride, int nrows, const ActCol &a, float *out) {
+    const uint8_t *p = static_cast<const uint8_t *>(w);
+    switch (nrows) {
+    case 1: F1(K, p, stride, a, out); break;
+    case 2: F2(K, p, stride, a, out); break;
+    case 3: F3(K, p, stride, a, out); break;
+    default: F4(K, p, stride, a, out); break;
+    }
+}
+template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4q5<BlockQ4_0, 8, false, NR>(K, w, s, a, o); }
+template <int NR> void rows_q5_0(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4q5<BlockQ5_0, 16, true, NR>(K, w, s, a, o); }
+template <int NR> void rows_f16h(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_f16<false, NR>(K, w, s, a, o); }
+template <int NR> void rows_bf16(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_f16<true, NR>(K, w, s, a, o); }
+#define CORVID_BY_ROWS(F) by_rows<F<1>, F<2>, F<3>, F<4>>
+static_assert(kRowsPerCall == 4, "by_rows covers 1..4 rows");
+
+} // namespace
+
+bool add_gemv_avx512(Kernels &t) {
+    // The byte permutation (vpermb) is AVX-512 VBMI: the caller asks the processor.
+    t.dot_rows[int(DType::Q4_0)] = CORVID_BY_ROWS(rows_q4_0);
+    t.dot_rows[int(DType::Q5_0)] = CORVID_BY_ROWS(rows_q5_0);
+    t.dot_rows[int(DType::Q8_0)] = CORVID_BY_ROWS(rows_q8_0);
+    t.dot_rows[int(DType::Q4_K)] = CORVID_BY_ROWS(rows_q4_k);
+    t.dot_rows[int(DType::Q6_K)] = CORVID_BY_ROWS(rows_q6_k);
+    t.dot_rows[int(DType::F16)] = CORVID_BY_ROWS(rows_f16h);
+    t.dot_rows[int(DType::BF16)] = CORVID_BY_ROWS(rows_bf16);
+    return true;
+}
+#undef CORVID_BY_ROWS
+
+} // namespace corvid::cpu::fast
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+namespace corvid::cpu::fast {
+bool add_gemv_avx512(Kernels &) { return false; }
+} // namespace corvid::cpu::fast
+#endif

@@ -98,7 +98,7 @@ std::atomic<int> g_isa{-1};
 constexpr size_t round64(size_t n) { return (n + 63) & ~size_t(63); }
 
 struct ActLayout {
-    size_t qs = 0, d = 0, s = 0, bs = 0, stride = 0; // byte offsets within a column
+    size_t qs = 0, d = 0, s = 0, bs = 0, qt = 0, stride = 0; // byte offsets within a column
 };
 
 ActLayout layout_for(DType at, int64_t K) {
@@ -109,7 +109,8 @@ ActLayout layout_for(DType at, int64_t K) {
     case DType::Q8_1:
         l.d = round64(k);
         l.s = l.d + round64(4 * (k / kQK32));
-        l.stride = l.s + round64(4 * (k / kQK32));
+        l.qt = l.s + round64(4 * (k / kQK32));
+        l.stride = l.qt + round64(k);
         break;
     case DType::Q8_K:
         l.d = round64(k);
@@ -146,6 +147,7 @@ void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t
     // Q8_0 and Q8_1 share the first fields' meaning; Q8_1's s (rounded d * sum) is
     // not used: the kernels compute with d and sum(q), as the reference dequantizes.
     int32_t *s = reinterpret_cast<int32_t *>(col + l.s);
+    int8_t *qt = reinterpret_cast<int8_t *>(col + l.qt);
     const size_t bsize = at == DType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
     const size_t qoff = at == DType::Q8_0 ? offsetof(BlockQ8_0, qs) : offsetof(BlockQ8_1, qs);
     for (int64_t b = 0; b < K / kQK32; ++b) {
@@ -158,6 +160,12 @@ void convert_column(DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t
         for (int j = 0; j < kQK32; ++j) sum += qs[b * kQK32 + j];
         s[b] = sum;
     }
+    // The levels again, transposed per group of 16 blocks (fast::ActCol::qt).
+    for (int64_t g = 0; g + fast::kQtBlocks <= K / kQK32; g += fast::kQtBlocks)
+        for (int b = 0; b < fast::kQtBlocks; ++b)
+            for (int j = 0; j < 8; ++j)
+                std::memcpy(qt + g * kQK32 + (j * fast::kQtBlocks + b) * 4,
+                            qs + (g + b) * kQK32 + 4 * j, 4);
 }
 
 // Bytes of one column group in the blocked kernels' activation layout (cpu_matmul_fast.h);
@@ -450,7 +458,7 @@ bool mul_mat_fast(Tensor &dst) {
             const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));
             fast::ActCol &ac = acols[static_cast<size_t>(c)];
             if (lay.stride == 0) {
-                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src};
+                ac = fast::ActCol{nullptr, nullptr, nullptr, nullptr, src, nullptr};
                 continue;
             }
             uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
@@ -459,6 +467,7 @@ bool mul_mat_fast(Tensor &dst) {
             ac.d = reinterpret_cast<const float *>(col + lay.d);
             ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
             ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
+            ac.qt = reinterpret_cast<const int8_t *>(col + lay.qt);
             ac.f = col;
         }
     });

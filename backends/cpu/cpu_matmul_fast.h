@@ -23,12 +23,18 @@ inline constexpr int kMaxCols = 4;
 //   Q8_0 / Q8_1 partners: qs[K] int8, d[K/32] (fp16 scale widened), s[K/32] = sum of qs per block.
 //   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums).
 //   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits).
+//   Q8_0 / Q8_1 partners also: qt = the levels of each whole group of kQtBlocks blocks
+//   transposed: 32-bit word j of block b (elements 4j..4j+3) at qt[group * 512 +
+//   (16 j + b) * 4], so that one 512-bit register holds the same 4 elements of 16
+//   blocks (the decode kernels that put one block per lane use it).
+inline constexpr int kQtBlocks = 16;
 struct ActCol {
     const int8_t *qs;
     const float *d;
     const int32_t *s;
     const int16_t *bs;
     const void *f;
+    const int8_t *qt;
 };
 
 // out[c] = dot(weight row w of K elements, column cols[c]) for c < nc (1..kMaxCols).

@@ -43,6 +43,7 @@ constexpr int64_t kScoreFloats = 1 << 16; // aim: rows x keys per task (256 KiB 
 
 const attn::Kernels *kernels_for(Isa isa) {
     switch (isa) {
+    case Isa::amx: // (AMX changes only the blocked matrix products)
     case Isa::avx512: return attn::kernels_avx512();
     case Isa::avx2: return attn::kernels_avx2();
     default: return nullptr;

@@ -1,9 +1,10 @@
 // Run-time choice of the CPU backend's instruction-set path.
 //
 // One binary carries the scalar reference kernels (always) and, on x86-64, fast
-// kernels compiled for AVX2 (+FMA, F16C) and for AVX-512 (F/BW/VL/DQ + VNNI), each in
-// its own translation unit with its own -m flags. The best path the processor (and the
-// OS, via XGETBV) supports is chosen on first use; CORVID_CPU_ISA=scalar|avx2|avx512
+// kernels compiled for AVX2 (+FMA, F16C) and for AVX-512 (F/BW/VL/DQ + VNNI; + AMX-INT8
+// tiles where the processor and OS allow), each in its own translation unit with its own
+// -m flags. The best path the processor (and the
+// OS, via XGETBV) supports is chosen on first use; CORVID_CPU_ISA=scalar|avx2|avx512|amx
 // in the environment, or force_isa() (tests, benchmarks), picks a lower one.
 // "scalar" means the reference kernels themselves: they are the ground truth every
 // fast path is tested against (tests/backends/test_conformance.cpp).
@@ -13,7 +14,9 @@
 
 namespace corvid::cpu {
 
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+// On x86 each path includes the one before it: amx = the avx512 kernels with AMX int8
+// tiles for the blocked (prompt) products.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, amx = 3 };
 
 const char *isa_name(Isa isa);
 

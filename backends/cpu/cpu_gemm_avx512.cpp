@@ -622,7 +622,248 @@ bool group_act(int at, const float *src, int64_t K, uint8_t *group, int ci, int 
     return false;
 }
 
+// ---- AMX int8 tiles (same panels and activations) -------------------------------------
+// The weight panels above are already AMX's B layout: per block of 32 elements, 8 rows
+// (one per 4 elements) of 64 bytes = 16 weight rows x 4 bytes. The grouped activations
+// are its A layout: 8 columns x 32 bytes, one row per column. One TDPBSUD (signed
+// activations x unsigned weight levels) gives the 8 x 16 exact integer block products
+// that the VNNI tiles above compute with 64 vpdpbusd; they are stored, and the same
+// per-block scaling and float/double accumulation follows, so the results are
+// bit-identical to the VNNI kernels'. (K-quants: the products per sub-block, times the
+// integer sub-block scales, summed per super-block, exactly as TileQ45 / TileQ6.)
+//
+// Tiles are used through inline assembly with explicit memory operands: GCC 12's
+// _tile_loadconfig tells the compiler it reads 8 bytes of the 64-byte configuration,
+// so the stores filling the rest can be dropped (llama.cpp issue #20824), and its
+// _tile_stored has no memory clobber, so reads of the stored tile could be moved
+// before it. Tile registers: 0-2 and 3-5 = (C, A, B) for two sub-blocks in flight.
+
+struct alignas(64) TileConfig {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+// Tiles 0-3: C (8 columns x 16 int32), two pairs used alternately; 4 and 6: A (8 columns x
+// a_bytes); 5 and 7: B (a_bytes / 4 rows x 16 weight rows x 4 bytes).
+inline TileConfig make_tile_config(int a_bytes) {
+    TileConfig c;
+    for (int t = 0; t < 4; ++t) c.rows[t] = 8, c.colsb[t] = 64;
+    for (int t = 4; t < 8; t += 2) {
+        c.rows[t] = 8, c.colsb[t] = uint16_t(a_bytes);
+        c.rows[t + 1] = uint8_t(a_bytes / 4), c.colsb[t + 1] = 64;
+    }
+    return c;
+}
+// Loads c into this thread's tile configuration unless it is there already: the
+// configuration stays loaded between calls (ldtilecfg and tilerelease cost more than a
+// small panel's products), so each thread keeps its tile state until it exits.
+inline void tile_config(const TileConfig &c) {
+    static thread_local const TileConfig *loaded = nullptr;
+    if (loaded == &c) return;
+    __asm__ volatile("ldtilecfg %0" ::"m"(c));
+    loaded = &c;
+}
+#define CV_TILE_ZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
+#define CV_TILE_LOAD(t, p, stride) __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(p), "r"(int64_t(stride)) : "memory")
+#define CV_TILE_STORE(t, p, stride) __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"(int64_t(stride)) : "memory")
+#define CV_TILE_DPBSUD(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+// The integer products of n sub-blocks, item i = activations ab(i).a (8 columns,
+// a_stride bytes apart) x weights ab(i).b, handed to use(i, c) as c[column * 16 + row],
+// in order. A three-stage pipeline, two items per stage: the products of items 2s, 2s+1
+// are issued while those of the previous stage are stored and the ones before that are
+// used, so neither the tile unit's latency nor the stores' wait on the scaling code.
+struct AmxOperands {
+    const void *a, *b;
+};
+template <class AB, class Use> inline __attribute__((always_inline)) void amx_pipeline(int64_t n, int64_t a_stride, AB &&ab, Use &&use) {
+    alignas(64) int32_t cb[2][2][8 * 16];
+    const int64_t steps = (n + 1) / 2;
+    for (int64_t s = 0; s < steps + 2; ++s) {
+        if (s < steps) {
+            const AmxOperands o0 = ab(2 * s);
+            const bool two = 2 * s + 1 < n;
+            const AmxOperands o1 = two ? ab(2 * s + 1) : o0;
+            if (s % 2 == 0) {
+                CV_TILE_ZERO(0);
+                CV_TILE_LOAD(4, o0.a, a_stride);
+                CV_TILE_LOAD(5, o0.b, 64);
+                CV_TILE_DPBSUD(0, 4, 5);
+                if (two) {
+                    CV_TILE_ZERO(1);
+                    CV_TILE_LOAD(6, o1.a, a_stride);
+                    CV_TILE_LOAD(7, o1.b, 64);
+                    CV_TILE_DPBSUD(1, 6, 7);
+                }
+            } else {
+                CV_TILE_ZERO(2);
+                CV_TILE_LOAD(4, o0.a, a_stride);
+                CV_TILE_LOAD(5, o0.b, 64);
+                CV_TILE_DPBSUD(2, 4, 5);
+                if (two) {
+                    CV_TILE_ZERO(3);
+                    CV_TILE_LOAD(6, o1.a, a_stride);
+                    CV_TILE_LOAD(7, o1.b, 64);
+                    CV_TILE_DPBSUD(3, 6, 7);
+                }
+            }
+        }
+        if (s >= 1 && s <= steps) {
+            const int64_t t = s - 1;
+            const bool two = 2 * t + 1 < n;
+            if (t % 2 == 0) {
+                CV_TILE_STORE(0, cb[0][0], 64);
+                if (two) CV_TILE_STORE(1, cb[0][1], 64);
+            } else {
+                CV_TILE_STORE(2, cb[1][0], 64);
+                if (two) CV_TILE_STORE(3, cb[1][1], 64);
+            }
+        }
+        if (s >= 2) {
+            const int64_t t = s - 2;
+            use(2 * t, cb[t % 2][0]);
+            if (2 * t + 1 < n) use(2 * t + 1, cb[t % 2][1]);
+        }
+    }
+}
+
+template <int NC> struct TileB32Amx {
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *q, const float *dw, float *out,
+                    int64_t ostride, __mmask16 mask) {
+        __m512 f[NC];
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) f[c] = _mm512_setzero_ps(), acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        amx_pipeline(
+            K / 32, 32, [&](int64_t ib) { return AmxOperands{x + ib * kActB32Bytes, q + ib * 512}; },
+            [&](int64_t ib, const int32_t *cv) __attribute__((always_inline)) {
+                const uint8_t *xb = x + ib * kActB32Bytes;
+                const int32_t *soff = reinterpret_cast<const int32_t *>(xb + kActB32Soff);
+                const float *xd = reinterpret_cast<const float *>(xb + kActB32D);
+                const __m512 d = _mm512_load_ps(dw + ib * kRows);
+                for (int c = 0; c < NC; ++c) {
+                    const __m512i s = _mm512_add_epi32(_mm512_load_si512(cv + 16 * c), _mm512_set1_epi32(soff[c]));
+                    f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s), f[c]);
+                }
+                if ((ib & 3) == 3)
+                    for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+            });
+        for (int c = 0; c < NC; ++c) {
+            add_to(acc[c], f[c]);
+            store16(out + (c0 + c) * ostride, mask, acc[c]);
+        }
+    }
+};
+
+void gemm_b32_amx(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    static const TileConfig cfg = make_tile_config(32);
+    tile_config(cfg);
+    const uint8_t *q = static_cast<const uint8_t *>(panel);
+    const float *d = reinterpret_cast<const float *>(q + round_up(uint64_t(K), 64) * kRows);
+    over_columns<TileB32Amx>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 32) * kActB32Bytes, K, q, d, out,
+                             ostride, row_mask(nrows));
+}
+
+// Q4_K / Q5_K (SUB = 32: 8 sub-blocks per super-block) and Q6_K (SUB = 16: 16): the
+// integer products of every sub-block times its integer scale, summed per super-block
+// into isum, then finish(super-block, isum) does the float part (as TileQ45 / TileQ6).
+template <int SUB, int NC, class Finish>
+inline __attribute__((always_inline)) void kquant_amx(const uint8_t *x, int64_t nsb, const uint8_t *p, uint64_t sb_bytes,
+                                                      Finish &&finish) {
+    constexpr int kSubs = 256 / SUB;
+    __m512i isum[NC];
+    for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
+    amx_pipeline(
+        nsb * kSubs, 256,
+        [&](int64_t i) {
+            const int64_t ib = i / kSubs, j = i % kSubs;
+            return AmxOperands{x + ib * kActQ8KBytes + SUB * j, p + ib * sb_bytes + j * (SUB / 4) * 64};
+        },
+        [&](int64_t i, const int32_t *cv) __attribute__((always_inline)) {
+            const int64_t ib = i / kSubs, j = i % kSubs;
+            const __m512i s = _mm512_load_si512(p + ib * sb_bytes + 4096 + 64 * j);
+            for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(_mm512_load_si512(cv + 16 * c), s));
+            if (j == kSubs - 1) {
+                finish(ib, isum);
+                for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
+            }
+        });
+}
+
+template <int NC> struct TileQ45Amx {
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
+                    __mmask16 mask) {
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        kquant_amx<32, NC>(x, K / 256, p, kQ45SbBytes, [&](int64_t ib, const __m512i *isum) __attribute__((always_inline)) {
+            const uint8_t *sb = p + ib * kQ45SbBytes;
+            const uint8_t *xs = x + ib * kActQ8KBytes;
+            const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
+            const float *xd = reinterpret_cast<const float *>(xs + kActQ8KD);
+            const uint8_t *b32 = xs + kActQ8KBs32;
+            for (int c = 0; c < NC; ++c) {
+                __m512i m = _mm512_setzero_si512();
+                for (int pr = 0; pr < 4; ++pr)
+                    m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + 4608 + 64 * pr),
+                                            _mm512_set1_epi32(load_i32(b32 + 16 * c + 4 * pr)));
+                const __m512 dx = _mm512_set1_ps(xd[c]);
+                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c])));
+                sub_from(acc[c], _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(m)));
+            }
+        });
+        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
+    }
+};
+
+template <int NC> struct TileQ6Amx {
+    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
+                    __mmask16 mask) {
+        Acc16 acc[NC];
+        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+        kquant_amx<16, NC>(x, K / 256, p, kQ6SbBytes, [&](int64_t ib, const __m512i *isum) __attribute__((always_inline)) {
+            const uint8_t *sb = p + ib * kQ6SbBytes;
+            const uint8_t *xs = x + ib * kActQ8KBytes;
+            const __m512 d = _mm512_load_ps(sb + 5632);
+            const float *xd = reinterpret_cast<const float *>(xs + kActQ8KD);
+            const uint8_t *b16 = xs + kActQ8KBs;
+            for (int c = 0; c < NC; ++c) {
+                __m512i corr = _mm512_setzero_si512();
+                for (int pr = 0; pr < 8; ++pr)
+                    corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
+                                               _mm512_set1_epi32(load_i32(b16 + 32 * c + 4 * pr)));
+                const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
+                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
+            }
+        });
+        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
+    }
+};
+
+void gemm_q45_amx(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    static const TileConfig cfg = make_tile_config(32);
+    tile_config(cfg);
+    over_columns<TileQ45Amx>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                             static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+
+void gemm_q6_amx(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    static const TileConfig cfg = make_tile_config(16);
+    tile_config(cfg);
+    over_columns<TileQ6Amx>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                            static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+#undef CV_TILE_ZERO
+#undef CV_TILE_LOAD
+#undef CV_TILE_STORE
+#undef CV_TILE_DPBSUD
+
 } // namespace
+
+void add_gemm_amx(Kernels &t) {
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) t.gemm[int(type)].gemm = gemm_b32_amx;
+    t.gemm[int(DType::Q4_K)].gemm = gemm_q45_amx;
+    t.gemm[int(DType::Q5_K)].gemm = gemm_q45_amx;
+    t.gemm[int(DType::Q6_K)].gemm = gemm_q6_amx;
+}
 
 void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0};

@@ -20,9 +20,18 @@ const Kernels *kernels_avx512() {
     }();
     return &table;
 }
+const Kernels *kernels_amx() {
+    static const Kernels table = [] {
+        Kernels t = *kernels_avx512();
+        add_gemm_amx(t);
+        return t;
+    }();
+    return &table;
+}
 } // namespace corvid::cpu::fast
 #else
 namespace corvid::cpu::fast {
 const Kernels *kernels_avx512() { return nullptr; }
+const Kernels *kernels_amx() { return nullptr; }
 } // namespace corvid::cpu::fast
 #endif

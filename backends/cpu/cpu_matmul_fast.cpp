@@ -32,6 +32,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #define CORVID_X86 1
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace corvid::cpu {
@@ -50,7 +54,20 @@ uint64_t read_xcr0() {
 struct CpuFeatures {
     bool avx2 = false;   // AVX2 + FMA + F16C, with the OS saving ymm state
     bool avx512 = false; // AVX-512 F/BW/VL/DQ + VNNI, with the OS saving zmm state
+    bool amx = false;    // + AMX-TILE and AMX-INT8, with the tile state granted to this process
 };
+
+#if defined(CORVID_X86) && defined(__linux__)
+// Linux enables the 8 KiB tile state per process on request (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); without it the first tile instruction
+// faults. Granted once for the whole process; later requests are no-ops.
+bool request_amx_state() {
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+#else
+bool request_amx_state() { return false; }
+#endif
 
 CpuFeatures probe_cpu() {
     CpuFeatures f;
@@ -66,6 +83,9 @@ CpuFeatures probe_cpu() {
                avx512bw = b & (1u << 30), avx512vl = b & (1u << 31), vnni = c & (1u << 11);
     f.avx2 = ymm_state && avx2 && fma && f16c;
     f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+    const bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+    const bool tile_state = (xcr0 & 0x60000) == 0x60000; // XTILECFG + XTILEDATA
+    f.amx = f.avx512 && amx_tile && amx_int8 && tile_state && request_amx_state();
 #endif
     return f;
 }
@@ -74,6 +94,7 @@ const fast::Kernels *kernels_for(Isa isa) {
     switch (isa) {
     case Isa::avx2: return fast::kernels_avx2();
     case Isa::avx512: return fast::kernels_avx512();
+    case Isa::amx: return fast::kernels_amx();
     default: return nullptr;
     }
 }
@@ -86,6 +107,7 @@ Isa env_or_detected() {
         if (s == "scalar" || s == "reference") want = Isa::scalar;
         else if (s == "avx2") want = Isa::avx2;
         else if (s == "avx512") want = Isa::avx512;
+        else if (s == "amx") want = Isa::amx;
         if (isa_available(want)) return want;
     }
     return best;
@@ -242,12 +264,14 @@ const char *isa_name(Isa isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::amx: return "amx";
     }
     return "?";
 }
 
 Isa detected_isa() {
     static const CpuFeatures f = probe_cpu();
+    if (f.amx && fast::kernels_amx()) return Isa::amx;
     if (f.avx512 && fast::kernels_avx512()) return Isa::avx512;
     if (f.avx2 && fast::kernels_avx2()) return Isa::avx2;
     return Isa::scalar;

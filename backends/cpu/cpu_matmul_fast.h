@@ -1,13 +1,13 @@
 // Internal interface between the fast matrix-product driver (cpu_matmul_fast.cpp) and
 // the per-ISA kernel files (cpu_matmul_avx2.cpp, cpu_matmul_avx512.cpp, which both
-// include cpu_matmul_x86.inc).
+// include cpu_matmul_x86.inc; cpu_matmul_neon.cpp on ARM64).
 //
 // The driver converts each activation column once to the weight type's partner format
 // with the reference quantizer (so the quantized values are exactly the reference's),
 // then unpacks it into the layout below; a kernel dots one weight row with up to
 // kMaxCols such columns.
 //
-// Only plain structs here: the kernel files are compiled with -mavx2/-mavx512*, so
+// Only plain structs here: the kernel files are compiled with -mavx2/-mavx512*/-march, so
 // nothing with external linkage (no inline functions, no templates) may be shared
 // with them, or the linker could hand a scalar caller a copy that uses AVX-512.
 #pragma once
@@ -110,12 +110,22 @@ struct Kernels {
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).
 void add_gemm_avx512(Kernels &t);
 
+// Switches the blocked kernels of t (filled by add_gemm_avx512) to AMX int8 tiles for
+// the types that have them (same panels and results). Only for a processor with AMX-INT8
+// whose OS has granted this process the tile state (cpu_matmul_fast.cpp asks for it).
+void add_gemm_amx(Kernels &t);
+
 // Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp); false (nothing filled)
 // when the build has no such kernels. The caller checks that the processor has VBMI.
 bool add_gemv_avx512(Kernels &t);
 
-// Null when the build has no such kernels (non-x86 targets, compilers without the flags).
+// Null when the build has no such kernels (other targets, compilers without the flags).
 const Kernels *kernels_avx2();
 const Kernels *kernels_avx512();
+// ARM64 NEON with the dot-product instructions (cpu_matmul_neon.cpp): per-row dot
+// kernels only (no blocked or multi-row kernels yet: gemm[].rows = 0, dot_rows null).
+const Kernels *kernels_neon();
+const Kernels *kernels_amx(); // kernels_avx512() with add_gemm_amx
+
 
 } // namespace corvid::cpu::fast

@@ -85,7 +85,7 @@ struct IsaGuard {
 
 std::vector<cpu::Isa> fast_isas() {
     std::vector<cpu::Isa> v;
-    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512})
+    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx})
         if (cpu::isa_available(i)) v.push_back(i);
     return v;
 }

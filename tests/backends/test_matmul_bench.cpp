@@ -74,7 +74,7 @@ TEST_CASE("bench: matvec GB/s, 4096 x 4096, 2 threads" * doctest::skip()) {
             rs.back()->bind(*gs.back());
             fill(x, xv);
         }
-        for (cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512}) {
+        for (cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx}) {
             if (!cpu::force_isa(isa)) continue;
             double best = 1e30;
             const int reps = isa == cpu::Isa::scalar ? 3 : 300;
@@ -106,7 +106,7 @@ TEST_CASE("bench: gemma-3-270m q4_K_M greedy decode tok/s, 2 threads" * doctest:
     }
     auto model = Model::load(path, LoadMode::full, true);
     const auto prompt = model->vocab()->tokenize("Once upon a time", true, true);
-    for (cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512}) {
+    for (cpu::Isa isa : {cpu::Isa::scalar, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx}) {
         if (!cpu::force_isa(isa)) continue;
         const int n_gen = isa == cpu::Isa::scalar ? 16 : 64;
         double best = 0;
@@ -173,7 +173,7 @@ TEST_CASE("bench: matmat GMAC/s of CPU time, 1 thread" * doctest::skip()) {
             fill(x, xv);
             std::string line = std::string(dtype_name(type)) + " K=" + std::to_string(cs.K) + " N=" +
                                std::to_string(cs.N) + " M=" + std::to_string(cs.M) + ":";
-            for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512}) {
+            for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx}) {
                 if (!cpu::force_isa(isa)) continue;
                 double best = 1e30;
                 for (int rep = 0; rep < 5; ++rep) {

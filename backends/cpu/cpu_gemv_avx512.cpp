@@ -36,19 +36,25 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <immintrin.h>
+#ifndef CV_PREFETCH_HINT
+#define CV_PREFETCH_HINT _MM_HINT_T1
+#endif
 
 namespace corvid::cpu::fast {
 namespace {
 
-// How far ahead in each weight row the kernels prefetch: the hardware prefetcher alone
-// leaves the loads waiting on memory when several rows stream side by side.
-constexpr int kPrefetchBytes = 576;
+constexpr size_t kR = kRowsPerCall;
 
-// Prefetches the `bytes` a kernel reads next from p, kPrefetchBytes ahead (prefetches
-// past the end of the mapping are harmless: they never fault).
-inline void prefetch_ahead(const uint8_t *p, int bytes) {
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char *>(p + kPrefetchBytes + o), _MM_HINT_T0);
+// Software prefetch of the weights. A call reads kRowsPerCall rows side by side, and the
+// driver hands the next call the rows right after them, so each kernel prefetches the
+// same bytes of the row kRowsPerCall rows further on (distance `ahead`): a linear sweep
+// one call ahead, about 4 memory latencies. Rows of a decode matrix are short (1-5 KiB),
+// too short for the hardware prefetcher to lock on before each one ends. Prefetches
+// past the end of the matrix never fault.
+inline void prefetch_ahead(const uint8_t *p, int bytes, size_t ahead) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char *>(p + ahead + o), CV_PREFETCH_HINT);
 }
+
 // Groups of 8 blocks whose products share a float chain before it is flushed into double.
 constexpr int kFlushGroups = 2;
 
@@ -138,7 +144,7 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + g * kB;
-            prefetch_ahead(blk, 8 * kB);
+            prefetch_ahead(blk, 8 * kB, kR * stride);
             const __m256 sv = _mm256_mul_ps(scales8(blk, kB, FULL ? 8 : n), dx);
             corr[r] = _mm256_fmadd_ps(sv, sx, corr[r]);
             const __m512 svz = _mm512_castps256_ps512(sv);
@@ -224,7 +230,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
         const int8_t *xt = a.qt + G * kG * 32;
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + G * kG * kB;
-            prefetch_ahead(blk, kG * kB);
+            prefetch_ahead(blk, kG * kB, kR * stride);
             __m512i R[5];
             for (int i = 0; i < 4; ++i) R[i] = _mm512_loadu_si512(blk + 64 * i);
             R[4] = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 256)));
@@ -270,7 +276,7 @@ template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, con
         for (int p = 0; p < np; ++p) xu[p] = _mm512_xor_si512(_mm512_loadu_si512(a.qs + (g + 2 * p) * 32), flip);
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + g * kB;
-            prefetch_ahead(blk, 8 * kB);
+            prefetch_ahead(blk, 8 * kB, kR * stride);
             const __m512 svz = _mm512_castps256_ps512(_mm256_mul_ps(scales8(blk, kB, n), dx));
             for (int p = 0; p < np; ++p) {
                 const uint8_t *pb = blk + 2 * p * kB;
@@ -324,7 +330,7 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
         for (int j = 0; j < 4; ++j) x[j] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * j);
         for (int r = 0; r < NR; ++r) {
             const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(w + r * stride + ib * kB);
-            prefetch_ahead(w + r * stride + ib * kB, kB);
+            prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
             alignas(8) uint8_t sc[8], mn[8];
             k4_scales(b.scales, sc, mn);
             const __m512 sv = _mm512_castps256_ps512(_mm256_mul_ps(bytes8_to_float(sc), _mm256_set1_ps(half_to_float(b.d) * dx)));
@@ -369,7 +375,7 @@ template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, con
         for (int k = 0; k < 4; ++k) x[k] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * k);
         for (int r = 0; r < NR; ++r) {
             const BlockQ6_K &b = *reinterpret_cast<const BlockQ6_K *>(w + r * stride + ib * kB);
-            prefetch_ahead(w + r * stride + ib * kB, kB);
+            prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
             const __m512 sv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)))),
                                             _mm512_set1_ps(half_to_float(b.d) * dx));
             accc[r] = _mm512_fmadd_ps(sv, bs16, accc[r]);
@@ -412,7 +418,7 @@ template <bool BF16, int NR> void rows_f16(int64_t K, const uint8_t *w, size_t s
         const __m512 x0 = widen(x + k, all), x1 = widen(x + k + 16, all);
         for (int r = 0; r < NR; ++r) {
             const uint16_t *wr = reinterpret_cast<const uint16_t *>(w + r * stride);
-            prefetch_ahead(reinterpret_cast<const uint8_t *>(wr + k), 64);
+            prefetch_ahead(reinterpret_cast<const uint8_t *>(wr + k), 64, kR * stride);
             acc0[r] = _mm512_fmadd_ps(widen(wr + k, all), x0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(widen(wr + k + 16, all), x1, acc1[r]);
         }

@@ -9,12 +9,14 @@ Corvid, ...) so that a change in machine load hits both alike:
   * llama.cpp: llama-cpp-python's low-level API in this process: one context per model
     (n_threads = n_threads_batch = T, flash attention off, F16 KV cache), one uncounted
     warm-up; pp = one llama_decode of P random tokens on an empty cache, tg = N single-token
-    llama_decode calls on an empty cache (what llama-bench's pp and tg tests do).
+    llama_decode calls on an empty cache (what llama-bench's pp and tg tests do); with -d D the
+    cache first holds D random tokens (untimed), as llama-bench -d.
 
 Prints tokens/s (mean +- sample standard deviation over the repetitions) of both and the
 ratio Corvid / llama.cpp for pp and tg, with the load average before and after.
 
   scripts/bench_vs_llamacpp.py -m 1b-q4_0.gguf -m 1b-f16.gguf -p 128 -n 32 -t 2 -r 5
+  scripts/bench_vs_llamacpp.py -m 1b-q4_0.gguf -p 0 -n 128 -d 4096 -r 2    # tg after a long prompt
 
 Needs llama-cpp-python (e.g. the venv at ../venv-ref/v) and a built `corvid`.
 """
@@ -38,9 +40,10 @@ def find_corvid():
     return "corvid"
 
 
-def corvid_rep(corvid, model, p, n, t):
+def corvid_rep(corvid, model, p, n, t, d=0):
     """One repetition of pp and tg through `corvid bench`; returns {'pp': t/s, 'tg': t/s, ...}."""
-    cmd = [corvid, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", "1", "-o", "json", "--no-bw"]
+    cmd = [corvid, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-d", str(d), "-r", "1", "-o", "json",
+           "--no-bw"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = {}
     for row in json.loads(out):
@@ -54,7 +57,7 @@ def corvid_rep(corvid, model, p, n, t):
 class LlamaCpp:
     """A llama.cpp model and context driven through llama-cpp-python's C bindings."""
 
-    def __init__(self, path, p, n, t):
+    def __init__(self, path, p, n, t, d=0):
         import llama_cpp as L
         self.L = L
         mp = L.llama_model_default_params()
@@ -62,9 +65,9 @@ class LlamaCpp:
         if not self.model:
             raise RuntimeError(f"llama.cpp cannot load {path}")
         cp = L.llama_context_default_params()
-        cp.n_ctx = p + n + 16
-        cp.n_batch = max(p, 1)
-        cp.n_ubatch = min(max(p, 1), 512)
+        cp.n_ctx = d + p + n + 16
+        cp.n_batch = max(p, d, 1)
+        cp.n_ubatch = min(max(p, d, 1), 512)
         cp.n_threads = t
         cp.n_threads_batch = t
         cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -77,8 +80,9 @@ class LlamaCpp:
         buf = ctypes.create_string_buffer(256)
         L.llama_model_desc(self.model, buf, 256)
         self.desc = buf.value.decode()
-        self.p, self.n = p, n
-        self.pp()  # warm-up, not counted
+        self.p, self.n, self.d = p, n, d
+        if p:
+            self.pp()  # warm-up, not counted
         self.tg(1)
 
     def _decode(self, toks):
@@ -87,8 +91,15 @@ class LlamaCpp:
         if L.llama_decode(self.ctx, L.llama_batch_get_one(arr, len(toks))) != 0:
             raise RuntimeError("llama_decode failed")
 
-    def pp(self):
+    def _fill(self):
+        """An empty cache, then `depth` random tokens decoded (not timed)."""
         self.L.llama_memory_clear(self.mem, True)
+        if self.d:
+            self._decode([random.randrange(self.n_vocab) for _ in range(self.d)])
+            self.L.llama_synchronize(self.ctx)
+
+    def pp(self):
+        self._fill()
         toks = [random.randrange(self.n_vocab) for _ in range(self.p)]
         t0 = time.perf_counter()
         self._decode(toks)
@@ -97,7 +108,7 @@ class LlamaCpp:
 
     def tg(self, n=None):
         n = self.n if n is None else n
-        self.L.llama_memory_clear(self.mem, True)
+        self._fill()
         toks = [random.randrange(self.n_vocab) for _ in range(n)]
         t0 = time.perf_counter()
         for tok in toks:
@@ -123,6 +134,7 @@ def main():
     ap.add_argument("-p", "--n-prompt", type=int, default=128)
     ap.add_argument("-n", "--n-gen", type=int, default=32)
     ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("-d", "--depth", type=int, default=0, help="tokens in the cache before each test (llama-bench -d)")
     ap.add_argument("-r", "--repetitions", type=int, default=5)
     ap.add_argument("--corvid", default=find_corvid(), help="the corvid program (default: build-bench or build)")
     ap.add_argument("--json", help="also write the raw samples here")
@@ -139,24 +151,29 @@ def main():
     rows, raw = [], []
     for model in a.model:
         print(f"{os.path.basename(model)}: ", end="", file=sys.stderr, flush=True)
-        ll = LlamaCpp(model, a.n_prompt, a.n_gen, a.threads)
+        ll = LlamaCpp(model, a.n_prompt, a.n_gen, a.threads, a.depth)
         s = {"corvid_pp": [], "corvid_tg": [], "llama_pp": [], "llama_tg": []}
         ctype = ""
         for rep in range(a.repetitions):
-            c = corvid_rep(a.corvid, model, a.n_prompt, a.n_gen, a.threads)
+            c = corvid_rep(a.corvid, model, a.n_prompt, a.n_gen, a.threads, a.depth)
             ctype = c["model_type"]
-            s["corvid_pp"].append(c["pp"])
-            s["corvid_tg"].append(c["tg"])
-            s["llama_pp"].append(ll.pp())
-            s["llama_tg"].append(ll.tg())
+            if a.n_prompt:
+                s["corvid_pp"].append(c["pp"])
+                s["llama_pp"].append(ll.pp())
+            if a.n_gen:
+                s["corvid_tg"].append(c["tg"])
+                s["llama_tg"].append(ll.tg())
             print(".", end="", file=sys.stderr, flush=True)
         print(f" {ll.desc}", file=sys.stderr)
         ll.close()
         raw.append({"model": model, "llama_desc": ll.desc, "corvid_type": ctype, **s})
         for test, n in (("pp", a.n_prompt), ("tg", a.n_gen)):
+            if not n:
+                continue
             cm, cs = stats(s[f"corvid_{test}"])
             lm, ls = stats(s[f"llama_{test}"])
-            rows.append((os.path.basename(model), ll.desc, f"{test}{n}", cm, cs, lm, ls, cm / lm))
+            name = f"{test}{n}" + (f" @ d{a.depth}" if a.depth else "")
+            rows.append((os.path.basename(model), ll.desc, name, cm, cs, lm, ls, cm / lm))
     load1 = os.getloadavg()
 
     print(f"\nthreads {a.threads}, {a.repetitions} repetitions alternating; load average "

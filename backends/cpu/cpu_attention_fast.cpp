@@ -10,7 +10,9 @@
 // (decode): the keys are split into fixed ranges of kChunk so that a long cache spreads
 // over the threads: every range's score pass runs first (one parallel region), each
 // value pass then merges the ranges' (max, sum) for its rows (a second region), and the
-// ranges' partial outputs are added in range order (a third). Tasks are claimed from an
+// ranges' partial outputs are added in range order (a third). A decode task takes a key
+// range for all KV heads, sweeping it in sub-ranges of kSweepKeys (every head in turn)
+// with the next sub-range prefetched, so the cache is read front to back. Tasks are claimed from an
 // atomic counter (causal prompt blocks differ in cost). The split depends on the shapes
 // only, never on the thread count, so the results do not either.
 //
@@ -40,6 +42,12 @@ constexpr int64_t kFewTokens = 4;        // up to this many tokens: split the ke
 constexpr int64_t kMaxRows = 256;        // the kernels' limit on rows per task
 constexpr int64_t kRowFloats = 4096;     // aim: rows x padded head size per task (16 KiB of Q)
 constexpr int64_t kScoreFloats = 1 << 16; // aim: rows x keys per task (256 KiB of scores)
+constexpr int64_t kSweepKeys = 64;        // decode: keys per sub-range swept over all heads
+
+// Requests [p, p + bytes) into L2 ahead of use (the next sub-range of cache rows).
+void prefetch_span(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
+}
 
 const attn::Kernels *kernels_for(Isa isa) {
     switch (isa) {
@@ -218,38 +226,95 @@ bool attention_fast(Tensor &dst) {
                 if (sums) sc.inv[r] = sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f;
             }
     };
-    auto for_tasks = [&](const std::function<void(int64_t, const TaskRange &, Scratch &)> &body) {
+    // Tasks of one pass: (token block, key range) with every KV head inside, the keys in
+    // sub-ranges of kSweepKeys taken for all heads in turn. A token's heads lie side by
+    // side in the cache, so this reads the range's cache rows front to back (one head's
+    // keys alone are a cache row apart, a stride the hardware prefetchers follow
+    // poorly), and the next sub-range is prefetched while this one computes.
+    const int64_t ngroups_t = nqb * nchunks;
+    auto task_of = [&](int64_t qb, int64_t hk, int64_t c) { return (qb * HKV + hk) * nchunks + c; };
+    bool pass_reads_v = false;
+    auto for_tasks = [&](bool stream, const std::function<void(const TaskRange &, Scratch &, int64_t task)> &begin,
+                         const std::function<void(attn::Tile &)> &pass,
+                         const std::function<void(const TaskRange &, Scratch &)> &end) {
         std::atomic<int64_t> next{0};
         parallel_run(work, [&](int, int) {
-            Scratch sc = make_scratch(false);
-            for (int64_t task; (task = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) body(task, task_range(task), sc);
+            std::vector<Scratch> heads;
+            heads.reserve(static_cast<size_t>(HKV));
+            for (int64_t hk = 0; hk < HKV; ++hk) heads.push_back(make_scratch(false));
+            std::vector<const float *> mrows(max_rows);
+            for (int64_t gt; (gt = next.fetch_add(1, std::memory_order_relaxed)) < ngroups_t;) {
+                const int64_t qb = gt / nchunks, c = gt % nchunks;
+                std::vector<TaskRange> trs(static_cast<size_t>(HKV));
+                for (int64_t hk = 0; hk < HKV; ++hk) {
+                    trs[hk] = task_range(task_of(qb, hk, c));
+                    begin(trs[hk], heads[hk], task_of(qb, hk, c));
+                }
+                const TaskRange &t0 = trs[0];
+                const int64_t sweep = stream ? kSweepKeys : t0.j1 - t0.j0;
+                for (int64_t j = t0.j0; j < t0.j1; j += sweep) {
+                    const int64_t nk = std::min(sweep, t0.j1 - j);
+                    if (stream && j + sweep < t0.j1) {
+                        const uint8_t *a = k.row(j + sweep, 0), *b = v.row(j + sweep, 0);
+                        const size_t bytes = static_cast<size_t>(std::min(sweep, t0.j1 - j - sweep)) * k.nb[1];
+                        prefetch_span(pass_reads_v ? b : a, bytes);
+                    }
+                    for (int64_t hk = 0; hk < HKV; ++hk) {
+                        const TaskRange &tr = trs[hk];
+                        Scratch &sc = heads[hk];
+                        attn::Tile tile = make_tile(tr, sc, task_scores(task_of(qb, hk, c)));
+                        const int64_t off = j - tr.j0;
+                        for (int r = 0; r < tr.rows; ++r) mrows[r] = sc.mrows[r] + off;
+                        tile.mask = mrows.data();
+                        tile.k = k.row(j, hk);
+                        tile.v = v.row(j, hk);
+                        tile.n = nk;
+                        tile.s += off;
+                        pass(tile);
+                    }
+                }
+                for (int64_t hk = 0; hk < HKV; ++hk) end(trs[hk], heads[hk]);
+            }
         });
     };
-    for_tasks([&](int64_t task, const TaskRange &tr, Scratch &sc) {
-        prepare_rows(tr, sc);
-        kern->score_pass(make_tile(tr, sc, task_scores(task)));
-        for (int64_t t = tr.t0; t < tr.t1; ++t)
-            for (int64_t g = 0; g < G; ++g)
-                part_m[state_index(tr.c, t, tr.hk * G + g)] = sc.m[static_cast<size_t>((t - tr.t0) * G + g)];
-    });
-    for_tasks([&](int64_t task, const TaskRange &tr, Scratch &sc) {
-        merged(tr, sc, false);
-        kern->sum_pass(make_tile(tr, sc, task_scores(task)));
-        for (int64_t t = tr.t0; t < tr.t1; ++t)
-            for (int64_t g = 0; g < G; ++g)
-                part_l[state_index(tr.c, t, tr.hk * G + g)] = sc.l[static_cast<size_t>((t - tr.t0) * G + g)];
-    });
-    for_tasks([&](int64_t task, const TaskRange &tr, Scratch &sc) {
-        merged(tr, sc, true);
-        std::fill(sc.acc, sc.acc + static_cast<size_t>(tr.rows) * Dp, 0.0f);
-        kern->value_pass(make_tile(tr, sc, task_scores(task)));
-        for (int64_t t = tr.t0; t < tr.t1; ++t)
-            for (int64_t g = 0; g < G; ++g) {
-                const size_t r = static_cast<size_t>((t - tr.t0) * G + g);
-                std::memcpy(&part_acc[state_index(tr.c, t, tr.hk * G + g) * Dp], sc.acc + r * Dp,
-                            static_cast<size_t>(D) * sizeof(float));
-            }
-    });
+    pass_reads_v = false;
+    for_tasks(
+        true, [&](const TaskRange &tr, Scratch &sc, int64_t) { prepare_rows(tr, sc); },
+        [&](attn::Tile &t) { kern->score_pass(t); },
+        [&](const TaskRange &tr, Scratch &sc) {
+            for (int64_t t = tr.t0; t < tr.t1; ++t)
+                for (int64_t g = 0; g < G; ++g)
+                    part_m[state_index(tr.c, t, tr.hk * G + g)] = sc.m[static_cast<size_t>((t - tr.t0) * G + g)];
+        });
+    for_tasks(
+        false,
+        [&](const TaskRange &tr, Scratch &sc, int64_t) {
+            prepare_rows(tr, sc);
+            merged(tr, sc, false);
+        },
+        [&](attn::Tile &t) { kern->sum_pass(t); },
+        [&](const TaskRange &tr, Scratch &sc) {
+            for (int64_t t = tr.t0; t < tr.t1; ++t)
+                for (int64_t g = 0; g < G; ++g)
+                    part_l[state_index(tr.c, t, tr.hk * G + g)] = sc.l[static_cast<size_t>((t - tr.t0) * G + g)];
+        });
+    pass_reads_v = true;
+    for_tasks(
+        true,
+        [&](const TaskRange &tr, Scratch &sc, int64_t) {
+            prepare_rows(tr, sc);
+            merged(tr, sc, true);
+            std::fill(sc.acc, sc.acc + static_cast<size_t>(tr.rows) * Dp, 0.0f);
+        },
+        [&](attn::Tile &t) { kern->value_pass(t); },
+        [&](const TaskRange &tr, Scratch &sc) {
+            for (int64_t t = tr.t0; t < tr.t1; ++t)
+                for (int64_t g = 0; g < G; ++g) {
+                    const size_t r = static_cast<size_t>((t - tr.t0) * G + g);
+                    std::memcpy(&part_acc[state_index(tr.c, t, tr.hk * G + g) * Dp], sc.acc + r * Dp,
+                                static_cast<size_t>(D) * sizeof(float));
+                }
+        });
     parallel_for(T * H, T * H * nchunks * D, [&](int64_t b, int64_t e) {
         for (int64_t th = b; th < e; ++th) {
             const int64_t t = th / H, h = th % H;

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "graph/tensor.h"
+#include "util/host_memory.h"
 
 #include <functional>
 
@@ -74,7 +75,7 @@ private:
     DType type_;
     std::vector<Cell> cells_;
     std::vector<Tensor> k_, v_;
-    std::vector<std::vector<uint8_t>> storage_; // host layers
+    std::vector<HostMemory> storage_;           // host layers (zero-filled, huge pages where allowed)
     std::vector<Backend *> memory_;             // per layer; null = storage_
     std::vector<std::pair<Backend *, void *>> device_storage_;
 };

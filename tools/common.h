@@ -12,9 +12,10 @@ namespace corvid::cli {
 // Opens `path` in `mode` (with n_gpu_layers / main_gpu when given); on failure prints
 // "corvid <cmd>: <message>" and returns NULL.
 inline corvid_model *open_model(const char *cmd, const std::string &path, corvid_load_mode mode,
-                                int n_gpu_layers = -1, int main_gpu = 0) {
+                                int n_gpu_layers = -1, int main_gpu = 0, bool use_mmap = true) {
     corvid_model_params p = corvid_model_default_params();
     p.load_mode = mode;
+    p.use_mmap = use_mmap;
     p.n_gpu_layers = n_gpu_layers;
     p.main_gpu = main_gpu;
     corvid_model *m = nullptr;

@@ -30,6 +30,7 @@ int main(int argc, char **argv) {
         for (std::string &a : args) {
             if (a == "-ngl") a = "--gpu-layers";
             else if (a == "-mg") a = "--main-gpu";
+            else if (a == "-mmp") a = "--mmap";
         }
         std::reverse(args.begin(), args.end()); // CLI11 takes them last-first
         app.parse(args);

@@ -7,8 +7,15 @@
 namespace corvid {
 
 WeightStore::WeightStore(const gguf::GgufFile &file, const std::function<void(float)> &progress) : file_(file) {
-    uint64_t total = 0, done = 0;
-    for (const auto &ti : file.tensors()) total += ti.n_bytes;
+    uint64_t total = 0, done = 0, unmapped = 0;
+    for (const auto &ti : file.tensors()) {
+        total += ti.n_bytes;
+        if (!file.tensor_data(ti)) unmapped += (ti.n_bytes + 63) / 64 * 64;
+    }
+    // An unmapped file's tensors are read into one buffer with huge pages where allowed
+    // (decode streams every weight once per token; 4 KiB pages cost a TLB miss per page).
+    if (unmapped) owned_ = HostMemory(unmapped);
+    uint64_t next = 0;
     for (const auto &ti : file.tensors()) {
         Tensor &t = tensors_.emplace_back();
         t.type = ti.type;
@@ -19,9 +26,9 @@ WeightStore::WeightStore(const gguf::GgufFile &file, const std::function<void(fl
         if (const uint8_t *p = file.tensor_data(ti)) {
             t.data = const_cast<uint8_t *>(p); // read-only mapping: kernels never write weights
         } else {
-            owned_.emplace_back(ti.n_bytes);
-            file.read_tensor_data(ti, owned_.back().data());
-            t.data = owned_.back().data();
+            t.data = owned_.data() + next;
+            next += (ti.n_bytes + 63) / 64 * 64;
+            file.read_tensor_data(ti, t.data);
         }
         n_bytes_ += ti.n_bytes;
         by_name_[ti.name] = &t;

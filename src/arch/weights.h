@@ -5,6 +5,7 @@
 
 #include "gguf/gguf_file.h"
 #include "graph/tensor.h"
+#include "util/host_memory.h"
 
 #include <deque>
 #include <functional>
@@ -39,7 +40,7 @@ private:
     const gguf::GgufFile &file_;
     std::deque<Tensor> tensors_;
     std::unordered_map<std::string, Tensor *> by_name_;
-    std::vector<std::vector<uint8_t>> owned_; // tensor data when the file is not mapped
+    HostMemory owned_; // tensor data when the file is not mapped (each tensor 64-byte aligned)
     uint64_t n_bytes_ = 0;
 };
 

@@ -44,6 +44,7 @@ struct BenchOptions {
     double bw_mib = 1024;
     bool no_bw = false, no_warmup = false, progress = false;
     int gpu_layers = -1, main_gpu = 0;
+    int mmap = 1;
 };
 
 // "1,2" "4" -> {1, 2, 4}; false (with a message) for anything that is not a list of integers >= min.
@@ -172,7 +173,7 @@ public:
     // Runs every row for one model; false (message printed) on failure.
     bool run_model(const std::string &path, const std::vector<int> &threads, const std::vector<int> &depths,
                    const std::vector<int> &pps, const std::vector<int> &tgs, std::vector<Result> &out) {
-        corvid_model *m = open_model("bench", path, CORVID_LOAD_FULL, o_.gpu_layers, o_.main_gpu);
+        corvid_model *m = open_model("bench", path, CORVID_LOAD_FULL, o_.gpu_layers, o_.main_gpu, o_.mmap != 0);
         if (!m) return false;
         const ModelFacts facts = model_facts(m);
         bool ok = true;
@@ -256,6 +257,7 @@ private:
         r.n_depth = depth;
         r.backend = corvid_model_backend(m);
         r.n_gpu_layers = corvid_model_n_gpu_layers(m);
+        r.use_mmap = o_.mmap != 0;
         if (n_gen > 0) {
             r.bandwidth_bytes_s = r.backend == "CPU" ? bandwidth(threads) : gpu_bandwidth(m, r.backend);
             r.bytes_per_token = facts.weight_bytes_per_token + facts.kv_bytes_per_cell * (depth + (n_gen + 1) / 2.0);
@@ -343,6 +345,9 @@ void add_bench_command(CLI::App &app, int *exit_code) {
     cmd->add_option("-b,--batch-size", o->n_batch, "Most tokens evaluated in one graph")->capture_default_str();
     cmd->add_option("-o,--output", o->output, "Output format: md, csv or json")->capture_default_str();
     cmd->add_option("--bw-size", o->bw_mib, "MiB read by the bandwidth probe")->capture_default_str();
+    cmd->add_option("--mmap", o->mmap,
+                    "1: map the file (default); 0: read it into memory (huge pages where allowed); also -mmp")
+        ->capture_default_str();
     cmd->add_flag("--no-bw", o->no_bw, "Skip the bandwidth probe (no roofline column)");
     cmd->add_flag("--no-warmup", o->no_warmup, "Skip the uncounted warm-up run");
     cmd->add_flag("--progress", o->progress, "Print each test as it starts on stderr");

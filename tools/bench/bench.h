@@ -16,6 +16,7 @@ struct Result {
     int n_threads = 0, n_batch = 0;
     std::string backend = "CPU"; // where the model computes ("CPU", "CUDA0", ...)
     int n_gpu_layers = 0;
+    bool use_mmap = true;
     int n_prompt = 0, n_gen = 0, n_depth = 0; // a pp test has n_gen 0, a tg test n_prompt 0
     std::string test_time;                    // ISO 8601, UTC, when the test started
     std::vector<uint64_t> samples_ns;         // one per repetition (warm-up excluded)

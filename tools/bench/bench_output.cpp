@@ -132,7 +132,7 @@ nlohmann::ordered_json to_json(const Result &r, const RunInfo &info) {
     j["type_k"] = "f16";
     j["type_v"] = "f16";
     j["n_gpu_layers"] = r.n_gpu_layers;
-    j["use_mmap"] = true;
+    j["use_mmap"] = r.use_mmap;
     j["n_prompt"] = r.n_prompt;
     j["n_gen"] = r.n_gen;
     j["n_depth"] = r.n_depth;

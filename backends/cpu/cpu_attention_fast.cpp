@@ -121,19 +121,20 @@ bool attention_fast(Tensor &dst) {
         std::vector<double> d;
         std::vector<float> f;
         std::vector<const float *> mrows;
-        double *q, *l;
+        double *q, *l, *ktile;
         float *m, *inv, *acc, *tiles, *s;
     };
     auto make_scratch = [&](bool with_scores) {
         Scratch sc;
         const size_t R = max_rows;
-        sc.d.assign(R * static_cast<size_t>(Dp + 1), 0.0);
+        sc.d.assign(R * static_cast<size_t>(Dp + 1) + static_cast<size_t>(W * Dp), 0.0);
         sc.f.assign(R * static_cast<size_t>(Dp + 2) + static_cast<size_t>(2 * W * Dp) +
                         (with_scores ? R * static_cast<size_t>(s_stride) : 0),
                     0.0f);
         sc.mrows.resize(R);
         sc.q = sc.d.data();
         sc.l = sc.q + R * Dp;
+        sc.ktile = sc.l + R;
         sc.acc = sc.f.data();
         sc.m = sc.acc + R * Dp;
         sc.inv = sc.m + R;
@@ -175,6 +176,7 @@ bool attention_fast(Tensor &dst) {
         tile.inv = sc.inv;
         tile.acc = sc.acc;
         tile.scratch = sc.tiles;
+        tile.ktile = sc.ktile;
         return tile;
     };
     auto state_index = [&](int64_t c, int64_t t, int64_t h) { return static_cast<size_t>((c * T + t) * H + h); };

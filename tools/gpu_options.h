@@ -1,4 +1,5 @@
-// The GPU options every command that runs a model takes (llama.cpp's names).
+// The model-loading options every command that runs a model takes: placement on a GPU
+// and file mapping (llama.cpp's names).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -9,10 +10,12 @@ namespace corvid::cli {
 struct GpuOptions {
     int gpu_layers = -1; // all
     int main_gpu = 0;
+    bool no_mmap = false; // read the weights into memory (huge pages where allowed) instead of mapping
 
     void apply(corvid_model_params &p) const {
         p.n_gpu_layers = gpu_layers;
         p.main_gpu = main_gpu;
+        p.use_mmap = !no_mmap;
     }
 };
 
@@ -21,6 +24,9 @@ inline void add_gpu_options(CLI::App *cmd, GpuOptions *o) {
                     "Layers to run on the GPU, counted from the last (-1 = all, 0 = CPU only; also -ngl)")
         ->capture_default_str();
     cmd->add_option("--main-gpu", o->main_gpu, "The GPU to use (also -mg)")->capture_default_str();
+    cmd->add_flag("--no-mmap", o->no_mmap,
+                  "Read the weights into memory instead of mapping the file: slower to load, faster to decode "
+                  "where 4 KiB pages are costly (virtual machines)");
 }
 
 } // namespace corvid::cli

@@ -156,7 +156,7 @@ struct Setup {
 
 // Opens the model and a context of n_ctx cells; false after printing the reason.
 bool open_all(const PplOptions &o, uint32_t n_ctx, Setup &s) {
-    s.m = open_model("perplexity", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu);
+    s.m = open_model("perplexity", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu, !o.gpu.no_mmap);
     if (!s.m) return false;
     const int64_t nv = corvid_model_n_vocab(s.m);
     if (nv <= 0) {

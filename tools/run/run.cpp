@@ -38,7 +38,7 @@ int run_generate(RunOptions &o) {
     std::string prompt = o.prompt;
     if (!o.file.empty() && !read_text_file("run", o.file, prompt)) return 1;
     const auto t_load = std::chrono::steady_clock::now();
-    corvid_model *m = open_model("run", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu);
+    corvid_model *m = open_model("run", o.model, CORVID_LOAD_FULL, o.gpu.gpu_layers, o.gpu.main_gpu, !o.gpu.no_mmap);
     if (!m) return 1;
     corvid_context_params cp = corvid_context_default_params();
     cp.n_ctx = o.n_ctx;

@@ -228,6 +228,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
         const __m512 dx = _mm512_loadu_ps(a.d + G * kG);
         const __m512 sx = _mm512_cvtepi32_ps(_mm512_loadu_si512(a.s + G * kG));
         const int8_t *xt = a.qt + G * kG * 32;
+        #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + G * kG * kB;
             prefetch_ahead(blk, kG * kB, kR * stride);
@@ -253,6 +254,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
         const ActCol at{a.qs + b0 * 32, a.d + b0, a.s + b0, nullptr, nullptr, nullptr};
         rows_q4q5<BlockQ4_0, 8, false, NR>(K - b0 * 32, w + b0 * kB, stride, at, tail);
     }
+    #pragma GCC unroll 4
     for (int r = 0; r < NR; ++r) {
         dacc[r].add(acc[r]), dcorr[r].add(corr[r]);
         out[r] = static_cast<float>(dacc[r].sum() - 8.0 * dcorr[r].sum() + double(tail[r]));
@@ -274,6 +276,7 @@ template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, con
         const int np = (n + 1) / 2;
         __m512i xu[4];
         for (int p = 0; p < np; ++p) xu[p] = _mm512_xor_si512(_mm512_loadu_si512(a.qs + (g + 2 * p) * 32), flip);
+        #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + g * kB;
             prefetch_ahead(blk, 8 * kB, kR * stride);
@@ -328,6 +331,7 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
             _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), ones16));
         __m512i x[4];
         for (int j = 0; j < 4; ++j) x[j] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * j);
+        #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(w + r * stride + ib * kB);
             prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
@@ -373,6 +377,7 @@ template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, con
         const __m512 bs16 = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16))));
         __m512i x[4];
         for (int k = 0; k < 4; ++k) x[k] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * k);
+        #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const BlockQ6_K &b = *reinterpret_cast<const BlockQ6_K *>(w + r * stride + ib * kB);
             prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
@@ -416,6 +421,7 @@ template <bool BF16, int NR> void rows_f16(int64_t K, const uint8_t *w, size_t s
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
         const __m512 x0 = widen(x + k, all), x1 = widen(x + k + 16, all);
+        #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint16_t *wr = reinterpret_cast<const uint16_t *>(w + r * stride);
             prefetch_ahead(reinterpret_cast<const uint8_t *>(wr + k), 64, kR * stride);

@@ -3,9 +3,11 @@
 // One binary carries the scalar reference kernels (always) and, on x86-64, fast
 // kernels compiled for AVX2 (+FMA, F16C) and for AVX-512 (F/BW/VL/DQ + VNNI; + AMX-INT8
 // tiles where the processor and OS allow), each in its own translation unit with its own
-// -m flags. The best path the processor (and the
-// OS, via XGETBV) supports is chosen on first use; CORVID_CPU_ISA=scalar|avx2|avx512|amx
-// in the environment, or force_isa() (tests, benchmarks), picks a lower one.
+// -m flags; on ARM64, fast kernels for NEON with the Armv8.2 dot products (SDOT),
+// compiled with -march=armv8.2-a+dotprod. The best path the processor (and the OS: XGETBV
+// on x86, the HWCAP bits from getauxval on ARM64 Linux) supports is chosen on first use;
+// CORVID_CPU_ISA=scalar|avx2|avx512|amx|neon in the environment, or force_isa() (tests,
+// benchmarks), picks another one that can run here (a lower one on x86; ignored if not).
 // "scalar" means the reference kernels themselves: they are the ground truth every
 // fast path is tested against (tests/backends/test_conformance.cpp).
 #pragma once
@@ -16,14 +18,16 @@ namespace corvid::cpu {
 
 // On x86 each path includes the one before it: amx = the avx512 kernels with AMX int8
 // tiles for the blocked (prompt) products.
-enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, amx = 3 };
+// neon is ARM64's only path (NEON with the Armv8.2 dot products); it never coexists
+// with the x86 ones, so the enum's order means nothing across the two.
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2, amx = 3, neon = 4 };
 
 const char *isa_name(Isa isa);
 
 // The best path this processor and this build support.
 Isa detected_isa();
 
-// Whether `isa` can run here (scalar always can).
+// Whether `isa` can run here (scalar always can; neon only on ARM64, the others only on x86).
 bool isa_available(Isa isa);
 
 // The path the kernels use now (detected_isa() unless forced or set by CORVID_CPU_ISA).

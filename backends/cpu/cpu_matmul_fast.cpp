@@ -38,6 +38,14 @@
 #endif
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#define CORVID_ARM64_LINUX 1
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20) // the kernel's bit for SDOT/UDOT (older glibc headers lack the name)
+#endif
+#endif
+
 namespace corvid::cpu {
 namespace {
 
@@ -55,6 +63,7 @@ struct CpuFeatures {
     bool avx2 = false;   // AVX2 + FMA + F16C, with the OS saving ymm state
     bool avx512 = false; // AVX-512 F/BW/VL/DQ + VNNI, with the OS saving zmm state
     bool amx = false;    // + AMX-TILE and AMX-INT8, with the tile state granted to this process
+    bool neon_dot = false; // ARM64 Advanced SIMD with the Armv8.2 dot-product instructions
 };
 
 #if defined(CORVID_X86) && defined(__linux__)
@@ -65,7 +74,7 @@ bool request_amx_state() {
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
-#else
+#elif defined(CORVID_X86) // (elsewhere nothing asks: an unused function would warn)
 bool request_amx_state() { return false; }
 #endif
 
@@ -87,6 +96,12 @@ CpuFeatures probe_cpu() {
     const bool tile_state = (xcr0 & 0x60000) == 0x60000; // XTILECFG + XTILEDATA
     f.amx = f.avx512 && amx_tile && amx_int8 && tile_state && request_amx_state();
 #endif
+#ifdef CORVID_ARM64_LINUX
+    // NEON itself is part of every ARM64 core; the dot products are optional before
+    // Armv8.4, and only the kernel can say whether this core has them (the ID
+    // registers are not readable from user space everywhere).
+    f.neon_dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
     return f;
 }
 
@@ -95,6 +110,7 @@ const fast::Kernels *kernels_for(Isa isa) {
     case Isa::avx2: return fast::kernels_avx2();
     case Isa::avx512: return fast::kernels_avx512();
     case Isa::amx: return fast::kernels_amx();
+    case Isa::neon: return fast::kernels_neon();
     default: return nullptr;
     }
 }
@@ -108,6 +124,7 @@ Isa env_or_detected() {
         else if (s == "avx2") want = Isa::avx2;
         else if (s == "avx512") want = Isa::avx512;
         else if (s == "amx") want = Isa::amx;
+        else if (s == "neon") want = Isa::neon;
         if (isa_available(want)) return want;
     }
     return best;
@@ -265,6 +282,7 @@ const char *isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::amx: return "amx";
+    case Isa::neon: return "neon";
     }
     return "?";
 }
@@ -274,10 +292,21 @@ Isa detected_isa() {
     if (f.amx && fast::kernels_amx()) return Isa::amx;
     if (f.avx512 && fast::kernels_avx512()) return Isa::avx512;
     if (f.avx2 && fast::kernels_avx2()) return Isa::avx2;
+    if (f.neon_dot && fast::kernels_neon()) return Isa::neon;
     return Isa::scalar;
 }
 
-bool isa_available(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(detected_isa()); }
+bool isa_available(Isa isa) {
+    const Isa best = detected_isa();
+    switch (isa) {
+    case Isa::scalar: return true;
+    case Isa::neon: return best == Isa::neon;
+    default:
+        // The x86 paths: each one's processor requirements include those of the paths
+        // before it in the enum, so everything up to the detected one can run.
+        return best != Isa::scalar && best != Isa::neon && static_cast<int>(isa) <= static_cast<int>(best);
+    }
+}
 
 Isa active_isa() {
     int v = g_isa.load(std::memory_order_relaxed);

@@ -19,7 +19,8 @@
 //   |fast - ref| <= (L + 16) u S,   S = sum_k (|w_k - w0_k| + |w0_k|) |x_k|,
 // where L bounds the longest float accumulation chain (blocks of 32 per row: K / 32 —
 // the double flushes make the real chain much shorter, so this is loose; float
-// weights: K / 16 + 8 per lane for the two 8-lane accumulators and the scalar tail), and
+// weights: K / 16 + 8 per lane for 16 float lanes, two 8-lane accumulators on x86 or
+// four 4-lane ones on NEON, and the scalar tail), and
 // w0 is the weight's offset part (the block dequantized with its quant bits zeroed:
 // -8d for Q4_0, -dmin*m for Q4_K, ...), so that S bounds the magnitudes of the two
 // integer sums the kernels combine even where they cancel. The worst observed
@@ -42,6 +43,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -85,7 +87,7 @@ struct IsaGuard {
 
 std::vector<cpu::Isa> fast_isas() {
     std::vector<cpu::Isa> v;
-    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx})
+    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx, cpu::Isa::neon})
         if (cpu::isa_available(i)) v.push_back(i);
     return v;
 }
@@ -166,6 +168,7 @@ void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
     for (cpu::Isa isa : fast_isas()) {
         REQUIRE(cpu::force_isa(isa));
         CHECK(cpu::mul_mat_has_fast_path(type, isa));
+
         float *out = static_cast<float *>(y->data);
         std::fill(out, out + y->n_elements(), std::nanf("")); // every output must be written
         r.run(g);
@@ -211,14 +214,28 @@ TEST_CASE("conformance: the ISA selection can be forced to every path this machi
         CHECK(cpu::force_isa(i));
         CHECK(cpu::active_isa() == i);
     }
-    if (!cpu::isa_available(cpu::Isa::avx512)) {
-        CHECK_FALSE(cpu::force_isa(cpu::Isa::avx512));
-        MESSAGE("AVX-512 VNNI not available here: that path is not tested on this machine");
-    }
+    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx, cpu::Isa::neon})
+        if (!cpu::isa_available(i)) {
+            CHECK_FALSE(cpu::force_isa(i));
+            CHECK(cpu::active_isa() != i);
+            MESSAGE(std::string(cpu::isa_name(i)) << " not available here: that path is not tested on this machine");
+        }
 #if defined(__x86_64__)
     // Every machine this project targets has AVX2; the fast paths must be exercised.
     CHECK(cpu::isa_available(cpu::Isa::avx2));
+    CHECK_FALSE(cpu::isa_available(cpu::Isa::neon));
+#elif defined(__aarch64__)
+    // Not every ARM64 core has the dot products (they are optional before Armv8.4), so
+    // their absence is no failure here; but no x86 path may ever be offered.
+    for (cpu::Isa i : {cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::amx}) CHECK_FALSE(cpu::isa_available(i));
 #endif
+    // A run that must exercise a given path (scripts/test_neon.sh sets neon) fails here,
+    // instead of passing on the reference alone, when that path is not detected.
+    if (const char *req = std::getenv("CORVID_TEST_REQUIRE_ISA")) {
+        bool found = false;
+        for (cpu::Isa i : fast_isas()) found = found || std::string(cpu::isa_name(i)) == req;
+        CHECK_MESSAGE(found, "CORVID_TEST_REQUIRE_ISA=" << std::string(req) << " but that path is not available here");
+    }
 }
 
 TEST_CASE("conformance: mul_mat fast paths against the reference, every weight type") {

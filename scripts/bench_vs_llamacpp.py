@@ -163,6 +163,9 @@ def main():
             if a.n_gen:
                 s["corvid_tg"].append(c["tg"])
                 s["llama_tg"].append(ll.tg())
+            # llama.cpp's worker threads spin for a while after their last graph: let them
+            # go idle before the next Corvid run, or they take its cores.
+            time.sleep(1.0)
             print(".", end="", file=sys.stderr, flush=True)
         print(f" {ll.desc}", file=sys.stderr)
         ll.close()

@@ -629,14 +629,14 @@ bool group_act(int at, const float *src, int64_t K, uint8_t *group, int ci, int 
 // activations x unsigned weight levels) gives the 8 x 16 exact integer block products
 // that the VNNI tiles above compute with 64 vpdpbusd; they are stored, and the same
 // per-block scaling and float/double accumulation follows, so the results are
-// bit-identical to the VNNI kernels'. (K-quants: the products per sub-block, times the
-// integer sub-block scales, summed per super-block, exactly as TileQ45 / TileQ6.)
+// bit-identical to the VNNI kernels'. The readout (a tile store and 8 scaled columns per
+// 32-element block) is what bounds this path: it measures level with VNNI (Q4_0 +2%).
 //
 // Tiles are used through inline assembly with explicit memory operands: GCC 12's
 // _tile_loadconfig tells the compiler it reads 8 bytes of the 64-byte configuration,
 // so the stores filling the rest can be dropped (llama.cpp issue #20824), and its
 // _tile_stored has no memory clobber, so reads of the stored tile could be moved
-// before it. Tile registers: 0-2 and 3-5 = (C, A, B) for two sub-blocks in flight.
+// before it.
 
 struct alignas(64) TileConfig {
     uint8_t palette = 1, start_row = 0, reserved[14] = {};
@@ -763,94 +763,6 @@ void gemm_b32_amx(int64_t K, const void *panel, int nrows, const void *acts, int
                              ostride, row_mask(nrows));
 }
 
-// Q4_K / Q5_K (SUB = 32: 8 sub-blocks per super-block) and Q6_K (SUB = 16: 16): the
-// integer products of every sub-block times its integer scale, summed per super-block
-// into isum, then finish(super-block, isum) does the float part (as TileQ45 / TileQ6).
-template <int SUB, int NC, class Finish>
-inline __attribute__((always_inline)) void kquant_amx(const uint8_t *x, int64_t nsb, const uint8_t *p, uint64_t sb_bytes,
-                                                      Finish &&finish) {
-    constexpr int kSubs = 256 / SUB;
-    __m512i isum[NC];
-    for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-    amx_pipeline(
-        nsb * kSubs, 256,
-        [&](int64_t i) {
-            const int64_t ib = i / kSubs, j = i % kSubs;
-            return AmxOperands{x + ib * kActQ8KBytes + SUB * j, p + ib * sb_bytes + j * (SUB / 4) * 64};
-        },
-        [&](int64_t i, const int32_t *cv) __attribute__((always_inline)) {
-            const int64_t ib = i / kSubs, j = i % kSubs;
-            const __m512i s = _mm512_load_si512(p + ib * sb_bytes + 4096 + 64 * j);
-            for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(_mm512_load_si512(cv + 16 * c), s));
-            if (j == kSubs - 1) {
-                finish(ib, isum);
-                for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-            }
-        });
-}
-
-template <int NC> struct TileQ45Amx {
-    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
-                    __mmask16 mask) {
-        Acc16 acc[NC];
-        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-        kquant_amx<32, NC>(x, K / 256, p, kQ45SbBytes, [&](int64_t ib, const __m512i *isum) __attribute__((always_inline)) {
-            const uint8_t *sb = p + ib * kQ45SbBytes;
-            const uint8_t *xs = x + ib * kActQ8KBytes;
-            const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
-            const float *xd = reinterpret_cast<const float *>(xs + kActQ8KD);
-            const uint8_t *b32 = xs + kActQ8KBs32;
-            for (int c = 0; c < NC; ++c) {
-                __m512i m = _mm512_setzero_si512();
-                for (int pr = 0; pr < 4; ++pr)
-                    m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + 4608 + 64 * pr),
-                                            _mm512_set1_epi32(load_i32(b32 + 16 * c + 4 * pr)));
-                const __m512 dx = _mm512_set1_ps(xd[c]);
-                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c])));
-                sub_from(acc[c], _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(m)));
-            }
-        });
-        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
-    }
-};
-
-template <int NC> struct TileQ6Amx {
-    static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
-                    __mmask16 mask) {
-        Acc16 acc[NC];
-        for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-        kquant_amx<16, NC>(x, K / 256, p, kQ6SbBytes, [&](int64_t ib, const __m512i *isum) __attribute__((always_inline)) {
-            const uint8_t *sb = p + ib * kQ6SbBytes;
-            const uint8_t *xs = x + ib * kActQ8KBytes;
-            const __m512 d = _mm512_load_ps(sb + 5632);
-            const float *xd = reinterpret_cast<const float *>(xs + kActQ8KD);
-            const uint8_t *b16 = xs + kActQ8KBs;
-            for (int c = 0; c < NC; ++c) {
-                __m512i corr = _mm512_setzero_si512();
-                for (int pr = 0; pr < 8; ++pr)
-                    corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
-                                               _mm512_set1_epi32(load_i32(b16 + 32 * c + 4 * pr)));
-                const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
-                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
-            }
-        });
-        for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
-    }
-};
-
-void gemm_q45_amx(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
-    static const TileConfig cfg = make_tile_config(32);
-    tile_config(cfg);
-    over_columns<TileQ45Amx>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
-                             static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
-}
-
-void gemm_q6_amx(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
-    static const TileConfig cfg = make_tile_config(16);
-    tile_config(cfg);
-    over_columns<TileQ6Amx>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
-                            static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
-}
 #undef CV_TILE_ZERO
 #undef CV_TILE_LOAD
 #undef CV_TILE_STORE
@@ -860,9 +772,8 @@ void gemm_q6_amx(int64_t K, const void *panel, int nrows, const void *acts, int6
 
 void add_gemm_amx(Kernels &t) {
     for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) t.gemm[int(type)].gemm = gemm_b32_amx;
-    t.gemm[int(DType::Q4_K)].gemm = gemm_q45_amx;
-    t.gemm[int(DType::Q5_K)].gemm = gemm_q45_amx;
-    t.gemm[int(DType::Q6_K)].gemm = gemm_q6_amx;
+    // (K-quants keep the VNNI tiles: with a tile store and a scaled readout per 16- or
+    // 32-element sub-block, AMX measured 2-6% slower for them on this project's machines.)
 }
 
 void add_gemm_avx512(Kernels &t) {

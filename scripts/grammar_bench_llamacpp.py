@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """llama.cpp's grammar sampler on the same grammars, vocabulary and tokens as corvid-grammar-bench.
 
-  build-grammar/tests/corvid-grammar-bench VOCAB.gguf /tmp/gdump      # writes *.gbnf, *.tokens
-  /work/venv-ref/v/bin/python scripts/grammar_bench_llamacpp.py VOCAB.gguf /tmp/gdump
+  build/tests/corvid-grammar-bench VOCAB.gguf /tmp/gdump      # writes *.gbnf, *.tokens
+  .venv-ref/bin/python scripts/grammar_bench_llamacpp.py VOCAB.gguf /tmp/gdump   # a venv with llama-cpp-python (see make_reference_outputs.py)
 
 For each grammar: the time of llama_sampler_init_grammar (compile), then per token the time
 of llama_sampler_apply over all n_vocab candidates (the full mask, as llama.cpp computes it

@@ -6,7 +6,7 @@ each output with an independent judge (json + jsonschema with its FormatChecker,
 regex for the GBNF cases) and writes the outputs and verdicts to
 tests/data/grammar/generation_results.json.
 
-  /work/venv-ref/v/bin/python scripts/grammar_generate_check.py build-grammar/tools/corvid models/gemma-3-270m-q4_k_m.gguf
+  .venv-ref/bin/python scripts/grammar_generate_check.py build/tools/corvid models/gemma-3-270m-q4_k_m.gguf
 """
 import json
 import pathlib

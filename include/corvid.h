@@ -511,7 +511,7 @@ CORVID_API corvid_sampler_params corvid_sampler_default_params(void);
  * its line and column, an undefined or left-recursive rule by name, a JSON Schema
  * keyword that is not supported, a special token the vocabulary lacks (message in
  * corvid_last_error). A grammar costs one pass over the vocabulary here (about 55 ms for
- * 128k tokens, 115 ms for 262k on a 2-core machine: made again for every sampler). */
+ * 128k tokens, 115 ms for 262k on a 2-core machine), once per model: later samplers share it. */
 CORVID_API corvid_status corvid_sampler_create(const corvid_model *model, const corvid_sampler_params *params,
                                                corvid_sampler **out_sampler);
 CORVID_API void corvid_sampler_free(corvid_sampler *sampler);

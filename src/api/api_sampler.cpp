@@ -103,7 +103,12 @@ corvid_status corvid_sampler_create(const corvid_model *model, const corvid_samp
                 gbnf = p.grammar;
             }
             auto g = grammar::parse_gbnf(gbnf, p.grammar_root ? p.grammar_root : "root");
-            auto index = std::make_shared<const grammar::VocabIndex>(*model->model->vocab());
+            std::shared_ptr<const grammar::VocabIndex> index;
+            {
+                std::lock_guard<std::mutex> lock(model->grammar_index_mu);
+                if (!model->grammar_index) model->grammar_index = std::make_shared<const grammar::VocabIndex>(*model->model->vocab());
+                index = model->grammar_index;
+            }
             out->chain.set_constraint(make_grammar_constraint(std::move(g), std::move(index)),
                                       (p.grammar_flags & CORVID_GRAMMAR_MASK_FIRST) == 0);
         }

@@ -164,7 +164,7 @@ ActLayout layout_for(DType at, int64_t K) {
 }
 
 // Quantizes one column with the reference quantizer into `tmp`, then unpacks it.
-// Q8_0 columns go through the ISA's own quantizer where it has one (group_act: the same
+// Q8_0 / Q8_K columns go through the ISA's own quantizer where it has one (group_act: the same
 // bytes as the reference quantizer, several times faster), into `group` (one group's
 // bytes for K), then into the layout above.
 void convert_column(const fast::Kernels &kern, DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *group,
@@ -174,12 +174,23 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
         return;
     }
     const uint8_t *grouped = nullptr;
-    if (at == DType::Q8_0 && kern.group_act && group && kern.group_act(static_cast<int>(at), src, K, group, 0, 1))
+    if ((at == DType::Q8_0 || at == DType::Q8_K) && kern.group_act && group &&
+        kern.group_act(static_cast<int>(at), src, K, group, 0, 1))
         grouped = group;
     else
         quantize_row(at, src, tmp, K);
     int8_t *qs = reinterpret_cast<int8_t *>(col + l.qs);
     float *d = reinterpret_cast<float *>(col + l.d);
+    if (at == DType::Q8_K && grouped) { // column 0 of a group: levels, d, sums per 16
+        int16_t *bs = reinterpret_cast<int16_t *>(col + l.bs);
+        for (int64_t b = 0; b < K / kQK_K; ++b) {
+            const uint8_t *rec = grouped + b * fast::kActQ8KBytes;
+            std::memcpy(qs + b * kQK_K, rec, kQK_K);
+            std::memcpy(d + b, rec + fast::kActQ8KD, 4);
+            std::memcpy(bs + b * 16, rec + fast::kActQ8KBs, 32);
+        }
+        return;
+    }
     if (at == DType::Q8_K) {
         int16_t *bs = reinterpret_cast<int16_t *>(col + l.bs);
         for (int64_t b = 0; b < K / kQK_K; ++b) {
@@ -521,7 +532,7 @@ bool mul_mat_fast(Tensor &dst) {
 
     // 1. Activations.
     const ActLayout lay = layout_for(at, K);
-    const size_t gbytes_q8 = at == DType::Q8_0 && kern->group_act ? group_bytes(at, K) : 0;
+    const size_t gbytes_q8 = (at == DType::Q8_0 || at == DType::Q8_K) && kern->group_act ? group_bytes(at, K) : 0;
     std::vector<uint8_t> gtmp(gbytes_q8 * static_cast<size_t>(std::max(1, nth)));
     uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
     std::vector<fast::ActCol> acols(static_cast<size_t>(cols));

@@ -192,6 +192,18 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
             d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
 }
 
+// Block ib's exact integer sums (offsets included) for NC columns, scaled by d_w * d_x
+// into the float chains f, which are flushed into double every 4 blocks. Shared by the
+// VNNI and AMX tiles, so that both give the same bits.
+template <int NC>
+inline __attribute__((always_inline)) void scale_b32_block(int64_t ib, const float *dw, const float *xd, const __m512i *s,
+                                                           __m512 *f, Acc16 *acc) {
+    const __m512 d = _mm512_load_ps(dw + ib * kRows);
+    for (int c = 0; c < NC; ++c) f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s[c]), f[c]);
+    if ((ib & 3) == 3)
+        for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+}
+
 template <int NC> struct TileB32 {
     static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *q, const float *dw, float *out,
                     int64_t ostride, __mmask16 mask) {
@@ -210,11 +222,7 @@ template <int NC> struct TileB32 {
                 const __m512i w = _mm512_load_si512(blk + 64 * g);
                 for (int c = 0; c < NC; ++c) s[c] = dpbusd_bcst(s[c], w, xq + 32 * c + 4 * g);
             }
-            const __m512 d = _mm512_load_ps(dw + ib * kRows);
-            for (int c = 0; c < NC; ++c)
-                f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s[c]), f[c]);
-            if ((ib & 3) == 3)
-                for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+            scale_b32_block<NC>(ib, dw, xd, s, f, acc);
         }
         for (int c = 0; c < NC; ++c) {
             add_to(acc[c], f[c]);
@@ -738,14 +746,9 @@ template <int NC> struct TileB32Amx {
             [&](int64_t ib, const int32_t *cv) __attribute__((always_inline)) {
                 const uint8_t *xb = x + ib * kActB32Bytes;
                 const int32_t *soff = reinterpret_cast<const int32_t *>(xb + kActB32Soff);
-                const float *xd = reinterpret_cast<const float *>(xb + kActB32D);
-                const __m512 d = _mm512_load_ps(dw + ib * kRows);
-                for (int c = 0; c < NC; ++c) {
-                    const __m512i s = _mm512_add_epi32(_mm512_load_si512(cv + 16 * c), _mm512_set1_epi32(soff[c]));
-                    f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s), f[c]);
-                }
-                if ((ib & 3) == 3)
-                    for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
+                __m512i sums[NC];
+                for (int c = 0; c < NC; ++c) sums[c] = _mm512_add_epi32(_mm512_load_si512(cv + 16 * c), _mm512_set1_epi32(soff[c]));
+                scale_b32_block<NC>(ib, dw, reinterpret_cast<const float *>(xb + kActB32D), sums, f, acc);
             });
         for (int c = 0; c < NC; ++c) {
             add_to(acc[c], f[c]);

@@ -459,7 +459,7 @@ static_assert(kRowsPerCall == 4, "by_rows covers 1..4 rows");
 
 } // namespace
 
-bool add_gemv_avx512(Kernels &t) {
+void add_gemv_avx512(Kernels &t) {
     // The byte permutation (vpermb) is AVX-512 VBMI: the caller asks the processor.
     t.dot_rows[int(DType::Q4_0)] = CORVID_BY_ROWS(rows_q4_0);
     t.dot_rows[int(DType::Q5_0)] = CORVID_BY_ROWS(rows_q5_0);
@@ -468,7 +468,7 @@ bool add_gemv_avx512(Kernels &t) {
     t.dot_rows[int(DType::Q6_K)] = CORVID_BY_ROWS(rows_q6_k);
     t.dot_rows[int(DType::F16)] = CORVID_BY_ROWS(rows_f16h);
     t.dot_rows[int(DType::BF16)] = CORVID_BY_ROWS(rows_bf16);
-    return true;
+    t.dot_rows_qt[int(DType::Q4_0)] = true;
 }
 #undef CORVID_BY_ROWS
 
@@ -479,6 +479,6 @@ bool add_gemv_avx512(Kernels &t) {
 #endif
 #else
 namespace corvid::cpu::fast {
-bool add_gemv_avx512(Kernels &) { return false; }
+void add_gemv_avx512(Kernels &) {}
 } // namespace corvid::cpu::fast
 #endif

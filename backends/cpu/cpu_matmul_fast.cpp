@@ -140,7 +140,7 @@ struct ActLayout {
     size_t qs = 0, d = 0, s = 0, bs = 0, qt = 0, stride = 0; // byte offsets within a column
 };
 
-ActLayout layout_for(DType at, int64_t K) {
+ActLayout layout_for(DType at, int64_t K, bool with_qt) {
     ActLayout l;
     const size_t k = static_cast<size_t>(K);
     switch (at) {
@@ -148,8 +148,8 @@ ActLayout layout_for(DType at, int64_t K) {
     case DType::Q8_1:
         l.d = round64(k);
         l.s = l.d + round64(4 * (k / kQK32));
-        l.qt = l.s + round64(4 * (k / kQK32));
-        l.stride = l.qt + round64(k);
+        l.stride = l.s + round64(4 * (k / kQK32));
+        if (with_qt) l.qt = l.stride, l.stride += round64(k);
         break;
     case DType::Q8_K:
         l.d = round64(k);
@@ -205,7 +205,6 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
     // Q8_0 and Q8_1 share the first fields' meaning; Q8_1's s (rounded d * sum) is
     // not used: the kernels compute with d and sum(q), as the reference dequantizes.
     int32_t *s = reinterpret_cast<int32_t *>(col + l.s);
-    int8_t *qt = reinterpret_cast<int8_t *>(col + l.qt);
     if (grouped) {
         // The ISA's quantizer (bit-exact with the reference, tested) wrote column 0 of a
         // group with offset 1: the block's levels, its fp16 scale widened, -sum(levels).
@@ -231,7 +230,9 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
             s[b] = sum;
         }
     }
-    // The levels again, transposed per group of 16 blocks (fast::ActCol::qt).
+    // The levels again, transposed per group of 16 blocks (fast::ActCol::qt), where asked.
+    if (!l.qt) return;
+    int8_t *qt = reinterpret_cast<int8_t *>(col + l.qt);
     for (int64_t g = 0; g + fast::kQtBlocks <= K / kQK32; g += fast::kQtBlocks)
         for (int b = 0; b < fast::kQtBlocks; ++b)
             for (int j = 0; j < 8; ++j)
@@ -531,9 +532,11 @@ bool mul_mat_fast(Tensor &dst) {
     }
 
     // 1. Activations.
-    const ActLayout lay = layout_for(at, K);
+    const ActLayout lay = layout_for(at, K, dot_rows && kern->dot_rows_qt[static_cast<int>(w.type)]);
+    // Per thread: one column group for the ISA's activation quantizer (convert_column).
     const size_t gbytes_q8 = (at == DType::Q8_0 || at == DType::Q8_K) && kern->group_act ? group_bytes(at, K) : 0;
-    std::vector<uint8_t> gtmp(gbytes_q8 * static_cast<size_t>(std::max(1, nth)));
+    static thread_local AlignedBuffer gbuf;
+    uint8_t *gtmp = gbytes_q8 ? gbuf.get(gbytes_q8 * static_cast<size_t>(std::max(1, nth))) : nullptr;
     uint8_t *act = lay.stride ? abuf.get(lay.stride * static_cast<size_t>(cols)) : nullptr;
     std::vector<fast::ActCol> acols(static_cast<size_t>(cols));
     parallel_run(cols > 1 ? K * cols * 8 : 0, [&](int ti, int nt) {
@@ -549,13 +552,12 @@ bool mul_mat_fast(Tensor &dst) {
                 continue;
             }
             uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
-            convert_column(*kern, at, src, K, tmp, gtmp.empty() ? nullptr : gtmp.data() + gbytes_q8 * static_cast<size_t>(ti),
-                           col, lay);
+            convert_column(*kern, at, src, K, tmp, gtmp ? gtmp + gbytes_q8 * static_cast<size_t>(ti) : nullptr, col, lay);
             ac.qs = reinterpret_cast<const int8_t *>(col + lay.qs);
             ac.d = reinterpret_cast<const float *>(col + lay.d);
             ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
             ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
-            ac.qt = reinterpret_cast<const int8_t *>(col + lay.qt);
+            ac.qt = lay.qt ? reinterpret_cast<const int8_t *>(col + lay.qt) : nullptr;
             ac.f = col;
         }
     });

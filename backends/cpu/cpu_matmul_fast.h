@@ -23,7 +23,8 @@ inline constexpr int kMaxCols = 4;
 //   Q8_0 / Q8_1 partners: qs[K] int8, d[K/32] (fp16 scale widened), s[K/32] = sum of qs per block.
 //   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums).
 //   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits).
-//   Q8_0 / Q8_1 partners also: qt = the levels of each whole group of kQtBlocks blocks
+//   Q8_0 / Q8_1 partners, for row kernels that ask (dot_rows_qt): qt = the levels of each
+//   whole group of kQtBlocks blocks
 //   transposed: 32-bit word j of block b (elements 4j..4j+3) at qt[group * 512 +
 //   (16 j + b) * 4], so that one 512-bit register holds the same 4 elements of 16
 //   blocks (the decode kernels that put one block per lane use it).
@@ -103,6 +104,7 @@ inline constexpr int kTypeSlots = 64;
 struct Kernels {
     DotFn dot[kTypeSlots];
     DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
+    bool dot_rows_qt[kTypeSlots];   // the row kernel reads ActCol::qt (else it is not made)
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
 };
@@ -115,9 +117,9 @@ void add_gemm_avx512(Kernels &t);
 // whose OS has granted this process the tile state (cpu_matmul_fast.cpp asks for it).
 void add_gemm_amx(Kernels &t);
 
-// Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp); false (nothing filled)
-// when the build has no such kernels. The caller checks that the processor has VBMI.
-bool add_gemv_avx512(Kernels &t);
+// Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp; nothing where the build has
+// no such kernels). The caller checks that the processor has VBMI.
+void add_gemv_avx512(Kernels &t);
 
 // Null when the build has no such kernels (other targets, compilers without the flags).
 const Kernels *kernels_avx2();

@@ -505,7 +505,8 @@ bool mul_mat_fast(Tensor &dst) {
     const size_t gbytes = group_bytes(at, K);
     const size_t tmp_bytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
     const int nth = parallel_threads();
-    std::vector<uint8_t> tmps(tmp_bytes * static_cast<size_t>(std::max(1, nth)));
+    static thread_local AlignedBuffer tbuf; // per thread: one column in the partner format
+    uint8_t *tmps = tbuf.get(tmp_bytes * static_cast<size_t>(std::max(1, nth)));
     static thread_local AlignedBuffer abuf;
 
     if (gk.rows > 0 && gk.rows <= 64 && gbytes > 0 && M >= kGemmMinCols && dst.nb[1] % sizeof(float) == 0) {
@@ -518,7 +519,7 @@ bool mul_mat_fast(Tensor &dst) {
         parallel_run(K * cols * 8, [&](int ti, int nt) {
             if (ti >= nth) return; // (cannot happen: parallel_run uses parallel_threads())
             nt = std::min(nt, nth);
-            uint8_t *tmp = tmps.data() + tmp_bytes * static_cast<size_t>(ti);
+            uint8_t *tmp = tmps + tmp_bytes * static_cast<size_t>(ti);
             for (int64_t c = cols * ti / nt; c < cols * (ti + 1) / nt; ++c) {
                 const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2), bat = c / M;
                 uint8_t *group = gact + static_cast<size_t>(bat * ngroups + m / fast::kGemmCols) * gbytes;
@@ -542,7 +543,7 @@ bool mul_mat_fast(Tensor &dst) {
     parallel_run(cols > 1 ? K * cols * 8 : 0, [&](int ti, int nt) {
         if (ti >= nth) return; // (cannot happen: parallel_run uses parallel_threads())
         nt = std::min(nt, nth);
-        uint8_t *tmp = tmps.data() + tmp_bytes * static_cast<size_t>(ti);
+        uint8_t *tmp = tmps + tmp_bytes * static_cast<size_t>(ti);
         for (int64_t c = cols * ti / nt; c < cols * (ti + 1) / nt; ++c) {
             const int64_t m = c % M, b2 = (c / M) % B2, b3 = c / (M * B2);
             const float *src = reinterpret_cast<const float *>(x.row(m, b2, b3));

@@ -116,7 +116,8 @@ bool attention_fast(Tensor &dst) {
         r.rows = static_cast<int>((r.t1 - r.t0) * G);
         return r;
     };
-    // Per thread: Q rows (double), mask rows, m, l, inv, acc, K/V tiles, and (one range) scores.
+    // Per thread: Q rows (double), mask rows, m, l, inv, acc, the K tile (double), the V tile, and
+    // (one range) scores.
     struct Scratch {
         std::vector<double> d;
         std::vector<float> f;
@@ -128,7 +129,7 @@ bool attention_fast(Tensor &dst) {
         Scratch sc;
         const size_t R = max_rows;
         sc.d.assign(R * static_cast<size_t>(Dp + 1) + static_cast<size_t>(W * Dp), 0.0);
-        sc.f.assign(R * static_cast<size_t>(Dp + 2) + static_cast<size_t>(2 * W * Dp) +
+        sc.f.assign(R * static_cast<size_t>(Dp + 2) + static_cast<size_t>(W * Dp) +
                         (with_scores ? R * static_cast<size_t>(s_stride) : 0),
                     0.0f);
         sc.mrows.resize(R);
@@ -139,7 +140,7 @@ bool attention_fast(Tensor &dst) {
         sc.m = sc.acc + R * Dp;
         sc.inv = sc.m + R;
         sc.tiles = sc.inv + R;
-        sc.s = sc.tiles + 2 * W * Dp;
+        sc.s = sc.tiles + W * Dp;
         return sc;
     };
     auto prepare_rows = [&](const TaskRange &tr, Scratch &sc) {
@@ -235,8 +236,9 @@ bool attention_fast(Tensor &dst) {
     // poorly), and the next sub-range is prefetched while this one computes.
     const int64_t ngroups_t = nqb * nchunks;
     auto task_of = [&](int64_t qb, int64_t hk, int64_t c) { return (qb * HKV + hk) * nchunks + c; };
-    bool pass_reads_v = false;
-    auto for_tasks = [&](bool stream, const std::function<void(const TaskRange &, Scratch &, int64_t task)> &begin,
+    // swept: the cache tensor the pass reads (K or V), prefetched a sub-range ahead; null: a
+    // pass over the scores alone, one call per head and range.
+    auto for_tasks = [&](const Tensor *swept, const std::function<void(const TaskRange &, Scratch &)> &begin,
                          const std::function<void(attn::Tile &)> &pass,
                          const std::function<void(const TaskRange &, Scratch &)> &end) {
         std::atomic<int64_t> next{0};
@@ -245,22 +247,20 @@ bool attention_fast(Tensor &dst) {
             heads.reserve(static_cast<size_t>(HKV));
             for (int64_t hk = 0; hk < HKV; ++hk) heads.push_back(make_scratch(false));
             std::vector<const float *> mrows(max_rows);
+            std::vector<TaskRange> trs(static_cast<size_t>(HKV));
             for (int64_t gt; (gt = next.fetch_add(1, std::memory_order_relaxed)) < ngroups_t;) {
                 const int64_t qb = gt / nchunks, c = gt % nchunks;
-                std::vector<TaskRange> trs(static_cast<size_t>(HKV));
                 for (int64_t hk = 0; hk < HKV; ++hk) {
                     trs[hk] = task_range(task_of(qb, hk, c));
-                    begin(trs[hk], heads[hk], task_of(qb, hk, c));
+                    begin(trs[hk], heads[hk]);
                 }
                 const TaskRange &t0 = trs[0];
-                const int64_t sweep = stream ? kSweepKeys : t0.j1 - t0.j0;
+                const int64_t sweep = swept ? kSweepKeys : t0.j1 - t0.j0;
                 for (int64_t j = t0.j0; j < t0.j1; j += sweep) {
                     const int64_t nk = std::min(sweep, t0.j1 - j);
-                    if (stream && j + sweep < t0.j1) {
-                        const uint8_t *a = k.row(j + sweep, 0), *b = v.row(j + sweep, 0);
-                        const size_t bytes = static_cast<size_t>(std::min(sweep, t0.j1 - j - sweep)) * k.nb[1];
-                        prefetch_span(pass_reads_v ? b : a, bytes);
-                    }
+                    if (swept && j + sweep < t0.j1)
+                        prefetch_span(swept->row(j + sweep, 0),
+                                      static_cast<size_t>(std::min(sweep, t0.j1 - j - sweep)) * swept->nb[1]);
                     for (int64_t hk = 0; hk < HKV; ++hk) {
                         const TaskRange &tr = trs[hk];
                         Scratch &sc = heads[hk];
@@ -279,9 +279,8 @@ bool attention_fast(Tensor &dst) {
             }
         });
     };
-    pass_reads_v = false;
     for_tasks(
-        true, [&](const TaskRange &tr, Scratch &sc, int64_t) { prepare_rows(tr, sc); },
+        &k, [&](const TaskRange &tr, Scratch &sc) { prepare_rows(tr, sc); },
         [&](attn::Tile &t) { kern->score_pass(t); },
         [&](const TaskRange &tr, Scratch &sc) {
             for (int64_t t = tr.t0; t < tr.t1; ++t)
@@ -289,8 +288,8 @@ bool attention_fast(Tensor &dst) {
                     part_m[state_index(tr.c, t, tr.hk * G + g)] = sc.m[static_cast<size_t>((t - tr.t0) * G + g)];
         });
     for_tasks(
-        false,
-        [&](const TaskRange &tr, Scratch &sc, int64_t) {
+        nullptr,
+        [&](const TaskRange &tr, Scratch &sc) {
             prepare_rows(tr, sc);
             merged(tr, sc, false);
         },
@@ -300,10 +299,9 @@ bool attention_fast(Tensor &dst) {
                 for (int64_t g = 0; g < G; ++g)
                     part_l[state_index(tr.c, t, tr.hk * G + g)] = sc.l[static_cast<size_t>((t - tr.t0) * G + g)];
         });
-    pass_reads_v = true;
     for_tasks(
-        true,
-        [&](const TaskRange &tr, Scratch &sc, int64_t) {
+        &v,
+        [&](const TaskRange &tr, Scratch &sc) {
             prepare_rows(tr, sc);
             merged(tr, sc, true);
             std::fill(sc.acc, sc.acc + static_cast<size_t>(tr.rows) * Dp, 0.0f);

@@ -44,7 +44,7 @@ struct Tile {
     double *l = nullptr;         // per row: sum_pass adds to it
     const float *inv = nullptr;  // value_pass: per row 1 / total sum (0: the row sees no key)
     float *acc = nullptr;        // value_pass adds to it: rows x Dp
-    float *scratch = nullptr;    // 2 * width * Dp floats (value_pass: the V tile)
+    float *scratch = nullptr;    // width * Dp floats (value_pass: the V tile)
     double *ktile = nullptr;     // width * Dp doubles (score_pass: the K tile, widened once for all rows)
 };
 

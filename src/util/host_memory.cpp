@@ -32,21 +32,25 @@ HostMemory::HostMemory(size_t bytes) : size_(bytes) {
 #endif
 }
 
-HostMemory::~HostMemory() {
+void HostMemory::release() {
     if (!data_) return;
 #if defined(__linux__)
     munmap(data_, mapped_);
 #else
     std::free(data_);
 #endif
+    data_ = nullptr;
+    size_ = mapped_ = 0;
 }
+
+HostMemory::~HostMemory() { release(); }
 
 HostMemory::HostMemory(HostMemory &&o) noexcept
     : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), mapped_(std::exchange(o.mapped_, 0)) {}
 
 HostMemory &HostMemory::operator=(HostMemory &&o) noexcept {
     if (this != &o) {
-        this->~HostMemory();
+        release();
         data_ = std::exchange(o.data_, nullptr);
         size_ = std::exchange(o.size_, 0);
         mapped_ = std::exchange(o.mapped_, 0);

@@ -25,6 +25,7 @@ public:
     size_t size() const { return size_; }
 
 private:
+    void release();
     uint8_t *data_ = nullptr;
     size_t size_ = 0, mapped_ = 0;
 };

@@ -1,8 +1,12 @@
 #include "grammar/machine.h"
 
+#include "grammar/class_run.h"
+#include "grammar/utf8_partial.h"
+
 #include "util/error.h"
 
 #include <algorithm>
+#include <map>
 
 namespace corvid::grammar {
 namespace {
@@ -14,18 +18,9 @@ uint32_t p_len(uint32_t p) { return p >> 28; }
 uint32_t p_rem(uint32_t p) { return (p >> 24) & 0xF; }
 uint32_t p_val(uint32_t p) { return p & 0xFFFFFF; }
 
-// The code points a UTF-8 sequence of this length may encode (shorter forms are overlong).
-uint32_t min_cp(uint32_t len) { return len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000; }
-uint32_t max_cp(uint32_t len) { return len == 2 ? 0x7FF : len == 3 ? 0xFFFF : 0x10FFFF; }
-
-// Whether some completion of a partial character lies in the class.
-bool feasible(const CharClass &c, uint32_t len, uint32_t rem, uint32_t val) {
-    const uint32_t shift = 6 * rem;
-    uint32_t lo = val << shift, hi = lo | ((1u << shift) - 1);
-    lo = std::max(lo, min_cp(len));
-    hi = std::min(hi, max_cp(len));
-    return lo <= hi && c.intersects(lo, hi);
-}
+using utf8::feasible;
+using utf8::max_cp;
+using utf8::min_cp;
 
 // The partial state for "the rest of this character can be anything": when every completion
 // of the bytes so far is a valid character in the class, which completion it will be does not
@@ -43,6 +38,11 @@ uint32_t partial_after(const CharClass &c, uint32_t len, uint32_t rem, uint32_t 
 
 Machine::Machine(std::shared_ptr<const Grammar> g, std::vector<int32_t> token_ids)
     : g_(std::move(g)), token_ids_(std::move(token_ids)) {
+    std::map<std::vector<std::pair<uint32_t, uint32_t>>, uint32_t> first;
+    for (uint32_t c = 0; c < g_->classes.size(); ++c) {
+        canon_.push_back(first.emplace(g_->classes[c].ranges, c).first->second);
+        class_size_.push_back(class_size(g_->classes[c]));
+    }
     frames_.push_back({kNoParent, kNoParent, 0}); // kAcceptFrame
     for (uint32_t k = 1; k <= kMaxHoles; ++k) frames_.push_back({kNoParent, k, 0}); // hole markers
     sets_.emplace_back();                          // kDead
@@ -146,7 +146,7 @@ StateId Machine::step_slow(StateId s, uint8_t b) {
                 if (c.contains(b)) expand(f.pos + 1, f.parent, out);
                 continue;
             }
-            const uint32_t len = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 0;
+            const uint32_t len = utf8::lead_len(b);
             if (len == 0) continue; // a continuation byte or one that never occurs in UTF-8
             const uint32_t val = b & (0x7F >> len);
             if (feasible(c, len, len - 1, val)) out.push_back(frame(f.pos, f.parent, partial_after(c, len, len - 1, val)));
@@ -159,7 +159,7 @@ StateId Machine::step_slow(StateId s, uint8_t b) {
             }
             const uint32_t len = p_len(f.partial), rem = p_rem(f.partial) - 1, val = (p_val(f.partial) << 6) | (b & 0x3F);
             if (rem == 0) {
-                if (val >= min_cp(len) && val <= max_cp(len) && c.contains(val)) expand(f.pos + 1, f.parent, out);
+                if (utf8::member(c, len, val)) expand(f.pos + 1, f.parent, out);
             } else if (feasible(c, len, rem, val)) {
                 out.push_back(frame(f.pos, f.parent, partial_after(c, len, rem, val)));
             }
@@ -207,6 +207,48 @@ void Machine::token_ref_allowed(StateId s, std::vector<int32_t> &ids, bool &any_
             any_but = true;
         }
     }
+}
+
+namespace {
+bool disjoint(const CharClass &a, const CharClass &b) {
+    size_t i = 0, j = 0;
+    while (i < a.ranges.size() && j < b.ranges.size()) {
+        if (a.ranges[i].second < b.ranges[j].first) ++i;
+        else if (b.ranges[j].second < a.ranges[i].first) ++j;
+        else return false;
+    }
+    return true;
+}
+} // namespace
+
+int32_t Machine::uniform_class(StateId s, uint64_t min_size) {
+    Info &inf = info_[s];
+    if (inf.uniform != -2 && inf.uniform_min == min_size) return static_cast<int32_t>(inf.uniform);
+    // A stack in the middle of a character dies on the first byte of any character, and
+    // token references and the accept frame never read text: only the classes of stacks
+    // between characters decide. All characters of C lead to one state when each of those
+    // classes is C itself or shares nothing with it.
+    int32_t best = -1;
+    {
+        std::vector<uint32_t> cls;
+        for (uint32_t fid : sets_[s]) {
+            if (is_marker(fid)) continue;
+            const Frame &f = frames_[fid];
+            const Element &e = g_->code[f.pos];
+            if (e.op == Op::chars && f.partial == 0) cls.push_back(canon_[e.arg]);
+        }
+        std::sort(cls.begin(), cls.end());
+        cls.erase(std::unique(cls.begin(), cls.end()), cls.end());
+        for (uint32_t c : cls) {
+            if (class_size_[c] < min_size || (best >= 0 && class_size_[c] <= class_size_[static_cast<uint32_t>(best)])) continue;
+            bool ok = true;
+            for (uint32_t d : cls) ok = ok && (d == c || disjoint(g_->classes[c], g_->classes[d]));
+            if (ok) best = static_cast<int32_t>(c);
+        }
+    }
+    inf.uniform = best;
+    inf.uniform_min = min_size;
+    return best;
 }
 
 StateId Machine::compact(StateId keep) {

@@ -73,6 +73,15 @@ public:
     StateId truncate(StateId s, int depth, std::vector<uint32_t> &cut);
     uint64_t holes(StateId s) const { return info_[s].holes; }
     StateId continuation(uint32_t parent_frame);
+    // ---- Runs of one character class (class_run.h).
+    // A class C such that every character of C takes `s` to the same state: the stacks whose
+    // top reads a class between characters read exactly C's characters or none of them.
+    // (Holes do not matter: they never read text.) Returns the id of a class with that content (the
+    // largest such class of at least `min_size` code points), or -1. Cached per state.
+    int32_t uniform_class(StateId s, uint64_t min_size);
+    // Whether two class ids have the same content.
+    bool same_class(uint32_t a, uint32_t b) const { return canon_[a] == canon_[b]; }
+
     // True when nothing but the end can follow.
     bool only_end(StateId s) const { return sets_[s].size() == 1 && info_[s].accepting; }
 
@@ -111,10 +120,14 @@ private:
     struct Info {
         bool accepting = false, has_token_refs = false;
         uint64_t holes = 0; // bit k-1: hole marker k is in the set
+        int64_t uniform = -2; // uniform_class(): -2 not computed yet, else class id or -1
+        uint64_t uniform_min = 0; // ... for this min_size
     };
 
     std::shared_ptr<const Grammar> g_;
     std::vector<int32_t> token_ids_;
+    std::vector<uint32_t> canon_;     // per class: the first class id with the same ranges
+    std::vector<uint64_t> class_size_; // per class: code points
     std::vector<Frame> frames_;
     std::unordered_map<Frame, uint32_t, FrameHash> frame_ids_;
     std::vector<std::vector<uint32_t>> sets_;

@@ -21,6 +21,7 @@ constexpr size_t kMaxStates = 200000;
 // that a JSON string or number lies within it, shallow enough that contexts share it.
 constexpr int kCutDepth = 4;
 
+
 void set_bit(TokenMask &m, int32_t t) { m[static_cast<size_t>(t) >> 6] |= uint64_t(1) << (t & 63); }
 
 } // namespace
@@ -100,6 +101,26 @@ void VocabIndex::build_trie() {
         tok_off[i + 1] = tok_off[i] + static_cast<uint32_t>(node_toks[i].size());
         toks.insert(toks.end(), node_toks[i].begin(), node_toks[i].end());
     }
+}
+
+std::shared_ptr<const ClassRun> VocabIndex::class_run(const CharClass &c, uint32_t root) const {
+    auto key = std::make_pair(c.ranges, root);
+    {
+        std::lock_guard<std::mutex> lock(runs_mu_);
+        auto it = runs_.find(key);
+        if (it != runs_.end()) return it->second;
+    }
+    // Built outside the lock (a few ms); two threads may build the same run, one is kept.
+    auto run = std::make_shared<const ClassRun>(build_class_run(*this, c, root));
+    const size_t bytes = run_bytes(*run) + 64;
+    std::lock_guard<std::mutex> lock(runs_mu_);
+    if (runs_bytes_ + bytes > kClassRunBytes) {
+        runs_.clear();
+        runs_bytes_ = 0;
+    }
+    auto [it, added] = runs_.emplace(std::move(key), run);
+    if (added) runs_bytes_ += bytes;
+    return it->second;
 }
 
 std::vector<int32_t> resolve_token_refs(const Grammar &g, const VocabIndex &v) {
@@ -202,7 +223,7 @@ void TokenMatcher::compute(StateId s, TokenMask &out) {
         if (local_.size() >= max_entries(*v_, 3)) local_.clear();
         LocalWalk lw;
         lw.accepted.assign(out.size(), 0);
-        walk(1, static_cast<uint32_t>(v_->byte.size()), 0, local, lw.accepted, &lw);
+        walk_tree(0, local, lw.accepted, &lw);
         it = local_.emplace(local, std::move(lw)).first;
     }
     const LocalWalk &lw = it->second;
@@ -213,7 +234,7 @@ void TokenMatcher::compute(StateId s, TokenMask &out) {
             const size_t k = static_cast<size_t>(__builtin_ctzll(h));
             if (k >= cut.size()) continue;
             if (cont[k] == kDead) cont[k] = m_.continuation(cut[k]);
-            walk(node + 1, v_->skip[node], v_->depth[node], cont[k], out, nullptr);
+            walk_tree(node, cont[k], out, nullptr);
         }
 }
 
@@ -241,6 +262,82 @@ void TokenMatcher::walk(uint32_t begin, uint32_t end, uint32_t d0, StateId s, To
             if (h) lw->pops.push_back({i, h});
         }
         ++i;
+    }
+}
+
+void TokenMatcher::walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *lw) {
+    const uint32_t end = v_->subtree_end(root);
+    const int32_t cls = end - root > min_run_nodes_ ? m_.uniform_class(s, min_run_class_) : -1;
+    if (cls < 0) {
+        walk(root + 1, end, v_->depth[root], s, out, lw);
+        return;
+    }
+    const std::shared_ptr<const ClassRun> run_ptr = v_->class_run(m_.grammar().classes[static_cast<uint32_t>(cls)], root);
+    const ClassRun &run = *run_ptr;
+    ++run_walks_;
+    auto step_member = [&](StateId x) {
+        for (char b : run.member) x = m_.step(x, static_cast<uint8_t>(b));
+        return x;
+    };
+    // chain[j]: the state after j characters of the class; the first `n` of them read the
+    // class uniformly (a state that steps to itself does so for ever). A local vector: the
+    // walks below the exits recurse.
+    std::vector<StateId> chain{s};
+    uint32_t n = 1;
+    for (;;) {
+        const StateId next = step_member(chain.back());
+        if (next == chain.back()) {
+            n = run.max_need + 1;
+            break;
+        }
+        chain.push_back(next);
+        if (n >= run.max_need) break;
+        const int32_t c = m_.uniform_class(next, min_run_class_);
+        if (c < 0 || !m_.same_class(static_cast<uint32_t>(c), static_cast<uint32_t>(cls))) break;
+        ++n;
+    }
+    auto state_after = [&](uint32_t j) { return chain[std::min<size_t>(j, chain.size() - 1)]; };
+    // Tokens of the class that need at most n uniform states are allowed.
+    const uint32_t upto = run.need_off[std::min(n, run.max_need) + 1];
+    if (upto == run.toks.size() && !run.all.empty()) {
+        for (size_t w = 0; w < out.size(); ++w) out[w] |= run.all[w];
+    } else {
+        for (uint32_t k = 0; k < upto; ++k) set_bit(out, run.toks[k]);
+    }
+    const uint8_t *byte = v_->byte.data();
+    const uint32_t *skip = v_->skip.data(), *off = v_->tok_off.data();
+    const uint32_t n_counts = static_cast<uint32_t>(run.exit_off.size() - 1);
+    // A stack that returned into a hole after j characters is followed (by compute()) below
+    // every node that ends the j-th character, as walk() would have recorded it.
+    if (lw)
+        for (uint32_t j = 1; j < std::min(n, n_counts); ++j)
+            if (const uint64_t h = m_.holes(state_after(j)))
+                for (uint32_t k = run.bound_off[j]; k < run.bound_off[j + 1]; ++k) lw->pops.push_back({run.bounds[k], h});
+    // The exits that the chain reaches: the real state at the exit's parent is the chain's
+    // after `count` characters and the unfinished one's bytes.
+    for (uint32_t c = 0; c < std::min(n, n_counts); ++c) {
+        const StateId base = state_after(c);
+        for (uint32_t k = run.exit_off[c]; k < run.exit_off[c + 1]; ++k) {
+            const ClassRun::Exit &e = run.exits[k];
+            StateId x = base;
+            for (uint8_t p = 0; p < e.n_partial && x != kDead; ++p) x = m_.step(x, e.partial[p]);
+            if (x != kDead) x = m_.step(x, byte[e.node]);
+            if (x == kDead) continue;
+            for (uint32_t t = off[e.node]; t < off[e.node + 1]; ++t) set_bit(out, v_->toks[t]);
+            if (skip[e.node] == e.node + 1) continue;
+            if (lw && m_.holes(x)) lw->pops.push_back({e.node, m_.holes(x)});
+            walk_tree(e.node, x, out, lw);
+        }
+    }
+    // Where the chain stops early, the nodes that end its last whole character go on with
+    // their own walks.
+    if (n < n_counts) {
+        const StateId x = state_after(n);
+        for (uint32_t k = run.bound_off[n]; k < run.bound_off[n + 1]; ++k) {
+            const uint32_t node = run.bounds[k];
+            if (lw && m_.holes(x)) lw->pops.push_back({node, m_.holes(x)});
+            walk_tree(node, x, out, lw);
+        }
     }
 }
 

@@ -12,10 +12,13 @@
 // its bytes only — the sampler uses that to skip the mask when the model's choice fits.
 #pragma once
 
+#include "grammar/class_run.h"
 #include "grammar/machine.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,14 +41,26 @@ struct VocabIndex {
     std::vector<uint32_t> depth, skip, tok_off;
     std::vector<int32_t> toks;
     uint32_t max_depth = 0;
+    // The first node after the subtree below `node` (node 0: the whole trie).
+    uint32_t subtree_end(uint32_t node) const { return node == 0 ? static_cast<uint32_t>(byte.size()) : skip[node]; }
     // Special-token texts to ids, for `<think>`-style references.
     std::unordered_map<std::string, int32_t> special;
 
     // For tests: a vocabulary given as token texts (all text tokens) plus EOG ids.
     VocabIndex(const std::vector<std::string> &texts, const std::vector<int32_t> &eog_ids);
 
+    // The class's run below trie node `root` (class_run.h), built on first use (one pass
+    // over the subtree) and kept for every grammar that uses a class with the same content;
+    // past kClassRunBytes the cache starts over. Thread-safe: one VocabIndex serves all of a
+    // model's matchers. The result stays valid while the caller holds it.
+    std::shared_ptr<const ClassRun> class_run(const CharClass &c, uint32_t root) const;
+    static constexpr size_t kClassRunBytes = size_t(64) << 20;
+
 private:
     void build_trie();
+    mutable std::mutex runs_mu_;
+    mutable std::map<std::pair<std::vector<std::pair<uint32_t, uint32_t>>, uint32_t>, std::shared_ptr<const ClassRun>> runs_;
+    mutable size_t runs_bytes_ = 0;
 };
 
 using TokenMask = std::vector<uint64_t>; // bit t set: token t allowed
@@ -76,6 +91,15 @@ public:
         if (all) local_.clear();
     }
     size_t n_states() const { return m_.n_states(); }
+    // How many trie walks went through a class run (for tests: the shortcut was taken).
+    size_t class_run_walks() const { return run_walks_; }
+    // For tests: take the class-run shortcut from classes of at least `min_class` code points
+    // and subtrees of more than `min_nodes` trie nodes (defaults 32 and 2048), so that a small
+    // vocabulary exercises it everywhere.
+    void set_run_thresholds(uint64_t min_class, uint32_t min_nodes) {
+        min_run_class_ = min_class;
+        min_run_nodes_ = min_nodes;
+    }
 
 private:
     std::shared_ptr<const VocabIndex> v_;
@@ -96,6 +120,15 @@ private:
     std::vector<uint32_t> cut_;
     // Trie nodes [begin, end) (a subtree's contents), whose parent is at depth d0, from state s.
     void walk(uint32_t begin, uint32_t end, uint32_t d0, StateId s, TokenMask &out, LocalWalk *pops);
+    // The subtree below trie node `root` (0: the whole trie), from state s at the root:
+    // through the class run when s reads a large class uniformly and the subtree is large
+    // (only what lies below the run's exits is walked, by this same function), else walk().
+    void walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *pops);
+    size_t run_walks_ = 0;
+    // Classes smaller than this, and subtrees smaller than that, are walked as they are: few
+    // tokens are made of the class, or the walk is short anyway.
+    uint64_t min_run_class_ = 32;
+    uint32_t min_run_nodes_ = 2048;
 
     StateId advance(StateId s, int32_t token);
     void compute(StateId s, TokenMask &out);

@@ -205,6 +205,7 @@ TEST_CASE("grammar random: fast mask == brute force == Earley on every step") {
         ++grammars;
         const Earley ref(*g);
         TokenMatcher m(g, vocab);
+        if (iter % 2) m.set_run_thresholds(2, 1); // the class-run shortcut wherever it applies
         std::string history;
         try {
         for (int step = 0; step < 12; ++step) {
@@ -251,9 +252,8 @@ TEST_CASE("grammar random: token references and end of generation") {
     v->special.emplace("</think>", 4);
     v->text[3].clear();
     v->text[4].clear();
-    VocabIndex rebuilt(v->text, {5});
-    rebuilt.special = v->special;
-    auto vocab = std::make_shared<VocabIndex>(rebuilt);
+    auto vocab = std::make_shared<VocabIndex>(v->text, std::vector<int32_t>{5});
+    vocab->special = v->special;
     TokenMatcher m(parse_gbnf("root ::= <think> ( !<[4]> )* </think> \"a\"+"), vocab);
     CHECK(m.allows(3));
     CHECK_FALSE(m.allows(0));
@@ -287,6 +287,7 @@ TEST_CASE("grammar random: masks cut from deep contexts agree with brute force (
     int steps = 0, max_depth = 0;
     for (int walk = 0; walk < 40; ++walk) {
         TokenMatcher m(g, vocab);
+        if (walk % 2) m.set_run_thresholds(2, 1); // the class-run shortcut wherever it applies
         int depth = 0;
         for (int step = 0; step < 150; ++step) {
             const TokenMask fast = m.allowed();
@@ -313,4 +314,54 @@ TEST_CASE("grammar random: masks cut from deep contexts agree with brute force (
     MESSAGE(steps, " steps compared, nesting up to ", max_depth);
     CHECK(steps > 1000);
     CHECK(max_depth > 20);
+}
+
+TEST_CASE("grammar random: runs of one character class (the class-run shortcut) agree with brute force") {
+    // Inside a long run of one class the matcher answers from the class's run over the trie
+    // (class_run.h) and walks only below its exits; counted repetitions make a chain of
+    // distinct states, overlapping classes make states that must not take the shortcut.
+    const std::vector<std::string> units = {"a", "b", "\"", "\\", " ", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    const std::vector<std::string> classes = {"[^\"]", "[^\"\\\\]", ".", "[^a]", "[a-z\xc3\xa9-\xe2\x82\xac]", "[^\xc3\xa9 ]", "[ -~]"};
+    const std::vector<std::string> quants = {"*", "+", "{0,3}", "{2,5}", "{1,9}", "{4}"};
+    std::mt19937 rng(4321);
+    std::vector<std::string> t;
+    for (int i = 0; i < 600; ++i) {
+        std::string s;
+        for (int k = 0, n = 1 + static_cast<int>(rng() % 7); k < n; ++k) s += units[rng() % units.size()];
+        t.push_back(s);
+    }
+    for (const char *p : {"\xc3", "\xe2\x82", "a\xf0\x9f", "\x82\xac", "\xa9" "b", "\xed\xa0\x80", "\xff"}) t.push_back(p);
+    t.push_back("<eos>");
+    auto vocab = std::make_shared<VocabIndex>(t, std::vector<int32_t>{static_cast<int32_t>(t.size() - 1)});
+    size_t run_walks = 0;
+    int steps = 0;
+    for (int gi = 0; gi < 60; ++gi) {
+        std::string g = "root ::=";
+        for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k) {
+            switch (rng() % 4) {
+            case 0: g += " \"\\\"\" " + classes[rng() % classes.size()] + quants[rng() % quants.size()] + " \"\\\"\""; break;
+            case 1: g += " " + classes[rng() % classes.size()] + quants[rng() % quants.size()]; break;
+            case 2: g += " ( " + classes[rng() % classes.size()] + " | " + classes[rng() % classes.size()] + " \"b\" )" + quants[rng() % quants.size()]; break;
+            default: g += " \"" + std::string(rng() % 2 ? "a" : "\xc3\xa9") + "\""; break;
+            }
+        }
+        const auto gr = parse_gbnf(g);
+        for (int walk = 0; walk < 4; ++walk) {
+            TokenMatcher m(gr, vocab);
+            if (walk % 2) m.set_run_thresholds(2, 1); // runs below every node too, and of small classes
+            for (int step = 0; step < 25; ++step) {
+                const TokenMask fast = m.allowed();
+                REQUIRE_MESSAGE(fast == m.allowed_brute_force(), g, " step ", step);
+                std::vector<int32_t> ok;
+                for (int32_t i = 0; i + 1 < vocab->n_vocab; ++i)
+                    if (mask_has(fast, i)) ok.push_back(i);
+                ++steps;
+                if (ok.empty()) break;
+                m.accept(ok[rng() % ok.size()]);
+            }
+            run_walks += m.class_run_walks();
+        }
+    }
+    MESSAGE(steps, " steps compared, ", run_walks, " masks through a class run");
+    CHECK(run_walks > 200);
 }

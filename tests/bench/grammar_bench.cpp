@@ -102,7 +102,6 @@ int main(int argc, char **argv) {
                 auto t1 = Clock::now();
                 const grammar::TokenMask &mask = m.allowed();
                 mask_us.push_back(us_since(t1));
-                if (getenv("GDEBUG") && mask_us.back() > 1000) { std::string ctx; for (size_t j = mask_us.size() >= 6 ? mask_us.size() - 6 : 0; j < mask_us.size(); ++j) ctx += "|" + vocab->token_to_piece(toks[j], true); std::fprintf(stderr, "%s step %zu %.0fus: %s\n", c.name, mask_us.size()-1, mask_us.back(), ctx.c_str()); }
                 if (!grammar::mask_has(mask, t)) {
                     std::fprintf(stderr, "%s: the document's token %d ('%s') is not allowed\n", c.name, t, vocab->token_to_piece(t, true).c_str());
                     return 1;

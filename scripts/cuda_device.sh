@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The CUDA backend's build, tests, benchmark and profile on a GPU machine, in one command
+# (the device machine of this workplace has no Debian packages: they travel as .deb files).
+#
+#   scripts/cuda_device.sh STEP...      steps, in the order given:
+#     build            cmake (sm_90 only, Release) + build into build-dev
+#     test             the CUDA conformance tests and the end-to-end checks (ctest)
+#     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
+#     bench            corvid bench pp512 / tg128 on every model in /tmp/m
+#     profile=T        ncu kernel durations of one decode step of /tmp/m/7b-T.gguf, summed
+#                      per kernel name (graphs off, so that every launch is seen)
+#
+# Setup here, once (packages the build needs, and the vocabularies the model tool copies):
+#   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
+#     libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 doctest-dev libcli11-dev nlohmann-json3-dev)
+#   cp ../shared/vocab/ggml-vocab-llama-{spm,bpe}.gguf .deps/vocab/; echo /.deps/ >> .git/info/exclude
+# and carry .deps with the call. Results go to $OUT (bench.md, profile-T.csv, logs).
+set -euo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/m
+J=$(nproc)
+
+if [ -d .deps ]; then
+    mkdir -p /tmp/deps
+    for f in .deps/*.deb; do dpkg -x "$f" /tmp/deps; done
+    for pc in /tmp/deps/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do sed -i "s|^prefix=.*|prefix=/tmp/deps/usr|" "$pc"; done
+    export PKG_CONFIG_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu/pkgconfig
+    export CMAKE_PREFIX_PATH=/tmp/deps/usr
+    export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    export CPATH=/tmp/deps/usr/include
+fi
+B=build-dev
+CORVID=$B/tools/corvid
+
+for step in "$@"; do
+    case "$step" in
+    build)
+        cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCORVID_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 ||
+            { tail -30 "$OUT/cmake.log"; exit 1; }
+        cmake --build $B -j"$J" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -30; exit 1; }
+        echo "build: ok"
+        ;;
+    test)
+        (cd $B && ctest -j8 --output-on-failure -R "cuda|e2e|end-to-end" >"$OUT/ctest.log" 2>&1) || true
+        grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -20
+        ;;
+    models=*)
+        IFS=, read -ra types <<<"${step#models=}"
+        for t in "${types[@]}"; do
+            lt=$(echo "$t" | tr 'A-Z' 'a-z')
+            [ -f /tmp/m/7b-$lt.gguf ] && continue
+            $B/tools/corvid-make-model --shape llama2-7b --type "$t" --vocab .deps/vocab/ggml-vocab-llama-spm.gguf \
+                -o /tmp/m/7b-$lt.gguf -q -t "$J"
+        done
+        ls -la /tmp/m
+        ;;
+    bench)
+        args=()
+        for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
+        $CORVID bench "${args[@]}" -p 512 -n 128 -r 3 -o md | tee "$OUT/bench.md"
+        ;;
+    profile=*)
+        t=$(echo "${step#profile=}" | tr 'A-Z' 'a-z')
+        # Prompt of 8 tokens, 3 generated: the last decode step's kernels are the tail of the list.
+        CORVID_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+            $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 3 -r 1 >"$OUT/ncu-$t.csv" 2>"$OUT/ncu-$t.err" || tail -5 "$OUT/ncu-$t.err"
+        python3 - "$OUT/ncu-$t.csv" <<'EOF'
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+hdr = rows[0]; rows = rows[1:]
+ki, mi, vi, ui = (hdr.index(x) for x in ("Kernel Name", "Metric Name", "Metric Value", "Metric Unit"))
+scale = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9}
+ids = [r for r in rows if r[mi] == "gpu__time_duration.sum"]
+# The last decode step: from the last token-embedding lookup (get_rows_kernel starts a step).
+starts = [i for i, r in enumerate(ids) if r[ki].startswith("get_rows_kernel")]
+step = ids[starts[-1]:] if starts else ids
+agg = collections.defaultdict(lambda: [0, 0.0])
+for r in step:
+    name = r[ki].split("(")[0][:70]
+    agg[name][0] += 1
+    agg[name][1] += float(r[vi].replace(",", "")) * scale.get(r[ui], 1.0)
+total = sum(v[1] for v in agg.values())
+print(f"one decode step: {len(step)} kernels, {total/1000:.1f} us of kernel time")
+for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
+    print(f"{ns/1000:9.1f} us {n:5d} x {ns/n/1000:7.2f} us  {name}")
+EOF
+        ;;
+    *) echo "unknown step $step"; exit 2 ;;
+    esac
+done

@@ -69,7 +69,7 @@ import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 hdr = rows[0]; rows = rows[1:]
 ki, mi, vi, ui = (hdr.index(x) for x in ("Kernel Name", "Metric Name", "Metric Value", "Metric Unit"))
-scale = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9}
+scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9, "nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9}
 ids = [r for r in rows if r[mi] == "gpu__time_duration.sum"]
 # The last decode step: from the last token-embedding lookup (get_rows_kernel starts a step).
 starts = [i for i, r in enumerate(ids) if r[ki].startswith("get_rows_kernel")]

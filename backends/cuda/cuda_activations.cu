@@ -18,6 +18,8 @@ template <> __device__ __forceinline__ __nv_bfloat16 to_out<__nv_bfloat16>(float
 template <typename OutT>
 __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld, int8_t *q8,
                             float *d8) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
     const int per_col = K / 32;
@@ -42,6 +44,8 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
 // ties) sets iscale = -127 / max; q = min(127, nearest_int(iscale * x)); x' = q / iscale.
 template <typename OutT>
 __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld, int8_t *q8, float *d8) {
+    grid_dependency_wait();
+    allow_dependents();
     __shared__ float s_a[8];
     __shared__ int s_i[8];
     const int per_col = K / 256;
@@ -83,6 +87,8 @@ __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, i
 // Plain rounding: F16 / BF16 / F32 partners, one thread per element (any K).
 template <int Kind, typename OutT>
 __global__ void round_kernel(const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, OutT *out, int64_t ld) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= ld * M) return;
     const int64_t m = i / ld, k = i % ld;
@@ -101,22 +107,22 @@ void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, i
     if (qk == 32) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         const int64_t threads = K * M;
-        q8_0_kernel<OutT><<<blocks_for(threads, 256), 256, 0, ctx.stream>>>(
+        launch(ctx, q8_0_kernel<OutT>, blocks_for(threads, 256), 256, 0, 
             x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
-        q8_k_kernel<OutT><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(
+        launch(ctx, q8_k_kernel<OutT>, static_cast<unsigned>(K / 256 * M), 256, 0, 
             x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         const unsigned grid = blocks_for(ld * M, 256);
         if (w == DType::F16)
-            round_kernel<1, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+            launch(ctx, round_kernel<1, OutT>, grid, 256, 0, x, x_nb1, K, M, out, ld);
         else if (w == DType::BF16)
-            round_kernel<2, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+            launch(ctx, round_kernel<2, OutT>, grid, 256, 0, x, x_nb1, K, M, out, ld);
         else
-            round_kernel<0, OutT><<<grid, 256, 0, ctx.stream>>>(x, x_nb1, K, M, out, ld);
+            launch(ctx, round_kernel<0, OutT>, grid, 256, 0, x, x_nb1, K, M, out, ld);
         CV_LAUNCHED("round_kernel");
     }
 }
@@ -136,11 +142,11 @@ void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_n
                             float *d) {
     const int qk = static_cast<int>(traits(w).block_size);
     if (qk == 32) {
-        q8_0_kernel<float><<<blocks_for(K * M, 256), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+        launch(ctx, q8_0_kernel<float>, blocks_for(K * M, 256), 256, 0, x, x_nb1, static_cast<int>(K),
                                                                           static_cast<int>(M), nullptr, 0, q, d);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
-        q8_k_kernel<float><<<static_cast<unsigned>(K / 256 * M), 256, 0, ctx.stream>>>(x, x_nb1, static_cast<int>(K),
+        launch(ctx, q8_k_kernel<float>, static_cast<unsigned>(K / 256 * M), 256, 0, x, x_nb1, static_cast<int>(K),
                                                                                        nullptr, 0, q, d);
         CV_LAUNCHED("q8_k_kernel");
     } else {

@@ -55,6 +55,8 @@ struct AttnArgs {
 // 4 threads per key (each a quarter of the head), 32 keys per block.
 template <bool F16>
 __global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml) {
+    grid_dependency_wait();
+    allow_dependents();
     __shared__ float qs[kMaxHead];
     __shared__ float p[kChunk];
     __shared__ float red[kThreads / 32];
@@ -111,6 +113,8 @@ __global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float 
 }
 
 __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, float *out, int D, int H, int chunks) {
+    grid_dependency_wait();
+    allow_dependents();
     const int h = blockIdx.x, t = blockIdx.y;
     const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
     float M = -INFINITY;
@@ -137,6 +141,8 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
 // Q [D, H, T] (rows at q_nb1 / q_nb2) -> contiguous F16 (or F32) [T][H][D].
 template <typename OutT>
 __global__ void q_convert_kernel(const uint8_t *q, int64_t q_nb1, int64_t q_nb2, int D, int H, int64_t n, OutT *out) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const int d = static_cast<int>(i % D);
@@ -153,6 +159,8 @@ __global__ void q_convert_kernel(const uint8_t *q, int64_t q_nb1, int64_t q_nb2,
 template <typename OutT>
 __global__ void attn_softmax_kernel(const float *S, const uint8_t *mask, int64_t mask_nb1, int T, int NKV, float scale,
                                     OutT *P) {
+    grid_dependency_wait();
+    allow_dependents();
     __shared__ float red[8];
     const int64_t row = blockIdx.x; // h * T + t
     const int t = static_cast<int>(row % T);
@@ -198,10 +206,10 @@ void attention_prompt(Context &ctx, Tensor &dst) {
         const uint8_t *qp = static_cast<const uint8_t *>(q.data) + t0 * q.nb[2];
         const int64_t nq = static_cast<int64_t>(D) * H * nt;
         if (f16)
-            q_convert_kernel<__half><<<blocks_for(nq, 256), 256, 0, ctx.stream>>>(
+            launch(ctx, q_convert_kernel<__half>, blocks_for(nq, 256), 256, 0, 
                 qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<__half *>(qc));
         else
-            q_convert_kernel<float><<<blocks_for(nq, 256), 256, 0, ctx.stream>>>(
+            launch(ctx, q_convert_kernel<float>, blocks_for(nq, 256), 256, 0, 
                 qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<float *>(qc));
         CV_LAUNCHED("q_convert_kernel");
         // S_h = K_hk^T Q_h, batched over the kv heads, once per head of a group.
@@ -213,10 +221,10 @@ void attention_prompt(Context &ctx, Tensor &dst) {
         const uint8_t *mp = static_cast<const uint8_t *>(mask.data) + t0 * mask.nb[1];
         const unsigned rows = static_cast<unsigned>(H * nt);
         if (f16)
-            attn_softmax_kernel<__half><<<rows, 256, 0, ctx.stream>>>(S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
+            launch(ctx, attn_softmax_kernel<__half>, rows, 256, 0, S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
                                                                       dst.fp[0], reinterpret_cast<__half *>(P));
         else
-            attn_softmax_kernel<float><<<rows, 256, 0, ctx.stream>>>(S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
+            launch(ctx, attn_softmax_kernel<float>, rows, 256, 0, S, mp, static_cast<int64_t>(mask.nb[1]), nt, NKV,
                                                                      dst.fp[0], reinterpret_cast<float *>(P));
         CV_LAUNCHED("attn_softmax_kernel");
         // O_h = V_hk P_h into dst[:, h, t0 + t].
@@ -270,10 +278,10 @@ void attention(Context &ctx, Tensor &dst) {
     auto *ml = reinterpret_cast<float2 *>(part);
     auto *acc = reinterpret_cast<float *>(part + slots * sizeof(float2));
     const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T));
-    if (k.type == DType::F16) attn_split_kernel<true><<<grid, kThreads, 0, ctx.stream>>>(a, acc, ml);
-    else attn_split_kernel<false><<<grid, kThreads, 0, ctx.stream>>>(a, acc, ml);
+    if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml);
+    else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml);
     CV_LAUNCHED("attn_split_kernel");
-    attn_merge_kernel<<<dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, ctx.stream>>>(
+    launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, 
         acc, ml, static_cast<float *>(dst.data), D, H, a.chunks);
     CV_LAUNCHED("attn_merge_kernel");
 }

@@ -7,6 +7,8 @@ namespace corvid::cuda {
 namespace {
 
 __global__ void read_kernel(const uint4 *p, size_t n, unsigned *sink) {
+    grid_dependency_wait();
+    allow_dependents();
     unsigned acc = 0;
     for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<size_t>(gridDim.x) * blockDim.x) {
@@ -33,7 +35,7 @@ double measure_read_bandwidth(Context &ctx, size_t bytes) {
     float best_ms = 0.0f;
     for (int rep = 0; rep < 6; ++rep) {
         CV_CUDA(cudaEventRecord(start, ctx.stream));
-        read_kernel<<<grid, 512, 0, ctx.stream>>>(buf, n, sink);
+        launch(ctx, read_kernel, grid, 512, 0, buf, n, sink);
         CV_LAUNCHED("read_kernel");
         CV_CUDA(cudaEventRecord(stop, ctx.stream));
         CV_CUDA(cudaEventSynchronize(stop));

@@ -48,6 +48,8 @@ __device__ __forceinline__ float silu_ref(float x) { return x / (1.0f + expf(-x)
 template <int Op> // 0 add, 1 mul
 __global__ void binary_kernel(const uint8_t *a, Strides sa, const uint8_t *b, Strides sb, Shape4 bs, float *out,
                               Shape4 s, int64_t n) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t i0, i1, i2, i3;
@@ -60,6 +62,8 @@ __global__ void binary_kernel(const uint8_t *a, Strides sa, const uint8_t *b, St
 // Op: 0 scale, 1 silu, 2 gelu, 3 copy
 template <int Op>
 __global__ void unary_kernel(const uint8_t *a, Strides sa, float *out, Shape4 s, int64_t n, float f) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t i0, i1, i2, i3;
@@ -71,6 +75,8 @@ __global__ void unary_kernel(const uint8_t *a, Strides sa, float *out, Shape4 s,
 template <bool Gelu>
 __global__ void glu_kernel(const uint8_t *g, Strides sg, const uint8_t *u, Strides su, float *out, Shape4 s,
                            int64_t n) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t i0, i1, i2, i3;
@@ -93,10 +99,10 @@ void binary(Context &ctx, Tensor &dst) {
     if (n == 0) return;
     const unsigned grid = blocks_for(n, 256);
     if (dst.op == Op::add)
-        binary_kernel<0><<<grid, 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), bytes(&b), strides_of(b), shape_of(b),
+        launch(ctx, binary_kernel<0>, grid, 256, 0, bytes(&a), strides_of(a), bytes(&b), strides_of(b), shape_of(b),
                                                        out_of(dst), shape_of(dst), n);
     else
-        binary_kernel<1><<<grid, 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), bytes(&b), strides_of(b), shape_of(b),
+        launch(ctx, binary_kernel<1>, grid, 256, 0, bytes(&a), strides_of(a), bytes(&b), strides_of(b), shape_of(b),
                                                        out_of(dst), shape_of(dst), n);
     CV_LAUNCHED("binary_kernel");
 }
@@ -105,7 +111,7 @@ void scale(Context &ctx, Tensor &dst) {
     const Tensor &a = *dst.src[0];
     const int64_t n = dst.n_elements();
     if (n == 0) return;
-    unary_kernel<0><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), out_of(dst), shape_of(dst), n,
+    launch(ctx, unary_kernel<0>, blocks_for(n, 256), 256, 0, bytes(&a), strides_of(a), out_of(dst), shape_of(dst), n,
                                                                  dst.fp[0]);
     CV_LAUNCHED("scale_kernel");
 }
@@ -115,10 +121,10 @@ void unary(Context &ctx, Tensor &dst) {
     const int64_t n = dst.n_elements();
     if (n == 0) return;
     if (dst.op == Op::gelu)
-        unary_kernel<2><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), out_of(dst),
+        launch(ctx, unary_kernel<2>, blocks_for(n, 256), 256, 0, bytes(&a), strides_of(a), out_of(dst),
                                                                      shape_of(dst), n, 0.0f);
     else
-        unary_kernel<1><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), out_of(dst),
+        launch(ctx, unary_kernel<1>, blocks_for(n, 256), 256, 0, bytes(&a), strides_of(a), out_of(dst),
                                                                      shape_of(dst), n, 0.0f);
     CV_LAUNCHED("unary_kernel");
 }
@@ -128,10 +134,10 @@ void glu(Context &ctx, Tensor &dst) {
     const int64_t n = dst.n_elements();
     if (n == 0) return;
     if (dst.op == Op::geglu)
-        glu_kernel<true><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&g), strides_of(g), bytes(&u), strides_of(u),
+        launch(ctx, glu_kernel<true>, blocks_for(n, 256), 256, 0, bytes(&g), strides_of(g), bytes(&u), strides_of(u),
                                                                      out_of(dst), shape_of(dst), n);
     else
-        glu_kernel<false><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&g), strides_of(g), bytes(&u),
+        launch(ctx, glu_kernel<false>, blocks_for(n, 256), 256, 0, bytes(&g), strides_of(g), bytes(&u),
                                                                       strides_of(u), out_of(dst), shape_of(dst), n);
     CV_LAUNCHED("glu_kernel");
 }
@@ -140,7 +146,7 @@ void cpy(Context &ctx, Tensor &dst) {
     const Tensor &a = *dst.src[0];
     const int64_t n = dst.n_elements();
     if (n == 0) return;
-    unary_kernel<3><<<blocks_for(n, 256), 256, 0, ctx.stream>>>(bytes(&a), strides_of(a), out_of(dst), shape_of(dst), n,
+    launch(ctx, unary_kernel<3>, blocks_for(n, 256), 256, 0, bytes(&a), strides_of(a), out_of(dst), shape_of(dst), n,
                                                                  0.0f);
     CV_LAUNCHED("cpy_kernel");
 }

@@ -13,6 +13,8 @@ namespace {
 // One thread per 32-element unit: decode, round to F16, store 64 bytes.
 template <DType T>
 __global__ void dequant_f16_kernel(const uint8_t *W, int64_t w_nb1, int64_t rows, int units, __half *out) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= rows * units) return;
     const int64_t r = i / units;
@@ -42,7 +44,7 @@ struct Dequant {
             fail(Status::internal, "cuda gemm: float weights need no dequantization");
         } else {
             const int units = static_cast<int>(K / 32);
-            dequant_f16_kernel<T><<<blocks_for(rows * units, 128), 128, 0, ctx.stream>>>(W, w_nb1, rows, units, out);
+            launch(ctx, dequant_f16_kernel<T>, blocks_for(rows * units, 128), 128, 0, W, w_nb1, rows, units, out);
             CV_LAUNCHED("dequant_f16_kernel");
         }
     }

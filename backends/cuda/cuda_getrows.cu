@@ -11,6 +11,8 @@ namespace {
 template <DType T>
 __global__ void get_rows_kernel(const uint8_t *table, int64_t t_nb1, int64_t t_rows, const int32_t *ids, int64_t n,
                                 int64_t ne0, float *out, int64_t out_nb1, int *err) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t units = (ne0 + 31) / 32;
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n * units) return;
@@ -42,7 +44,7 @@ struct GetRows {
         const int64_t n = ids.ne[0], ne0 = t.ne[0];
         const int64_t threads = n * ((ne0 + 31) / 32);
         if (threads == 0) return;
-        get_rows_kernel<T><<<blocks_for(threads, 128), 128, 0, ctx.stream>>>(
+        launch(ctx, get_rows_kernel<T>, blocks_for(threads, 128), 128, 0, 
             static_cast<const uint8_t *>(t.data), static_cast<int64_t>(t.nb[1]), t.ne[1],
             static_cast<const int32_t *>(ids.data), n, ne0, static_cast<float *>(dst.data),
             static_cast<int64_t>(dst.nb[1]), ctx.error_flag);
@@ -54,6 +56,8 @@ struct GetRows {
 template <int Kind> // 0 f32, 1 f16, 2 bf16
 __global__ void set_rows_plain(const uint8_t *src, int64_t s_nb1, const int32_t *ids, int64_t n, int64_t ne0,
                                uint8_t *dst, int64_t d_nb1, int64_t d_rows, int *err) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n * ne0) return;
     const int64_t r = i / ne0, e = i % ne0;
@@ -73,6 +77,8 @@ __global__ void set_rows_plain(const uint8_t *src, int64_t s_nb1, const int32_t 
 template <DType T>
 __global__ void set_rows_block(const uint8_t *src, int64_t s_nb1, const int32_t *ids, int64_t n, int64_t ne0,
                                uint8_t *dst, int64_t d_nb1, int64_t d_rows, int *err) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t nb = ne0 / 32;
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n * nb) return;
@@ -137,23 +143,23 @@ void set_rows(Context &ctx, Tensor &dst) {
     if (n == 0) return;
     switch (dst.type) {
     case DType::F32:
-        set_rows_plain<0><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+        launch(ctx, set_rows_plain<0>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
                                                                            ctx.error_flag);
         break;
     case DType::F16:
-        set_rows_plain<1><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+        launch(ctx, set_rows_plain<1>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
                                                                            ctx.error_flag);
         break;
     case DType::BF16:
-        set_rows_plain<2><<<blocks_for(n * ne0, 256), 256, 0, ctx.stream>>>(s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
+        launch(ctx, set_rows_plain<2>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
                                                                            ctx.error_flag);
         break;
     case DType::Q8_0:
-        set_rows_block<DType::Q8_0><<<blocks_for(n * ne0 / 32, 128), 128, 0, ctx.stream>>>(
+        launch(ctx, set_rows_block<DType::Q8_0>, blocks_for(n * ne0 / 32, 128), 128, 0, 
             s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
         break;
     case DType::Q4_0:
-        set_rows_block<DType::Q4_0><<<blocks_for(n * ne0 / 32, 128), 128, 0, ctx.stream>>>(
+        launch(ctx, set_rows_block<DType::Q4_0>, blocks_for(n * ne0 / 32, 128), 128, 0, 
             s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
         break;
     default: fail(Status::unsupported, "cuda set_rows: cannot store %s rows", dtype_name(dst.type));

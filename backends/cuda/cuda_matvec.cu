@@ -14,6 +14,8 @@ template <DType T, int NC>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_kernel(const uint8_t *W, int64_t w_nb1, int N, int K, bool vec, const float *xq, int64_t ldx, float *dst,
                   int64_t ldd) {
+    grid_dependency_wait();
+    allow_dependents();
     const int row = blockIdx.x * kWarps + threadIdx.x / 32;
     if (row >= N) return;
     const int lane = threadIdx.x & 31;
@@ -65,7 +67,7 @@ struct Launch {
 
     template <DType T, int NC> void go() {
         const bool vec = w_nb1 % 16 == 0;
-        matvec_kernel<T, NC><<<blocks_for(N, kWarps), kWarps * 32, 0, ctx.stream>>>(
+        launch(ctx, matvec_kernel<T, NC>, blocks_for(N, kWarps), kWarps * 32, 0, 
             W, w_nb1, static_cast<int>(N), static_cast<int>(K), vec, xq, ldx, dst, ldd);
         CV_LAUNCHED("matvec_kernel");
     }
@@ -91,8 +93,10 @@ __global__ void __launch_bounds__(kWarps * 32)
     matvec_h_kernel(const uint8_t *__restrict__ W, int64_t w_nb1, int N, int K, const uint16_t *__restrict__ x,
                     float *__restrict__ dst, int64_t ldd) {
     const int row = blockIdx.x * kWarps + threadIdx.x / 32;
-    if (row >= N) return;
     const int lane = threadIdx.x & 31;
+    grid_dependency_wait();
+    allow_dependents();
+    if (row >= N) return;
     const uint4 *wr = reinterpret_cast<const uint4 *>(W + static_cast<int64_t>(row) * w_nb1);
     const int chunks = K / 8;
     float acc[NC];
@@ -136,10 +140,10 @@ void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t 
     const unsigned grid = blocks_for(N, kWarps);
     const int n = static_cast<int>(N), k = static_cast<int>(K);
     switch (M) {
-    case 1: matvec_h_kernel<BF, 1, 4><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
-    case 2: matvec_h_kernel<BF, 2, 2><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
-    case 3: matvec_h_kernel<BF, 3, 1><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
-    case 4: matvec_h_kernel<BF, 4, 1><<<grid, kWarps * 32, 0, ctx.stream>>>(W, w_nb1, n, k, x, dst, ldd); break;
+    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
     default:
         for (int64_t m0 = 0; m0 < M; m0 += 4)
             launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd);

@@ -33,40 +33,59 @@ __device__ float block_max(float v, float *shared) {
     return t;
 }
 
-__global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, float eps) {
-    __shared__ double sh[kRowThreads / 32];
+// rms_norm, optionally followed by a multiplication with one broadcast row (the norm's
+// weight g): both results written in one pass (the plain norm too, in case anything else
+// reads it). V4: rows are 16-byte aligned and n % 4 == 0, read as float4 so that each
+// thread has all its loads in flight at once (a decode step's norm is one row: latency,
+// not bandwidth, is its cost).
+template <bool MUL, bool V4>
+__global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps) {
+    grid_dependency_wait();
+    allow_dependents();
+    __shared__ double sh[1024 / 32];
     const int64_t r = blockIdx.x;
     const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
-    float *o = out + r * n;
+    float *o = out + r * n, *o2 = MUL ? out2 + r * n : nullptr;
     double s = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += static_cast<double>(xr[i]) * xr[i];
+    if constexpr (V4) {
+        const float4 *x4 = reinterpret_cast<const float4 *>(xr);
+#pragma unroll 4
+        for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
+            const float4 v = x4[i];
+            s += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
+                 static_cast<double>(v.w) * v.w;
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += static_cast<double>(xr[i]) * xr[i];
+    }
     s = block_sum(s, sh);
     const float mean = static_cast<float>(s / n);
     const float sc = 1.0f / sqrtf(mean + eps);
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = xr[i] * sc;
-}
-
-// rms_norm followed by a multiplication with one broadcast row (the norm's weight): both
-// results written in one pass (the plain norm too, in case anything else reads it).
-__global__ void rms_norm_mul_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n,
-                                    float eps) {
-    __shared__ double sh[kRowThreads / 32];
-    const int64_t r = blockIdx.x;
-    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
-    double s = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += static_cast<double>(xr[i]) * xr[i];
-    s = block_sum(s, sh);
-    const float mean = static_cast<float>(s / n);
-    const float sc = 1.0f / sqrtf(mean + eps);
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = xr[i] * sc;
-        out[r * n + i] = v;
-        out2[r * n + i] = v * g[i];
+    if constexpr (V4) {
+        const float4 *x4 = reinterpret_cast<const float4 *>(xr);
+#pragma unroll 4
+        for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
+            const float4 v = x4[i];
+            const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
+            reinterpret_cast<float4 *>(o)[i] = y;
+            if constexpr (MUL) {
+                const float4 w = reinterpret_cast<const float4 *>(g)[i];
+                reinterpret_cast<float4 *>(o2)[i] = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
+            }
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            const float v = xr[i] * sc;
+            o[i] = v;
+            if constexpr (MUL) o2[i] = v * g[i];
+        }
     }
 }
 
 __global__ void norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, float eps) {
-    __shared__ double sh[kRowThreads / 32];
+    grid_dependency_wait();
+    allow_dependents();
+    __shared__ double sh[1024 / 32];
     const int64_t r = blockIdx.x;
     const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
     float *o = out + r * n;
@@ -86,6 +105,8 @@ __global__ void norm_kernel(const uint8_t *x, RowMap xm, float *out, int64_t n, 
 
 __global__ void soft_max_kernel(const uint8_t *x, RowMap xm, const uint8_t *mask, int64_t mask_nb1, int64_t rows_ne1,
                                 float *out, int64_t n, float scale) {
+    grid_dependency_wait();
+    allow_dependents();
     __shared__ double shd[kRowThreads / 32];
     __shared__ float shf[kRowThreads / 32];
     const int64_t r = blockIdx.x;
@@ -125,6 +146,8 @@ __device__ __forceinline__ float yarn_ramp(float low, float high, int i0) {
 // One thread per (row, element pair); rows are [head] vectors indexed (head, token, batch).
 __global__ void rope_kernel(const uint8_t *x, RowMap xm, const int32_t *pos, const float *ff, float *out,
                             int64_t head, int64_t rows, int64_t ne1, RopeArgs a) {
+    grid_dependency_wait();
+    allow_dependents();
     const int64_t half = (head + 1) / 2;
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= rows * half) return;
@@ -165,13 +188,28 @@ int row_threads(int64_t n) { return n >= kRowThreads ? kRowThreads : (n > 64 ? 1
 
 } // namespace
 
+// One block per row; with float4 rows, one float4 per thread where the row allows (up to
+// 1024 threads), so that a thread's loads are few and all in flight.
+void launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, float eps, float *out, float *out2, const float *g) {
+    auto aligned = [](const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    const bool v4 = n % 4 == 0 && aligned(a.data) && aligned(out) && (!out2 || (aligned(out2) && aligned(g))) &&
+                    a.nb[1] % 16 == 0 && a.nb[2] % 16 == 0 && a.nb[3] % 16 == 0;
+    const auto *x = static_cast<const uint8_t *>(a.data);
+    if (v4) {
+        const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
+        if (out2) launch(ctx, rms_norm_kernel<true, true>, static_cast<unsigned>(rows), threads, 0, x, row_map(a), out, out2, g, n, eps);
+        else launch(ctx, rms_norm_kernel<false, true>, static_cast<unsigned>(rows), threads, 0, x, row_map(a), out, out2, g, n, eps);
+    } else {
+        if (out2) launch(ctx, rms_norm_kernel<true, false>, static_cast<unsigned>(rows), row_threads(n), 0, x, row_map(a), out, out2, g, n, eps);
+        else launch(ctx, rms_norm_kernel<false, false>, static_cast<unsigned>(rows), row_threads(n), 0, x, row_map(a), out, out2, g, n, eps);
+    }
+}
+
 void rms_norm(Context &ctx, Tensor &dst) {
     const Tensor &a = *dst.src[0];
     require_rows(a, "rms_norm");
     if (dst.n_rows() == 0) return;
-    rms_norm_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
-        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
-    CV_LAUNCHED("rms_norm_kernel");
+    launch_rms_norm(ctx, a, dst.n_rows(), dst.ne[0], dst.fp[0], static_cast<float *>(dst.data), nullptr, nullptr);
 }
 
 bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
@@ -183,19 +221,16 @@ bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
 }
 
 void rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul) {
-    const Tensor &a = *norm.src[0];
     if (norm.n_rows() == 0) return;
-    rms_norm_mul_kernel<<<static_cast<unsigned>(norm.n_rows()), row_threads(norm.ne[0]), 0, ctx.stream>>>(
-        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(norm.data), static_cast<float *>(mul.data),
-        static_cast<const float *>(mul.src[1]->data), norm.ne[0], norm.fp[0]);
-    CV_LAUNCHED("rms_norm_mul_kernel");
+    launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0], static_cast<float *>(norm.data),
+                    static_cast<float *>(mul.data), static_cast<const float *>(mul.src[1]->data));
 }
 
 void norm(Context &ctx, Tensor &dst) {
     const Tensor &a = *dst.src[0];
     require_rows(a, "norm");
     if (dst.n_rows() == 0) return;
-    norm_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
+    launch(ctx, norm_kernel, static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, 
         static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
     CV_LAUNCHED("norm_kernel");
 }
@@ -205,7 +240,7 @@ void soft_max(Context &ctx, Tensor &dst) {
     const Tensor *mask = dst.src[1];
     require_rows(a, "soft_max");
     if (dst.n_rows() == 0) return;
-    soft_max_kernel<<<static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, ctx.stream>>>(
+    launch(ctx, soft_max_kernel, static_cast<unsigned>(dst.n_rows()), row_threads(dst.ne[0]), 0, 
         static_cast<const uint8_t *>(a.data), row_map(a), mask ? static_cast<const uint8_t *>(mask->data) : nullptr,
         mask ? static_cast<int64_t>(mask->nb[1]) : 0, dst.ne[1], static_cast<float *>(dst.data), dst.ne[0], dst.fp[0]);
     CV_LAUNCHED("soft_max_kernel");
@@ -241,7 +276,7 @@ void rope(Context &ctx, Tensor &dst) {
     const int64_t head = dst.ne[0], rows = dst.n_rows();
     const int64_t n = rows * ((head + 1) / 2);
     if (n == 0) return;
-    rope_kernel<<<blocks_for(n, 256), 256, 0, ctx.stream>>>(
+    launch(ctx, rope_kernel, blocks_for(n, 256), 256, 0, 
         static_cast<const uint8_t *>(a.data), row_map(a), static_cast<const int32_t *>(dst.src[1]->data),
         dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr, static_cast<float *>(dst.data), head, rows,
         a.ne[1], r);

@@ -6,6 +6,8 @@
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
+#include <cstdlib>
+
 namespace corvid::cuda {
 namespace {
 
@@ -116,43 +118,80 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *
     return d * da * r;
 }
 
-template <DType T, int NC>
+// WPR warps share a row (each lane takes every (32 * WPR)-th unit; the warps' sums meet in
+// shared memory): a 4096-row product with one warp per row fills under half a wave of the
+// H200 (ncu: 46% achieved occupancy, 71% of cycles with no warp eligible, stalled on
+// global loads), so the rows of few units are split to put more loads in flight.
+template <DType T, int NC, int WPR>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_q8_kernel(const uint8_t *W, int64_t w_nb1, int N, int K, const int8_t *q, const float *dq, float *dst,
                      int64_t ldd) {
-    const int row = blockIdx.x * kWarps + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const int row = blockIdx.x * (kWarps / WPR) + warp / WPR, part = warp % WPR;
     const uint8_t *wr = W + static_cast<int64_t>(row) * w_nb1;
     // (Prefetching the row into L2 before this wait was measured slower: 189-212 against
     // 208-220 tokens/s on the 7B Q4_0 model, H200.)
     grid_dependency_wait();
     allow_dependents();
-    if (row >= N) return;
     const int units = K / 32;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
+    if (row < N) { // no early return: the block meets at a barrier below
 #pragma unroll 4
-    for (int u = lane; u < units; u += 32) {
+        for (int u = part * 32 + lane; u < units; u += 32 * WPR) {
 #pragma unroll
-        for (int c = 0; c < NC; ++c) {
-            const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
-            const int4 a0 = ap[0], a1 = ap[1];
-            const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-            acc[c] += dot_q8<T>(wr, u, a, dq[static_cast<int64_t>(c) * units + u]);
+            for (int c = 0; c < NC; ++c) {
+                const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
+                const int4 a0 = ap[0], a1 = ap[1];
+                const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+                acc[c] += dot_q8<T>(wr, u, a, dq[static_cast<int64_t>(c) * units + u]);
+            }
         }
     }
+    if constexpr (WPR == 1) {
 #pragma unroll
-    for (int c = 0; c < NC; ++c) {
-        const float v = warp_sum(acc[c]);
-        if (lane == 0) dst[c * ldd + row] = v;
+        for (int c = 0; c < NC; ++c) {
+            const float v = warp_sum(acc[c]);
+            if (lane == 0 && row < N) dst[c * ldd + row] = v;
+        }
+    } else {
+        __shared__ float part_sum[kWarps][NC];
+#pragma unroll
+        for (int c = 0; c < NC; ++c) {
+            const float v = warp_sum(acc[c]);
+            if (lane == 0) part_sum[warp][c] = v;
+        }
+        __syncthreads();
+        if (part == 0 && lane < NC && row < N) {
+            float v = 0.0f;
+#pragma unroll
+            for (int p = 0; p < WPR; ++p) v += part_sum[warp + p][lane];
+            dst[lane * ldd + row] = v;
+        }
     }
+}
+
+// Warps per row: enough units per lane to keep a few loads in flight, and enough warps to
+// fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing).
+inline int warps_per_row(int units) {
+    static const int forced = [] {
+        const char *e = std::getenv("CORVID_CUDA_WPR");
+        const int v = e ? std::atoi(e) : 0;
+        return v == 1 || v == 2 || v == 4 ? v : 0;
+    }();
+    if (forced) return forced;
+    return units >= 256 ? 4 : units >= 64 ? 2 : 1;
 }
 
 template <DType T, int NC>
 void launch_one(Context &ctx, const uint8_t *W, int64_t w_nb1, int n, int k, const int8_t *q, const float *d, float *dst,
                 int64_t ldd) {
-    launch(ctx, matvec_q8_kernel<T, NC>, blocks_for(n, kWarps), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd);
+    switch (warps_per_row(k / 32)) {
+    case 4: launch(ctx, matvec_q8_kernel<T, NC, 4>, static_cast<unsigned>(n), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
+    case 2: launch(ctx, matvec_q8_kernel<T, NC, 2>, blocks_for(n, kWarps / 2), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
+    default: launch(ctx, matvec_q8_kernel<T, NC, 1>, blocks_for(n, kWarps), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
+    }
 }
 
 template <DType T>

@@ -57,31 +57,30 @@ ClassRun build_class_run(const VocabIndex &v, const CharClass &c, uint32_t root)
     if (!c.ranges.empty()) run.member = encode(c.ranges.front().first);
     // Where the path to a node stands against the class; one per trie depth.
     struct At {
-        bool in;
         uint8_t len, rem, np; // len 0: between characters
         uint32_t count, val;
         uint8_t pb[3];
     };
     std::vector<At> at(v.max_depth + 1);
-    at[v.depth[root]] = At{true, 0, 0, 0, 0, 0, {0, 0, 0}};
+    at[v.depth[root]] = At{0, 0, 0, 0, 0, {0, 0, 0}};
     std::vector<std::pair<uint32_t, int32_t>> toks;
     std::vector<std::pair<uint32_t, ClassRun::Exit>> exits;
     std::vector<std::pair<uint32_t, uint32_t>> bounds;
+    toks.reserve(v.toks.size());
+    bool ascii[128];
+    for (int b = 0; b < 128; ++b) ascii[b] = c.contains(static_cast<uint32_t>(b));
     uint32_t max_count = 0;
     const uint32_t end = v.subtree_end(root);
-    for (uint32_t i = root + 1; i < end; ++i) {
+    // Only the run is visited: at an exit the walk jumps over the exit's subtree.
+    for (uint32_t i = root + 1; i < end;) {
         const At &p = at[v.depth[i] - 1];
         At &a = at[v.depth[i]];
-        if (!p.in) {
-            a.in = false;
-            continue;
-        }
         const uint8_t b = v.byte[i];
         a = p;
         bool in = false;
         if (p.len == 0) {
             if (b < 0x80) {
-                in = c.contains(b);
+                in = ascii[b];
                 a.count = p.count + 1;
             } else if (const uint32_t len = utf8::lead_len(b)) {
                 a.val = b & (0x7F >> len);
@@ -99,16 +98,17 @@ ClassRun build_class_run(const VocabIndex &v, const CharClass &c, uint32_t root)
                 a.pb[a.np++] = b;
             }
         }
-        a.in = in;
         if (!in) {
             ClassRun::Exit e{i, p.count, p.np, {p.pb[0], p.pb[1], p.pb[2]}};
             exits.push_back({p.count, e});
+            i = v.skip[i];
             continue;
         }
         max_count = std::max(max_count, a.count);
         const uint32_t need = a.count + (a.len ? 1 : 0);
         for (uint32_t k = v.tok_off[i]; k < v.tok_off[i + 1]; ++k) toks.push_back({need, v.toks[k]});
         if (a.len == 0 && v.skip[i] > i + 1) bounds.push_back({a.count, i});
+        ++i;
     }
     run.max_need = max_count + 1;
     bucket(toks, run.max_need + 1, run.toks, run.need_off);

@@ -81,6 +81,8 @@ public:
     int32_t uniform_class(StateId s, uint64_t min_size);
     // Whether two class ids have the same content.
     bool same_class(uint32_t a, uint32_t b) const { return canon_[a] == canon_[b]; }
+    // Whether class id c is the first one with its content.
+    bool is_canonical_class(uint32_t c) const { return canon_[c] == c; }
 
     // True when nothing but the end can follow.
     bool only_end(StateId s) const { return sets_[s].size() == 1 && info_[s].accepting; }

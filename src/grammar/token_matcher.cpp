@@ -142,6 +142,10 @@ std::vector<int32_t> resolve_token_refs(const Grammar &g, const VocabIndex &v) {
 TokenMatcher::TokenMatcher(std::shared_ptr<const Grammar> g, std::shared_ptr<const VocabIndex> vocab)
     : v_(std::move(vocab)), m_(g, resolve_token_refs(*g, *v_)), cur_(m_.initial()) {
     walk_.resize(v_->max_depth + 1);
+    // The whole-trie runs of the grammar's large classes are built now (once per vocabulary,
+    // a few ms each), so that the first mask inside a string does not pay for them.
+    for (uint32_t c = 0; c < g->classes.size(); ++c)
+        if (m_.is_canonical_class(c) && class_size(g->classes[c]) >= min_run_class_) v_->class_run(g->classes[c], 0);
 }
 
 void TokenMatcher::reset() {

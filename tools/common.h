@@ -9,6 +9,14 @@
 
 namespace corvid::cli {
 
+// The program's log callback (main() installs it): the library's warnings and errors go to
+// stderr as "corvid: warning: ..." (a GPU asked for but absent, JSON Schema keywords
+// skipped); info and debug messages are for embedders that ask for them.
+inline void print_library_log(corvid_log_level level, const char *message, void *) {
+    if (level < CORVID_LOG_WARN) return;
+    std::fprintf(stderr, "corvid: %s%s\n", level == CORVID_LOG_ERROR ? "error: " : "warning: ", message);
+}
+
 // Opens `path` in `mode` (with n_gpu_layers / main_gpu when given); on failure prints
 // "corvid <cmd>: <message>" and returns NULL.
 inline corvid_model *open_model(const char *cmd, const std::string &path, corvid_load_mode mode,

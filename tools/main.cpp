@@ -1,5 +1,6 @@
 // corvid: the command-line program. Subcommands register themselves in commands.h.
 #include "commands.h"
+#include "common.h"
 
 #include <corvid.h>
 
@@ -14,6 +15,7 @@ int main(int argc, char **argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("corvid ") + corvid_version());
 
+    corvid_set_log_callback(corvid::cli::print_library_log, nullptr);
     int exit_code = 0;
     corvid::cli::add_info_command(app, &exit_code);
     corvid::cli::add_run_command(app, &exit_code);

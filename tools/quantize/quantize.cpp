@@ -2,6 +2,7 @@
 //  [-t THREADS] [--imatrix FILE]`: makes a quantized model the way llama.cpp's llama-quantize
 // does (same per-tensor recipes, same file layout). Uses only the public C API.
 #include "commands.h"
+#include "common.h"
 
 #include <corvid.h>
 
@@ -157,7 +158,7 @@ int run_quantize(const QuantizeOptions &o) {
     corvid_quantize_stats s{};
     const corvid_status st = corvid_model_quantize(o.input.c_str(), o.output.c_str(), &p, &s);
     end_progress_line();
-    corvid_set_log_callback(nullptr, nullptr);
+    corvid_set_log_callback(print_library_log, nullptr);
     if (st != CORVID_OK) {
         std::fprintf(stderr, "%s: %s\n", cmd, corvid_last_error());
         return 1;

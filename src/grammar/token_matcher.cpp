@@ -269,9 +269,12 @@ void TokenMatcher::walk(uint32_t begin, uint32_t end, uint32_t d0, StateId s, To
     }
 }
 
-void TokenMatcher::walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *lw) {
+void TokenMatcher::walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *lw, int nesting) {
     const uint32_t end = v_->subtree_end(root);
-    const int32_t cls = end - root > min_run_nodes_ ? m_.uniform_class(s, min_run_class_) : -1;
+    // Runs nest below exits; past a few dozen levels (a token that goes in and out of the
+    // class many times) the rest is walked plainly, so that the recursion stays shallow.
+    constexpr int kMaxRunNesting = 32;
+    const int32_t cls = end - root > min_run_nodes_ && nesting < kMaxRunNesting ? m_.uniform_class(s, min_run_class_) : -1;
     if (cls < 0) {
         walk(root + 1, end, v_->depth[root], s, out, lw);
         return;
@@ -330,7 +333,7 @@ void TokenMatcher::walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk
             for (uint32_t t = off[e.node]; t < off[e.node + 1]; ++t) set_bit(out, v_->toks[t]);
             if (skip[e.node] == e.node + 1) continue;
             if (lw && m_.holes(x)) lw->pops.push_back({e.node, m_.holes(x)});
-            walk_tree(e.node, x, out, lw);
+            walk_tree(e.node, x, out, lw, nesting + 1);
         }
     }
     // Where the chain stops early, the nodes that end its last whole character go on with
@@ -340,7 +343,7 @@ void TokenMatcher::walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk
         for (uint32_t k = run.bound_off[n]; k < run.bound_off[n + 1]; ++k) {
             const uint32_t node = run.bounds[k];
             if (lw && m_.holes(x)) lw->pops.push_back({node, m_.holes(x)});
-            walk_tree(node, x, out, lw);
+            walk_tree(node, x, out, lw, nesting + 1);
         }
     }
 }

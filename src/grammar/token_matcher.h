@@ -123,7 +123,7 @@ private:
     // The subtree below trie node `root` (0: the whole trie), from state s at the root:
     // through the class run when s reads a large class uniformly and the subtree is large
     // (only what lies below the run's exits is walked, by this same function), else walk().
-    void walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *pops);
+    void walk_tree(uint32_t root, StateId s, TokenMask &out, LocalWalk *pops, int nesting = 0);
     size_t run_walks_ = 0;
     // Classes smaller than this, and subtrees smaller than that, are walked as they are: few
     // tokens are made of the class, or the walk is short anyway.

@@ -7,7 +7,7 @@
 #     test             the CUDA conformance tests and the end-to-end checks (ctest)
 #     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
 #     bench            corvid bench pp512 / tg128 on every model in /tmp/m
-#     profile=T        ncu kernel durations of one decode step of /tmp/m/7b-T.gguf, summed
+#     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #
 # Setup here, once (packages the build needs, and the vocabularies the model tool copies):
@@ -61,7 +61,7 @@ for step in "$@"; do
         ;;
     profile=*)
         t=$(echo "${step#profile=}" | tr 'A-Z' 'a-z')
-        # Prompt of 8 tokens, 3 generated: the last decode step's kernels are the tail of the list.
+        # No prompt, 3 tokens generated after the warm-up one: four decode steps.
         CORVID_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
             $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 3 -r 1 >"$OUT/ncu-$t.csv" 2>"$OUT/ncu-$t.err" || tail -5 "$OUT/ncu-$t.err"
         python3 - "$OUT/ncu-$t.csv" <<'EOF'
@@ -71,18 +71,23 @@ hdr = rows[0]; rows = rows[1:]
 ki, mi, vi, ui = (hdr.index(x) for x in ("Kernel Name", "Metric Name", "Metric Value", "Metric Unit"))
 scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9, "nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9}
 ids = [r for r in rows if r[mi] == "gpu__time_duration.sum"]
-# The last decode step: from the last token-embedding lookup (get_rows_kernel starts a step).
-starts = [i for i, r in enumerate(ids) if r[ki].startswith("get_rows_kernel")]
-step = ids[starts[-1]:] if starts else ids
+# Every decode step launches the same kernels and ends with one get_rows_kernel (the rows
+# that reach the output head): per-step figures are the totals over the steps divided by
+# their number. The bandwidth probe's read_kernel is left out.
+ids = [r for r in ids if "read_kernel" not in r[ki]]
+n_steps = max(1, sum(1 for r in ids if "get_rows_kernel" in r[ki]))
 agg = collections.defaultdict(lambda: [0, 0.0])
-for r in step:
+for r in ids:
     name = r[ki].split("(")[0][:70]
     agg[name][0] += 1
     agg[name][1] += float(r[vi].replace(",", "")) * scale.get(r[ui], 1.0)
+for v in agg.values():
+    v[0] /= n_steps
+    v[1] /= n_steps
 total = sum(v[1] for v in agg.values())
-print(f"one decode step: {len(step)} kernels, {total/1000:.1f} us of kernel time")
+print(f"per decode step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernels, {total/1000:.1f} us of kernel time")
 for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
-    print(f"{ns/1000:9.1f} us {n:5d} x {ns/n/1000:7.2f} us  {name}")
+    print(f"{ns/1000:9.1f} us {n:7.1f} x {ns/n/1000:7.2f} us  {name}")
 EOF
         ;;
     *) echo "unknown step $step"; exit 2 ;;

@@ -94,7 +94,18 @@ int main(int argc, char **argv) {
             m.allowed(); // the first mask is part of getting ready
             const double compile_ms = c.convert_ms + us_since(t0) / 1000.0;
             while (!c.doc.empty() && (c.doc.back() == '\n' || c.doc.back() == ' ')) c.doc.pop_back();
-            const std::vector<int32_t> toks = vocab->tokenize(c.doc, false, false);
+            std::vector<int32_t> toks = vocab->tokenize(c.doc, false, false);
+            // A SentencePiece vocabulary that adds a leading space makes the first token " {",
+            // which no grammar here accepts at the start (a model's output after a prompt has no
+            // such space): use the same piece without it.
+            if (vocab->add_space_prefix() && !toks.empty()) {
+                const std::string first = vocab->token_to_piece(toks[0], false);
+                for (int32_t id = 0; first.size() > 1 && first[0] == ' ' && id < vocab->n_tokens(); ++id)
+                    if (vocab->token_to_piece(id, false) == first.substr(1)) {
+                        toks[0] = id;
+                        break;
+                    }
+            }
             std::vector<double> mask_us, check_us, nocache_us;
             grammar::TokenMatcher fresh(g, index); // the same steps with the mask cache off
             m.reset();

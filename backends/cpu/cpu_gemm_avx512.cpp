@@ -245,15 +245,6 @@ void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t
 constexpr uint64_t kQ45SbBytes = 4096 + 512 + 256 + 64 + 64;
 uint64_t q45_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ45SbBytes; }
 
-inline void scale_min_k4(const uint8_t *q, int j, int &sc, int &mn) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        mn = q[j + 4] & 63;
-    } else {
-        sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
-        mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-    }
-}
 
 // Elements 64 j .. 64 j + 63 of a Q4_K / Q5_K super-block (j = 0..3).
 template <bool HIGH> inline __m512i levels_q45(const uint8_t *qs, const uint8_t *qh, int j) {
@@ -309,7 +300,7 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
             }
             for (int j = 0; j < 8; ++j) {
                 int s, m;
-                scale_min_k4(scales, j, s, m);
+                k4_scale_min(scales, j, s, m);
                 sc[j * kRows + r] = s;
                 mn[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(m);
             }

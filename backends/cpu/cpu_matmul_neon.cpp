@@ -211,17 +211,6 @@ template <int NC> void dot_iq4_nl(int64_t K, const void *wv, const ActCol *a, fl
 // each at most 63 * 127 * 128: far inside int32), then one float multiply-add by
 // d_w * d_x per lane, flushed into double lanes at once (as the x86 kernels do).
 
-// Q4_K / Q5_K: 6-bit scale and min of sub-block j (0..7).
-inline void scale_min_k4(const uint8_t *q, int j, int &sc, int &mn) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        mn = q[j + 4] & 63;
-    } else {
-        sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
-        mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-    }
-}
-
 // Q4_K: d * sc * q - dmin * mn per 32-element sub-block, q 0..15; the mins go through
 // the activation's per-16 sums. Q5_K (HIGH) adds bit 4 from qh: bits 2j and 2j+1 of
 // byte l belong to element l of sub-blocks 2j and 2j+1.
@@ -242,7 +231,7 @@ template <int NC, bool HIGH> void dot_q45_k(int64_t K, const void *wv, const Act
             scales = b.scales, qs = b.qs, dh = b.d, dminh = b.dmin;
         }
         int sc[8], mn[8];
-        for (int j = 0; j < 8; ++j) scale_min_k4(scales, j, sc[j], mn[j]);
+        for (int j = 0; j < 8; ++j) k4_scale_min(scales, j, sc[j], mn[j]);
         uint8x16_t hb[2] = {vdupq_n_u8(0), vdupq_n_u8(0)};
         if constexpr (HIGH) hb[0] = vld1q_u8(qh), hb[1] = vld1q_u8(qh + 16);
         int32x4_t isum[NC];
@@ -377,9 +366,7 @@ template <int NC> void dot_q3_k(int64_t K, const void *wv, const ActCol *a, floa
         const BlockQ3_K &b = w[ib];
         int sc[16];
         for (int j = 0; j < 16; ++j) {
-            const int low = j < 8 ? (b.scales[j] & 0x0F) : (b.scales[j - 8] >> 4);
-            const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = (low | high << 4) - 32;
+            sc[j] = q3_k_scale(b.scales, j) - 32;
         }
         const uint8x16_t hm0 = vld1q_u8(b.hmask), hm1 = vld1q_u8(b.hmask + 16);
         int32x4_t isum[NC];

@@ -15,6 +15,31 @@ inline constexpr int kQK32 = 32;  // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL
 inline constexpr int kQK_K = 256; // Q2_K .. Q8_K, IQ4_XS
 inline constexpr int kKScaleBytes = 12; // packed 6-bit scales/mins of Q4_K and Q5_K
 
+// The packed sub-block scales, read the same way by the reference and by every kernel.
+// Internal linkage (static) on purpose: the kernel files are compiled for different
+// instruction sets, and a single inline definition could be taken from any of them.
+
+// Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) of the 12 packed bytes: scale
+// (low) and min (high) 0-3 in bytes 0-7, 4-7 in the nibbles of bytes 8-11 with their top 2
+// bits in bits 6-7 of bytes 0-3 / 4-7.
+static inline void k4_scale_min(const uint8_t *q, int j, int &sc, int &mn) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        mn = q[j + 4] & 63;
+    } else {
+        sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
+        mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+// Q3_K: the 6-bit scale of sub-block j (0..15), still biased by 32: low nibbles of 0-7 in
+// bytes 0-7, of 8-15 in their high halves; the top 2 bits in bits 2*(j/4) of byte 8 + j%4.
+static inline int q3_k_scale(const uint8_t *q, int j) {
+    const int low = j < 8 ? (q[j] & 0x0F) : (q[j - 8] >> 4);
+    const int high = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return low | high << 4;
+}
+
 // Q4_0: x = d * (q - 8), q in 0..15. qs[j] holds element j (low nibble) and j+16 (high nibble).
 struct BlockQ4_0 {
     uint16_t d;

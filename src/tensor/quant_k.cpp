@@ -38,6 +38,7 @@ int unpack_2bit(const uint8_t *qs, int e) {
 // Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes. Bytes 0-3 hold scales
 // 0-3, bytes 4-7 mins 0-3 (low 6 bits); bytes 8-11 hold the low nibbles of scale
 // (low) and min (high) 4-7, whose top 2 bits sit in bits 6-7 of bytes 0-3 / 4-7.
+// (Read back by k4_scale_min, tensor/blocks.h.)
 void pack_scales_mins_k4(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[kKScaleBytes]) {
     for (int j = 0; j < 4; ++j) {
         out[j] = static_cast<uint8_t>((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
@@ -46,19 +47,9 @@ void pack_scales_mins_k4(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[k
     }
 }
 
-void unpack_scale_min_k4(const uint8_t q[kKScaleBytes], int j, uint8_t *sc, uint8_t *mn) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *mn = q[j + 4] & 63;
-    } else {
-        *sc = static_cast<uint8_t>((q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4);
-        *mn = static_cast<uint8_t>((q[j + 4] >> 4) | (q[j] >> 6) << 4);
-    }
-}
-
 // Q3_K: 16 six-bit scales (biased by 32) in 12 bytes: low nibbles of scales 0-7 in the
 // low halves of bytes 0-7, of scales 8-15 in their high halves; the top 2 bits of scale
-// j in bits 2*(j/4) of byte 8 + j%4.
+// j in bits 2*(j/4) of byte 8 + j%4. (Read back by q3_k_scale, tensor/blocks.h.)
 void pack_scales_q3(const int sc[16], uint8_t out[12]) {
     for (int i = 0; i < 12; ++i) out[i] = 0;
     for (int j = 0; j < 16; ++j) {
@@ -68,12 +59,6 @@ void pack_scales_q3(const int sc[16], uint8_t out[12]) {
             out[j - 8] = static_cast<uint8_t>(out[j - 8] | (sc[j] & 0x0F) << 4);
         out[8 + j % 4] = static_cast<uint8_t>(out[8 + j % 4] | (sc[j] >> 4) << (2 * (j / 4)));
     }
-}
-
-int unpack_scale_q3(const uint8_t q[12], int j) {
-    const int low = j < 8 ? (q[j] & 0x0F) : (q[j - 8] >> 4);
-    const int high = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return low | high << 4;
 }
 
 } // namespace
@@ -172,7 +157,7 @@ void finish_q3_k(const float *x, int8_t L[kQK_K], BlockQ3_K &blk) {
     constexpr int kSub = 16, kNSub = kQK_K / kSub;
     const float d_all = fp16_to_fp32(blk.d);
     for (int j = 0; j < kNSub; ++j) {
-        const float d = d_all * static_cast<float>(unpack_scale_q3(blk.scales, j) - 32);
+        const float d = d_all * static_cast<float>(q3_k_scale(blk.scales, j) - 32);
         if (d == 0.0f) continue;
         for (int l = 0; l < kSub; ++l)
             L[kSub * j + l] = static_cast<int8_t>(clamp(nearest_int(x[kSub * j + l] / d), -4, 3) + 4);
@@ -234,7 +219,7 @@ void dequantize_q3_k(const void *src, float *dst, int64_t n_blocks) {
         const float d_all = fp16_to_fp32(blk.d);
         float *y = dst + b * kQK_K;
         for (int e = 0; e < kQK_K; ++e) {
-            const float dl = d_all * static_cast<float>(unpack_scale_q3(blk.scales, e / 16) - 32);
+            const float dl = d_all * static_cast<float>(q3_k_scale(blk.scales, e / 16) - 32);
             const bool high = (blk.hmask[e % 32] >> (e / 32)) & 1;
             const int q = unpack_2bit(blk.qs, e) - (high ? 0 : 4);
             y[e] = dl * static_cast<float>(q);
@@ -255,8 +240,8 @@ void requantize_k4(const float *x, int nmax, uint8_t L[kQK_K], const uint8_t pac
     constexpr int kSub = 32, kNSub = kQK_K / kSub;
     const float d_all = fp16_to_fp32(d16), m_all = fp16_to_fp32(dmin16);
     for (int j = 0; j < kNSub; ++j) {
-        uint8_t s, m;
-        unpack_scale_min_k4(packed, j, &s, &m);
+        int s, m;
+        k4_scale_min(packed, j, s, m);
         const float d = d_all * static_cast<float>(s);
         if (d == 0.0f) continue;
         const float dm = m_all * static_cast<float>(m);
@@ -381,8 +366,8 @@ void dequantize_q4_k(const void *src, float *dst, int64_t n_blocks) {
         const float d = fp16_to_fp32(blk.d), min = fp16_to_fp32(blk.dmin);
         float *y = dst + b * kQK_K;
         for (int e = 0; e < kQK_K; ++e) {
-            uint8_t s, m;
-            unpack_scale_min_k4(blk.scales, e / 32, &s, &m);
+            int s, m;
+            k4_scale_min(blk.scales, e / 32, s, m);
             const float dl = d * static_cast<float>(s);
             const float ml = min * static_cast<float>(m);
             const int c = e / 64, l = e % 32;
@@ -408,8 +393,8 @@ void dequantize_q5_k(const void *src, float *dst, int64_t n_blocks) {
         const float d = fp16_to_fp32(blk.d), min = fp16_to_fp32(blk.dmin);
         float *y = dst + b * kQK_K;
         for (int e = 0; e < kQK_K; ++e) {
-            uint8_t s, m;
-            unpack_scale_min_k4(blk.scales, e / 32, &s, &m);
+            int s, m;
+            k4_scale_min(blk.scales, e / 32, s, m);
             const float dl = d * static_cast<float>(s);
             const float ml = min * static_cast<float>(m);
             const int c = e / 64, l = e % 32;

@@ -41,7 +41,7 @@ Machine::Machine(std::shared_ptr<const Grammar> g, std::vector<int32_t> token_id
     std::map<std::vector<std::pair<uint32_t, uint32_t>>, uint32_t> first;
     for (uint32_t c = 0; c < g_->classes.size(); ++c) {
         canon_.push_back(first.emplace(g_->classes[c].ranges, c).first->second);
-        class_size_.push_back(class_size(g_->classes[c]));
+        class_size_.push_back(grammar::class_size(g_->classes[c]));
     }
     frames_.push_back({kNoParent, kNoParent, 0}); // kAcceptFrame
     for (uint32_t k = 1; k <= kMaxHoles; ++k) frames_.push_back({kNoParent, k, 0}); // hole markers
@@ -223,28 +223,26 @@ bool disjoint(const CharClass &a, const CharClass &b) {
 
 int32_t Machine::uniform_class(StateId s, uint64_t min_size) {
     Info &inf = info_[s];
-    if (inf.uniform != -2 && inf.uniform_min == min_size) return static_cast<int32_t>(inf.uniform);
+    if (inf.uniform != -2 && inf.uniform_min == min_size) return inf.uniform;
     // A stack in the middle of a character dies on the first byte of any character, and
     // token references and the accept frame never read text: only the classes of stacks
     // between characters decide. All characters of C lead to one state when each of those
     // classes is C itself or shares nothing with it.
+    std::vector<uint32_t> cls;
+    for (uint32_t fid : sets_[s]) {
+        if (is_marker(fid)) continue;
+        const Frame &f = frames_[fid];
+        const Element &e = g_->code[f.pos];
+        if (e.op == Op::chars && f.partial == 0) cls.push_back(canon_[e.arg]);
+    }
+    std::sort(cls.begin(), cls.end());
+    cls.erase(std::unique(cls.begin(), cls.end()), cls.end());
     int32_t best = -1;
-    {
-        std::vector<uint32_t> cls;
-        for (uint32_t fid : sets_[s]) {
-            if (is_marker(fid)) continue;
-            const Frame &f = frames_[fid];
-            const Element &e = g_->code[f.pos];
-            if (e.op == Op::chars && f.partial == 0) cls.push_back(canon_[e.arg]);
-        }
-        std::sort(cls.begin(), cls.end());
-        cls.erase(std::unique(cls.begin(), cls.end()), cls.end());
-        for (uint32_t c : cls) {
-            if (class_size_[c] < min_size || (best >= 0 && class_size_[c] <= class_size_[static_cast<uint32_t>(best)])) continue;
-            bool ok = true;
-            for (uint32_t d : cls) ok = ok && (d == c || disjoint(g_->classes[c], g_->classes[d]));
-            if (ok) best = static_cast<int32_t>(c);
-        }
+    for (uint32_t c : cls) {
+        if (class_size_[c] < min_size || (best >= 0 && class_size_[c] <= class_size_[static_cast<uint32_t>(best)])) continue;
+        bool ok = true;
+        for (uint32_t d : cls) ok = ok && (d == c || disjoint(g_->classes[c], g_->classes[d]));
+        if (ok) best = static_cast<int32_t>(c);
     }
     inf.uniform = best;
     inf.uniform_min = min_size;

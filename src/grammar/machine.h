@@ -81,8 +81,9 @@ public:
     int32_t uniform_class(StateId s, uint64_t min_size);
     // Whether two class ids have the same content.
     bool same_class(uint32_t a, uint32_t b) const { return canon_[a] == canon_[b]; }
-    // Whether class id c is the first one with its content.
+    // Whether class id c is the first one with its content; how many code points it holds.
     bool is_canonical_class(uint32_t c) const { return canon_[c] == c; }
+    uint64_t class_size(uint32_t c) const { return class_size_[c]; }
 
     // True when nothing but the end can follow.
     bool only_end(StateId s) const { return sets_[s].size() == 1 && info_[s].accepting; }
@@ -122,7 +123,7 @@ private:
     struct Info {
         bool accepting = false, has_token_refs = false;
         uint64_t holes = 0; // bit k-1: hole marker k is in the set
-        int64_t uniform = -2; // uniform_class(): -2 not computed yet, else class id or -1
+        int32_t uniform = -2; // uniform_class(): -2 not computed yet, else class id or -1
         uint64_t uniform_min = 0; // ... for this min_size
     };
 

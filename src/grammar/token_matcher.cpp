@@ -21,7 +21,6 @@ constexpr size_t kMaxStates = 200000;
 // that a JSON string or number lies within it, shallow enough that contexts share it.
 constexpr int kCutDepth = 4;
 
-
 void set_bit(TokenMask &m, int32_t t) { m[static_cast<size_t>(t) >> 6] |= uint64_t(1) << (t & 63); }
 
 } // namespace
@@ -145,7 +144,7 @@ TokenMatcher::TokenMatcher(std::shared_ptr<const Grammar> g, std::shared_ptr<con
     // The whole-trie runs of the grammar's large classes are built now (once per vocabulary,
     // a few ms each), so that the first mask inside a string does not pay for them.
     for (uint32_t c = 0; c < g->classes.size(); ++c)
-        if (m_.is_canonical_class(c) && class_size(g->classes[c]) >= min_run_class_) v_->class_run(g->classes[c], 0);
+        if (m_.is_canonical_class(c) && m_.class_size(c) >= min_run_class_) v_->class_run(g->classes[c], 0);
 }
 
 void TokenMatcher::reset() {

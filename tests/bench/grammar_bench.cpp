@@ -100,11 +100,8 @@ int main(int argc, char **argv) {
             // such space): use the same piece without it.
             if (vocab->add_space_prefix() && !toks.empty()) {
                 const std::string first = vocab->token_to_piece(toks[0], false);
-                for (int32_t id = 0; first.size() > 1 && first[0] == ' ' && id < vocab->n_tokens(); ++id)
-                    if (vocab->token_to_piece(id, false) == first.substr(1)) {
-                        toks[0] = id;
-                        break;
-                    }
+                const int32_t bare = first.size() > 1 && first[0] == ' ' ? vocab->find_token(first.substr(1)) : -1;
+                if (bare >= 0) toks[0] = bare;
             }
             std::vector<double> mask_us, check_us, nocache_us;
             grammar::TokenMatcher fresh(g, index); // the same steps with the mask cache off

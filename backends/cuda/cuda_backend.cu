@@ -2,6 +2,7 @@
 // scratch pool), one stream that orders every transfer and kernel, and compute() that
 // enqueues each node's kernels without waiting for the host.
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_fuse.h"
 #include "cuda/cuda_ops.h"
 
 #include <cstdlib>
@@ -67,6 +68,8 @@ public:
         CV_CUBLAS(cublasSetWorkspace(ctx_.cublas, cublas_workspace_, kCublasWorkspace));
         const char *g = std::getenv("CORVID_CUDA_GRAPHS");
         use_graphs_ = !(g && std::strcmp(g, "0") == 0);
+        const char *f = std::getenv("CORVID_CUDA_FUSE");
+        fuse_ = !(f && std::strcmp(f, "0") == 0);
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));
@@ -227,16 +230,14 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.invalidate_act_cache(); // another graph: its memory may have been reused
-        for (size_t i = 0; i < nodes.size(); ++i) {
-            Tensor *t = nodes[i];
-            if (i + 1 < nodes.size() && rms_norm_mul_fusable(*t, *nodes[i + 1])) {
-                rms_norm_mul(ctx_, *t, *nodes[i + 1]);
-                ctx_.written(t->data, t->n_bytes());
-                t = nodes[++i];
-            } else {
-                run(*t);
+        for (size_t i = 0; i < nodes.size();) {
+            if (const size_t n = fuse_ ? run_fused(ctx_, nodes, i) : 0) {
+                i += n;
+                continue;
             }
-            if (t->op != Op::view && t->data) ctx_.written(t->data, t->n_bytes());
+            Tensor &t = *nodes[i++];
+            run(t);
+            if (t.op != Op::view && t.data) ctx_.written(t.data, t.n_bytes());
         }
     }
 
@@ -389,6 +390,7 @@ private:
     cudaGraphExec_t exec_ = nullptr;
     uint64_t exec_signature_ = 0;
     bool use_graphs_ = true;
+    bool fuse_ = true; // CORVID_CUDA_FUSE=0: every node alone (A/B timing, bisecting)
     void *cublas_workspace_ = nullptr;
 };
 

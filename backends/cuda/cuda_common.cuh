@@ -156,6 +156,19 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Activations as the reference computes them (elementwise kernels and the fused GLU
+// epilogue of the matvec share these). gelu as the reference: x through F16, tanh formula in float, result through F16.
+__device__ __forceinline__ float gelu_ref(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float xh = __half2float(__float2half_rn(x));
+    const float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+    const float inner = __fmul_rn(__fmul_rn(kSqrt2OverPi, xh), __fadd_rn(1.0f, __fmul_rn(__fmul_rn(kCoefA, xh), xh)));
+    const float g = __fmul_rn(__fmul_rn(0.5f, xh), __fadd_rn(1.0f, tanhf(inner)));
+    return __half2float(__float2half_rn(g));
+}
+__device__ __forceinline__ float silu_ref(float x) { return x / (1.0f + expf(-x)); }
+
 // Row addressing of a tensor with up to 4 dimensions: row r (of ne1*ne2*ne3) -> byte offset.
 struct RowMap {
     int64_t ne1, ne2;

@@ -33,17 +33,6 @@ __device__ __forceinline__ float at(const uint8_t *p, const Strides &st, int64_t
     return *reinterpret_cast<const float *>(p + i0 * st.nb0 + i1 * st.nb1 + i2 * st.nb2 + i3 * st.nb3);
 }
 
-// gelu as the reference: x through F16, tanh formula in float, result through F16.
-__device__ __forceinline__ float gelu_ref(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    const float xh = __half2float(__float2half_rn(x));
-    const float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
-    const float inner = __fmul_rn(__fmul_rn(kSqrt2OverPi, xh), __fadd_rn(1.0f, __fmul_rn(__fmul_rn(kCoefA, xh), xh)));
-    const float g = __fmul_rn(__fmul_rn(0.5f, xh), __fadd_rn(1.0f, tanhf(inner)));
-    return __half2float(__float2half_rn(g));
-}
-__device__ __forceinline__ float silu_ref(float x) { return x / (1.0f + expf(-x)); }
 
 template <int Op> // 0 add, 1 mul
 __global__ void binary_kernel(const uint8_t *a, Strides sa, const uint8_t *b, Strides sb, Shape4 bs, float *out,

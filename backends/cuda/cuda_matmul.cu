@@ -15,6 +15,21 @@ struct Probe {
 
 bool weight_type_supported(DType t) { return dispatch_weight_type(t, Probe{}); }
 
+Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M) {
+    const size_t need = (K + sizeof(float) * (K / 32)) * M;
+    const int family = static_cast<int>(traits(w).block_size);
+    const auto &c = ctx.act_cache;
+    const bool hit = c.x == xp && c.nb1 == x_nb1 && c.K == K && c.M == M && c.family == family;
+    if (!hit) ctx.invalidate_act_cache();
+    auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, need));
+    auto *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
+    if (!hit) {
+        prepare_activations_q8(ctx, w, xp, x_nb1, K, M, q, d);
+        ctx.act_cache = Context::ActCache{xp, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, family};
+    }
+    return Q8Activations{q, d};
+}
+
 void mul_mat(Context &ctx, Tensor &dst) {
     const Tensor &w = *dst.src[0], &x = *dst.src[1];
     const int64_t K = w.ne[0], N = w.ne[1], M = x.ne[1];
@@ -28,20 +43,8 @@ void mul_mat(Context &ctx, Tensor &dst) {
             float *dp = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + b2 * dst.nb[2] + b3 * dst.nb[3]);
             const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
             if (M <= kMatvecMaxCols && matvec_q8_supported(w.type)) {
-                const size_t need = (K + sizeof(float) * (K / 32)) * M;
-                const int family = static_cast<int>(traits(w.type).block_size);
-                const auto &c = ctx.act_cache;
-                const bool hit = c.x == xp && c.nb1 == static_cast<int64_t>(x.nb[1]) && c.K == K && c.M == M &&
-                                 c.family == family;
-                if (!hit) ctx.invalidate_act_cache();
-                auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, need));
-                auto *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
-                if (!hit) {
-                    prepare_activations_q8(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, q, d);
-                    ctx.act_cache = Context::ActCache{xp, static_cast<int64_t>(x.nb[1]) * (M - 1) + K * 4,
-                                                      static_cast<int64_t>(x.nb[1]), K, M, family};
-                }
-                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, q, d, M, dp, ldd);
+                const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
+                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, M, dp, ldd);
             } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
                 void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
                 prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xh, K,

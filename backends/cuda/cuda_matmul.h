@@ -21,11 +21,39 @@ void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1,
 void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
                             float *d);
 
+// The 8-bit form of M activation columns (x + m * x_nb1, K floats each) for weights of
+// type w: converted into kScratchQ8 now, or the conversion already there when ctx.act_cache
+// says it is of the same input (q, k and v read one input; so do gate and up).
+struct Q8Activations {
+    const int8_t *q;
+    const float *d;
+};
+Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
+
 // Whether matvec_q8 has an integer kernel for weight type w.
 bool matvec_q8_supported(DType w);
 // matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32].
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
                const float *d, int64_t M, float *dst, int64_t ldd);
+
+// One matrix of a fused decode product (cuda_fuse.cu): N rows of w_nb1 bytes;
+// dst[m * ldd + n] = the product, plus res[m * ldr + n] when res is set.
+struct MatvecPart {
+    const uint8_t *W;
+    int64_t w_nb1, N;
+    float *dst;
+    int64_t ldd;
+    const float *res;
+    int64_t ldr;
+};
+constexpr int kMaxMatvecParts = 3;
+// swiglu / geglu: parts[0] is the gate, parts[1] the up matrix (same N); dst of part 0
+// receives act(gate) * up, part 1's dst is not written.
+enum class MatvecEpilogue { none, swiglu, geglu };
+// Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
+// (q, d as for matvec_q8) in one launch.
+void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
+                     const float *d, int64_t M, MatvecEpilogue epilogue);
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
 // the same format, x [M][K] 16-bit values: 16-byte loads throughout.

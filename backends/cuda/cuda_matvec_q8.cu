@@ -118,17 +118,37 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *
     return d * da * r;
 }
 
+// The products of one launch: up to kMaxMatvecParts matrices over the same activations,
+// part s owning blocks [first_block[s], first_block[s + 1]).
+struct Parts {
+    const uint8_t *W[kMaxMatvecParts];
+    int64_t w_nb1[kMaxMatvecParts];
+    int N[kMaxMatvecParts];
+    float *dst[kMaxMatvecParts];
+    int64_t ldd[kMaxMatvecParts];
+    const float *res[kMaxMatvecParts];
+    int64_t ldr[kMaxMatvecParts];
+    unsigned first_block[kMaxMatvecParts + 1];
+};
+
 // WPR warps share a row (each lane takes every (32 * WPR)-th unit; the warps' sums meet in
 // shared memory): a 4096-row product with one warp per row fills under half a wave of the
 // H200 (ncu: 46% achieved occupancy, 71% of cycles with no warp eligible, stalled on
 // global loads), so the rows of few units are split to put more loads in flight.
+// glu (1 silu, 2 gelu): parts 0 and 1 are a gate and an up matrix of the same rows; each
+// block computes the same rows of both and writes act(gate) * up to part 0's dst, so the
+// two products are never stored. Otherwise each output is the sum, plus res when set.
 template <DType T, int NC, int WPR>
 __global__ void __launch_bounds__(kWarps * 32)
-    matvec_q8_kernel(const uint8_t *W, int64_t w_nb1, int N, int K, const int8_t *q, const float *dq, float *dst,
-                     int64_t ldd) {
+    matvec_q8_kernel(Parts p, int K, const int8_t *q, const float *dq, int glu) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-    const int row = blockIdx.x * (kWarps / WPR) + warp / WPR, part = warp % WPR;
-    const uint8_t *wr = W + static_cast<int64_t>(row) * w_nb1;
+    const int s = blockIdx.x < p.first_block[1] ? 0 : blockIdx.x < p.first_block[2] ? 1 : 2;
+    // Warp w works on matrix `mat`, local row `lr`, share `part` of that row.
+    const int mats = glu ? 2 : 1, rows_per_block = kWarps / (WPR * mats);
+    const int lr = warp / (WPR * mats), mat = glu ? (warp / WPR) % 2 : s, part = warp % WPR;
+    const int row = static_cast<int>(blockIdx.x - p.first_block[s]) * rows_per_block + lr;
+    const int N = p.N[mat];
+    const uint8_t *wr = p.W[mat] + static_cast<int64_t>(row) * p.w_nb1[mat];
     // (Prefetching the row into L2 before this wait was measured slower: 189-212 against
     // 208-220 tokens/s on the 7B Q4_0 model, H200.)
     grid_dependency_wait();
@@ -149,68 +169,95 @@ __global__ void __launch_bounds__(kWarps * 32)
             }
         }
     }
-    if constexpr (WPR == 1) {
+    __shared__ float part_sum[kWarps][NC];
 #pragma unroll
-        for (int c = 0; c < NC; ++c) {
-            const float v = warp_sum(acc[c]);
-            if (lane == 0 && row < N) dst[c * ldd + row] = v;
-        }
-    } else {
-        __shared__ float part_sum[kWarps][NC];
-#pragma unroll
-        for (int c = 0; c < NC; ++c) {
-            const float v = warp_sum(acc[c]);
-            if (lane == 0) part_sum[warp][c] = v;
-        }
-        __syncthreads();
-        if (part == 0 && lane < NC && row < N) {
-            float v = 0.0f;
-#pragma unroll
-            for (int p = 0; p < WPR; ++p) v += part_sum[warp + p][lane];
-            dst[lane * ldd + row] = v;
-        }
+    for (int c = 0; c < NC; ++c) {
+        const float v = warp_sum(acc[c]);
+        if (lane == 0) part_sum[warp][c] = v;
     }
+    __syncthreads();
+    // One thread per (local row, column) adds the shares in order and stores.
+    const int t = threadIdx.x;
+    if (t >= rows_per_block * NC) return;
+    const int r = t / NC, c = t % NC, out_row = row - lr + r;
+    if (out_row >= p.N[s]) return;
+    const float *sums = &part_sum[r * WPR * mats][0];
+    float v = 0.0f;
+#pragma unroll
+    for (int i = 0; i < WPR; ++i) v += sums[i * NC + c];
+    if (glu) {
+        float u = 0.0f;
+#pragma unroll
+        for (int i = 0; i < WPR; ++i) u += sums[(WPR + i) * NC + c];
+        v = (glu == 2 ? gelu_ref(v) : silu_ref(v)) * u;
+    } else if (p.res[s]) {
+        v += p.res[s][c * p.ldr[s] + out_row];
+    }
+    p.dst[s][c * p.ldd[s] + out_row] = v;
 }
 
 // Warps per row: enough units per lane to keep a few loads in flight, and enough warps to
-// fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing).
-inline int warps_per_row(int units) {
+// fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing). A GLU pair computes two
+// rows per row, so it uses at most 2.
+inline int warps_per_row(int units, bool glu) {
     static const int forced = [] {
         const char *e = std::getenv("CORVID_CUDA_WPR");
         const int v = e ? std::atoi(e) : 0;
         return v == 1 || v == 2 || v == 4 ? v : 0;
     }();
-    if (forced) return forced;
-    return units >= 256 ? 4 : units >= 64 ? 2 : 1;
+    const int w = forced ? forced : units >= 256 ? 4 : units >= 64 ? 2 : 1;
+    return glu && w > 2 ? 2 : w;
+}
+
+template <DType T, int NC, int WPR>
+void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
+    const int rows_per_block = kWarps / (WPR * (glu ? 2 : 1));
+    unsigned next = 0;
+    for (int s = 0; s < kMaxMatvecParts; ++s) {
+        p.first_block[s] = next;
+        if (s < n_parts && !(glu && s == 1)) next += blocks_for(p.N[s], rows_per_block); // a GLU pair: one set
+    }
+    p.first_block[kMaxMatvecParts] = next;
+    for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
+    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, glu);
 }
 
 template <DType T, int NC>
-void launch_one(Context &ctx, const uint8_t *W, int64_t w_nb1, int n, int k, const int8_t *q, const float *d, float *dst,
-                int64_t ldd) {
-    switch (warps_per_row(k / 32)) {
-    case 4: launch(ctx, matvec_q8_kernel<T, NC, 4>, static_cast<unsigned>(n), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
-    case 2: launch(ctx, matvec_q8_kernel<T, NC, 2>, blocks_for(n, kWarps / 2), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
-    default: launch(ctx, matvec_q8_kernel<T, NC, 1>, blocks_for(n, kWarps), kWarps * 32, 0, W, w_nb1, n, k, q, d, dst, ldd); break;
+void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
+    switch (warps_per_row(k / 32, glu != 0)) {
+    case 4: launch_parts<T, NC, 4>(ctx, p, n_parts, k, q, d, glu); break;
+    case 2: launch_parts<T, NC, 2>(ctx, p, n_parts, k, q, d, glu); break;
+    default: launch_parts<T, NC, 1>(ctx, p, n_parts, k, q, d, glu); break;
     }
 }
 
 template <DType T>
-void launch_matvec(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q, const float *d,
-                   int64_t M, float *dst, int64_t ldd) {
-    const int n = static_cast<int>(N), k = static_cast<int>(K);
-    switch (M) {
-    case 1: launch_one<T, 1>(ctx, W, w_nb1, n, k, q, d, dst, ldd); break;
-    case 2: launch_one<T, 2>(ctx, W, w_nb1, n, k, q, d, dst, ldd); break;
-    case 3: launch_one<T, 3>(ctx, W, w_nb1, n, k, q, d, dst, ldd); break;
-    case 4: launch_one<T, 4>(ctx, W, w_nb1, n, k, q, d, dst, ldd); break;
-    default:
-        for (int64_t m0 = 0; m0 < M; m0 += 4) {
-            const int64_t mc = M - m0 < 4 ? M - m0 : 4;
-            launch_matvec<T>(ctx, W, w_nb1, N, K, q + m0 * K, d + m0 * (K / 32), mc, dst + m0 * ldd, ldd);
+void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
+                   int64_t M, int glu) {
+    const int k = static_cast<int>(K);
+    for (int64_t m0 = 0; m0 < M; m0 += 4) { // columns in groups of up to 4
+        const int64_t mc = M - m0 < 4 ? M - m0 : 4;
+        Parts p{};
+        for (int s = 0; s < n_parts; ++s) {
+            const MatvecPart &x = parts[s];
+            p.W[s] = x.W;
+            p.w_nb1[s] = x.w_nb1;
+            p.N[s] = static_cast<int>(x.N);
+            p.dst[s] = x.dst + m0 * x.ldd;
+            p.ldd[s] = x.ldd;
+            p.res[s] = x.res ? x.res + m0 * x.ldr : nullptr;
+            p.ldr[s] = x.ldr;
         }
-        return;
+        const int8_t *qm = q + m0 * K;
+        const float *dm = d + m0 * (K / 32);
+        switch (mc) {
+        case 1: launch_nc<T, 1>(ctx, p, n_parts, k, qm, dm, glu); break;
+        case 2: launch_nc<T, 2>(ctx, p, n_parts, k, qm, dm, glu); break;
+        case 3: launch_nc<T, 3>(ctx, p, n_parts, k, qm, dm, glu); break;
+        default: launch_nc<T, 4>(ctx, p, n_parts, k, qm, dm, glu); break;
+        }
+        CV_LAUNCHED("matvec_q8_kernel");
     }
-    CV_LAUNCHED("matvec_q8_kernel");
 }
 
 } // namespace
@@ -220,17 +267,26 @@ bool matvec_q8_supported(DType w) {
            w == DType::Q6_K;
 }
 
-void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, int64_t M, float *dst, int64_t ldd) {
+void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
+                     const float *d, int64_t M, MatvecEpilogue epilogue) {
+    if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
+        fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
+    const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, W, w_nb1, N, K, q, d, M, dst, ldd); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
+}
+
+void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
+               const float *d, int64_t M, float *dst, int64_t ldd) {
+    const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0};
+    matvec_q8_parts(ctx, w, &part, 1, K, q, d, M, MatvecEpilogue::none);
 }
 
 } // namespace corvid::cuda

@@ -24,6 +24,11 @@ bool broadcastable(const Tensor *a, const Tensor *b) {
     return true;
 }
 
+// Leaves (weights live across graphs) are not counted: only nodes can be fused away.
+void count_use(Tensor *t) {
+    if (t->op != Op::none) ++t->n_uses;
+}
+
 void require_f32(const char *op, const Tensor *t) {
     if (t->type != DType::F32) shape_error(op, t, nullptr, "needs an f32 tensor");
 }
@@ -37,7 +42,10 @@ Tensor *Graph::new_tensor(Op op, DType type, const int64_t ne[kMaxDims], std::in
     t.layer = layer_;
     for (int d = 0; d < kMaxDims; ++d) t.ne[d] = ne[d];
     int i = 0;
-    for (Tensor *s : srcs) t.src[i++] = s;
+    for (Tensor *s : srcs) {
+        t.src[i++] = s;
+        if (s) count_use(s);
+    }
     set_contiguous_strides(t);
     if (op != Op::none) nodes_.push_back(&t);
     return &t;
@@ -179,6 +187,7 @@ Tensor *Graph::new_view(Tensor *x, Op op) {
     t.type = x->type;
     t.layer = layer_;
     t.src[0] = x;
+    count_use(x);
     // Views alias the memory of the tensor that actually owns it.
     t.view_src = x->view_src ? x->view_src : x;
     t.view_offset = x->view_offset;
@@ -245,6 +254,7 @@ Tensor *Graph::transfer(Tensor *src) {
         t.nb[d] = src->nb[d];
     }
     t.src[0] = src;
+    count_use(src);
     t.name = src->name;
     return &t;
 }
@@ -261,6 +271,8 @@ Tensor *Graph::set_rows(Tensor *dst, Tensor *src, Tensor *ids) {
     }
     t->src[1] = src;
     t->src[2] = ids;
+    count_use(src);
+    count_use(ids);
     return t;
 }
 

@@ -61,6 +61,10 @@ struct Tensor {
     size_t view_offset = 0;
     uint32_t flags = 0;
     int32_t layer = -1; // the model layer that built this node (-1: before the first; n_layer: the output head)
+    // How many nodes (views and transfers included) name this node as a source, counted by
+    // the Graph as it builds them (0 for leaves). A backend may fuse a node into its only consumer (and never
+    // write it) when this is 1 and the tensor is not an output.
+    int32_t n_uses = 0;
     std::string name;
 
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }

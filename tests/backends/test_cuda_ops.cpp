@@ -493,6 +493,58 @@ TEST_CASE("cuda: rms_norm then mul by a weight row (fused), with the norm read e
     CHECK(run_and_compare(c, z, 1e-5, 1e-7, "rms_norm + mul").bad == 0);
 }
 
+// The decode-step fusions of cuda_fuse.cu: q/k/v as one launch, gate/up/GLU as one, residual
+// and bias adds folded into the product, and the cases that must not fuse (an add over two
+// products of the same launch, a product read twice).
+TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias adds)") {
+    REQUIRE_GPU();
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+        for (int64_t M : {1, 3, 6}) {
+            for (bool gelu : {false, true}) {
+                CAPTURE(dtype_name(type));
+                CAPTURE(M);
+                CAPTURE(gelu);
+                std::mt19937 rng(15 + static_cast<uint32_t>(type) + static_cast<uint32_t>(M));
+                Case c;
+                const int64_t K = traits(type).block_size == 256 ? 512 : 320, N = 72, F = 160;
+                Tensor *x = c.input(DType::F32, {K, M}, "x");
+                c.set_f32(x, randn(static_cast<size_t>(K * M), rng));
+                Tensor *gamma = c.leaf(DType::F32, {K}, "gamma"), *bias = c.leaf(DType::F32, {N}, "bias");
+                c.set_f32(gamma, randn(K, rng));
+                c.set_f32(bias, randn(N, rng));
+                Tensor *wq = c.leaf(type, {K, N}, "wq"), *wk = c.leaf(type, {K, N / 2}, "wk");
+                Tensor *wv = c.leaf(type, {K, N / 2}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
+                Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
+                Tensor *wd = c.leaf(DType::Q8_0, {F, K}, "wd");
+                for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+                Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
+                Tensor *q = c.g.add(c.g.mul_mat(wq, h), bias); // bias broadcast over the columns
+                Tensor *k = c.g.reshape(c.g.mul_mat(wk, h), {N / 4, 2, M});
+                Tensor *v = c.g.mul_mat(wv, h);
+                Tensor *kv = c.g.add(c.g.reshape(k, {N / 2, M}), v);
+                Tensor *qs = c.g.scale(q, 0.5f);
+                Tensor *o = c.g.add(x, c.g.mul_mat(wo, h)); // residual as the first operand
+                Tensor *o2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
+                Tensor *gt = c.g.mul_mat(wg, o2), *up = c.g.mul_mat(wu, o2);
+                Tensor *act = gelu ? c.g.geglu(gt, up) : c.g.swiglu(gt, up);
+                Tensor *y = c.g.add(c.g.mul_mat(wd, act), o);
+                // Read twice: the product must be stored, the add must not swallow it.
+                Tensor *p = c.g.mul_mat(wq, o2);
+                Tensor *p2 = c.g.add(p, c.g.scale(p, 2.0f));
+                // Two products of one launch added: the add runs after the launch.
+                Tensor *s = c.g.add(c.g.mul_mat(wk, o2), c.g.mul_mat(wv, o2));
+                IsaGuard isa;
+                const std::vector<Tensor *> outs = {qs, kv, y, p2, s};
+                const auto ref = c.run(cpu_ref(), outs);
+                const auto got = c.run(gpu(), outs);
+                const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two"};
+                for (size_t i = 0; i < outs.size(); ++i)
+                    CHECK(compare(as_f32(ref[i]), as_f32(got[i]), 1e-4, 1e-4, names[i]).bad == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     REQUIRE_GPU();
     std::mt19937 rng(5);

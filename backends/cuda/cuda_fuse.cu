@@ -1,0 +1,141 @@
+// Decode-step fusions: runs of nodes that one kernel computes without storing what only
+// the run itself reads. A decode step is a few hundred small kernels; on the H200 each
+// costs a few microseconds of launch, ramp-up and drain whatever its size, so fewer and
+// larger launches are what brings the step toward the memory-bandwidth limit.
+//
+// Recognised here (every other node runs alone):
+//   rms_norm -> mul by a weight row                     one kernel (cuda_norm_rope.cu)
+//   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
+//   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
+//                                                       a residual (or bias) the epilogue adds
+// A node is fused away only when the Graph counted one use of it and it is not an output
+// (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
+// kernels do the same float operations in the same order as the separate ones: results are
+// identical either way.
+#include "cuda/cuda_fuse.h"
+#include "cuda/cuda_matmul.h"
+#include "cuda/cuda_ops.h"
+
+namespace corvid::cuda {
+namespace {
+
+bool f32_rows(const Tensor &t) { return t.type == DType::F32 && t.nb[0] == sizeof(float); }
+bool two_dims(const Tensor &t) { return t.ne[2] == 1 && t.ne[3] == 1; }
+// Read by exactly one node and never by the caller.
+bool private_to_one(const Tensor &t) { return t.n_uses == 1 && !(t.flags & kFlagOutput); }
+
+// A matrix product the integer matvec computes: few columns, 2-D, contiguous rows.
+bool q8_matvec_node(const Tensor &t) {
+    if (t.op != Op::mul_mat) return false;
+    const Tensor &w = *t.src[0], &x = *t.src[1];
+    return matvec_q8_supported(w.type) && x.ne[1] <= kMatvecMaxCols && two_dims(w) && two_dims(x) && f32_rows(x) &&
+           w.nb[0] == traits(w.type).block_bytes && f32_rows(t) && w.ne[1] <= (int64_t(1) << 30);
+}
+
+// Products over the same activations with the same weight type: one conversion, one launch.
+bool same_input(const Tensor &a, const Tensor &b) {
+    return b.src[1] == a.src[1] && b.src[0]->type == a.src[0]->type && b.src[0]->ne[0] == a.src[0]->ne[0];
+}
+
+// add(mm, r) or add(r, mm) that the matvec's epilogue can do: r is [N, M] (or [N] when mm is
+// the first operand, broadcast over the columns), F32 rows.
+const Tensor *residual_of(const Tensor &mm, const Tensor &add) {
+    if (add.op != Op::add || !private_to_one(mm) || !f32_rows(add) || !two_dims(add)) return nullptr;
+    const bool first = add.src[0] == &mm;
+    if (!first && add.src[1] != &mm) return nullptr;
+    const Tensor &r = *add.src[first ? 1 : 0];
+    if (!f32_rows(r) || !two_dims(r) || r.ne[0] != mm.ne[0]) return nullptr;
+    if (r.ne[1] == mm.ne[1]) return &r;
+    return first && r.ne[1] == 1 ? &r : nullptr;
+}
+
+size_t next_non_view(const std::vector<Tensor *> &nodes, size_t j) {
+    while (j < nodes.size() && nodes[j]->op == Op::view) ++j;
+    return j;
+}
+
+MatvecPart part_of(const Tensor &mm, const Tensor &out, const Tensor *res) {
+    const Tensor &w = *mm.src[0];
+    MatvecPart p{};
+    p.W = static_cast<const uint8_t *>(w.data);
+    p.w_nb1 = static_cast<int64_t>(w.nb[1]);
+    p.N = w.ne[1];
+    p.dst = static_cast<float *>(out.data);
+    p.ldd = static_cast<int64_t>(out.nb[1] / sizeof(float));
+    if (res) {
+        p.res = static_cast<const float *>(res->data);
+        p.ldr = res->ne[1] == 1 ? 0 : static_cast<int64_t>(res->nb[1] / sizeof(float));
+    }
+    return p;
+}
+
+void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e) {
+    const Tensor &w = *first.src[0], &x = *first.src[1];
+    const int64_t K = w.ne[0], M = x.ne[1];
+    const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
+                                           static_cast<int64_t>(x.nb[1]), K, M);
+    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, M, e);
+}
+
+// gate, up, glu: returns the nodes covered (0 if the pattern is not there).
+size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    const Tensor &gate = *nodes[i];
+    const size_t j = next_non_view(nodes, i + 1);
+    if (j >= nodes.size() || !q8_matvec_node(*nodes[j]) || !same_input(gate, *nodes[j])) return 0;
+    const Tensor &up = *nodes[j];
+    const size_t k = next_non_view(nodes, j + 1);
+    if (k >= nodes.size()) return 0;
+    Tensor &glu = *nodes[k];
+    if ((glu.op != Op::swiglu && glu.op != Op::geglu) || glu.src[0] != &gate || glu.src[1] != &up) return 0;
+    if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
+    const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
+    launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu);
+    ctx.written(glu.data, glu.n_bytes());
+    return k + 1 - i;
+}
+
+// Up to kMaxMatvecParts products over one input, each with the add that follows it folded in.
+size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    const Tensor &first = *nodes[i];
+    MatvecPart parts[kMaxMatvecParts];
+    const Tensor *outs[kMaxMatvecParts];
+    int n = 0;
+    size_t end = i; // one past the last node covered
+    for (size_t j = i; n < kMaxMatvecParts && j < nodes.size();) {
+        const Tensor &mm = *nodes[j];
+        if (!q8_matvec_node(mm) || (n > 0 && !same_input(first, mm))) break;
+        const Tensor *out = &mm, *res = nullptr;
+        if (j + 1 < nodes.size()) res = residual_of(mm, *nodes[j + 1]);
+        for (int s = 0; s < n; ++s)
+            if (res == outs[s]) res = nullptr; // written by this very launch: the add runs after it
+        if (res) {
+            out = nodes[j + 1];
+            ++j;
+        }
+        parts[n] = part_of(mm, *out, res);
+        outs[n++] = out;
+        end = j + 1;
+        j = next_non_view(nodes, j + 1);
+    }
+    if (n == 1 && outs[0] == &first) return 0; // a lone product: mul_mat() does it
+    launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
+    for (int s = 0; s < n; ++s) ctx.written(outs[s]->data, outs[s]->n_bytes());
+    return end - i;
+}
+
+} // namespace
+
+size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    Tensor &t = *nodes[i];
+    if (i + 1 < nodes.size() && rms_norm_mul_fusable(t, *nodes[i + 1])) {
+        rms_norm_mul(ctx, t, *nodes[i + 1]);
+        ctx.written(t.data, t.n_bytes());
+        ctx.written(nodes[i + 1]->data, nodes[i + 1]->n_bytes());
+        return 2;
+    }
+    if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
+    if (const size_t n = try_glu(ctx, nodes, i)) return n;
+    return try_group(ctx, nodes, i);
+}
+
+} // namespace corvid::cuda

@@ -6,7 +6,8 @@
 #     build            cmake (sm_90 only, Release) + build into build-dev
 #     test             the CUDA conformance tests and the end-to-end checks (ctest)
 #     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
-#     bench            corvid bench pp512 / tg128 on every model in /tmp/m
+#     bench[=TAG]      corvid bench pp512 / tg128 on every model in /tmp/m (to bench[-TAG].md;
+#                      run it under env settings, e.g. CORVID_CUDA_FUSE=0, for an A/B)
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #
@@ -54,10 +55,11 @@ for step in "$@"; do
         done
         ls -la /tmp/m
         ;;
-    bench)
+    bench | bench=*)
+        tag=${step#bench}
         args=()
         for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
-        $CORVID bench "${args[@]}" -p 512 -n 128 -r 3 -o md | tee "$OUT/bench.md"
+        $CORVID bench "${args[@]}" -p 512 -n 128 -r 3 -o md | tee "$OUT/bench${tag/=/-}.md"
         ;;
     profile=*)
         t=$(echo "${step#profile=}" | tr 'A-Z' 'a-z')

@@ -4,7 +4,9 @@
 // larger launches are what brings the step toward the memory-bandwidth limit.
 //
 // Recognised here (every other node runs alone):
-//   rms_norm -> mul by a weight row                     one kernel (cuda_norm_rope.cu)
+//   rms_norm -> mul by a weight row                     one kernel (cuda_norm_rope.cu), which
+//                                                       also writes the 8-bit form a product
+//                                                       reading it next needs
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
@@ -128,9 +130,23 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     Tensor &t = *nodes[i];
     if (i + 1 < nodes.size() && rms_norm_mul_fusable(t, *nodes[i + 1])) {
-        rms_norm_mul(ctx, t, *nodes[i + 1]);
+        Tensor &mul = *nodes[i + 1];
         ctx.written(t.data, t.n_bytes());
-        ctx.written(nodes[i + 1]->data, nodes[i + 1]->n_bytes());
+        ctx.written(mul.data, mul.n_bytes());
+        // When a product reads the result next, the norm kernel also writes its 8-bit form
+        // where that product (and the ones after it over the same input) will look for it.
+        const size_t j = next_non_view(nodes, i + 2);
+        const Tensor *mm = j < nodes.size() ? nodes[j] : nullptr;
+        if (mm && q8_matvec_node(*mm) && mm->src[1] == &mul && mul.ne[1] > 0) {
+            const DType wt = mm->src[0]->type;
+            const int64_t K = mul.ne[0], M = mul.ne[1];
+            const Q8Activations a = q8_scratch(ctx, K, M);
+            if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), const_cast<int8_t *>(a.q),
+                             const_cast<float *>(a.d)))
+                note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M);
+            return 2;
+        }
+        rms_norm_mul(ctx, t, mul);
         return 2;
     }
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;

@@ -29,6 +29,10 @@ struct Q8Activations {
     const float *d;
 };
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
+// Where q8_activations keeps the conversion (kScratchQ8, sized for K x M), for a kernel that
+// writes it itself; note_q8_activations then records whose conversion it holds.
+Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M);
+void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
 
 // Whether matvec_q8 has an integer kernel for weight type w.
 bool matvec_q8_supported(DType w);

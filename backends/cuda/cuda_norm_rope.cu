@@ -33,13 +33,49 @@ __device__ float block_max(float v, float *shared) {
     return t;
 }
 
+// The 8-bit form of a product's activations written by the kernel that makes them (the
+// norm before q/k/v and gate/up), exactly as cuda_activations.cu's q8_0_kernel and
+// q8_k_kernel would from the stored floats. Q8: 0 none, 32 (Q8_0), 256 (Q8_K).
+struct Q8Out {
+    int8_t *q;  // [rows][n]
+    float *d;   // [rows][n / 32]
+};
+
+// Q8_0 of the four values this thread holds (element 4 * i of the row): a block of 32 is
+// 8 consecutive threads. Every lane of the warp calls it (the shuffles); live ones store.
+__device__ __forceinline__ void store_q8_0(float4 v, int64_t i, bool live, int64_t n, int64_t r, Q8Out o) {
+    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+#pragma unroll
+    for (int m = 1; m < 8; m <<= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, m));
+    const float d = a / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const char4 q = make_char4(static_cast<signed char>(roundf(v.x * id)), static_cast<signed char>(roundf(v.y * id)),
+                               static_cast<signed char>(roundf(v.z * id)), static_cast<signed char>(roundf(v.w * id)));
+    if (!live) return;
+    reinterpret_cast<char4 *>(o.q + r * n)[i] = q;
+    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = __half2float(__float2half_rn(d));
+}
+
+// The value of largest magnitude, first on ties, over a warp: (|v|, index, v).
+__device__ __forceinline__ void warp_argmax(float &a, int &idx, float &val) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float a2 = __shfl_xor_sync(0xffffffffu, a, o), v2 = __shfl_xor_sync(0xffffffffu, val, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (a2 > a || (a2 == a && i2 < idx)) a = a2, idx = i2, val = v2;
+    }
+}
+
 // rms_norm, optionally followed by a multiplication with one broadcast row (the norm's
 // weight g): both results written in one pass (the plain norm too, in case anything else
 // reads it). V4: rows are 16-byte aligned and n % 4 == 0, read as float4 so that each
 // thread has all its loads in flight at once (a decode step's norm is one row: latency,
-// not bandwidth, is its cost).
-template <bool MUL, bool V4>
-__global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps) {
+// not bandwidth, is its cost). With Q8 (MUL and V4 only) the product is also written as
+// 8-bit blocks; the loop then runs in whole passes of the block (its barriers) and the
+// launcher guarantees blockDim % 64 == 0 for Q8_K.
+template <bool MUL, bool V4, int Q8>
+__global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps,
+                                Q8Out q8) {
     grid_dependency_wait();
     allow_dependents();
     __shared__ double sh[1024 / 32];
@@ -61,7 +97,59 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
     s = block_sum(s, sh);
     const float mean = static_cast<float>(s / n);
     const float sc = 1.0f / sqrtf(mean + eps);
-    if constexpr (V4) {
+    if constexpr (V4 && Q8 != 0) {
+        static_assert(MUL, "8-bit output is of the product");
+        __shared__ float s_a[32], s_v[32];
+        __shared__ int s_i[32];
+        const float4 *x4 = reinterpret_cast<const float4 *>(xr);
+        for (int64_t base = 0; base < n / 4; base += blockDim.x) {
+            const int64_t i = base + threadIdx.x;
+            const bool live = i < n / 4;
+            float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (live) {
+                const float4 v = x4[i];
+                const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
+                reinterpret_cast<float4 *>(o)[i] = y;
+                const float4 w = reinterpret_cast<const float4 *>(g)[i];
+                z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
+                reinterpret_cast<float4 *>(o2)[i] = z;
+            }
+            if constexpr (Q8 == 32) {
+                store_q8_0(z, i, live, n, r, q8); // n % 32 == 0: a block's 8 threads are all live or none
+            } else {
+                // Q8_K: a super-block of 256 is 64 threads (two warps).
+                const float zs[4] = {z.x, z.y, z.z, z.w};
+                float a = -1.0f, val = 0.0f;
+                int idx = 0;
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+                    if (fabsf(zs[e]) > a) a = fabsf(zs[e]), idx = static_cast<int>(4 * i + e), val = zs[e];
+                warp_argmax(a, idx, val);
+                const int w = threadIdx.x / 32;
+                if ((threadIdx.x & 31) == 0) s_a[w] = a, s_i[w] = idx, s_v[w] = val;
+                __syncthreads();
+                const int w0 = w & ~1; // the pair of warps of this super-block
+                float ga = s_a[w0], gv = s_v[w0];
+                int gi = s_i[w0];
+                if (s_a[w0 + 1] > ga || (s_a[w0 + 1] == ga && s_i[w0 + 1] < gi)) ga = s_a[w0 + 1], gi = s_i[w0 + 1], gv = s_v[w0 + 1];
+                __syncthreads(); // s_* are rewritten by the next pass
+                if (live) {
+                    int qv[4] = {0, 0, 0, 0};
+                    float d = 0.0f;
+                    if (ga != 0.0f) {
+                        const float iscale = -127.0f / gv;
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) qv[e] = min(127, __float2int_rn(iscale * zs[e]));
+                        d = 1.0f / iscale;
+                    }
+                    reinterpret_cast<char4 *>(q8.q + r * n)[i] =
+                        make_char4(static_cast<signed char>(qv[0]), static_cast<signed char>(qv[1]),
+                                   static_cast<signed char>(qv[2]), static_cast<signed char>(qv[3]));
+                    if ((i & 7) == 0) q8.d[r * (n / 32) + i / 8] = d;
+                }
+            }
+        }
+    } else if constexpr (V4) {
         const float4 *x4 = reinterpret_cast<const float4 *>(xr);
 #pragma unroll 4
         for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
@@ -189,20 +277,33 @@ int row_threads(int64_t n) { return n >= kRowThreads ? kRowThreads : (n > 64 ? 1
 } // namespace
 
 // One block per row; with float4 rows, one float4 per thread where the row allows (up to
-// 1024 threads), so that a thread's loads are few and all in flight.
-void launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, float eps, float *out, float *out2, const float *g) {
+// 1024 threads), so that a thread's loads are few and all in flight. q8_family (32 or 256)
+// asks for the product's 8-bit form too; returns whether it was written (the row must
+// suit float4 reads, and Q8_K whole super-blocks per pass).
+bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, float eps, float *out, float *out2,
+                     const float *g, int q8_family = 0, Q8Out q8 = Q8Out{}) {
     auto aligned = [](const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
     const bool v4 = n % 4 == 0 && aligned(a.data) && aligned(out) && (!out2 || (aligned(out2) && aligned(g))) &&
                     a.nb[1] % 16 == 0 && a.nb[2] % 16 == 0 && a.nb[3] % 16 == 0;
     const auto *x = static_cast<const uint8_t *>(a.data);
+    const unsigned grid = static_cast<unsigned>(rows);
     if (v4) {
         const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
-        if (out2) launch(ctx, rms_norm_kernel<true, true>, static_cast<unsigned>(rows), threads, 0, x, row_map(a), out, out2, g, n, eps);
-        else launch(ctx, rms_norm_kernel<false, true>, static_cast<unsigned>(rows), threads, 0, x, row_map(a), out, out2, g, n, eps);
+        if (out2 && q8_family == 32 && n % 32 == 0) {
+            launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
+            return true;
+        }
+        if (out2 && q8_family == 256 && n % 256 == 0 && threads % 64 == 0) {
+            launch(ctx, rms_norm_kernel<true, true, 256>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
+            return true;
+        }
+        if (out2) launch(ctx, rms_norm_kernel<true, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
+        else launch(ctx, rms_norm_kernel<false, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
     } else {
-        if (out2) launch(ctx, rms_norm_kernel<true, false>, static_cast<unsigned>(rows), row_threads(n), 0, x, row_map(a), out, out2, g, n, eps);
-        else launch(ctx, rms_norm_kernel<false, false>, static_cast<unsigned>(rows), row_threads(n), 0, x, row_map(a), out, out2, g, n, eps);
+        if (out2) launch(ctx, rms_norm_kernel<true, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
+        else launch(ctx, rms_norm_kernel<false, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
     }
+    return false;
 }
 
 void rms_norm(Context &ctx, Tensor &dst) {
@@ -220,10 +321,11 @@ bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
            mul.is_contiguous();
 }
 
-void rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul) {
-    if (norm.n_rows() == 0) return;
-    launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0], static_cast<float *>(norm.data),
-                    static_cast<float *>(mul.data), static_cast<const float *>(mul.src[1]->data));
+bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family, int8_t *q8, float *d8) {
+    if (norm.n_rows() == 0) return false;
+    return launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0], static_cast<float *>(norm.data),
+                           static_cast<float *>(mul.data), static_cast<const float *>(mul.src[1]->data), q8_family,
+                           Q8Out{q8, d8});
 }
 
 void norm(Context &ctx, Tensor &dst) {

@@ -11,6 +11,8 @@
 namespace corvid {
 
 namespace {
+constexpr uint32_t kDeviceKvPadding = 256; // cells; see decode_micro_batch
+
 const Architecture &require_arch(const Model &m) {
     if (!m.arch()) fail(Status::invalid_argument, "a context needs a model loaded with its weights (not vocab- or metadata-only)");
     return *m.arch();
@@ -122,7 +124,13 @@ void Context::decode_micro_batch(const Batch &b, size_t begin, size_t end, const
         if (logit_row_[i] >= 0) out_ids.push_back(static_cast<int32_t>(i - begin));
 
     const std::vector<int32_t> cells = kv_->allocate(pos, seq);
-    const uint32_t n_kv = kv_->n_active();
+    // With layers on a device, the attended cache length is padded (the extra cells are
+    // masked): consecutive decode steps then build the same graph, which the device replays
+    // without capturing it again (a capture of a 7B step costs the host about a millisecond).
+    // The host's attention pays for every cell it scans, so without a device: no padding.
+    uint32_t n_kv = kv_->n_active();
+    if (model_.placement().n_device_layers() > 0)
+        n_kv = std::min(kv_->size(), (n_kv + kDeviceKvPadding - 1) / kDeviceKvPadding * kDeviceKvPadding);
 
     Graph g;
     ForwardInputs in;

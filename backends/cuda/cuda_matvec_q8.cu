@@ -118,60 +118,6 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *
     return d * da * r;
 }
 
-// ---- wide path: a lane takes 4 consecutive blocks (128 elements) as 8-byte loads ----------
-// Q4_0 and Q8_0 blocks are only 2-byte aligned (18 and 34 bytes), so reading them as they
-// lie costs a 16-bit load per 2 bytes; 4 blocks are 72 / 136 bytes, a whole number of
-// 8-byte words (rows 8-byte aligned, K % 128 == 0): 9 / 17 loads, all in flight at once,
-// then the blocks are cut out of registers (funnel shifts where a field starts mid-word).
-template <DType T> struct Wide;
-template <> struct Wide<DType::Q4_0> { static constexpr int words = 18; };
-template <> struct Wide<DType::Q8_0> { static constexpr int words = 34; };
-
-// The 32 bits at byte offset off (even) of w[].
-__device__ __forceinline__ uint32_t word_at(const uint32_t *w, int off) {
-    return off % 4 == 0 ? w[off / 4] : __funnelshift_r(w[off / 4], w[off / 4 + 1], 16);
-}
-__device__ __forceinline__ float half_at(const uint32_t *w, int off) {
-    return h2f(static_cast<uint16_t>(w[off / 4] >> (8 * (off % 4))));
-}
-
-template <DType T> __device__ __forceinline__ float dot4_q8(const uint32_t *w, const int *a, const float *da);
-
-// The same integer and float steps as dot_q8<Q4_0> per block, summed in block order.
-template <> __device__ __forceinline__ float dot4_q8<DType::Q4_0>(const uint32_t *w, const int *a, const float *da) {
-    float r = 0.0f;
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-        const int o = 18 * b;
-        const int *ab = a + 8 * b;
-        int sumi = 0, suma = 0;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t q = word_at(w, o + 2 + 4 * i);
-            sumi = __dp4a(static_cast<int>(q & 0x0F0F0F0Fu), ab[i], sumi);
-            sumi = __dp4a(static_cast<int>((q >> 4) & 0x0F0F0F0Fu), ab[4 + i], sumi);
-        }
-#pragma unroll
-        for (int i = 0; i < 8; ++i) suma = __dp4a(kOnes, ab[i], suma);
-        r += half_at(w, o) * da[b] * static_cast<float>(sumi - 8 * suma);
-    }
-    return r;
-}
-template <> __device__ __forceinline__ float dot4_q8<DType::Q8_0>(const uint32_t *w, const int *a, const float *da) {
-    float r = 0.0f;
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-        const int o = 34 * b;
-        const int *ab = a + 8 * b;
-        int sumi = 0;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) sumi = __dp4a(static_cast<int>(word_at(w, o + 2 + 4 * i)), ab[i], sumi);
-        r += half_at(w, o) * da[b] * static_cast<float>(sumi);
-    }
-    return r;
-}
-template <DType T> constexpr bool has_wide() { return T == DType::Q4_0 || T == DType::Q8_0; }
-
 // The products of one launch: up to kMaxMatvecParts matrices over the same activations,
 // part s owning blocks [first_block[s], first_block[s + 1]).
 struct Parts {
@@ -192,7 +138,7 @@ struct Parts {
 // glu (1 silu, 2 gelu): parts 0 and 1 are a gate and an up matrix of the same rows; each
 // block computes the same rows of both and writes act(gate) * up to part 0's dst, so the
 // two products are never stored. Otherwise each output is the sum, plus res when set.
-template <DType T, int NC, int WPR, bool W4>
+template <DType T, int NC, int WPR>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_q8_kernel(Parts p, int K, const int8_t *q, const float *dq, int glu) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -211,34 +157,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
-    if constexpr (W4) {
-        if (row < N) {
-            constexpr int kWords = Wide<T>::words;
-            for (int g = part * 32 + lane; g < units / 4; g += 32 * WPR) {
-                const uint2 *wp = reinterpret_cast<const uint2 *>(wr + static_cast<int64_t>(g) * 4 * kWords);
-                uint32_t w[kWords];
-#pragma unroll
-                for (int i = 0; i < kWords / 2; ++i) {
-                    const uint2 v = wp[i];
-                    w[2 * i] = v.x;
-                    w[2 * i + 1] = v.y;
-                }
-#pragma unroll
-                for (int c = 0; c < NC; ++c) {
-                    const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 128 * g);
-                    int a[32];
-#pragma unroll
-                    for (int i = 0; i < 8; ++i) {
-                        const int4 v = ap[i];
-                        a[4 * i] = v.x, a[4 * i + 1] = v.y, a[4 * i + 2] = v.z, a[4 * i + 3] = v.w;
-                    }
-                    const float4 d4 = reinterpret_cast<const float4 *>(dq + static_cast<int64_t>(c) * units)[g];
-                    const float da[4] = {d4.x, d4.y, d4.z, d4.w};
-                    acc[c] += dot4_q8<T>(w, a, da);
-                }
-            }
-        }
-    } else if (row < N) { // no early return: the block meets at a barrier below
+    if (row < N) { // no early return: the block meets at a barrier below
 #pragma unroll 4
         for (int u = part * 32 + lane; u < units; u += 32 * WPR) {
 #pragma unroll
@@ -279,31 +198,18 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 // Warps per row: enough units per lane to keep a few loads in flight, and enough warps to
 // fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing). A GLU pair computes two
-// rows per row, so it uses at most 2. The wide path counts 4-block groups instead of blocks.
-inline int warps_per_row(int units, bool glu, bool wide) {
+// rows per row, so it uses at most 2.
+inline int warps_per_row(int units, bool glu) {
     static const int forced = [] {
         const char *e = std::getenv("CORVID_CUDA_WPR");
         const int v = e ? std::atoi(e) : 0;
         return v == 1 || v == 2 || v == 4 ? v : 0;
     }();
-    const int w = forced ? forced : wide ? (units / 4 > 64 ? 2 : 1) : units >= 256 ? 4 : units >= 64 ? 2 : 1;
+    const int w = forced ? forced : units >= 256 ? 4 : units >= 64 ? 2 : 1;
     return glu && w > 2 ? 2 : w;
 }
 
-// The wide path (CORVID_CUDA_WIDE=0 turns it off, for A/B timing): its types, rows that are
-// 8-byte aligned and K % 128 == 0.
-inline bool wide_ok(DType t, const Parts &p, int n_parts, int k) {
-    static const bool off = [] {
-        const char *e = std::getenv("CORVID_CUDA_WIDE");
-        return e && e[0] == '0';
-    }();
-    if (off || (t != DType::Q4_0 && t != DType::Q8_0) || k % 128 != 0) return false;
-    for (int s = 0; s < n_parts; ++s)
-        if (reinterpret_cast<uintptr_t>(p.W[s]) % 8 != 0 || p.w_nb1[s] % 8 != 0) return false;
-    return true;
-}
-
-template <DType T, int NC, int WPR, bool W4>
+template <DType T, int NC, int WPR>
 void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
     const int rows_per_block = kWarps / (WPR * (glu ? 2 : 1));
     unsigned next = 0;
@@ -313,27 +219,16 @@ void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
     }
     p.first_block[kMaxMatvecParts] = next;
     for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
-    launch(ctx, matvec_q8_kernel<T, NC, WPR, W4>, next, kWarps * 32, 0, p, k, q, d, glu);
-}
-
-template <DType T, int NC, bool W4>
-void launch_wpr(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
-    switch (warps_per_row(k / 32, glu != 0, W4)) {
-    case 4: launch_parts<T, NC, 4, W4>(ctx, p, n_parts, k, q, d, glu); break;
-    case 2: launch_parts<T, NC, 2, W4>(ctx, p, n_parts, k, q, d, glu); break;
-    default: launch_parts<T, NC, 1, W4>(ctx, p, n_parts, k, q, d, glu); break;
-    }
+    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, glu);
 }
 
 template <DType T, int NC>
 void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
-    if constexpr (has_wide<T>()) {
-        if (wide_ok(T, p, n_parts, k)) {
-            launch_wpr<T, NC, true>(ctx, p, n_parts, k, q, d, glu);
-            return;
-        }
+    switch (warps_per_row(k / 32, glu != 0)) {
+    case 4: launch_parts<T, NC, 4>(ctx, p, n_parts, k, q, d, glu); break;
+    case 2: launch_parts<T, NC, 2>(ctx, p, n_parts, k, q, d, glu); break;
+    default: launch_parts<T, NC, 1>(ctx, p, n_parts, k, q, d, glu); break;
     }
-    launch_wpr<T, NC, false>(ctx, p, n_parts, k, q, d, glu);
 }
 
 template <DType T>

@@ -7,6 +7,7 @@
 //   rms_norm -> mul by a weight row                     one kernel (cuda_norm_rope.cu), which
 //                                                       also writes the 8-bit form a product
 //                                                       reading it next needs
+//   rope(q), rope(k) (same positions and parameters)    one launch
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
@@ -147,6 +148,12 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
             return 2;
         }
         rms_norm_mul(ctx, t, mul);
+        return 2;
+    }
+    if (i + 1 < nodes.size() && rope_pair_fusable(t, *nodes[i + 1])) {
+        rope_pair(ctx, t, *nodes[i + 1]);
+        ctx.written(t.data, t.n_bytes());
+        ctx.written(nodes[i + 1]->data, nodes[i + 1]->n_bytes());
         return 2;
     }
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace corvid::cuda {
 namespace {
@@ -76,6 +77,13 @@ __device__ __forceinline__ void warp_argmax(float &a, int &idx, float &val) {
 template <bool MUL, bool V4, int Q8>
 __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps,
                                 Q8Out q8) {
+    // The thread's first float4 of g and of x, loaded before the reduction (a decode row is
+    // one float4 per thread: the second pass then reads only registers, and g's load, cold
+    // in DRAM, overlaps the sum instead of following it). g is a weight: read before the
+    // wait, so that it overlaps the previous kernel too when launches are dependent.
+    const bool live0 = V4 && threadIdx.x < n / 4;
+    const float4 zero4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const float4 g0 = MUL && live0 ? reinterpret_cast<const float4 *>(g)[threadIdx.x] : zero4;
     grid_dependency_wait();
     allow_dependents();
     __shared__ double sh[1024 / 32];
@@ -83,11 +91,12 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
     const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
     float *o = out + r * n, *o2 = MUL ? out2 + r * n : nullptr;
     double s = 0.0;
+    const float4 x0 = live0 ? reinterpret_cast<const float4 *>(xr)[threadIdx.x] : zero4;
     if constexpr (V4) {
         const float4 *x4 = reinterpret_cast<const float4 *>(xr);
 #pragma unroll 4
         for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
-            const float4 v = x4[i];
+            const float4 v = i == threadIdx.x ? x0 : x4[i];
             s += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
                  static_cast<double>(v.w) * v.w;
         }
@@ -107,10 +116,10 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
             const bool live = i < n / 4;
             float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             if (live) {
-                const float4 v = x4[i];
+                const float4 v = base == 0 ? x0 : x4[i];
                 const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
                 reinterpret_cast<float4 *>(o)[i] = y;
-                const float4 w = reinterpret_cast<const float4 *>(g)[i];
+                const float4 w = base == 0 ? g0 : reinterpret_cast<const float4 *>(g)[i];
                 z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
                 reinterpret_cast<float4 *>(o2)[i] = z;
             }
@@ -153,11 +162,11 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
         const float4 *x4 = reinterpret_cast<const float4 *>(xr);
 #pragma unroll 4
         for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
-            const float4 v = x4[i];
+            const float4 v = i == threadIdx.x ? x0 : x4[i];
             const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
             reinterpret_cast<float4 *>(o)[i] = y;
             if constexpr (MUL) {
-                const float4 w = reinterpret_cast<const float4 *>(g)[i];
+                const float4 w = i == threadIdx.x ? g0 : reinterpret_cast<const float4 *>(g)[i];
                 reinterpret_cast<float4 *>(o2)[i] = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
             }
         }
@@ -231,18 +240,32 @@ __device__ __forceinline__ float yarn_ramp(float low, float high, int i0) {
     return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
 }
 
-// One thread per (row, element pair); rows are [head] vectors indexed (head, token, batch).
-__global__ void rope_kernel(const uint8_t *x, RowMap xm, const int32_t *pos, const float *ff, float *out,
-                            int64_t head, int64_t rows, int64_t ne1, RopeArgs a) {
+// One rotated tensor of a launch: rows are [head] vectors indexed (head, token, batch).
+struct RopeTensor {
+    const uint8_t *x;
+    RowMap xm;
+    float *out;
+    int64_t head, rows, ne1;
+};
+
+// One thread per (row, element pair) of t[0], then of t[1] (q and k of one layer share
+// positions and parameters: one launch for both).
+__global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t *pos, const float *ff, RopeArgs a) {
     grid_dependency_wait();
     allow_dependents();
-    const int64_t half = (head + 1) / 2;
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= rows * half) return;
+    int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t n0 = t0.rows * ((t0.head + 1) / 2);
+    const bool second = i >= n0;
+    if (second) {
+        i -= n0;
+        if (n_t < 2 || i >= t1.rows * ((t1.head + 1) / 2)) return;
+    }
+    const RopeTensor &t = second ? t1 : t0;
+    const int64_t head = t.head, half = (head + 1) / 2;
     const int64_t r = i / half;
     const int p = static_cast<int>(i % half);
-    const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
-    float *o = out + r * head;
+    const float *xr = reinterpret_cast<const float *>(t.x + t.xm.offset(r));
+    float *o = t.out + r * head;
     const int i0 = 2 * p;
     if (i0 >= a.n_dims) { // pass-through tail (elements n_dims..head-1)
         const int64_t j = a.n_dims + (i0 - a.n_dims);
@@ -250,7 +273,7 @@ __global__ void rope_kernel(const uint8_t *x, RowMap xm, const int32_t *pos, con
         if (j + 1 < head) o[j + 1] = xr[j + 1];
         return;
     }
-    const int64_t i2 = (r / ne1) % xm.ne2;
+    const int64_t i2 = (r / t.ne1) % t.xm.ne2;
     float theta = static_cast<float>(pos[i2]);
     for (int k = 0; k < p; ++k) theta = __fmul_rn(theta, a.theta_scale);
     const float theta_extrap = theta / (ff ? ff[p] : 1.0f);
@@ -361,9 +384,8 @@ void yarn_corr_dims(int n_dims, int n_ctx_orig, float base, float beta_fast, flo
 }
 } // namespace
 
-void rope(Context &ctx, Tensor &dst) {
-    const Tensor &a = *dst.src[0];
-    require_rows(a, "rope");
+namespace {
+RopeArgs rope_args(const Tensor &dst) {
     RopeArgs r{};
     r.n_dims = dst.ip[0];
     r.neox = dst.ip[1] != 0;
@@ -375,14 +397,34 @@ void rope(Context &ctx, Tensor &dst) {
     if (r.ext_factor != 0.0f) yarn_corr_dims(r.n_dims, dst.ip[2], dst.fp[0], dst.fp[4], dst.fp[5], corr);
     r.corr0 = corr[0];
     r.corr1 = corr[1];
-    const int64_t head = dst.ne[0], rows = dst.n_rows();
-    const int64_t n = rows * ((head + 1) / 2);
+    return r;
+}
+RopeTensor rope_tensor(const Tensor &dst) {
+    const Tensor &a = *dst.src[0];
+    require_rows(a, "rope");
+    return RopeTensor{static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0],
+                      dst.n_rows(), a.ne[1]};
+}
+void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const RopeTensor &t1, int n_t) {
+    const int64_t n = t0.rows * ((t0.head + 1) / 2) + (n_t > 1 ? t1.rows * ((t1.head + 1) / 2) : 0);
     if (n == 0) return;
-    launch(ctx, rope_kernel, blocks_for(n, 256), 256, 0, 
-        static_cast<const uint8_t *>(a.data), row_map(a), static_cast<const int32_t *>(dst.src[1]->data),
-        dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr, static_cast<float *>(dst.data), head, rows,
-        a.ne[1], r);
+    launch(ctx, rope_kernel, blocks_for(n, 256), 256, 0, t0, t1, n_t, static_cast<const int32_t *>(dst.src[1]->data),
+           dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr, rope_args(dst));
     CV_LAUNCHED("rope_kernel");
 }
+} // namespace
+
+void rope(Context &ctx, Tensor &dst) {
+    const RopeTensor t = rope_tensor(dst);
+    launch_rope(ctx, dst, t, t, 1);
+}
+
+bool rope_pair_fusable(const Tensor &a, const Tensor &b) {
+    return a.op == Op::rope && b.op == Op::rope && a.src[1] == b.src[1] && a.src[2] == b.src[2] && b.src[0] != &a &&
+           b.src[0]->view_src != &a &&
+           std::memcmp(a.ip, b.ip, sizeof a.ip) == 0 && std::memcmp(a.fp, b.fp, sizeof a.fp) == 0;
+}
+
+void rope_pair(Context &ctx, Tensor &a, Tensor &b) { launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2); }
 
 } // namespace corvid::cuda

@@ -28,6 +28,10 @@ void norm(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
 bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family = 0, int8_t *q8 = nullptr, float *d8 = nullptr);
 void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
+// Two ropes with the same positions and parameters (q and k of a layer), b not reading a:
+// one launch.
+bool rope_pair_fusable(const Tensor &a, const Tensor &b);
+void rope_pair(Context &ctx, Tensor &a, Tensor &b);
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void attention(Context &ctx, Tensor &dst); // cuda_attention.cu
 

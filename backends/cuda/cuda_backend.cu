@@ -57,7 +57,7 @@ public:
         CV_CUDA(cudaGetDeviceProperties(&p, device));
         ctx_.sm_count = p.multiProcessorCount;
         const char *pdl = std::getenv("CORVID_CUDA_PDL");
-        ctx_.pdl = p.major >= 9 && pdl && std::strcmp(pdl, "1") == 0;
+        ctx_.pdl = p.major >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
         name_ = strfmt("CUDA%d", device);
         CV_CUDA(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
         CV_CUBLAS(cublasCreate(&ctx_.cublas));

@@ -8,6 +8,7 @@
 //                                                       also writes the 8-bit form a product
 //                                                       reading it next needs
 //   rope(q), rope(k) (same positions and parameters)    one launch
+//   set_rows(K cache), set_rows(V cache) (same ids)     one launch
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
@@ -149,6 +150,13 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         }
         rms_norm_mul(ctx, t, mul);
         return 2;
+    }
+    const size_t j = next_non_view(nodes, i + 1);
+    if (j < nodes.size() && set_rows_pair_fusable(t, *nodes[j])) {
+        set_rows_pair(ctx, t, *nodes[j]);
+        ctx.written(t.data, t.n_bytes());
+        ctx.written(nodes[j]->data, nodes[j]->n_bytes());
+        return j + 1 - i;
     }
     if (i + 1 < nodes.size() && rope_pair_fusable(t, *nodes[i + 1])) {
         rope_pair(ctx, t, *nodes[i + 1]);

@@ -52,22 +52,35 @@ struct GetRows {
     }
 };
 
-// Plain types: one thread per element.
+// One set_rows of a launch: rows of src (F32) stored at row ids of dst.
+struct RowStore {
+    const uint8_t *src;
+    int64_t s_nb1, ne0;
+    uint8_t *dst;
+    int64_t d_nb1, d_rows;
+};
+
+// Plain types: one thread per element, over the elements of a's rows, then of b's (the K
+// and V stores of a layer share their row ids: one launch for both).
 template <int Kind> // 0 f32, 1 f16, 2 bf16
-__global__ void set_rows_plain(const uint8_t *src, int64_t s_nb1, const int32_t *ids, int64_t n, int64_t ne0,
-                               uint8_t *dst, int64_t d_nb1, int64_t d_rows, int *err) {
+__global__ void set_rows_plain(RowStore a, RowStore b, int n_t, const int32_t *ids, int64_t n, int *err) {
     grid_dependency_wait();
     allow_dependents();
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n * ne0) return;
-    const int64_t r = i / ne0, e = i % ne0;
+    int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const bool second = i >= n * a.ne0;
+    if (second) {
+        i -= n * a.ne0;
+        if (n_t < 2 || i >= n * b.ne0) return;
+    }
+    const RowStore &t = second ? b : a;
+    const int64_t r = i / t.ne0, e = i % t.ne0;
     const int32_t id = ids[r];
-    if (id < 0 || id >= d_rows) {
+    if (id < 0 || id >= t.d_rows) {
         if (e == 0) atomicOr(err, kErrRowId);
         return;
     }
-    const float x = reinterpret_cast<const float *>(src + r * s_nb1)[e];
-    uint8_t *row = dst + id * d_nb1;
+    const float x = reinterpret_cast<const float *>(t.src + r * t.s_nb1)[e];
+    uint8_t *row = t.dst + id * t.d_nb1;
     if (Kind == 0) reinterpret_cast<float *>(row)[e] = x;
     if (Kind == 1) reinterpret_cast<__half *>(row)[e] = __float2half_rn(x);
     if (Kind == 2) reinterpret_cast<__nv_bfloat16 *>(row)[e] = __float2bfloat16_rn(x);
@@ -132,37 +145,58 @@ void get_rows(Context &ctx, Tensor &dst) {
         fail(Status::unsupported, "cuda get_rows: no kernel for %s", dtype_name(dst.src[0]->type));
 }
 
+namespace {
+RowStore row_store(const Tensor &dst) {
+    const Tensor &src = *dst.src[1];
+    if (src.nb[0] != sizeof(float)) fail(Status::internal, "cuda set_rows: source rows must be contiguous");
+    return RowStore{static_cast<const uint8_t *>(src.data), static_cast<int64_t>(src.nb[1]), dst.ne[0],
+                    static_cast<uint8_t *>(dst.data), static_cast<int64_t>(dst.nb[1]), dst.ne[1]};
+}
+
+template <int Kind> void launch_plain(Context &ctx, const RowStore &a, const RowStore &b, int n_t, const int32_t *id, int64_t n) {
+    const int64_t total = n * a.ne0 + (n_t > 1 ? n * b.ne0 : 0);
+    launch(ctx, set_rows_plain<Kind>, blocks_for(total, 256), 256, 0, a, b, n_t, id, n, ctx.error_flag);
+}
+} // namespace
+
 void set_rows(Context &ctx, Tensor &dst) {
     const Tensor &src = *dst.src[1], &ids = *dst.src[2];
-    const int64_t n = src.ne[1], ne0 = dst.ne[0];
-    if (src.nb[0] != sizeof(float)) fail(Status::internal, "cuda set_rows: source rows must be contiguous");
-    const auto *s = static_cast<const uint8_t *>(src.data);
+    const int64_t n = src.ne[1];
+    const RowStore r = row_store(dst);
     const auto *id = static_cast<const int32_t *>(ids.data);
-    auto *d = static_cast<uint8_t *>(dst.data);
-    const int64_t s_nb1 = static_cast<int64_t>(src.nb[1]), d_nb1 = static_cast<int64_t>(dst.nb[1]);
     if (n == 0) return;
     switch (dst.type) {
-    case DType::F32:
-        launch(ctx, set_rows_plain<0>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
-                                                                           ctx.error_flag);
-        break;
-    case DType::F16:
-        launch(ctx, set_rows_plain<1>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
-                                                                           ctx.error_flag);
-        break;
-    case DType::BF16:
-        launch(ctx, set_rows_plain<2>, blocks_for(n * ne0, 256), 256, 0, s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1],
-                                                                           ctx.error_flag);
-        break;
+    case DType::F32: launch_plain<0>(ctx, r, r, 1, id, n); break;
+    case DType::F16: launch_plain<1>(ctx, r, r, 1, id, n); break;
+    case DType::BF16: launch_plain<2>(ctx, r, r, 1, id, n); break;
     case DType::Q8_0:
-        launch(ctx, set_rows_block<DType::Q8_0>, blocks_for(n * ne0 / 32, 128), 128, 0, 
-            s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
+        launch(ctx, set_rows_block<DType::Q8_0>, blocks_for(n * r.ne0 / 32, 128), 128, 0, r.src, r.s_nb1, id, n, r.ne0,
+               r.dst, r.d_nb1, r.d_rows, ctx.error_flag);
         break;
     case DType::Q4_0:
-        launch(ctx, set_rows_block<DType::Q4_0>, blocks_for(n * ne0 / 32, 128), 128, 0, 
-            s, s_nb1, id, n, ne0, d, d_nb1, dst.ne[1], ctx.error_flag);
+        launch(ctx, set_rows_block<DType::Q4_0>, blocks_for(n * r.ne0 / 32, 128), 128, 0, r.src, r.s_nb1, id, n, r.ne0,
+               r.dst, r.d_nb1, r.d_rows, ctx.error_flag);
         break;
     default: fail(Status::unsupported, "cuda set_rows: cannot store %s rows", dtype_name(dst.type));
+    }
+    CV_LAUNCHED("set_rows_kernel");
+}
+
+bool set_rows_pair_fusable(const Tensor &a, const Tensor &b) {
+    const bool plain = a.type == DType::F32 || a.type == DType::F16 || a.type == DType::BF16;
+    return a.op == Op::set_rows && b.op == Op::set_rows && plain && b.type == a.type && a.src[2] == b.src[2] &&
+           a.view_src != b.view_src && b.src[1] != &a && b.src[1]->view_src != a.view_src && a.src[1]->ne[1] == b.src[1]->ne[1];
+}
+
+void set_rows_pair(Context &ctx, Tensor &a, Tensor &b) {
+    const int64_t n = a.src[1]->ne[1];
+    if (n == 0) return;
+    const RowStore ra = row_store(a), rb = row_store(b);
+    const auto *id = static_cast<const int32_t *>(a.src[2]->data);
+    switch (a.type) {
+    case DType::F32: launch_plain<0>(ctx, ra, rb, 2, id, n); break;
+    case DType::F16: launch_plain<1>(ctx, ra, rb, 2, id, n); break;
+    default: launch_plain<2>(ctx, ra, rb, 2, id, n); break;
     }
     CV_LAUNCHED("set_rows_kernel");
 }

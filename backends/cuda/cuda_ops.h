@@ -13,6 +13,10 @@ bool store_type_supported(DType t);
 
 void get_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
 void set_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
+// Two set_rows of a plain type with the same row ids into different caches (K and V of a
+// layer), b not reading a: one launch.
+bool set_rows_pair_fusable(const Tensor &a, const Tensor &b);
+void set_rows_pair(Context &ctx, Tensor &a, Tensor &b);
 void mul_mat(Context &ctx, Tensor &dst);   // cuda_matmul.cu (matvec or GEMM)
 void binary(Context &ctx, Tensor &dst);    // add, mul — cuda_elementwise.cu
 void scale(Context &ctx, Tensor &dst);     // cuda_elementwise.cu

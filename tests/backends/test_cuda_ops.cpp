@@ -167,6 +167,16 @@ std::vector<float> as_f32(const std::vector<uint8_t> &b) {
     return v;
 }
 
+// F16 bytes as the F32 bytes of the same values (to compare caches with as_f32()).
+std::vector<uint8_t> f16_as_f32_bytes(const std::vector<uint8_t> &b) {
+    std::vector<uint8_t> out(b.size() * 2);
+    for (size_t i = 0; i + 1 < b.size(); i += 2) {
+        const float v = fp16_to_fp32(static_cast<uint16_t>(b[i] | b[i + 1] << 8));
+        std::memcpy(&out[2 * i], &v, 4);
+    }
+    return out;
+}
+
 std::vector<float> randn(size_t n, std::mt19937 &rng, float scale = 1.0f) {
     std::normal_distribution<float> d(0.0f, scale);
     std::vector<float> v(n);
@@ -543,17 +553,34 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 Tensor *gt = c.g.mul_mat(wg, o2), *up = c.g.mul_mat(wu, o2);
                 Tensor *act = gelu ? c.g.geglu(gt, up) : c.g.swiglu(gt, up);
                 Tensor *y = c.g.add(c.g.mul_mat(wd, act), o);
+                // rope of q and k (one launch), then the K and V cache stores (one launch).
+                Tensor *pos = c.input(DType::I32, {M}, "pos");
+                std::vector<int32_t> pv(static_cast<size_t>(M)), idv(static_cast<size_t>(M));
+                for (int64_t m = 0; m < M; ++m) pv[static_cast<size_t>(m)] = static_cast<int32_t>(3 + 7 * m), idv[static_cast<size_t>(m)] = static_cast<int32_t>(M - 1 - m);
+                c.set_i32(pos, pv);
+                Tensor *ids = c.input(DType::I32, {M}, "ids");
+                c.set_i32(ids, idv);
+                RopeParams rp;
+                rp.n_dims = 4; // all of k's heads, half of q's
+                Tensor *q3 = c.g.reshape(qs, {8, N / 8, M}), *k3 = c.g.reshape(kv, {4, N / 8, M});
+                Tensor *qr = c.g.rope(q3, pos, rp), *kr = c.g.rope(k3, pos, rp);
+                Tensor *kcache = c.leaf(DType::F16, {N / 2, 8}, "kcache"), *vcache = c.leaf(DType::F16, {N / 2, 8}, "vcache");
+                Tensor *ks = c.g.set_rows(kcache, c.g.reshape(kr, {N / 2, M}), ids);
+                Tensor *vs = c.g.set_rows(vcache, v, ids);
                 // Read twice: the product must be stored, the add must not swallow it.
                 Tensor *p = c.g.mul_mat(wq, o2);
                 Tensor *p2 = c.g.add(p, c.g.scale(p, 2.0f));
                 // Two products of one launch added: the add runs after the launch.
                 Tensor *s = c.g.add(c.g.mul_mat(wk, o2), c.g.mul_mat(wv, o2));
                 IsaGuard isa;
-                const std::vector<Tensor *> outs = {qs, kv, y, p2, s};
-                const auto ref = c.run(cpu_ref(), outs);
-                const auto got = c.run(gpu(), outs);
-                const auto unfused = c.run(gpu_unfused(), outs);
-                const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two"};
+                const std::vector<Tensor *> outs = {qs, kv, y, p2, s, qr, ks, vs};
+                auto ref = c.run(cpu_ref(), outs);
+                auto got = c.run(gpu(), outs);
+                auto unfused = c.run(gpu_unfused(), outs);
+                const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two",
+                                       "rope of q", "K cache", "V cache"};
+                for (auto *r : {&ref, &got, &unfused})
+                    for (size_t i = 6; i < 8; ++i) (*r)[i] = f16_as_f32_bytes((*r)[i]);
                 for (size_t i = 0; i < outs.size(); ++i) {
                     CAPTURE(names[i]);
                     // The same float operations in the same order (the rows here are short

@@ -152,11 +152,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int units = K / 32;
     // With dependent launches this block may start while the previous kernel still runs:
     // the weights (which no kernel writes) can be on their way to L2 meanwhile.
-    if (prefetch && row < N) {
-        constexpr int kUnitBytes = QTraits<T>::bytes * 32 / QTraits<T>::qk;
-        for (int u = part * 32 + lane; u < units; u += 32 * WPR)
-            asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + static_cast<int64_t>(u) * kUnitBytes));
-    }
+    constexpr int kUnitBytes = QTraits<T>::bytes * 32 / QTraits<T>::qk;
+    if (prefetch && row < N) prefetch_l2(wr, static_cast<int64_t>(units) * kUnitBytes, part * 32 + lane, 32 * WPR);
     grid_dependency_wait();
     allow_dependents();
     float acc[NC];
@@ -224,12 +221,7 @@ void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
     }
     p.first_block[kMaxMatvecParts] = next;
     for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
-    // CORVID_CUDA_PREFETCH=1: prefetch the rows into L2 before the dependency wait (A/B).
-    static const bool prefetch = [] {
-        const char *e = std::getenv("CORVID_CUDA_PREFETCH");
-        return e && e[0] == '1';
-    }();
-    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, glu, prefetch && ctx.pdl);
+    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, glu, ctx.prefetch);
 }
 
 template <DType T, int NC>

@@ -49,9 +49,10 @@ struct Context {
     // off): see launch(). On the 7B decode step (H200) it measured 280 against 266 tokens/s
     // at Q4_0, 249 against 226 at Q4_K_M, 225 against 217 at Q8_0.
     bool pdl = false;
-    // With pdl, the matvecs prefetch their weight rows into L2 before the dependency wait
-    // (CORVID_CUDA_PREFETCH=0 turns it off): 320 against 304 tokens/s at Q4_0, 282 against
-    // 249 at Q4_K_M, level at Q8_0 (7B, H200).
+    // CORVID_CUDA_PREFETCH=1 (with pdl): the matvecs prefetch their weight rows into L2
+    // before the dependency wait. Off by default: on one H200, three runs alternated, the
+    // 7B tg128 measured 288 / 283 against 303 tokens/s without at Q4_0, 137 / 139 against
+    // 166 at F16, level at Q4_K_M (271 / 272 against 269) and Q8_0 (228 / 241 against 244).
     bool prefetch = false;
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.

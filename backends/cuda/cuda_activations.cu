@@ -17,7 +17,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 to_out<__nv_bfloat16>(float
 // One warp per 32-element block: amax, d = amax / 127, q = roundf(x / d), x' = q * fp16(d).
 template <typename OutT>
 __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld, int8_t *q8,
-                            float *d8) {
+                            float *d8, int *s8) {
     grid_dependency_wait();
     allow_dependents();
     const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -34,7 +34,8 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
     const float dd = __half2float(__float2half_rn(d));
     if (q8) {
         q8[m * K + 32 * u + lane] = static_cast<int8_t>(q);
-        if (lane == 0) d8[m * per_col + u] = dd;
+        const int sum = warp_sum_int(static_cast<int>(q));
+        if (lane == 0) d8[m * per_col + u] = dd, s8[m * per_col + u] = sum;
     } else {
         out[m * ld + 32 * u + lane] = to_out<OutT>(q * dd);
     }
@@ -43,7 +44,8 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
 // One 256-thread block per super-block: the value of largest magnitude (first one on
 // ties) sets iscale = -127 / max; q = min(127, nearest_int(iscale * x)); x' = q / iscale.
 template <typename OutT>
-__global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld, int8_t *q8, float *d8) {
+__global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld, int8_t *q8, float *d8,
+                            int *s8) {
     grid_dependency_wait();
     allow_dependents();
     __shared__ float s_a[8];
@@ -78,7 +80,8 @@ __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, i
     }
     if (q8) {
         q8[m * K + 256 * sb + t] = static_cast<int8_t>(q);
-        if ((t & 31) == 0) d8[m * (K / 32) + 8 * sb + t / 32] = d;
+        const int sum = warp_sum_int(q); // this warp's 32 values: one sub-block
+        if ((t & 31) == 0) d8[m * (K / 32) + 8 * sb + t / 32] = d, s8[m * (K / 32) + 8 * sb + t / 32] = sum;
     } else {
         out[m * ld + 256 * sb + t] = to_out<OutT>(r);
     }
@@ -108,12 +111,12 @@ void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, i
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         const int64_t threads = K * M;
         launch(ctx, q8_0_kernel<OutT>, blocks_for(threads, 256), 256, 0, 
-            x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr);
+            x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         launch(ctx, q8_k_kernel<OutT>, static_cast<unsigned>(K / 256 * M), 256, 0, 
-            x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr);
+            x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         const unsigned grid = blocks_for(ld * M, 256);
@@ -139,15 +142,15 @@ void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1,
 }
 
 void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
-                            float *d) {
+                            float *d, int *sum) {
     const int qk = static_cast<int>(traits(w).block_size);
     if (qk == 32) {
         launch(ctx, q8_0_kernel<float>, blocks_for(K * M, 256), 256, 0, x, x_nb1, static_cast<int>(K),
-                                                                          static_cast<int>(M), nullptr, 0, q, d);
+                                                                          static_cast<int>(M), nullptr, 0, q, d, sum);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         launch(ctx, q8_k_kernel<float>, static_cast<unsigned>(K / 256 * M), 256, 0, x, x_nb1, static_cast<int>(K),
-                                                                                       nullptr, 0, q, d);
+                                                                                       nullptr, 0, q, d, sum);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         fail(Status::internal, "cuda: %s has no 8-bit activation format", dtype_name(w));

@@ -78,7 +78,7 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
     const int64_t K = w.ne[0], M = x.ne[1];
     const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
                                            static_cast<int64_t>(x.nb[1]), K, M);
-    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, M, e);
+    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e);
 }
 
 // gate, up, glu: returns the nodes covered (0 if the pattern is not there).
@@ -144,7 +144,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
             const int64_t K = mul.ne[0], M = mul.ne[1];
             const Q8Activations a = q8_scratch(ctx, K, M);
             if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), const_cast<int8_t *>(a.q),
-                             const_cast<float *>(a.d)))
+                             const_cast<float *>(a.d), const_cast<int *>(a.sum)))
                 note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M);
             return 2;
         }

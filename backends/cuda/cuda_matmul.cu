@@ -16,8 +16,9 @@ struct Probe {
 bool weight_type_supported(DType t) { return dispatch_weight_type(t, Probe{}); }
 
 Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M) {
-    auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, (K + sizeof(float) * (K / 32)) * M));
-    return Q8Activations{q, reinterpret_cast<float *>(q + K * M)}; // K * M is a multiple of 32: aligned
+    auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, (K + (sizeof(float) + sizeof(int)) * (K / 32)) * M));
+    const float *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
+    return Q8Activations{q, d, reinterpret_cast<const int *>(d + M * (K / 32))};
 }
 
 void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M) {
@@ -31,7 +32,8 @@ Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x
     if (!hit) ctx.invalidate_act_cache();
     const Q8Activations a = q8_scratch(ctx, K, M);
     if (!hit) {
-        prepare_activations_q8(ctx, w, xp, x_nb1, K, M, const_cast<int8_t *>(a.q), const_cast<float *>(a.d));
+        prepare_activations_q8(ctx, w, xp, x_nb1, K, M, const_cast<int8_t *>(a.q), const_cast<float *>(a.d),
+                               const_cast<int *>(a.sum));
         note_q8_activations(ctx, w, xp, x_nb1, K, M);
     }
     return a;
@@ -51,7 +53,7 @@ void mul_mat(Context &ctx, Tensor &dst) {
             const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
             if (M <= kMatvecMaxCols && matvec_q8_supported(w.type)) {
                 const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
-                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, M, dp, ldd);
+                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd);
             } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
                 void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
                 prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xh, K,

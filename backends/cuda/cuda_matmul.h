@@ -16,10 +16,12 @@ enum class ActOut { f32, f16, bf16 };
 void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, void *out,
                          int64_t ld, ActOut kind);
 
-// The same conversion kept as 8-bit integers: q [M][K] and one float scale per 32
-// elements d [M][K / 32] (Q8_K's per-256 scale repeated), for integer dot products.
+// The same conversion kept as 8-bit integers: q [M][K], one float scale per 32 elements
+// d [M][K / 32] (Q8_K's per-256 scale repeated) and the sum of each 32 values sum [M][K / 32]
+// (what Q8_1 and Q8_K store beside the values: the weight types with an offset or a minimum
+// need it), for integer dot products.
 void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
-                            float *d);
+                            float *d, int *sum);
 
 // The 8-bit form of M activation columns (x + m * x_nb1, K floats each) for weights of
 // type w: converted into kScratchQ8 now, or the conversion already there when ctx.act_cache
@@ -27,6 +29,7 @@ void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_n
 struct Q8Activations {
     const int8_t *q;
     const float *d;
+    const int *sum;
 };
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
 // Where q8_activations keeps the conversion (kScratchQ8, sized for K x M), for a kernel that
@@ -36,9 +39,10 @@ void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1
 
 // Whether matvec_q8 has an integer kernel for weight type w.
 bool matvec_q8_supported(DType w);
-// matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32].
+// matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32];
+// sum (the per-32 sums of q, may be null) saves the kernels adding them up again.
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, int64_t M, float *dst, int64_t ldd);
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd);
 
 // One matrix of a fused decode product (cuda_fuse.cu): N rows of w_nb1 bytes;
 // dst[m * ldd + n] = the product, plus res[m * ldr + n] when res is set.
@@ -57,7 +61,7 @@ enum class MatvecEpilogue { none, swiglu, geglu };
 // Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
 // (q, d as for matvec_q8) in one launch.
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, int64_t M, MatvecEpilogue epilogue);
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue);
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
 // the same format, x [M][K] 16-bit values: 16-byte loads throughout.

@@ -16,37 +16,46 @@ constexpr int kOnes = 0x01010101;
 
 __device__ __forceinline__ uint32_t ld_u32(const uint8_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
-template <DType T> __device__ __forceinline__ float dot_q8(const uint8_t *row, int u, const int *a, float da);
+// sum_a: the sum of this unit's 32 activations (from the conversion) or null, when the
+// kernel adds it up itself (types with an offset or a minimum need it).
+template <DType T>
+__device__ __forceinline__ float dot_q8(const uint8_t *row, int u, const int *a, float da, const int *sum_a);
 
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_0>(const uint8_t *row, int u, const int *a, float da) {
+__device__ __forceinline__ int act_sum(const int *a, const int *sum_a) {
+    if (sum_a) return *sum_a;
+    int suma = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) suma = __dp4a(kOnes, a[i], suma);
+    return suma;
+}
+
+template <> __device__ __forceinline__ float dot_q8<DType::Q4_0>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u) * 18;
     const float d = h2f(ld_u16(b));
-    int sumi = 0, suma = 0;
+    int sumi = 0;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const uint32_t w = ld_u32_a2(b + 2 + 4 * i);
         sumi = __dp4a(static_cast<int>(w & 0x0F0F0F0Fu), a[i], sumi);
         sumi = __dp4a(static_cast<int>((w >> 4) & 0x0F0F0F0Fu), a[4 + i], sumi);
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) suma = __dp4a(kOnes, a[i], suma);
+    const int suma = act_sum(a, sum_a);
     return d * da * static_cast<float>(sumi - 8 * suma);
 }
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_1>(const uint8_t *row, int u, const int *a, float da) {
+template <> __device__ __forceinline__ float dot_q8<DType::Q4_1>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u) * 20;
     const float d = h2f(ld_u16(b)), m = h2f(ld_u16(b + 2));
-    int sumi = 0, suma = 0;
+    int sumi = 0;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const uint32_t w = ld_u32(b + 4 + 4 * i);
         sumi = __dp4a(static_cast<int>(w & 0x0F0F0F0Fu), a[i], sumi);
         sumi = __dp4a(static_cast<int>((w >> 4) & 0x0F0F0F0Fu), a[4 + i], sumi);
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) suma = __dp4a(kOnes, a[i], suma);
+    const int suma = act_sum(a, sum_a);
     return da * (d * static_cast<float>(sumi) + m * static_cast<float>(suma));
 }
-template <> __device__ __forceinline__ float dot_q8<DType::Q8_0>(const uint8_t *row, int u, const int *a, float da) {
+template <> __device__ __forceinline__ float dot_q8<DType::Q8_0>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u) * 34;
     const float d = h2f(ld_u16(b));
     int sumi = 0;
@@ -54,7 +63,7 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q8_0>(const uint8_t *
     for (int i = 0; i < 8; ++i) sumi = __dp4a(static_cast<int>(ld_u32_a2(b + 2 + 4 * i)), a[i], sumi);
     return d * da * static_cast<float>(sumi);
 }
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_K>(const uint8_t *row, int u, const int *a, float da) {
+template <> __device__ __forceinline__ float dot_q8<DType::Q4_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 144;
     const int i = u & 7;
     const float d = h2f(ld_u16(b)), dmin = h2f(ld_u16(b + 2));
@@ -64,16 +73,14 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q4_K>(const uint8_t *
     const uint4 q0 = qp[0], q1 = qp[1];
     const uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
     const int shift = 4 * (i & 1);
-    int sumi = 0, suma = 0;
+    int sumi = 0;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        sumi = __dp4a(static_cast<int>((w[j] >> shift) & 0x0F0F0F0Fu), a[j], sumi);
-        suma = __dp4a(kOnes, a[j], suma);
-    }
+    for (int j = 0; j < 8; ++j) sumi = __dp4a(static_cast<int>((w[j] >> shift) & 0x0F0F0F0Fu), a[j], sumi);
+    const int suma = act_sum(a, sum_a);
     const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
     return da * (dl * static_cast<float>(sumi) - ml * static_cast<float>(suma));
 }
-template <> __device__ __forceinline__ float dot_q8<DType::Q5_K>(const uint8_t *row, int u, const int *a, float da) {
+template <> __device__ __forceinline__ float dot_q8<DType::Q5_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 176;
     const int i = u & 7;
     const float d = h2f(ld_u16(b)), dmin = h2f(ld_u16(b + 2));
@@ -85,17 +92,17 @@ template <> __device__ __forceinline__ float dot_q8<DType::Q5_K>(const uint8_t *
     const uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
     const uint32_t h[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
     const int shift = 4 * (i & 1);
-    int sumi = 0, suma = 0;
+    int sumi = 0;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const uint32_t q = ((w[j] >> shift) & 0x0F0F0F0Fu) | (((h[j] >> i) & 0x01010101u) << 4);
         sumi = __dp4a(static_cast<int>(q), a[j], sumi);
-        suma = __dp4a(kOnes, a[j], suma);
     }
+    const int suma = act_sum(a, sum_a);
     const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
     return da * (dl * static_cast<float>(sumi) - ml * static_cast<float>(suma));
 }
-template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *row, int u, const int *a, float da) {
+template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
     const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 210;
     const int i = u & 7, h = i / 4, k = i % 4;
     const uint8_t *ql = b + 64 * h + (k & 1) * 32, *qh = b + 128 + 32 * h;
@@ -140,7 +147,7 @@ struct Parts {
 // two products are never stored. Otherwise each output is the sum, plus res when set.
 template <DType T, int NC, int WPR>
 __global__ void __launch_bounds__(kWarps * 32)
-    matvec_q8_kernel(Parts p, int K, const int8_t *q, const float *dq, int glu, bool prefetch) {
+    matvec_q8_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int glu, bool prefetch) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
     const int s = blockIdx.x < p.first_block[1] ? 0 : blockIdx.x < p.first_block[2] ? 1 : 2;
     // Warp w works on matrix `mat`, local row `lr`, share `part` of that row.
@@ -167,7 +174,8 @@ __global__ void __launch_bounds__(kWarps * 32)
                 const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
                 const int4 a0 = ap[0], a1 = ap[1];
                 const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-                acc[c] += dot_q8<T>(wr, u, a, dq[static_cast<int64_t>(c) * units + u]);
+                const int64_t cu = static_cast<int64_t>(c) * units + u;
+                acc[c] += dot_q8<T>(wr, u, a, dq[cu], sq ? sq + cu : nullptr);
             }
         }
     }
@@ -212,7 +220,7 @@ inline int warps_per_row(int units, bool glu) {
 }
 
 template <DType T, int NC, int WPR>
-void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
+void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
     const int rows_per_block = kWarps / (WPR * (glu ? 2 : 1));
     unsigned next = 0;
     for (int s = 0; s < kMaxMatvecParts; ++s) {
@@ -221,21 +229,27 @@ void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
     }
     p.first_block[kMaxMatvecParts] = next;
     for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
-    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, glu, ctx.prefetch);
+    launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, sq, glu, ctx.prefetch);
 }
 
 template <DType T, int NC>
-void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, int glu) {
+void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
     switch (warps_per_row(k / 32, glu != 0)) {
-    case 4: launch_parts<T, NC, 4>(ctx, p, n_parts, k, q, d, glu); break;
-    case 2: launch_parts<T, NC, 2>(ctx, p, n_parts, k, q, d, glu); break;
-    default: launch_parts<T, NC, 1>(ctx, p, n_parts, k, q, d, glu); break;
+    case 4: launch_parts<T, NC, 4>(ctx, p, n_parts, k, q, d, sq, glu); break;
+    case 2: launch_parts<T, NC, 2>(ctx, p, n_parts, k, q, d, sq, glu); break;
+    default: launch_parts<T, NC, 1>(ctx, p, n_parts, k, q, d, sq, glu); break;
     }
 }
 
 template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
-                   int64_t M, int glu) {
+                   const int *sum, int64_t M, int glu) {
+    // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
+    static const bool sums_off = [] {
+        const char *e = std::getenv("CORVID_CUDA_ACT_SUMS");
+        return e && e[0] == '0';
+    }();
+    if (sums_off) sum = nullptr;
     const int k = static_cast<int>(K);
     for (int64_t m0 = 0; m0 < M; m0 += 4) { // columns in groups of up to 4
         const int64_t mc = M - m0 < 4 ? M - m0 : 4;
@@ -252,11 +266,12 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
         }
         const int8_t *qm = q + m0 * K;
         const float *dm = d + m0 * (K / 32);
+        const int *sm = sum ? sum + m0 * (K / 32) : nullptr;
         switch (mc) {
-        case 1: launch_nc<T, 1>(ctx, p, n_parts, k, qm, dm, glu); break;
-        case 2: launch_nc<T, 2>(ctx, p, n_parts, k, qm, dm, glu); break;
-        case 3: launch_nc<T, 3>(ctx, p, n_parts, k, qm, dm, glu); break;
-        default: launch_nc<T, 4>(ctx, p, n_parts, k, qm, dm, glu); break;
+        case 1: launch_nc<T, 1>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
+        case 2: launch_nc<T, 2>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
+        case 3: launch_nc<T, 3>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
+        default: launch_nc<T, 4>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
         }
         CV_LAUNCHED("matvec_q8_kernel");
     }
@@ -270,25 +285,25 @@ bool matvec_q8_supported(DType w) {
 }
 
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, int64_t M, MatvecEpilogue epilogue) {
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue) {
     if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
         fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
     const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, M, glu); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, M, glu); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, M, glu); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, M, glu); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
 }
 
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, int64_t M, float *dst, int64_t ldd) {
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd) {
     const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0};
-    matvec_q8_parts(ctx, w, &part, 1, K, q, d, M, MatvecEpilogue::none);
+    matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none);
 }
 
 } // namespace corvid::cuda

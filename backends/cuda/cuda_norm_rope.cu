@@ -38,8 +38,9 @@ __device__ float block_max(float v, float *shared) {
 // norm before q/k/v and gate/up), exactly as cuda_activations.cu's q8_0_kernel and
 // q8_k_kernel would from the stored floats. Q8: 0 none, 32 (Q8_0), 256 (Q8_K).
 struct Q8Out {
-    int8_t *q;  // [rows][n]
-    float *d;   // [rows][n / 32]
+    int8_t *q; // [rows][n]
+    float *d;  // [rows][n / 32]
+    int *s;    // [rows][n / 32]: each 32 values' sum
 };
 
 // Q8_0 of the four values this thread holds (element 4 * i of the row): a block of 32 is
@@ -52,9 +53,10 @@ __device__ __forceinline__ void store_q8_0(float4 v, int64_t i, bool live, int64
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const char4 q = make_char4(static_cast<signed char>(roundf(v.x * id)), static_cast<signed char>(roundf(v.y * id)),
                                static_cast<signed char>(roundf(v.z * id)), static_cast<signed char>(roundf(v.w * id)));
+    const int sum = sum8_int(static_cast<int>(q.x) + q.y + q.z + q.w);
     if (!live) return;
     reinterpret_cast<char4 *>(o.q + r * n)[i] = q;
-    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = __half2float(__float2half_rn(d));
+    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = __half2float(__float2half_rn(d)), o.s[r * (n / 32) + i / 8] = sum;
 }
 
 // The value of largest magnitude, first on ties, over a warp: (|v|, index, v).
@@ -142,19 +144,20 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
                 int gi = s_i[w0];
                 if (s_a[w0 + 1] > ga || (s_a[w0 + 1] == ga && s_i[w0 + 1] < gi)) ga = s_a[w0 + 1], gi = s_i[w0 + 1], gv = s_v[w0 + 1];
                 __syncthreads(); // s_* are rewritten by the next pass
-                if (live) {
-                    int qv[4] = {0, 0, 0, 0};
-                    float d = 0.0f;
-                    if (ga != 0.0f) {
-                        const float iscale = -127.0f / gv;
+                int qv[4] = {0, 0, 0, 0};
+                float d = 0.0f;
+                if (live && ga != 0.0f) {
+                    const float iscale = -127.0f / gv;
 #pragma unroll
-                        for (int e = 0; e < 4; ++e) qv[e] = min(127, __float2int_rn(iscale * zs[e]));
-                        d = 1.0f / iscale;
-                    }
+                    for (int e = 0; e < 4; ++e) qv[e] = min(127, __float2int_rn(iscale * zs[e]));
+                    d = 1.0f / iscale;
+                }
+                const int sum = sum8_int(qv[0] + qv[1] + qv[2] + qv[3]); // every lane: the shuffles
+                if (live) {
                     reinterpret_cast<char4 *>(q8.q + r * n)[i] =
                         make_char4(static_cast<signed char>(qv[0]), static_cast<signed char>(qv[1]),
                                    static_cast<signed char>(qv[2]), static_cast<signed char>(qv[3]));
-                    if ((i & 7) == 0) q8.d[r * (n / 32) + i / 8] = d;
+                    if ((i & 7) == 0) q8.d[r * (n / 32) + i / 8] = d, q8.s[r * (n / 32) + i / 8] = sum;
                 }
             }
         }
@@ -344,11 +347,11 @@ bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
            mul.is_contiguous();
 }
 
-bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family, int8_t *q8, float *d8) {
+bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family, int8_t *q8, float *d8, int *s8) {
     if (norm.n_rows() == 0) return false;
     return launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0], static_cast<float *>(norm.data),
                            static_cast<float *>(mul.data), static_cast<const float *>(mul.src[1]->data), q8_family,
-                           Q8Out{q8, d8});
+                           Q8Out{q8, d8, s8});
 }
 
 void norm(Context &ctx, Tensor &dst) {

@@ -27,10 +27,11 @@ void rms_norm(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void norm(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 // rms_norm immediately followed by mul(norm, one weight row): one kernel for both. With
 // q8_family 32 or 256 it also writes the product's 8-bit form (q8 [rows][n], d8
-// [rows][n / 32], as prepare_activations_q8 would) where the row's shape allows; returns
+// [rows][n / 32], s8 [rows][n / 32] as prepare_activations_q8 would) where the row's shape allows; returns
 // whether it did.
 bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
-bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family = 0, int8_t *q8 = nullptr, float *d8 = nullptr);
+bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family = 0, int8_t *q8 = nullptr, float *d8 = nullptr,
+                  int *s8 = nullptr);
 void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 // Two ropes with the same positions and parameters (q and k of a layer), b not reading a:
 // one launch.

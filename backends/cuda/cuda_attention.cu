@@ -112,7 +112,11 @@ __global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float 
     if (tid == 0) part_ml[slot] = make_float2(m, l);
 }
 
-__global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, float *out, int D, int H, int chunks) {
+// q8 (may be null; D % 32 == 0): the output is also written as Q8_0 blocks with their sums,
+// as cuda_activations.cu's q8_0_kernel would from the stored floats, for the product that
+// reads it next (column t of K = H * D values). A warp holds 32 consecutive values.
+__global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, float *out, int D, int H, int chunks,
+                                  int8_t *q8, float *d8, int *s8) {
     grid_dependency_wait();
     allow_dependents();
     const int h = blockIdx.x, t = blockIdx.y;
@@ -132,7 +136,21 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
             const float2 ml = part_ml[base + c];
             if (ml.x != -INFINITY) acc += part_acc[(base + c) * D + d] * expf(ml.x - M);
         }
-        o[d] = acc * inv;
+        const float v = acc * inv;
+        o[d] = v;
+        if (q8) {
+            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
+            const float amax = warp_max(fabsf(v));
+            const float sc = amax / 127.0f;
+            const float id = sc != 0.0f ? 1.0f / sc : 0.0f;
+            const float qv = roundf(v * id);
+            const int sum = warp_sum_int(static_cast<int>(qv));
+            q8[t * K + k] = static_cast<int8_t>(qv);
+            if ((threadIdx.x & 31) == 0) {
+                d8[t * (K / 32) + k / 32] = __half2float(__float2half_rn(sc));
+                s8[t * (K / 32) + k / 32] = sum;
+            }
+        }
     }
 }
 
@@ -240,19 +258,19 @@ void attention_prompt(Context &ctx, Tensor &dst) {
 
 } // namespace
 
-void attention(Context &ctx, Tensor &dst) {
+bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
     const int D = static_cast<int>(q.ne[0]), H = static_cast<int>(q.ne[1]), T = static_cast<int>(q.ne[2]);
     const int NKV = static_cast<int>(k.ne[1]), HKV = static_cast<int>(k.ne[2]);
     if (D > kMaxHead) fail(Status::unsupported, "cuda attention: head size %d is over %d", D, kMaxHead);
     if (q.nb[0] != sizeof(float)) fail(Status::internal, "cuda attention: q rows must be contiguous");
     if (!dst.is_contiguous()) fail(Status::internal, "cuda attention: the result must be contiguous");
-    if (T == 0 || H == 0) return;
+    if (T == 0 || H == 0) return false;
     const size_t es = k.type == DType::F16 ? 2 : 4;
     const bool blas_ok = k.nb[1] % es == 0 && k.nb[2] % es == 0 && v.nb[1] % es == 0 && v.nb[2] % es == 0;
     if (T >= kPromptMinTokens && NKV > 0 && blas_ok) {
         attention_prompt(ctx, dst);
-        return;
+        return false;
     }
     AttnArgs a{};
     a.q = static_cast<const uint8_t *>(q.data);
@@ -281,9 +299,11 @@ void attention(Context &ctx, Tensor &dst) {
     if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml);
     else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml);
     CV_LAUNCHED("attn_split_kernel");
-    launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, 
-        acc, ml, static_cast<float *>(dst.data), D, H, a.chunks);
+    const bool quantize = q8 && D % 32 == 0;
+    launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, acc, ml,
+           static_cast<float *>(dst.data), D, H, a.chunks, quantize ? q8 : nullptr, d8, s8);
     CV_LAUNCHED("attn_merge_kernel");
+    return quantize;
 }
 
 } // namespace corvid::cuda

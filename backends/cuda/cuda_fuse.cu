@@ -9,6 +9,8 @@
 //                                                       reading it next needs
 //   rope(q), rope(k) (same positions and parameters)    one launch
 //   set_rows(K cache), set_rows(V cache) (same ids)     one launch
+//   attention (decode) -> a product reading it          the merge kernel also writes the
+//                                                       product's Q8_0 activations
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
@@ -127,6 +129,25 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     return end - i;
 }
 
+// Decode attention whose result (reshaped to [head_dim * n_head, tokens]) a product with
+// Q8_0 activations reads next: the merge kernel writes that conversion too.
+size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    Tensor &att = *nodes[i];
+    const size_t j = next_non_view(nodes, i + 1);
+    if (j >= nodes.size() || !q8_matvec_node(*nodes[j])) return 0;
+    const Tensor &mm = *nodes[j], &x = *mm.src[1];
+    const DType wt = mm.src[0]->type;
+    const int64_t K = x.ne[0], M = x.ne[1];
+    const bool reads_all = (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() &&
+                           x.is_contiguous() && K == att.ne[0] * att.ne[1] && M == att.ne[2] && att.ne[3] == 1;
+    if (!reads_all || traits(wt).block_size != 32 || M == 0) return 0;
+    const Q8Activations a = q8_scratch(ctx, K, M);
+    const bool q8 = attention(ctx, att, const_cast<int8_t *>(a.q), const_cast<float *>(a.d), const_cast<int *>(a.sum));
+    ctx.written(att.data, att.n_bytes());
+    if (q8) note_q8_activations(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M);
+    return 1;
+}
+
 } // namespace
 
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
@@ -164,6 +185,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         ctx.written(nodes[i + 1]->data, nodes[i + 1]->n_bytes());
         return 2;
     }
+    if (t.op == Op::attention) return attention_into_q8(ctx, nodes, i);
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
     if (const size_t n = try_glu(ctx, nodes, i)) return n;
     return try_group(ctx, nodes, i);

@@ -38,7 +38,10 @@ void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 bool rope_pair_fusable(const Tensor &a, const Tensor &b);
 void rope_pair(Context &ctx, Tensor &a, Tensor &b);
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
-void attention(Context &ctx, Tensor &dst); // cuda_attention.cu
+// With q8 (decode only): also writes the result's Q8_0 form (q8, d8, s8 as
+// prepare_activations_q8 would, for columns of head_dim * n_head values) when the head size
+// allows; returns whether it did.
+bool attention(Context &ctx, Tensor &dst, int8_t *q8 = nullptr, float *d8 = nullptr, int *s8 = nullptr);
 
 // Streaming read bandwidth of device memory in bytes/s (cuda_bandwidth.cu).
 double measure_read_bandwidth(Context &ctx, size_t bytes);

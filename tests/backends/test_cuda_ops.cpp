@@ -596,6 +596,53 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
     }
 }
 
+// Decode attention feeding a product with Q8_0 activations: the merge kernel writes them
+// (fused) or the product converts the stored result (unfused): the same bits either way.
+TEST_CASE("cuda: decode attention writing the next product's 8-bit activations") {
+    REQUIRE_GPU();
+    std::mt19937 rng(16);
+    for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
+        for (int64_t T : {1, 3}) {
+            CAPTURE(D);
+            CAPTURE(T);
+            Case c;
+            const int64_t H = 4, HKV = 2, NKV = 45, n_ctx = 50, N = 24;
+            Tensor *q = c.input(DType::F32, {D, H, T}, "q");
+            c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
+            Tensor *kc = c.leaf(DType::F16, {D * HKV, n_ctx}, "k_cache"), *vc = c.leaf(DType::F16, {D * HKV, n_ctx}, "v_cache");
+            for (Tensor *t : {kc, vc}) {
+                const auto v = randn(static_cast<size_t>(D * HKV * n_ctx), rng);
+                REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+            }
+            Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
+            Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+            Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
+            std::vector<float> mv(static_cast<size_t>(NKV * T));
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t j = 0; j < NKV; ++j) mv[static_cast<size_t>(t * NKV + j)] = j > NKV - T + t ? -INFINITY : 0.0f;
+            c.set_f32(m, mv);
+            Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
+            const DType wt = D % 32 == 0 ? DType::Q4_0 : DType::Q8_0;
+            Tensor *wo = c.leaf(wt, {D * H, N}, "wo");
+            fill_weights(c, wo, rng);
+            Tensor *y = c.g.mul_mat(wo, c.g.reshape(att, {D * H, T}));
+            IsaGuard isa;
+            const auto ref = c.run(cpu_ref(), {y, att});
+            const auto got = c.run(gpu(), {y, att});
+            const auto unfused = c.run(gpu_unfused(), {y, att});
+            CHECK(got[0] == unfused[0]);
+            CHECK(got[1] == unfused[1]);
+            CHECK(compare(as_f32(ref[1]), as_f32(got[1]), 3e-3, 3e-4, "attention").bad == 0);
+            // The host rounds the softmax probabilities to F16 and the GPU does not, so a few
+            // 8-bit activations land a step apart: a sanity bound against gross errors only.
+            const auto yr = as_f32(ref[0]);
+            double peak = 0.0;
+            for (float f : yr) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+            CHECK(compare(yr, as_f32(got[0]), 2e-2, 0.05 * peak, "attention x wo").bad == 0);
+        }
+    }
+}
+
 TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     REQUIRE_GPU();
     std::mt19937 rng(5);

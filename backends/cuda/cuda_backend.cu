@@ -29,6 +29,7 @@ void Context::grow_scratch(ScratchSlot slot, size_t bytes) {
     scratch_bytes_[slot] = 0;
     const size_t want = bytes + bytes / 4; // room to grow a little without reallocating
     CV_CUDA(cudaMallocAsync(&scratch_ptr_[slot], want, stream));
+    if (slot == kScratchCounters) CV_CUDA(cudaMemsetAsync(scratch_ptr_[slot], 0, want, stream));
     scratch_bytes_[slot] = want;
     ++scratch_epoch;
 }

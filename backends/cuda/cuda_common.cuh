@@ -36,8 +36,10 @@ enum ScratchSlot {
     kScratchActivations = 0,
     kScratchWeights = 1,
     kScratchAttention = 2,
-    kScratchQ8 = 3, // 8-bit activations of the last matvec, reused while its input is unchanged
-    kScratchCount = 4
+    kScratchQ8 = 3, // 8-bit activations of the last matvec, reused while its input is unchanged;
+    kScratchQ8b = 4, // two of them: a product may write the next one's while it reads its own
+    kScratchCounters = 5, // zeroed ints for blocks that meet through atomics (zeroed when grown)
+    kScratchCount = 6
 };
 
 struct Context {
@@ -64,8 +66,13 @@ struct Context {
         const void *x = nullptr;
         int64_t bytes = 0, nb1 = 0, K = 0, M = 0;
         int family = 0;
+        ScratchSlot slot = kScratchQ8; // where the conversion is
     } act_cache;
-    void invalidate_act_cache() { act_cache = ActCache{}; }
+    // Where a new conversion goes: the 8-bit slot the cached one is not in.
+    ScratchSlot free_q8_slot() const {
+        return act_cache.x && act_cache.slot == kScratchQ8 ? kScratchQ8b : kScratchQ8;
+    }
+    void invalidate_act_cache() { act_cache.x = nullptr; }
     // Forgets the cached conversion when [p, p + bytes) overlaps its input.
     void written(const void *p, size_t bytes) {
         const auto *a = static_cast<const uint8_t *>(act_cache.x), *b = static_cast<const uint8_t *>(p);

@@ -11,7 +11,10 @@
 //   set_rows(K cache), set_rows(V cache) (same ids)     one launch
 //   attention (decode) -> a product reading it          the merge kernel also writes the
 //                                                       product's Q8_0 activations
-//   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored
+//   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored (and,
+//                                                       for a down product with Q8_0
+//                                                       activations, converted by the block
+//                                                       that completes each 32 rows)
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
 // A node is fused away only when the Graph counted one use of it and it is not an output
@@ -75,12 +78,36 @@ MatvecPart part_of(const Tensor &mm, const Tensor &out, const Tensor *res) {
     return p;
 }
 
-void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e) {
+// The product after `out` (views skipped) when it reads all of out with Q8_0 activations.
+const Tensor *q8_0_reader(const std::vector<Tensor *> &nodes, size_t after, const Tensor &out) {
+    const size_t j = next_non_view(nodes, after);
+    if (j >= nodes.size() || !q8_matvec_node(*nodes[j])) return nullptr;
+    const Tensor &mm = *nodes[j];
+    const bool whole = mm.src[1] == &out && out.is_contiguous() && out.ne[0] % 32 == 0;
+    return whole && traits(mm.src[0]->type).block_size == 32 ? &mm : nullptr;
+}
+
+// out_q8: also write the results' Q8_0 form for `reader` (a product over part 0's output).
+void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e,
+                  const Tensor *out = nullptr, const Tensor *reader = nullptr) {
     const Tensor &w = *first.src[0], &x = *first.src[1];
     const int64_t K = w.ne[0], M = x.ne[1];
     const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
                                            static_cast<int64_t>(x.nb[1]), K, M);
-    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e);
+    Q8Sink sink;
+    Q8Activations o{};
+    if (reader) { // the other 8-bit slot: this launch still reads the one in the cache
+        const int64_t N = parts[0].N;
+        o = q8_scratch(ctx, N, M, ctx.free_q8_slot());
+        sink = Q8Sink{const_cast<int8_t *>(o.q), const_cast<float *>(o.d), const_cast<int *>(o.sum),
+                      static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)))};
+    }
+    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink);
+    if (reader) {
+        ctx.written(out->data, out->n_bytes());
+        note_q8_activations(ctx, reader->src[0]->type, static_cast<const uint8_t *>(out->data),
+                            static_cast<int64_t>(out->nb[1]), parts[0].N, M, o.slot);
+    }
 }
 
 // gate, up, glu: returns the nodes covered (0 if the pattern is not there).
@@ -95,8 +122,10 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     if ((glu.op != Op::swiglu && glu.op != Op::geglu) || glu.src[0] != &gate || glu.src[1] != &up) return 0;
     if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
-    launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu);
+    const Tensor *down = q8_0_reader(nodes, k + 1, glu);
     ctx.written(glu.data, glu.n_bytes());
+    launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu, &glu,
+                 down);
     return k + 1 - i;
 }
 
@@ -141,10 +170,10 @@ size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_
     const bool reads_all = (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() &&
                            x.is_contiguous() && K == att.ne[0] * att.ne[1] && M == att.ne[2] && att.ne[3] == 1;
     if (!reads_all || traits(wt).block_size != 32 || M == 0) return 0;
-    const Q8Activations a = q8_scratch(ctx, K, M);
-    const bool q8 = attention(ctx, att, const_cast<int8_t *>(a.q), const_cast<float *>(a.d), const_cast<int *>(a.sum));
     ctx.written(att.data, att.n_bytes());
-    if (q8) note_q8_activations(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M);
+    const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
+    const bool q8 = attention(ctx, att, const_cast<int8_t *>(a.q), const_cast<float *>(a.d), const_cast<int *>(a.sum));
+    if (q8) note_q8_activations(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M, a.slot);
     return 1;
 }
 
@@ -163,10 +192,11 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         if (mm && q8_matvec_node(*mm) && mm->src[1] == &mul && mul.ne[1] > 0) {
             const DType wt = mm->src[0]->type;
             const int64_t K = mul.ne[0], M = mul.ne[1];
-            const Q8Activations a = q8_scratch(ctx, K, M);
+            const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
             if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), const_cast<int8_t *>(a.q),
                              const_cast<float *>(a.d), const_cast<int *>(a.sum)))
-                note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M);
+                note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M,
+                                    a.slot);
             return 2;
         }
         rms_norm_mul(ctx, t, mul);

@@ -15,27 +15,25 @@ struct Probe {
 
 bool weight_type_supported(DType t) { return dispatch_weight_type(t, Probe{}); }
 
-Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M) {
-    auto *q = static_cast<int8_t *>(ctx.scratch(kScratchQ8, (K + (sizeof(float) + sizeof(int)) * (K / 32)) * M));
+Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M, ScratchSlot slot) {
+    auto *q = static_cast<int8_t *>(ctx.scratch(slot, (K + (sizeof(float) + sizeof(int)) * (K / 32)) * M));
     const float *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
-    return Q8Activations{q, d, reinterpret_cast<const int *>(d + M * (K / 32))};
+    return Q8Activations{q, d, reinterpret_cast<const int *>(d + M * (K / 32)), slot};
 }
 
-void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M) {
-    ctx.act_cache = Context::ActCache{xp, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, static_cast<int>(traits(w).block_size)};
+void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot) {
+    ctx.act_cache = Context::ActCache{xp, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, static_cast<int>(traits(w).block_size), slot};
 }
 
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M) {
     const auto &c = ctx.act_cache;
     const bool hit = c.x == xp && c.nb1 == x_nb1 && c.K == K && c.M == M &&
                      c.family == static_cast<int>(traits(w).block_size);
-    if (!hit) ctx.invalidate_act_cache();
-    const Q8Activations a = q8_scratch(ctx, K, M);
-    if (!hit) {
-        prepare_activations_q8(ctx, w, xp, x_nb1, K, M, const_cast<int8_t *>(a.q), const_cast<float *>(a.d),
-                               const_cast<int *>(a.sum));
-        note_q8_activations(ctx, w, xp, x_nb1, K, M);
-    }
+    if (hit) return q8_scratch(ctx, K, M, c.slot);
+    const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
+    prepare_activations_q8(ctx, w, xp, x_nb1, K, M, const_cast<int8_t *>(a.q), const_cast<float *>(a.d),
+                           const_cast<int *>(a.sum));
+    note_q8_activations(ctx, w, xp, x_nb1, K, M, a.slot);
     return a;
 }
 

@@ -30,12 +30,13 @@ struct Q8Activations {
     const int8_t *q;
     const float *d;
     const int *sum;
+    ScratchSlot slot;
 };
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
-// Where q8_activations keeps the conversion (kScratchQ8, sized for K x M), for a kernel that
-// writes it itself; note_q8_activations then records whose conversion it holds.
-Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M);
-void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
+// A place for a conversion of K x M (slot: ctx.free_q8_slot() for a new one), for a kernel
+// that writes it itself; note_q8_activations then records whose conversion the slot holds.
+Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M, ScratchSlot slot);
+void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot);
 
 // Whether matvec_q8 has an integer kernel for weight type w.
 bool matvec_q8_supported(DType w);
@@ -58,10 +59,20 @@ constexpr int kMaxMatvecParts = 3;
 // swiglu / geglu: parts[0] is the gate, parts[1] the up matrix (same N); dst of part 0
 // receives act(gate) * up, part 1's dst is not written.
 enum class MatvecEpilogue { none, swiglu, geglu };
+// Where a product also writes its results' Q8_0 form (q [M][N], d and sum [M][N / 32], as
+// prepare_activations_q8 would), for the product that reads them next; counters: N / 32
+// zeroed ints (kScratchCounters), left zeroed.
+struct Q8Sink {
+    int8_t *q = nullptr;
+    float *d = nullptr;
+    int *sum = nullptr;
+    int *counters = nullptr;
+};
 // Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
-// (q, d as for matvec_q8) in one launch.
+// (q, d, sum as for matvec_q8) in one launch. out.q: part 0's results (one product, or the
+// GLU pair's) also as Q8_0, N % 32 == 0.
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue);
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {});
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
 // the same format, x [M][K] 16-bit values: 16-byte loads throughout.

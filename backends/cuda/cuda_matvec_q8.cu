@@ -136,7 +136,39 @@ struct Parts {
     const float *res[kMaxMatvecParts];
     int64_t ldr[kMaxMatvecParts];
     unsigned first_block[kMaxMatvecParts + 1];
+    Q8Sink out; // out.q: part 0's results also as Q8_0 blocks (one launch: one product, or a GLU pair)
 };
+
+// The Q8_0 form of part 0's results, made by whichever block stores the last rows of each
+// 32-row group: every block adds its rows to the group's counter (after a fence, so that its
+// stores are visible first); the block that completes the group reads the 32 values back from
+// L2 and converts them exactly as cuda_activations.cu's q8_0_kernel would, then resets the
+// counter for the next launch. (N % 32 == 0, and 32 % rows_per_block == 0.)
+__device__ void quantize_finished_group(const Parts &p, int row0, int rows_per_block, int nc) {
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    const int g = row0 / 32;
+    if (threadIdx.x == 0) {
+        const int mine = min(rows_per_block, p.N[0] - row0);
+        last = atomicAdd(&p.out.counters[g], mine) + mine == 32;
+        if (last) p.out.counters[g] = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (w >= nc) return; // one warp per column
+    const int64_t K = p.N[0];
+    const float v = __ldcg(&p.dst[0][w * p.ldd[0] + 32 * g + lane]);
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float q = roundf(v * id);
+    const int sum = warp_sum_int(static_cast<int>(q));
+    p.out.q[w * K + 32 * g + lane] = static_cast<int8_t>(q);
+    if (lane == 0) p.out.d[w * (K / 32) + g] = __half2float(__float2half_rn(d)), p.out.sum[w * (K / 32) + g] = sum;
+}
 
 // WPR warps share a row (each lane takes every (32 * WPR)-th unit; the warps' sums meet in
 // shared memory): a 4096-row product with one warp per row fills under half a wave of the
@@ -187,23 +219,26 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
     __syncthreads();
     // One thread per (local row, column) adds the shares in order and stores.
-    const int t = threadIdx.x;
-    if (t >= rows_per_block * NC) return;
-    const int r = t / NC, c = t % NC, out_row = row - lr + r;
-    if (out_row >= p.N[s]) return;
-    const float *sums = &part_sum[r * WPR * mats][0];
-    float v = 0.0f;
+    const int t = threadIdx.x, row0 = row - lr;
+    if (t < rows_per_block * NC) {
+        const int r = t / NC, c = t % NC, out_row = row0 + r;
+        if (out_row < p.N[s]) {
+            const float *sums = &part_sum[r * WPR * mats][0];
+            float v = 0.0f;
 #pragma unroll
-    for (int i = 0; i < WPR; ++i) v += sums[i * NC + c];
-    if (glu) {
-        float u = 0.0f;
+            for (int i = 0; i < WPR; ++i) v += sums[i * NC + c];
+            if (glu) {
+                float u = 0.0f;
 #pragma unroll
-        for (int i = 0; i < WPR; ++i) u += sums[(WPR + i) * NC + c];
-        v = (glu == 2 ? gelu_ref(v) : silu_ref(v)) * u;
-    } else if (p.res[s]) {
-        v += p.res[s][c * p.ldr[s] + out_row];
+                for (int i = 0; i < WPR; ++i) u += sums[(WPR + i) * NC + c];
+                v = (glu == 2 ? gelu_ref(v) : silu_ref(v)) * u;
+            } else if (p.res[s]) {
+                v += p.res[s][c * p.ldr[s] + out_row];
+            }
+            p.dst[s][c * p.ldd[s] + out_row] = v;
+        }
     }
-    p.dst[s][c * p.ldd[s] + out_row] = v;
+    if (p.out.q) quantize_finished_group(p, row0, rows_per_block, NC);
 }
 
 // Warps per row: enough units per lane to keep a few loads in flight, and enough warps to
@@ -243,7 +278,7 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
 
 template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
-                   const int *sum, int64_t M, int glu) {
+                   const int *sum, int64_t M, int glu, const Q8Sink &out) {
     // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
     static const bool sums_off = [] {
         const char *e = std::getenv("CORVID_CUDA_ACT_SUMS");
@@ -263,6 +298,10 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
             p.ldd[s] = x.ldd;
             p.res[s] = x.res ? x.res + m0 * x.ldr : nullptr;
             p.ldr[s] = x.ldr;
+        }
+        if (out.q) { // columns m0.. of the conversion (N values each)
+            const int64_t n = parts[0].N;
+            p.out = Q8Sink{out.q + m0 * n, out.d + m0 * (n / 32), out.sum + m0 * (n / 32), out.counters};
         }
         const int8_t *qm = q + m0 * K;
         const float *dm = d + m0 * (K / 32);
@@ -285,17 +324,19 @@ bool matvec_q8_supported(DType w) {
 }
 
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue) {
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out) {
     if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
         fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
+    if (out.q && (parts[0].N % 32 != 0 || (epilogue == MatvecEpilogue::none && n_parts != 1)))
+        fail(Status::internal, "cuda matvec_q8: 8-bit output of %lld rows", static_cast<long long>(parts[0].N));
     const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
 }
@@ -303,7 +344,7 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
                const float *d, const int *sum, int64_t M, float *dst, int64_t ldd) {
     const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0};
-    matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none);
+    matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none, Q8Sink{});
 }
 
 } // namespace corvid::cuda

@@ -259,27 +259,52 @@ private:
     }
 
     // Everything a captured graph depends on besides the tensors' contents: ops, types,
-    // shapes, strides, parameters, addresses, and where the scratch buffers are.
+    // shapes, strides, parameters, addresses, and where the scratch buffers are. It is
+    // computed before every decode step, serially with the GPU, over ~850 nodes of a 7B
+    // step: hashed a 64-bit word at a time (a byte at a time it cost ~0.4 ms per token).
     uint64_t signature(const std::vector<Tensor *> &nodes) const {
-        uint64_t h = 1469598103934665603ull ^ ctx_.scratch_epoch;
-        auto mix = [&h](const void *p, size_t n) {
-            const auto *b = static_cast<const uint8_t *>(p);
-            for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+        // Four interleaved lanes, so that consecutive words do not wait for each other's multiply.
+        uint64_t lane[4] = {0x9E3779B97F4A7C15ull ^ ctx_.scratch_epoch, 1, 2, 3};
+        size_t n = 0;
+        auto mix = [&lane, &n](uint64_t w) {
+            uint64_t &h = lane[n++ & 3];
+            h ^= w;
+            h *= 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
         };
+        auto mix_words = [&mix](const void *p, size_t bytes) { // bytes % 8 == 0
+            const auto *b = static_cast<const uint8_t *>(p);
+            for (size_t i = 0; i < bytes; i += 8) {
+                uint64_t w;
+                std::memcpy(&w, b + i, 8);
+                mix(w);
+            }
+        };
+        static_assert(sizeof(Tensor::ne) % 8 == 0 && sizeof(Tensor::nb) % 8 == 0 && sizeof(Tensor::ip) % 8 == 0 &&
+                          sizeof(Tensor::fp) % 8 == 0,
+                      "signature() hashes these arrays as 64-bit words");
         for (const Tensor *t : nodes) {
             const Tensor *ts[1 + kMaxSrc] = {t, t->src[0], t->src[1], t->src[2], t->src[3]};
             for (const Tensor *x : ts) {
-                if (!x) continue;
-                mix(&x->op, sizeof x->op);
-                mix(&x->type, sizeof x->type);
-                mix(x->ne, sizeof x->ne);
-                mix(x->nb, sizeof x->nb);
-                mix(&x->data, sizeof x->data);
+                if (!x) {
+                    mix(0);
+                    continue;
+                }
+                mix(static_cast<uint64_t>(x->op) | static_cast<uint64_t>(x->type) << 8);
+                mix_words(x->ne, sizeof x->ne);
+                mix_words(x->nb, sizeof x->nb);
+                mix(reinterpret_cast<uintptr_t>(x->data));
             }
-            mix(t->ip, sizeof t->ip);
-            mix(t->fp, sizeof t->fp);
+            mix_words(t->ip, sizeof t->ip);
+            mix_words(t->fp, sizeof t->fp);
         }
-        return h ^ nodes.size();
+        uint64_t h = nodes.size();
+        for (uint64_t x : lane) {
+            h ^= x;
+            h *= 0xc4ceb9fe1a85ec53ull;
+            h ^= h >> 29;
+        }
+        return h;
     }
 
     void compute_captured(const std::vector<Tensor *> &nodes) {

@@ -10,6 +10,7 @@
 #                      run it under env settings, e.g. CORVID_CUDA_FUSE=0, for an A/B)
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
+#     profile-pp=T     the same for one 512-token prompt (pp512)
 #
 # Setup here, once (packages the build needs, and the vocabularies the model tool copies):
 #   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
@@ -61,11 +62,17 @@ for step in "$@"; do
         for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
         $CORVID bench "${args[@]}" -p 512 -n 128 -r 3 -o md | tee "$OUT/bench${tag/=/-}.md"
         ;;
-    profile=*)
-        t=$(echo "${step#profile=}" | tr 'A-Z' 'a-z')
-        # No prompt, 3 tokens generated after the warm-up one: four decode steps.
+    profile=* | profile-pp=*)
+        t=$(echo "${step#*=}" | tr 'A-Z' 'a-z')
+        if [ "${step%%=*}" = profile-pp ]; then
+            # One 512-token prompt after the warm-up one: two prompt steps (get_rows once each).
+            bargs=(-p 512 -n 0 -r 1); t=pp-$t
+        else
+            # No prompt, 3 tokens generated after the warm-up one: four decode steps.
+            bargs=(-p 0 -n 3 -r 1)
+        fi
         CORVID_CUDA_GRAPHS=0 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
-            $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 3 -r 1 >"$OUT/ncu-$t.csv" 2>"$OUT/ncu-$t.err" || tail -5 "$OUT/ncu-$t.err"
+            $CORVID bench -m /tmp/m/7b-${t#pp-}.gguf "${bargs[@]}" >"$OUT/ncu-$t.csv" 2>"$OUT/ncu-$t.err" || tail -5 "$OUT/ncu-$t.err"
         python3 - "$OUT/ncu-$t.csv" <<'EOF'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
@@ -87,7 +94,7 @@ for v in agg.values():
     v[0] /= n_steps
     v[1] /= n_steps
 total = sum(v[1] for v in agg.values())
-print(f"per decode step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernels, {total/1000:.1f} us of kernel time")
+print(f"per step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernels, {total/1000:.1f} us of kernel time")
 for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
     print(f"{ns/1000:9.1f} us {n:7.1f} x {ns/n/1000:7.2f} us  {name}")
 EOF

@@ -5,8 +5,10 @@
 // Decode at batch 1 streams every weight once per token, so these kernels must keep up
 // with memory: a 2-core machine reads ~14 GB/s per core, i.e. one Q4_0 block every
 // ~3 cycles. They work in 512-bit registers, two 32-element blocks (or one 64-element
-// run of a super-block) per register, and compute kRowsPerCall rows at once so that each
-// activation load, conversion and scale vector is shared by those rows:
+// run of a super-block) per register, and can compute up to kRowsPerCall rows at once so
+// that each activation load, conversion and scale vector is shared by those rows (the
+// driver asks for one row per call by default, see decode_rows() in cpu_matmul_fast.cpp:
+// a single sequential stream per thread streams faster than interleaved rows):
 //   - the quant levels of a block pair come from one masked load (never past the row)
 //     and one byte permutation into element order, so the activations are used as the
 //     partner quantizer wrote them (cpu_matmul_fast.cpp: ActCol);

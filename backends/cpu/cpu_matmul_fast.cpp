@@ -47,6 +47,29 @@
 #endif
 
 namespace corvid::cpu {
+
+namespace {
+// Weight rows per call of the decode row kernel (Kernels::dot_rows; CORVID_CPU_DECODE_ROWS=1..4
+// overrides). The kernels can share each activation load and conversion between up to
+// kRowsPerCall rows, but the rows are then kRowsPerCall interleaved streams per thread, each a
+// few KiB long, which the hardware prefetchers follow badly; one row per call makes each
+// thread's reads one sequential stream. On the project's AVX-512 VM (44 GB/s), 1B model, tg32,
+// alternated: one row against four measured 61-63 / 53-56 tokens/s at Q4_0, 68 / 56-61 at
+// Q4_K_M, 36-43 / 33-35 at Q8_0, 24-27 / 20-22 at F16.
+std::atomic<int> g_decode_rows{0}; // 0: CORVID_CPU_DECODE_ROWS or 1
+
+int64_t decode_rows() {
+    static const int from_env = [] {
+        const char *e = std::getenv("CORVID_CPU_DECODE_ROWS");
+        const int v = e ? std::atoi(e) : 1;
+        return v >= 1 && v <= fast::kRowsPerCall ? v : 1;
+    }();
+    const int forced = g_decode_rows.load(std::memory_order_relaxed);
+    return forced ? forced : from_env;
+}
+} // namespace
+
+void set_decode_rows(int rows) { g_decode_rows.store(rows >= 1 && rows <= fast::kRowsPerCall ? rows : 0); }
 namespace {
 
 // ---- instruction-set detection ---------------------------------------------------
@@ -581,11 +604,12 @@ bool mul_mat_fast(Tensor &dst) {
             float out[fast::kMaxCols];
             for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
                 const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
-                if (nc == 1 && dot_rows) { // a single column: several rows per call
+                if (nc == 1 && dot_rows) { // a single column: the row kernel, decode_rows() rows per call
+                    const int64_t per = decode_rows();
                     float *o = reinterpret_cast<float *>(dst.row(m0, b2, b3));
-                    for (int64_t n = n0; n < n1; n += fast::kRowsPerCall)
+                    for (int64_t n = n0; n < n1; n += per)
                         dot_rows(K, static_cast<const uint8_t *>(wb) + n * w.nb[1], w.nb[1],
-                                 static_cast<int>(std::min<int64_t>(fast::kRowsPerCall, n1 - n)), bcols[m0], o + n);
+                                 static_cast<int>(std::min<int64_t>(per, n1 - n)), bcols[m0], o + n);
                     continue;
                 }
                 for (int64_t n = n0; n < n1; ++n) {

@@ -252,8 +252,15 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
         static const Shape b256_shapes[] = {{256, 3, 1, 1, 1, 1, 1}, {768, 67, 1, 1, 1, 1, 1}, {512, 13, 9, 1, 1, 1, 1},
                                             {256, 5, 5, 2, 3, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {2304, 9, 5, 1, 1, 1, 1}};
         const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
-        uint32_t seed = 1000 + static_cast<uint32_t>(type) * 17;
-        for (int i = 0; i < 6; ++i) check_mul_mat(type, shapes[i], seed++, worst);
+        // Decode (M = 1) with every rows-per-call setting of the row kernels.
+        for (int rows = 1; rows <= cpu::fast::kRowsPerCall; ++rows) {
+            CAPTURE(rows);
+            cpu::set_decode_rows(rows);
+            uint32_t seed = 1000 + static_cast<uint32_t>(type) * 17;
+            for (int i = 0; i < 6; ++i)
+                if (rows == 1 || shapes[i].M == 1) check_mul_mat(type, shapes[i], seed + static_cast<uint32_t>(i), worst);
+        }
+        cpu::set_decode_rows(0);
     }
     MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
 }

@@ -8,9 +8,11 @@
 // at a time, so each K and V row is read and converted to float once for all the rows:
 //   score_pass: scores s = (q . k) * scale + mask for every row and key, stored in s[],
 //               and each row's running max m;
-//   sum_pass:   l += sum exp(s - m) over the stored scores (m: the final max);
+//   sum_pass:   l += sum exp(s - m) over the stored scores (m: the final max), leaving
+//               exp(s - m) in s[] in their place;
 //   value_pass: p = exp(s - m) * inv (inv = 1 / the row's total sum), rounded to F16 with
-//               an F16 cache, acc += p * v.
+//               an F16 cache, acc += p * v (the rows of a tile four at a time, each V row
+//               loaded once for them).
 // Not a one-pass online softmax: rounding unnormalised probabilities to F16 (or summing
 // them relative to a moving max) moves Gemma 3's logits past the end-to-end tolerance,
 // so the probabilities are normalised first and rounded where the reference's (and

@@ -26,18 +26,12 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
     if (blk >= static_cast<int64_t>(per_col) * M) return;
     const int64_t m = blk / per_col;
     const int u = static_cast<int>(blk % per_col);
-    const float v = reinterpret_cast<const float *>(x + m * x_nb1)[32 * u + lane];
-    const float amax = warp_max(fabsf(v));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const float q = roundf(v * id);
-    const float dd = __half2float(__float2half_rn(d));
+    const WarpQ8_0 b = warp_q8_0(reinterpret_cast<const float *>(x + m * x_nb1)[32 * u + lane]);
     if (q8) {
-        q8[m * K + 32 * u + lane] = static_cast<int8_t>(q);
-        const int sum = warp_sum_int(static_cast<int>(q));
-        if (lane == 0) d8[m * per_col + u] = dd, s8[m * per_col + u] = sum;
+        q8[m * K + 32 * u + lane] = static_cast<int8_t>(b.q);
+        if (lane == 0) d8[m * per_col + u] = b.d16, s8[m * per_col + u] = b.sum;
     } else {
-        out[m * ld + 32 * u + lane] = to_out<OutT>(q * dd);
+        out[m * ld + 32 * u + lane] = to_out<OutT>(b.q * b.d16);
     }
 }
 
@@ -80,7 +74,7 @@ __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, i
     }
     if (q8) {
         q8[m * K + 256 * sb + t] = static_cast<int8_t>(q);
-        const int sum = warp_sum_int(q); // this warp's 32 values: one sub-block
+        const int sum = warp_sum(q); // this warp's 32 values: one sub-block
         if ((t & 31) == 0) d8[m * (K / 32) + 8 * sb + t / 32] = d, s8[m * (K / 32) + 8 * sb + t / 32] = sum;
     } else {
         out[m * ld + 256 * sb + t] = to_out<OutT>(r);

@@ -140,16 +140,9 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
         o[d] = v;
         if (q8) {
             const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
-            const float amax = warp_max(fabsf(v));
-            const float sc = amax / 127.0f;
-            const float id = sc != 0.0f ? 1.0f / sc : 0.0f;
-            const float qv = roundf(v * id);
-            const int sum = warp_sum_int(static_cast<int>(qv));
-            q8[t * K + k] = static_cast<int8_t>(qv);
-            if ((threadIdx.x & 31) == 0) {
-                d8[t * (K / 32) + k / 32] = __half2float(__float2half_rn(sc));
-                s8[t * (K / 32) + k / 32] = sum;
-            }
+            const WarpQ8_0 b = warp_q8_0(v);
+            q8[t * K + k] = static_cast<int8_t>(b.q);
+            if ((threadIdx.x & 31) == 0) d8[t * (K / 32) + k / 32] = b.d16, s8[t * (K / 32) + k / 32] = b.sum;
         }
     }
 }

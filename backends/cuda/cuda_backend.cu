@@ -59,8 +59,6 @@ public:
         ctx_.sm_count = p.multiProcessorCount;
         const char *pdl = std::getenv("CORVID_CUDA_PDL");
         ctx_.pdl = p.major >= 9 && !(pdl && std::strcmp(pdl, "0") == 0);
-        const char *pf = std::getenv("CORVID_CUDA_PREFETCH");
-        ctx_.prefetch = ctx_.pdl && pf && std::strcmp(pf, "1") == 0;
         name_ = strfmt("CUDA%d", device);
         CV_CUDA(cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking));
         CV_CUBLAS(cublasCreate(&ctx_.cublas));

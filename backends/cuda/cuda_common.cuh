@@ -51,11 +51,6 @@ struct Context {
     // off): see launch(). On the 7B decode step (H200) it measured 280 against 266 tokens/s
     // at Q4_0, 249 against 226 at Q4_K_M, 225 against 217 at Q8_0.
     bool pdl = false;
-    // CORVID_CUDA_PREFETCH=1 (with pdl): the matvecs prefetch their weight rows into L2
-    // before the dependency wait. Off by default: on one H200, three runs alternated, the
-    // 7B tg128 measured 288 / 283 against 303 tokens/s without at Q4_0, 137 / 139 against
-    // 166 at F16, level at Q4_K_M (271 / 272 against 269) and Q8_0 (228 / 241 against 244).
-    bool prefetch = false;
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.
     int *error_flag = nullptr;
@@ -142,15 +137,6 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 
-// Asks for the 128-byte lines of [p, p + bytes) to be brought into L2, `lanes` threads
-// sharing the work (thread `lane` takes every lanes-th line). Kernels call it for their
-// weights before grid_dependency_wait(): with dependent launches the loads then overlap the
-// previous kernel's tail.
-__device__ __forceinline__ void prefetch_l2(const uint8_t *p, int64_t bytes, int lane, int lanes) {
-    for (int64_t off = static_cast<int64_t>(lane) * 128; off < bytes; off += static_cast<int64_t>(lanes) * 128)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + off));
-}
-
 // ---- device helpers ------------------------------------------------------------------
 
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
@@ -161,17 +147,7 @@ __device__ __forceinline__ uint32_t ld_u32_a2(const uint8_t *p) {
     return static_cast<uint32_t>(ld_u16(p)) | static_cast<uint32_t>(ld_u16(p + 2)) << 16;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ int warp_sum_int(int v) {
+template <typename T> __device__ __forceinline__ T warp_sum(T v) { // float, double, int
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -186,6 +162,27 @@ __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
+}
+
+// Q8_0's scale for a block whose largest magnitude is amax, as the reference quantizer
+// computes it: returns 1 / d to quantize with (0 for an all-zero block) and sets d16 to d
+// through F16, the scale the block stores.
+__device__ __forceinline__ float q8_0_scale(float amax, float &d16) {
+    const float d = amax / 127.0f;
+    d16 = __half2float(__float2half_rn(d));
+    return d != 0.0f ? 1.0f / d : 0.0f;
+}
+// A Q8_0 block held one value per lane of a warp (every lane calls it): this lane's level,
+// and in every lane the block's stored scale and the sum of its levels.
+struct WarpQ8_0 {
+    float q, d16;
+    int sum;
+};
+__device__ __forceinline__ WarpQ8_0 warp_q8_0(float v) {
+    float d16;
+    const float id = q8_0_scale(warp_max(fabsf(v)), d16);
+    const float q = roundf(v * id);
+    return WarpQ8_0{q, d16, warp_sum(static_cast<int>(q))};
 }
 
 // Activations as the reference computes them (elementwise kernels and the fused GLU

@@ -87,7 +87,8 @@ const Tensor *q8_0_reader(const std::vector<Tensor *> &nodes, size_t after, cons
     return whole && traits(mm.src[0]->type).block_size == 32 ? &mm : nullptr;
 }
 
-// out_q8: also write the results' Q8_0 form for `reader` (a product over part 0's output).
+// out: the tensor part 0 writes (reported to ctx.written); reader: a product over it whose
+// Q8_0 activations the launch writes too.
 void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e,
                   const Tensor *out = nullptr, const Tensor *reader = nullptr) {
     const Tensor &w = *first.src[0], &x = *first.src[1];
@@ -99,15 +100,14 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
     if (reader) { // the other 8-bit slot: this launch still reads the one in the cache
         const int64_t N = parts[0].N;
         o = q8_scratch(ctx, N, M, ctx.free_q8_slot());
-        sink = Q8Sink{const_cast<int8_t *>(o.q), const_cast<float *>(o.d), const_cast<int *>(o.sum),
+        sink = Q8Sink{o.q, o.d, o.sum,
                       static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)))};
     }
     matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink);
-    if (reader) {
-        ctx.written(out->data, out->n_bytes());
+    if (out) ctx.written(out->data, out->n_bytes());
+    if (reader)
         note_q8_activations(ctx, reader->src[0]->type, static_cast<const uint8_t *>(out->data),
                             static_cast<int64_t>(out->nb[1]), parts[0].N, M, o.slot);
-    }
 }
 
 // gate, up, glu: returns the nodes covered (0 if the pattern is not there).
@@ -123,7 +123,6 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
     const Tensor *down = q8_0_reader(nodes, k + 1, glu);
-    ctx.written(glu.data, glu.n_bytes());
     launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu, &glu,
                  down);
     return k + 1 - i;
@@ -172,7 +171,7 @@ size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_
     if (!reads_all || traits(wt).block_size != 32 || M == 0) return 0;
     ctx.written(att.data, att.n_bytes());
     const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
-    const bool q8 = attention(ctx, att, const_cast<int8_t *>(a.q), const_cast<float *>(a.d), const_cast<int *>(a.sum));
+    const bool q8 = attention(ctx, att, a.q, a.d, a.sum);
     if (q8) note_q8_activations(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M, a.slot);
     return 1;
 }
@@ -193,13 +192,12 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
             const DType wt = mm->src[0]->type;
             const int64_t K = mul.ne[0], M = mul.ne[1];
             const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
-            if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), const_cast<int8_t *>(a.q),
-                             const_cast<float *>(a.d), const_cast<int *>(a.sum)))
+            if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), a.q, a.d, a.sum))
                 note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M,
                                     a.slot);
-            return 2;
+        } else {
+            rms_norm_mul(ctx, t, mul);
         }
-        rms_norm_mul(ctx, t, mul);
         return 2;
     }
     const size_t j = next_non_view(nodes, i + 1);

@@ -17,8 +17,8 @@ bool weight_type_supported(DType t) { return dispatch_weight_type(t, Probe{}); }
 
 Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M, ScratchSlot slot) {
     auto *q = static_cast<int8_t *>(ctx.scratch(slot, (K + (sizeof(float) + sizeof(int)) * (K / 32)) * M));
-    const float *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
-    return Q8Activations{q, d, reinterpret_cast<const int *>(d + M * (K / 32)), slot};
+    auto *d = reinterpret_cast<float *>(q + K * M); // K * M is a multiple of 32: aligned
+    return Q8Activations{q, d, reinterpret_cast<int *>(d + M * (K / 32)), slot};
 }
 
 void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot) {
@@ -31,8 +31,7 @@ Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x
                      c.family == static_cast<int>(traits(w).block_size);
     if (hit) return q8_scratch(ctx, K, M, c.slot);
     const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
-    prepare_activations_q8(ctx, w, xp, x_nb1, K, M, const_cast<int8_t *>(a.q), const_cast<float *>(a.d),
-                           const_cast<int *>(a.sum));
+    prepare_activations_q8(ctx, w, xp, x_nb1, K, M, a.q, a.d, a.sum);
     note_q8_activations(ctx, w, xp, x_nb1, K, M, a.slot);
     return a;
 }

@@ -24,12 +24,12 @@ void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_n
                             float *d, int *sum);
 
 // The 8-bit form of M activation columns (x + m * x_nb1, K floats each) for weights of
-// type w: converted into kScratchQ8 now, or the conversion already there when ctx.act_cache
-// says it is of the same input (q, k and v read one input; so do gate and up).
+// type w: converted now into the free 8-bit slot, or the conversion already there when
+// ctx.act_cache says it is of the same input (q, k and v read one input; so do gate and up).
 struct Q8Activations {
-    const int8_t *q;
-    const float *d;
-    const int *sum;
+    int8_t *q;
+    float *d;
+    int *sum;
     ScratchSlot slot;
 };
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);

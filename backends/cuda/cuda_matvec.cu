@@ -91,10 +91,9 @@ struct Launch {
 template <bool BF, int NC, int U>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_h_kernel(const uint8_t *__restrict__ W, int64_t w_nb1, int N, int K, const uint16_t *__restrict__ x,
-                    float *__restrict__ dst, int64_t ldd, bool prefetch) {
+                    float *__restrict__ dst, int64_t ldd) {
     const int row = blockIdx.x * kWarps + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
-    if (prefetch && row < N) prefetch_l2(W + static_cast<int64_t>(row) * w_nb1, 2 * static_cast<int64_t>(K), lane, 32);
     grid_dependency_wait();
     allow_dependents();
     if (row >= N) return;
@@ -141,10 +140,10 @@ void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t 
     const unsigned grid = blocks_for(N, kWarps);
     const int n = static_cast<int>(N), k = static_cast<int>(K);
     switch (M) {
-    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, ctx.prefetch); break;
-    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, ctx.prefetch); break;
-    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, ctx.prefetch); break;
-    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, ctx.prefetch); break;
+    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
     default:
         for (int64_t m0 = 0; m0 < M; m0 += 4)
             launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd);

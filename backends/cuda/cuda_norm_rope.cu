@@ -49,14 +49,14 @@ __device__ __forceinline__ void store_q8_0(float4 v, int64_t i, bool live, int64
     float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
 #pragma unroll
     for (int m = 1; m < 8; m <<= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, m));
-    const float d = a / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d16;
+    const float id = q8_0_scale(a, d16);
     const char4 q = make_char4(static_cast<signed char>(roundf(v.x * id)), static_cast<signed char>(roundf(v.y * id)),
                                static_cast<signed char>(roundf(v.z * id)), static_cast<signed char>(roundf(v.w * id)));
     const int sum = sum8_int(static_cast<int>(q.x) + q.y + q.z + q.w);
     if (!live) return;
     reinterpret_cast<char4 *>(o.q + r * n)[i] = q;
-    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = __half2float(__float2half_rn(d)), o.s[r * (n / 32) + i / 8] = sum;
+    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = d16, o.s[r * (n / 32) + i / 8] = sum;
 }
 
 // The value of largest magnitude, first on ties, over a warp: (|v|, index, v).

@@ -121,17 +121,6 @@ void add_gemm_amx(Kernels &t);
 // no such kernels). The caller checks that the processor has VBMI.
 void add_gemv_avx512(Kernels &t);
 
-} // namespace corvid::cpu::fast
-
-namespace corvid::cpu {
-// Rows per call of the decode row kernel (1..kRowsPerCall; 0: the default, 1, or
-// CORVID_CPU_DECODE_ROWS). For tests, which run every setting; not thread-safe against a
-// running product.
-void set_decode_rows(int rows);
-} // namespace corvid::cpu
-
-namespace corvid::cpu::fast {
-
 // Null when the build has no such kernels (other targets, compilers without the flags).
 const Kernels *kernels_avx2();
 const Kernels *kernels_avx512();

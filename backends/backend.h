@@ -43,6 +43,14 @@ public:
     // Host -> backend. `src` may be reused as soon as this returns (device backends stage
     // through pinned buffers); the copy is complete before any later compute or download.
     virtual void upload(void *dst, const void *src, size_t bytes);
+    // Host -> backend for a model weight `w` (its host bytes at `src`, w.n_bytes() of them):
+    // the backend may store them rearranged for its kernels, in the same number of bytes.
+    // Returns the layout the bytes now have (Tensor::layout; 0: as stored, the default),
+    // which the caller records in the device copy of w. Same ordering and errors as upload().
+    virtual int32_t upload_weight(void *dst, const Tensor &w, const void *src) {
+        upload(dst, src, w.n_bytes());
+        return 0;
+    }
     // Backend -> host. Returns when `dst` holds the data (after all earlier work).
     virtual void download(void *dst, const void *src, size_t bytes);
     // Within the backend's memory; ordered with compute() like the transfers.

@@ -8,6 +8,7 @@
 #     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
 #     bench[=TAG]      corvid bench pp512 / tg128 on every model in /tmp/m (to bench[-TAG].md;
 #                      run it under env settings, e.g. CORVID_CUDA_FUSE=0, for an A/B)
+#     tg[=TAG]         the same for tg128 alone (to tg[-TAG].md)
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #     profile-pp=T     the same for one 512-token prompt (pp512)
@@ -56,11 +57,13 @@ for step in "$@"; do
         done
         ls -la /tmp/m
         ;;
-    bench | bench=*)
-        tag=${step#bench}
+    bench | bench=* | tg | tg=*)
+        name=${step%%=*}
+        tag=${step#"$name"}
         args=()
         for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
-        $CORVID bench "${args[@]}" -p 512 -n 128 -r 3 -o md | tee "$OUT/bench${tag/=/-}.md"
+        if [ "$name" = tg ]; then args+=(-p 0); else args+=(-p 512); fi
+        $CORVID bench "${args[@]}" -n 128 -r 3 -o md | tee "$OUT/$name${tag/=/-}.md"
         ;;
     profile=* | profile-pp=*)
         t=$(echo "${step#*=}" | tr 'A-Z' 'a-z')

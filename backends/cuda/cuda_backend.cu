@@ -4,6 +4,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_planar.cuh"
 
 #include <cstdlib>
 #include <cstring>
@@ -69,6 +70,10 @@ public:
         CV_CUBLAS(cublasSetWorkspace(ctx_.cublas, cublas_workspace_, kCublasWorkspace));
         const char *g = std::getenv("CORVID_CUDA_GRAPHS");
         use_graphs_ = !(g && std::strcmp(g, "0") == 0);
+        const char *mv = std::getenv("CORVID_CUDA_MATVEC");
+        ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
+        const char *pl = std::getenv("CORVID_CUDA_PLANAR");
+        planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
         const char *f = std::getenv("CORVID_CUDA_FUSE");
         fuse_ = !(f && std::strcmp(f, "0") == 0);
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
@@ -176,6 +181,37 @@ public:
             d += n;
             bytes -= n;
         }
+    }
+
+    // Quantized 2-D weights of the planar types are stored planar (cuda_planar.cuh): each
+    // staging buffer's worth of whole rows is rearranged on the host as it is staged, and
+    // each plane's part copied to its place.
+    int32_t upload_weight(void *dst, const Tensor &w, const void *src) override {
+        const size_t row_bytes = w.ne[1] > 0 ? w.row_bytes() : 0;
+        if (!planar_ || !planar_type(w.type) || w.ne[2] != 1 || w.ne[3] != 1 || !w.is_contiguous() || row_bytes == 0 ||
+            row_bytes > static_cast<size_t>(kPlanarMaxRowBytes))
+            return Backend::upload_weight(dst, w, src);
+        bind();
+        ctx_.written(dst, w.n_bytes());
+        ensure_staging();
+        const PlanarFormat f = planar_format(w.type);
+        const int64_t bpr = static_cast<int64_t>(row_bytes / traits(w.type).block_bytes), N = w.ne[1];
+        const int64_t rows_per_chunk = static_cast<int64_t>(kStagingBytes / row_bytes);
+        const auto *s = static_cast<const uint8_t *>(src);
+        auto *d = static_cast<uint8_t *>(dst);
+        for (int64_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
+            const int64_t rows = N - r0 < rows_per_chunk ? N - r0 : rows_per_chunk, blocks = rows * bpr;
+            CV_CUDA(cudaEventSynchronize(staged_[next_])); // the buffer's previous copies are done
+            uint8_t *out[kMaxPlanes] = {};
+            for (int p = 0; p < f.n_planes; ++p) out[p] = static_cast<uint8_t *>(staging_[next_]) + plane_offset(w.type, p, blocks);
+            planar_pack(w.type, s + r0 * static_cast<int64_t>(row_bytes), blocks, out);
+            for (int p = 0; p < f.n_planes; ++p)
+                CV_CUDA(cudaMemcpyAsync(d + plane_offset(w.type, p, N * bpr) + r0 * bpr * f.bytes[p], out[p],
+                                        static_cast<size_t>(blocks * f.bytes[p]), cudaMemcpyHostToDevice, ctx_.stream));
+            CV_CUDA(cudaEventRecord(staged_[next_], ctx_.stream));
+            next_ ^= 1;
+        }
+        return kLayoutPlanar;
     }
 
     void download(void *dst, const void *src, size_t bytes) override {
@@ -417,6 +453,7 @@ private:
     uint64_t exec_signature_ = 0;
     bool use_graphs_ = true;
     bool fuse_ = true; // CORVID_CUDA_FUSE=0: every node alone (A/B timing, bisecting)
+    bool planar_ = true; // CORVID_CUDA_PLANAR=0: weights kept in ggml's layout (A/B timing)
     void *cublas_workspace_ = nullptr;
 };
 

@@ -51,6 +51,9 @@ struct Context {
     // off): see launch(). On the 7B decode step (H200) it measured 280 against 266 tokens/s
     // at Q4_0, 249 against 226 at Q4_K_M, 225 against 217 at Q8_0.
     bool pdl = false;
+    // CORVID_CUDA_MATVEC=old: the one-row-per-warp integer matvec over ggml's blocks (A/B
+    // timing); weights are then never stored planar.
+    bool matvec_old = false;
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.
     int *error_flag = nullptr;

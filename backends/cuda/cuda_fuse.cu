@@ -43,7 +43,8 @@ bool q8_matvec_node(const Tensor &t) {
 
 // Products over the same activations with the same weight type: one conversion, one launch.
 bool same_input(const Tensor &a, const Tensor &b) {
-    return b.src[1] == a.src[1] && b.src[0]->type == a.src[0]->type && b.src[0]->ne[0] == a.src[0]->ne[0];
+    return b.src[1] == a.src[1] && b.src[0]->type == a.src[0]->type && b.src[0]->ne[0] == a.src[0]->ne[0] &&
+           b.src[0]->layout == a.src[0]->layout;
 }
 
 // add(mm, r) or add(r, mm) that the matvec's epilogue can do: r is [N, M] (or [N] when mm is
@@ -69,6 +70,7 @@ MatvecPart part_of(const Tensor &mm, const Tensor &out, const Tensor *res) {
     p.W = static_cast<const uint8_t *>(w.data);
     p.w_nb1 = static_cast<int64_t>(w.nb[1]);
     p.N = w.ne[1];
+    p.layout = w.layout;
     p.dst = static_cast<float *>(out.data);
     p.ldd = static_cast<int64_t>(out.nb[1] / sizeof(float));
     if (res) {

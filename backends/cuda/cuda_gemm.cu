@@ -10,9 +10,11 @@
 namespace corvid::cuda {
 namespace {
 
-// One thread per 32-element unit: decode, round to F16, store 64 bytes.
+// One thread per 32-element unit of rows [row0, row0 + rows) of a matrix of N rows:
+// decode, round to F16, store 64 bytes.
 template <DType T>
-__global__ void dequant_f16_kernel(const uint8_t *W, int64_t w_nb1, int64_t rows, int units, __half *out) {
+__global__ void dequant_f16_kernel(const uint8_t *W, int64_t w_nb1, int64_t N, bool planar, int64_t row0, int64_t rows,
+                                   int units, __half *out) {
     grid_dependency_wait();
     allow_dependents();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -20,7 +22,7 @@ __global__ void dequant_f16_kernel(const uint8_t *W, int64_t w_nb1, int64_t rows
     const int64_t r = i / units;
     const int u = static_cast<int>(i % units);
     float w[32];
-    deq32<T>(W + r * w_nb1, u, w);
+    deq32_row<T>(W, w_nb1, N, planar, row0 + r, u, w);
     uint4 *o = reinterpret_cast<uint4 *>(out + r * static_cast<int64_t>(units) * 32 + 32 * u);
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
@@ -37,14 +39,17 @@ __global__ void dequant_f16_kernel(const uint8_t *W, int64_t w_nb1, int64_t rows
 struct Dequant {
     Context &ctx;
     const uint8_t *W;
-    int64_t w_nb1, rows, K;
+    int64_t w_nb1, N;
+    bool planar;
+    int64_t row0, rows, K;
     __half *out;
     template <DType T> void run() {
         if constexpr (is_float_type<T>()) {
             fail(Status::internal, "cuda gemm: float weights need no dequantization");
         } else {
             const int units = static_cast<int>(K / 32);
-            launch(ctx, dequant_f16_kernel<T>, blocks_for(rows * units, 128), 128, 0, W, w_nb1, rows, units, out);
+            launch(ctx, dequant_f16_kernel<T>, blocks_for(rows * units, 128), 128, 0, W, w_nb1, N, planar, row0, rows,
+                   units, out);
             CV_LAUNCHED("dequant_f16_kernel");
         }
     }
@@ -55,7 +60,7 @@ constexpr int64_t kMaxScratchElements = int64_t(64) << 20; // 128 MiB of F16 wei
 } // namespace
 
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
-          int64_t x_nb1, int64_t M, float *dst, int64_t ldd) {
+          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar) {
     const float one = 1.0f, zero = 0.0f;
     const int n = static_cast<int>(N), m = static_cast<int>(M), k = static_cast<int>(K);
     if (w == DType::F32) {
@@ -83,7 +88,7 @@ void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int
     __half *wh = static_cast<__half *>(ctx.scratch(kScratchWeights, 2 * K * chunk));
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         const int64_t rows = std::min(chunk, N - n0);
-        Dequant dq{ctx, W + n0 * w_nb1, w_nb1, rows, K, wh};
+        Dequant dq{ctx, W, w_nb1, N, planar, n0, rows, K, wh};
         if (!dispatch_weight_type(w, dq)) fail(Status::unsupported, "cuda gemm: no kernel for %s", dtype_name(w));
         CV_CUBLAS(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), m, k, &one, wh,
                                CUDA_R_16F, k, xh, CUDA_R_16F, k, &zero, dst + n0, CUDA_R_32F, static_cast<int>(ldd),

@@ -9,8 +9,8 @@ namespace corvid::cuda {
 namespace {
 
 template <DType T>
-__global__ void get_rows_kernel(const uint8_t *table, int64_t t_nb1, int64_t t_rows, const int32_t *ids, int64_t n,
-                                int64_t ne0, float *out, int64_t out_nb1, int *err) {
+__global__ void get_rows_kernel(const uint8_t *table, int64_t t_nb1, int64_t t_rows, bool planar, const int32_t *ids,
+                                int64_t n, int64_t ne0, float *out, int64_t out_nb1, int *err) {
     grid_dependency_wait();
     allow_dependents();
     const int64_t units = (ne0 + 31) / 32;
@@ -25,12 +25,12 @@ __global__ void get_rows_kernel(const uint8_t *table, int64_t t_nb1, int64_t t_r
         for (int j = 0; j < count; ++j) o[32 * u + j] = 0.0f;
         return;
     }
-    const uint8_t *row = table + id * t_nb1;
     if constexpr (is_float_type<T>()) {
+        const uint8_t *row = table + id * t_nb1;
         for (int j = 0; j < count; ++j) o[32 * u + j] = load_elem<T>(row, 32 * u + j);
     } else {
         float w[32];
-        deq32<T>(row, u, w);
+        deq32_row<T>(table, t_nb1, t_rows, planar, id, u, w);
 #pragma unroll
         for (int j = 0; j < 32; ++j) o[32 * u + j] = w[j];
     }
@@ -45,7 +45,7 @@ struct GetRows {
         const int64_t threads = n * ((ne0 + 31) / 32);
         if (threads == 0) return;
         launch(ctx, get_rows_kernel<T>, blocks_for(threads, 128), 128, 0, 
-            static_cast<const uint8_t *>(t.data), static_cast<int64_t>(t.nb[1]), t.ne[1],
+            static_cast<const uint8_t *>(t.data), static_cast<int64_t>(t.nb[1]), t.ne[1], t.layout == kLayoutPlanar,
             static_cast<const int32_t *>(ids.data), n, ne0, static_cast<float *>(dst.data),
             static_cast<int64_t>(dst.nb[1]), ctx.error_flag);
         CV_LAUNCHED("get_rows_kernel");

@@ -42,6 +42,9 @@ void mul_mat(Context &ctx, Tensor &dst) {
     const int64_t r2 = x.ne[2] / w.ne[2], r3 = x.ne[3] / w.ne[3];
     if (x.nb[0] != sizeof(float)) fail(Status::internal, "cuda mul_mat: activation rows must be contiguous");
     if (w.nb[0] != traits(w.type).block_bytes) fail(Status::internal, "cuda mul_mat: weight rows must be contiguous");
+    // Planar weights (2-D only) are read by the integer matvec and the dequantizing GEMM alone.
+    if (w.layout != 0 && (w.layout != kLayoutPlanar || w.ne[2] != 1 || w.ne[3] != 1 || !matvec_q8_supported(w.type)))
+        fail(Status::internal, "cuda mul_mat: weight '%s' has layout %d", w.name.c_str(), w.layout);
     for (int64_t b3 = 0; b3 < x.ne[3]; ++b3) {
         for (int64_t b2 = 0; b2 < x.ne[2]; ++b2) {
             const uint8_t *wp = static_cast<const uint8_t *>(w.data) + (b2 / r2) * w.nb[2] + (b3 / r3) * w.nb[3];
@@ -50,7 +53,7 @@ void mul_mat(Context &ctx, Tensor &dst) {
             const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
             if (M <= kMatvecMaxCols && matvec_q8_supported(w.type)) {
                 const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
-                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd);
+                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd, w.layout);
             } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
                 void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
                 prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xh, K,
@@ -62,7 +65,8 @@ void mul_mat(Context &ctx, Tensor &dst) {
                 prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xq, ldx, ActOut::f32);
                 matvec(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xq, ldx, M, dp, ldd);
             } else {
-                gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dp, ldd);
+                gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dp, ldd,
+                     w.layout == kLayoutPlanar);
             }
         }
     }

@@ -42,8 +42,9 @@ void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1
 bool matvec_q8_supported(DType w);
 // matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32];
 // sum (the per-32 sums of q, may be null) saves the kernels adding them up again.
+// layout: the weight's Tensor::layout (0 or kLayoutPlanar).
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd);
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout);
 
 // One matrix of a fused decode product (cuda_fuse.cu): N rows of w_nb1 bytes;
 // dst[m * ldd + n] = the product, plus res[m * ldr + n] when res is set.
@@ -54,6 +55,7 @@ struct MatvecPart {
     int64_t ldd;
     const float *res;
     int64_t ldr;
+    int32_t layout = 0; // the weight's Tensor::layout; the parts of one launch share it
 };
 constexpr int kMaxMatvecParts = 3;
 // swiglu / geglu: parts[0] is the gate, parts[1] the up matrix (same N); dst of part 0
@@ -87,7 +89,8 @@ void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, i
 
 // The same product for many columns through cuBLAS: x (raw F32 activations) is converted
 // here; quantized weights are dequantized to F16 in row chunks.
+// planar: W is a whole planar matrix of N rows (cuda_planar.cuh).
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
-          int64_t x_nb1, int64_t M, float *dst, int64_t ldd);
+          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar);
 
 } // namespace corvid::cuda

@@ -6,6 +6,7 @@
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace corvid::cuda {
@@ -13,6 +14,11 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kOnes = 0x01010101;
+
+// Which kernel a launch uses: the tile kernel over planar weights or over ggml's blocks, or
+// the older one-row-per-warp kernel (CORVID_CUDA_MATVEC=old, for A/B timing; also for rows
+// too long for a tile).
+enum class MatvecKernel { old, tiles, planar };
 
 __device__ __forceinline__ uint32_t ld_u32(const uint8_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
@@ -234,6 +240,350 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (p.out.q) quantize_finished_group(p, row0, rows_per_block, NC);
 }
 
+// ---- the tile kernel (the default) ----------------------------------------------------
+//
+// A block of 4 warps owns R weight rows (a GLU: R/2 gate and the same R/2 up rows) over all
+// of K. It first copies those rows' bytes into shared memory with asynchronous 16-byte copies
+// (cp.async: no registers held, so a block has its whole tile in flight, up to 64 KiB, and an
+// SM several tiles), before its grid-dependency wait, since weights never depend on an
+// earlier kernel. Then its 128 lanes take consecutive 32-element units and dot each with all
+// R rows, loading the unit's activations once (otherwise they would be read once per row: as
+// many bytes as the weights). Measured first with the rows in registers instead (4 a block):
+// each block then had ~9 KiB in flight, waited one memory latency, reduced and stored, and the
+// 7B decode step's products ran at 0.9-1.6 TB/s of the H100's 3.1.
+// Planar weights (cuda_planar.cuh) are staged plane by plane; ggml's blocks as whole rows.
+
+constexpr int kTileThreads = 128, kTileWarps = kTileThreads / 32;
+constexpr int kTileBudget = 64 << 10;                 // bytes of weights a tile may hold
+constexpr int kTileSmemMax = kTileBudget + (16 << 10); // + the planes' alignment slack
+
+// One 32-element unit of a weight row as integers: q[j] holds elements 4j .. 4j + 3, one a
+// byte (unsigned levels, signed for Q8_0); x, y the type's float factors (Q4_0 / Q8_0 / Q6_K:
+// d; Q4_1: d, m; Q4_K / Q5_K: d * scale, dmin * min); s0, s1 Q6_K's two 16-element scales.
+struct Unit {
+    int q[8];
+    float x, y;
+    int s0, s1;
+};
+
+// Unit u of a row: planar (r: the row's start in each plane) or ggml's blocks (row_p).
+template <DType T, bool PLANAR>
+__device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *row_p, int u) {
+    Unit w{};
+    if constexpr (PLANAR) {
+        if constexpr (T == DType::Q4_0 || T == DType::Q4_K || T == DType::Q6_K) {
+            const int64_t sb = u >> 3;
+            const int i = u & 7;
+            const uint4 v = T == DType::Q4_0 ? ld_u128(r.p[0] + 16 * static_cast<int64_t>(u))
+                                             : ld_u128(r.p[0] + 128 * sb + 16 * i);
+            const uint32_t l[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                w.q[j] = static_cast<int>(l[j] & 0x0F0F0F0Fu);
+                w.q[4 + j] = static_cast<int>((l[j] >> 4) & 0x0F0F0F0Fu);
+            }
+            if constexpr (T == DType::Q4_0) {
+                w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
+            } else if constexpr (T == DType::Q4_K) {
+                const uint8_t *meta = r.p[1] + 16 * sb;
+                int sc, mn;
+                k4_scale_min(meta + 4, i, sc, mn);
+                w.x = h2f(ld_u16(meta)) * static_cast<float>(sc);
+                w.y = h2f(ld_u16(meta + 2)) * static_cast<float>(mn);
+            } else {
+                const uint2 h = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    w.q[j] |= static_cast<int>(((h.x >> (2 * j)) & 0x03030303u) << 4);
+                    w.q[4 + j] |= static_cast<int>(((h.y >> (2 * j)) & 0x03030303u) << 4);
+                }
+                const uint16_t sc = ld_u16(r.p[2] + 16 * sb + 2 * i);
+                w.s0 = static_cast<int8_t>(sc & 0xFF);
+                w.s1 = static_cast<int8_t>(sc >> 8);
+                w.x = h2f(ld_u16(r.p[3] + 2 * sb));
+            }
+        } else { // Q8_0
+            const uint4 v0 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u)), v1 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u) + 16);
+            const uint32_t l[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(l[j]);
+            w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
+        }
+    } else {
+        if constexpr (T == DType::Q4_0 || T == DType::Q4_1) {
+            const int off = T == DType::Q4_0 ? 2 : 4;
+            const uint8_t *b = row_p + static_cast<int64_t>(u) * QTraits<T>::bytes;
+            w.x = h2f(ld_u16(b));
+            if constexpr (T == DType::Q4_1) w.y = h2f(ld_u16(b + 2));
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const uint32_t v = ld_u32_a2(b + off + 4 * j);
+                w.q[j] = static_cast<int>(v & 0x0F0F0F0Fu);
+                w.q[4 + j] = static_cast<int>((v >> 4) & 0x0F0F0F0Fu);
+            }
+        } else if constexpr (T == DType::Q8_0) {
+            const uint8_t *b = row_p + static_cast<int64_t>(u) * 34;
+            w.x = h2f(ld_u16(b));
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(ld_u32_a2(b + 2 + 4 * j));
+        } else if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
+            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * QTraits<T>::bytes;
+            const int i = u & 7;
+            int sc, mn;
+            k4_scale_min(b + 4, i, sc, mn);
+            w.x = h2f(ld_u16(b)) * static_cast<float>(sc);
+            w.y = h2f(ld_u16(b + 2)) * static_cast<float>(mn);
+            const int qoff = T == DType::Q4_K ? 16 : 48;
+            const uint4 *qp = reinterpret_cast<const uint4 *>(b + qoff + 32 * (i / 2));
+            const uint4 q0 = qp[0], q1 = qp[1];
+            const uint32_t l[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+            const int shift = 4 * (i & 1);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>((l[j] >> shift) & 0x0F0F0F0Fu);
+            if constexpr (T == DType::Q5_K) {
+                const uint4 *hp = reinterpret_cast<const uint4 *>(b + 16);
+                const uint4 h0 = hp[0], h1 = hp[1];
+                const uint32_t h[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+#pragma unroll
+                for (int j = 0; j < 8; ++j) w.q[j] |= static_cast<int>(((h[j] >> i) & 0x01010101u) << 4);
+            }
+        } else { // Q6_K
+            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * 210;
+            const int i = u & 7, h = i / 4, k = i % 4;
+            const uint8_t *ql = b + 64 * h + (k & 1) * 32, *qh = b + 128 + 32 * h;
+            const int lshift = k < 2 ? 0 : 4;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const uint32_t lo = (ld_u32_a2(ql + 4 * j) >> lshift) & 0x0F0F0F0Fu;
+                const uint32_t hi = ((ld_u32_a2(qh + 4 * j) >> (2 * k)) & 0x03030303u) << 4;
+                w.q[j] = static_cast<int>(lo | hi);
+            }
+            const uint16_t sc = ld_u16(b + 192 + 2 * i);
+            w.s0 = static_cast<int8_t>(sc & 0xFF);
+            w.s1 = static_cast<int8_t>(sc >> 8);
+            w.x = h2f(ld_u16(b + 208));
+        }
+    }
+    return w;
+}
+
+// The unit's dot product with 32 8-bit activations a (scale da; sum_a their sum or null),
+// with the scales applied as dot_q8 applies them.
+template <DType T> __device__ __forceinline__ float unit_dot(const Unit &w, const int *a, float da, const int *sum_a) {
+    if constexpr (T == DType::Q6_K) {
+        int s0 = 0, s1 = 0, a0 = 0, a1 = 0;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s0 = __dp4a(w.q[j], a[j], s0);
+            a0 = __dp4a(kOnes, a[j], a0);
+            s1 = __dp4a(w.q[4 + j], a[4 + j], s1);
+            a1 = __dp4a(kOnes, a[4 + j], a1);
+        }
+        float r = 0.0f;
+        r += static_cast<float>(w.s0) * static_cast<float>(s0 - 32 * a0);
+        r += static_cast<float>(w.s1) * static_cast<float>(s1 - 32 * a1);
+        return w.x * da * r;
+    } else {
+        int sumi = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sumi = __dp4a(w.q[j], a[j], sumi);
+        if constexpr (T == DType::Q8_0) {
+            return w.x * da * static_cast<float>(sumi);
+        } else {
+            const int suma = act_sum(a, sum_a);
+            if constexpr (T == DType::Q4_0) return w.x * da * static_cast<float>(sumi - 8 * suma);
+            else if constexpr (T == DType::Q4_1) return da * (w.x * static_cast<float>(sumi) + w.y * static_cast<float>(suma));
+            else return da * (w.x * static_cast<float>(sumi) - w.y * static_cast<float>(suma)); // Q4_K, Q5_K
+        }
+    }
+}
+
+// Copies `bytes` (even) of global memory at src into shared memory at dst (16-byte aligned,
+// bytes + 16 long) with the whole block: 16-byte asynchronous copies where src is aligned,
+// 2-byte ones at the ends. Returns where the bytes start (dst + src % 16).
+__device__ __forceinline__ const uint8_t *stage(uint8_t *dst, const uint8_t *src, int bytes) {
+    const int mis = static_cast<int>(reinterpret_cast<uintptr_t>(src) & 15);
+    uint8_t *out = dst + mis;
+    const int head = mis ? min(bytes, 16 - mis) : 0;
+    const int body = (bytes - head) & ~15;
+    for (int i = 2 * static_cast<int>(threadIdx.x); i < head; i += 2 * kTileThreads)
+        *reinterpret_cast<uint16_t *>(out + i) = ld_u16(src + i);
+    for (int i = 16 * static_cast<int>(threadIdx.x); i < body; i += 16 * kTileThreads) {
+        const unsigned sm = static_cast<unsigned>(__cvta_generic_to_shared(out + head + i));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(sm), "l"(src + head + i) : "memory");
+    }
+    for (int i = head + body + 2 * static_cast<int>(threadIdx.x); i < bytes; i += 2 * kTileThreads)
+        *reinterpret_cast<uint16_t *>(out + i) = ld_u16(src + i);
+    return out;
+}
+
+// Bytes of shared memory a tile of `rows` rows (per matrix, mats matrices) of bpr blocks takes.
+template <DType T, bool PLANAR> __host__ __device__ constexpr int tile_bytes(int rows, int64_t bpr, int mats) {
+    constexpr PlanarFormat f = planar_format(T);
+    int64_t total = 0;
+    const int planes = PLANAR ? f.n_planes : 1;
+    for (int i = 0; i < planes; ++i) {
+        const int64_t b = rows * bpr * (PLANAR ? f.bytes[i] : QTraits<T>::bytes);
+        total += (b + 15) / 16 * 16 + 16;
+    }
+    return static_cast<int>(total * mats);
+}
+
+// The most weight rows a tile computes for NC columns (R * NC accumulators a lane).
+template <int NC> constexpr int tile_rows_max() { return NC == 1 ? 16 : NC == 2 ? 8 : 4; }
+
+// GLU: parts 0 and 1 are the gate and up matrices (same rows); a tile's first R/2 rows are
+// gate rows, the next R/2 the same up rows, and it stores act(gate) * up (act 1 silu, 2 gelu).
+template <DType T, bool PLANAR, bool GLU, int NC>
+__global__ void __launch_bounds__(kTileThreads)
+    matvec_tile_kernel(Parts p, int K, int R, const int8_t *q, const float *dq, const int *sq, int act) {
+    extern __shared__ __align__(16) uint8_t tile[];
+    // Accumulator slots: matrix m's local row lr is slot m * HALF + lr (compile-time indices).
+    constexpr int RMAX = tile_rows_max<NC>(), MATS = GLU ? 2 : 1, HALF = RMAX / MATS;
+    constexpr int NP = PLANAR ? planar_format(T).n_planes : 1;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const int OUT = GLU ? R / 2 : R;
+    const int s = GLU ? 0 : blockIdx.x < p.first_block[1] ? 0 : blockIdx.x < p.first_block[2] ? 1 : 2;
+    const int row0 = static_cast<int>(blockIdx.x - p.first_block[s]) * OUT;
+    const int rows = min(OUT, p.N[s] - row0); // of each matrix (a GLU's are the same)
+    const int units = K / 32;
+    const int64_t bpr = units / (QTraits<T>::qk / 32), nb1 = bpr * QTraits<T>::bytes;
+
+    // The weights first: no kernel writes them, so they may be read before the wait.
+    const uint8_t *plane[MATS][NP];
+    uint8_t *at = tile;
+#pragma unroll
+    for (int m = 0; m < MATS; ++m) {
+        const int mat = GLU ? m : s;
+#pragma unroll
+        for (int i = 0; i < NP; ++i) {
+            const int fb = PLANAR ? planar_format(T).bytes[i] : QTraits<T>::bytes;
+            const uint8_t *src = PLANAR ? p.W[mat] + plane_offset(T, i, p.N[mat] * bpr) + row0 * bpr * fb
+                                        : p.W[mat] + row0 * nb1;
+            const int bytes = static_cast<int>(rows * bpr * fb);
+            plane[m][i] = stage(at, src, bytes);
+            at += (bytes + 15) / 16 * 16 + 16;
+        }
+    }
+    asm volatile("cp.async.wait_all;" ::: "memory");
+    grid_dependency_wait();
+    allow_dependents();
+    __syncthreads();
+
+    float acc[RMAX][NC];
+#pragma unroll
+    for (int r = 0; r < RMAX; ++r)
+#pragma unroll
+        for (int c = 0; c < NC; ++c) acc[r][c] = 0.0f;
+    for (int u = threadIdx.x; u < units; u += kTileThreads) {
+        int a[NC][8];
+        float da[NC];
+        const int *sa[NC];
+#pragma unroll
+        for (int c = 0; c < NC; ++c) {
+            const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
+            const int4 a0 = ap[0], a1 = ap[1];
+            a[c][0] = a0.x, a[c][1] = a0.y, a[c][2] = a0.z, a[c][3] = a0.w;
+            a[c][4] = a1.x, a[c][5] = a1.y, a[c][6] = a1.z, a[c][7] = a1.w;
+            const int64_t cu = static_cast<int64_t>(c) * units + u;
+            da[c] = dq[cu];
+            sa[c] = sq ? sq + cu : nullptr;
+        }
+#pragma unroll
+        for (int m = 0; m < MATS; ++m)
+#pragma unroll
+            for (int lr = 0; lr < HALF; ++lr) {
+                if (lr >= rows) continue; // (rows <= OUT)
+                PlanarRow<T> pr;
+                if constexpr (PLANAR) {
+#pragma unroll
+                    for (int i = 0; i < NP; ++i) pr.p[i] = plane[m][i] + lr * bpr * planar_format(T).bytes[i];
+                }
+                const Unit w = load_unit<T, PLANAR>(pr, plane[m][0] + lr * nb1, u);
+#pragma unroll
+                for (int c = 0; c < NC; ++c) acc[m * HALF + lr][c] += unit_dot<T>(w, a[c], da[c], sa[c]);
+            }
+    }
+    __shared__ float part_sum[kTileWarps][RMAX][NC];
+#pragma unroll
+    for (int r = 0; r < RMAX; ++r)
+#pragma unroll
+        for (int c = 0; c < NC; ++c) {
+            const float v = warp_sum(acc[r][c]);
+            if (lane == 0) part_sum[warp][r][c] = v;
+        }
+    __syncthreads();
+    // One thread per (output row, column) adds the warps' shares in order and stores.
+    const int t = threadIdx.x;
+    if (t < OUT * NC) {
+        const int r = t / NC, c = t % NC, out_row = row0 + r;
+        if (r < rows) {
+            float v = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kTileWarps; ++i) v += part_sum[i][r][c];
+            if constexpr (GLU) {
+                float up = 0.0f;
+#pragma unroll
+                for (int i = 0; i < kTileWarps; ++i) up += part_sum[i][HALF + r][c];
+                v = (act == 2 ? gelu_ref(v) : silu_ref(v)) * up;
+            } else if (p.res[s]) {
+                v += p.res[s][c * p.ldr[s] + out_row];
+            }
+            p.dst[s][c * p.ldd[s] + out_row] = v;
+        }
+    }
+    if (p.out.q) quantize_finished_group(p, row0, OUT, NC);
+}
+
+// Rows per tile for this product: the most the columns allow, halved while the tile is over
+// budget; 0 when even 2 rows are (the one-row-per-warp kernel takes those).
+template <DType T, bool PLANAR, int NC> int tile_rows(int64_t K, bool glu) {
+    static const int cap = [] { // CORVID_CUDA_TILE_ROWS=2|4|8|16: at most that many (A/B timing)
+        const char *e = std::getenv("CORVID_CUDA_TILE_ROWS");
+        const int v = e ? std::atoi(e) : 0;
+        return v == 2 || v == 4 || v == 8 || v == 16 ? v : 16;
+    }();
+    const int64_t bpr = K / QTraits<T>::qk;
+    int r = std::min(tile_rows_max<NC>(), cap);
+    while (r >= 2 && tile_bytes<T, PLANAR>(glu ? r / 2 : r, bpr, glu ? 2 : 1) > kTileBudget + (8 << 10)) r /= 2;
+    return r >= 2 ? r : 0;
+}
+
+template <DType T, bool PLANAR, bool GLU, int NC>
+void launch_tile_kernel(Context &ctx, const Parts &p, unsigned blocks, int k, int R, const int8_t *q, const float *d,
+                        const int *sq, int glu) {
+    auto *kernel = matvec_tile_kernel<T, PLANAR, GLU, NC>;
+    static const bool raised = [kernel] { // once per kernel: more than the default 48 KiB of shared memory
+        CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTileSmemMax));
+        return true;
+    }();
+    (void)raised;
+    const int bpr = k / QTraits<T>::qk;
+    const size_t smem = static_cast<size_t>(tile_bytes<T, PLANAR>(GLU ? R / 2 : R, bpr, GLU ? 2 : 1));
+    launch(ctx, kernel, blocks, kTileThreads, smem, p, k, R, q, d, sq, glu);
+}
+
+// Returns false when the rows are too long for a tile.
+template <DType T, bool PLANAR, int NC>
+bool launch_tiles(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+    const int R = tile_rows<T, PLANAR, NC>(k, glu != 0);
+    if (R == 0) return false;
+    const int64_t row_bytes = static_cast<int64_t>(k / QTraits<T>::qk) * QTraits<T>::bytes;
+    for (int s = 0; s < n_parts; ++s)
+        if (!PLANAR && p.w_nb1[s] != row_bytes) return false; // a tile stages consecutive rows as one run
+    const int out_rows = glu ? R / 2 : R;
+    unsigned next = 0;
+    for (int s = 0; s < kMaxMatvecParts; ++s) {
+        p.first_block[s] = next;
+        if (s < n_parts && !(glu && s == 1)) next += blocks_for(p.N[s], out_rows); // a GLU pair: one set
+    }
+    p.first_block[kMaxMatvecParts] = next;
+    for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
+    if (glu) launch_tile_kernel<T, PLANAR, true, NC>(ctx, p, next, k, R, q, d, sq, glu);
+    else launch_tile_kernel<T, PLANAR, false, NC>(ctx, p, next, k, R, q, d, sq, glu);
+    return true;
+}
+
 // Warps per row: enough units per lane to keep a few loads in flight, and enough warps to
 // fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing). A GLU pair computes two
 // rows per row, so it uses at most 2.
@@ -261,7 +611,15 @@ void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
 }
 
 template <DType T, int NC>
-void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu,
+               MatvecKernel kernel) {
+    if (kernel == MatvecKernel::planar) {
+        if constexpr (planar_format(T).n_planes > 0) {
+            if (launch_tiles<T, true, NC>(ctx, p, n_parts, k, q, d, sq, glu)) return;
+        }
+        fail(Status::internal, "cuda matvec_q8: no planar kernel for %s rows of %d", dtype_name(T), k);
+    }
+    if (kernel == MatvecKernel::tiles && launch_tiles<T, false, NC>(ctx, p, n_parts, k, q, d, sq, glu)) return;
     switch (warps_per_row(k / 32, glu != 0)) {
     case 4: launch_parts<T, NC, 4>(ctx, p, n_parts, k, q, d, sq, glu); break;
     case 2: launch_parts<T, NC, 2>(ctx, p, n_parts, k, q, d, sq, glu); break;
@@ -271,7 +629,7 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
 
 template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
-                   const int *sum, int64_t M, int glu, const Q8Sink &out) {
+                   const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel) {
     // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
     static const bool sums_off = [] {
         const char *e = std::getenv("CORVID_CUDA_ACT_SUMS");
@@ -300,10 +658,10 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
         const float *dm = d + m0 * (K / 32);
         const int *sm = sum ? sum + m0 * (K / 32) : nullptr;
         switch (mc) {
-        case 1: launch_nc<T, 1>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
-        case 2: launch_nc<T, 2>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
-        case 3: launch_nc<T, 3>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
-        default: launch_nc<T, 4>(ctx, p, n_parts, k, qm, dm, sm, glu); break;
+        case 1: launch_nc<T, 1>(ctx, p, n_parts, k, qm, dm, sm, glu, kernel); break;
+        case 2: launch_nc<T, 2>(ctx, p, n_parts, k, qm, dm, sm, glu, kernel); break;
+        case 3: launch_nc<T, 3>(ctx, p, n_parts, k, qm, dm, sm, glu, kernel); break;
+        default: launch_nc<T, 4>(ctx, p, n_parts, k, qm, dm, sm, glu, kernel); break;
         }
         CV_LAUNCHED("matvec_q8_kernel");
     }
@@ -323,20 +681,24 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
     if (out.q && (parts[0].N % 32 != 0 || (epilogue == MatvecEpilogue::none && n_parts != 1)))
         fail(Status::internal, "cuda matvec_q8: 8-bit output of %lld rows", static_cast<long long>(parts[0].N));
     const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
+    const bool planar = parts[0].layout == kLayoutPlanar;
+    for (int s = 1; s < n_parts; ++s)
+        if ((parts[s].layout == kLayoutPlanar) != planar) fail(Status::internal, "cuda matvec_q8: mixed weight layouts");
+    const MatvecKernel k = planar ? MatvecKernel::planar : ctx.matvec_old ? MatvecKernel::old : MatvecKernel::tiles;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
 }
 
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd) {
-    const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0};
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout) {
+    const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0, layout};
     matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none, Q8Sink{});
 }
 

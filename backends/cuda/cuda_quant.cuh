@@ -8,6 +8,7 @@
 #pragma once
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_planar.cuh"
 
 #include "tensor/dtype.h"
 
@@ -307,5 +308,97 @@ template <DType T> __device__ __forceinline__ float load_elem(const uint8_t *row
 }
 
 template <DType T> constexpr bool is_float_type() { return T == DType::F32 || T == DType::F16 || T == DType::BF16; }
+
+// ---- planar weights (cuda_planar.cuh) ---------------------------------------------------
+
+// Row `row` of a planar matrix of N rows of `bpr` blocks: where its part of each plane starts.
+template <DType T> struct PlanarRow {
+    const uint8_t *p[kMaxPlanes] = {};
+    PlanarRow() = default;
+    __device__ __forceinline__ PlanarRow(const uint8_t *W, int64_t N, int64_t bpr, int64_t row) {
+        constexpr PlanarFormat f = planar_format(T);
+#pragma unroll
+        for (int i = 0; i < kMaxPlanes; ++i)
+            p[i] = i < f.n_planes ? W + plane_offset(T, i, N * bpr) + row * bpr * f.bytes[i] : nullptr;
+    }
+};
+
+__device__ __forceinline__ uint4 ld_u128(const uint8_t *p) { return *reinterpret_cast<const uint4 *>(p); }
+__device__ __forceinline__ uint32_t word_of(const uint4 &v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+
+// deq32 for planar rows: the same values, computed by the same float operations, as deq32
+// on the blocks they came from.
+template <DType T> __device__ __forceinline__ void deq32_planar(const PlanarRow<T> &r, int64_t u, float *y);
+
+template <> __device__ __forceinline__ void deq32_planar<DType::Q4_0>(const PlanarRow<DType::Q4_0> &r, int64_t u, float *y) {
+    const uint4 q = ld_u128(r.p[0] + 16 * u);
+    const float d = h2f(ld_u16(r.p[1] + 2 * u));
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const int v = (word_of(q, j / 4) >> (8 * (j % 4))) & 0xFF;
+        y[j] = static_cast<float>((v & 0x0F) - 8) * d;
+        y[j + 16] = static_cast<float>((v >> 4) - 8) * d;
+    }
+}
+template <> __device__ __forceinline__ void deq32_planar<DType::Q8_0>(const PlanarRow<DType::Q8_0> &r, int64_t u, float *y) {
+    const uint4 q0 = ld_u128(r.p[0] + 32 * u), q1 = ld_u128(r.p[0] + 32 * u + 16);
+    const float d = h2f(ld_u16(r.p[1] + 2 * u));
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+        const uint32_t w = word_of(j < 16 ? q0 : q1, (j % 16) / 4);
+        y[j] = static_cast<float>(static_cast<int8_t>((w >> (8 * (j % 4))) & 0xFF)) * d;
+    }
+}
+template <> __device__ __forceinline__ void deq32_planar<DType::Q4_K>(const PlanarRow<DType::Q4_K> &r, int64_t u, float *y) {
+    const int64_t sb = u >> 3;
+    const int i = static_cast<int>(u & 7);
+    const uint4 q = ld_u128(r.p[0] + 128 * sb + 16 * i);
+    const uint8_t *meta = r.p[1] + 16 * sb;
+    const float d = h2f(ld_u16(meta)), dmin = h2f(ld_u16(meta + 2));
+    int sc, mn;
+    k4_scale_min(meta + 4, i, sc, mn);
+    const float dl = __fmul_rn(d, static_cast<float>(sc)), ml = __fmul_rn(dmin, static_cast<float>(mn));
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+        const int v = (word_of(q, j / 4) >> (8 * (j % 4))) & 0xFF;
+        y[j] = __fsub_rn(__fmul_rn(dl, static_cast<float>(v & 0x0F)), ml);
+        y[j + 16] = __fsub_rn(__fmul_rn(dl, static_cast<float>(v >> 4)), ml);
+    }
+}
+template <> __device__ __forceinline__ void deq32_planar<DType::Q6_K>(const PlanarRow<DType::Q6_K> &r, int64_t u, float *y) {
+    const int64_t sb = u >> 3;
+    const int i = static_cast<int>(u & 7);
+    const uint4 ql = ld_u128(r.p[0] + 128 * sb + 16 * i);
+    const uint2 qh = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
+    const int8_t *scales = reinterpret_cast<const int8_t *>(r.p[2] + 16 * sb + 2 * i);
+    const float d = h2f(ld_u16(r.p[3] + 2 * sb));
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const float ds = d * static_cast<float>(scales[h]);
+        const uint32_t hw = h == 0 ? qh.x : qh.y;
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            const int lo = ((word_of(ql, j / 4) >> (8 * (j % 4))) >> (4 * h)) & 0x0F;
+            const int hi = (hw >> (8 * (j % 4) + 2 * (j / 4))) & 3;
+            y[16 * h + j] = ds * static_cast<float>((lo | hi << 4) - 32);
+        }
+    }
+}
+
+// 32 elements of a weight row, from ggml's blocks (layout 0) or planar rows: the dequantize
+// and row-lookup kernels read every weight through this. W, N, nb1: the matrix (for planar,
+// the whole 2-D matrix that W starts).
+template <DType T>
+__device__ __forceinline__ void deq32_row(const uint8_t *W, int64_t nb1, int64_t N, bool planar, int64_t row, int64_t u,
+                                          float *y) {
+    if constexpr (planar_format(T).n_planes > 0) {
+        if (planar) {
+            const int64_t bpr = nb1 / QTraits<T>::bytes;
+            deq32_planar<T>(PlanarRow<T>(W, N, bpr, row), u, y);
+            return;
+        }
+    }
+    deq32<T>(W + row * nb1, u, y);
+}
 
 } // namespace corvid::cuda

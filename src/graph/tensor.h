@@ -65,6 +65,11 @@ struct Tensor {
     // the Graph as it builds them (0 for leaves). A backend may fuse a node into its only consumer (and never
     // write it) when this is 1 and the tensor is not an output.
     int32_t n_uses = 0;
+    // How the bytes of a weight are arranged in a backend's memory: 0 is ggml's (every
+    // tensor on the host, and every device copy the backend keeps as stored); any other
+    // value is a backend's own repacked arrangement (Backend::upload_weight), which only
+    // that backend's kernels read.
+    int32_t layout = 0;
     std::string name;
 
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }

@@ -63,7 +63,7 @@ DeviceWeights::DeviceWeights(const WeightStore &weights, const LayerPlacement &p
         for (const Tensor *w : chosen) {
             Tensor copy = *w;
             copy.data = static_cast<uint8_t *>(memory_) + offset;
-            device_->upload(copy.data, w->data, w->n_bytes());
+            copy.layout = device_->upload_weight(copy.data, *w, w->data);
             copies_.emplace(w, copy);
             offset += (w->n_bytes() + kAlign - 1) / kAlign * kAlign;
             done += w->n_bytes();

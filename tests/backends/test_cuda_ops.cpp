@@ -73,16 +73,29 @@ Backend &gpu() {
 }
 // A second GPU backend with the decode-step fusions off (CORVID_CUDA_FUSE=0 is read when a
 // backend is made), to compare the fused kernels with the ops one by one.
+// A GPU backend made while the environment variable `var` reads `value` (the backend reads
+// its settings when it is made).
+std::unique_ptr<Backend> gpu_with(const char *var, const char *value) {
+    const char *old = std::getenv(var);
+    const std::string saved = old ? old : "";
+    setenv(var, value, 1);
+    auto made = make_cuda_backend(0);
+    if (old) setenv(var, saved.c_str(), 1);
+    else unsetenv(var);
+    return made;
+}
 Backend &gpu_unfused() {
-    static std::unique_ptr<Backend> b = [] {
-        const char *old = std::getenv("CORVID_CUDA_FUSE");
-        const std::string saved = old ? old : "";
-        setenv("CORVID_CUDA_FUSE", "0", 1);
-        auto made = make_cuda_backend(0);
-        if (old) setenv("CORVID_CUDA_FUSE", saved.c_str(), 1);
-        else unsetenv("CORVID_CUDA_FUSE");
-        return made;
-    }();
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_FUSE", "0");
+    return *b;
+}
+// Weights kept in ggml's layout (gpu() stores the planar types planar: cuda_planar.cuh).
+Backend &gpu_blocks() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_PLANAR", "0");
+    return *b;
+}
+// The older one-row-per-warp integer matvec (CORVID_CUDA_MATVEC=old).
+Backend &gpu_old_matvec() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_MATVEC", "old");
     return *b;
 }
 Backend &cpu_ref() {
@@ -133,7 +146,8 @@ struct Case {
         for (auto &[t, bytes] : data) {
             void *p = b.alloc(std::max<size_t>(bytes.size(), 1));
             owned.push_back(p);
-            b.upload(p, bytes.data(), bytes.size());
+            if (t->flags & kFlagWeight) t->layout = b.upload_weight(p, *t, bytes.data()); // as a model's weights
+            else b.upload(p, bytes.data(), bytes.size());
             t->data = p;
         }
         for (Tensor *t : g.nodes()) {
@@ -231,7 +245,7 @@ struct MatShape {
     int64_t K, N, M, B2, B3, wB2, wB3;
 };
 
-double check_mul_mat(DType type, const MatShape &s, uint32_t seed) {
+double check_mul_mat(DType type, const MatShape &s, uint32_t seed, Backend &device) {
     std::mt19937 rng(seed);
     Case c;
     Tensor *w = c.leaf(type, {s.K, s.N, s.wB2, s.wB3}, "w");
@@ -246,7 +260,7 @@ double check_mul_mat(DType type, const MatShape &s, uint32_t seed) {
 
     IsaGuard isa;
     const auto ref = as_f32(c.run(cpu_ref(), {y})[0]);
-    const auto got = as_f32(c.run(gpu(), {y})[0]);
+    const auto got = as_f32(c.run(device, {y})[0]);
 
     // S = sum |w| |x'| per output, with x' the activation after its partner round trip.
     const DType at = cpu::activation_type_for(type);
@@ -338,10 +352,17 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
             {768, 37, 17, 1, 1, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {512, 45, 64, 1, 1, 1, 1},
             {2048, 19, 1, 1, 1, 1, 1}, {4096, 9, 3, 1, 1, 1, 1}, {8192, 5, 1, 1, 1, 1, 1}};
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
-        double worst = 0.0;
-        uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
-        for (const MatShape &s : shapes) worst = std::max(worst, check_mul_mat(type, s, seed++));
-        MESSAGE(std::string(dtype_name(type)) << ": worst |gpu - ref| / tolerance " << worst);
+        // Every weight layout and integer matvec kernel: planar (the default), ggml's blocks,
+        // and the older kernel.
+        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec()};
+        const char *names[] = {"default", "blocks", "old matvec"};
+        for (int d = 0; d < 3; ++d) {
+            CAPTURE(names[d]);
+            double worst = 0.0;
+            uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
+            for (const MatShape &s : shapes) worst = std::max(worst, check_mul_mat(type, s, seed++, *devices[d]));
+            MESSAGE(std::string(dtype_name(type)) << " (" << names[d] << "): worst |gpu - ref| / tolerance " << worst);
+        }
     }
 }
 
@@ -403,6 +424,9 @@ TEST_CASE("cuda: get_rows, every table type, and out-of-range ids are an error")
         Tensor *y = c.g.get_rows(t, ids);
         const auto r = run_and_compare(c, y, 0.0, 0.0, std::string("get_rows ") + dtype_name(type));
         CHECK(r.bad == 0);
+        // The types the backend stores planar were read from planar rows (GPU ran last).
+        const bool planar = type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q6_K;
+        CHECK((t->layout != 0) == planar);
     }
     Case c;
     Tensor *t = c.leaf(DType::F32, {8, 4}, "table");

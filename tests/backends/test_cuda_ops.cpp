@@ -1,6 +1,7 @@
 // Conformance of the CUDA backend against the CPU backend's scalar reference kernels:
 // one-op graphs run on both (memory from each backend's alloc(), inputs through
-// upload(), results through download()), for every op, every weight type of mul_mat and
+// upload(), weights through upload_weight() as a model's are, so the planar types are read
+// planar; results through download()), for every op, every weight type of mul_mat and
 // get_rows, every cache type of set_rows, on shapes that are not multiples of blocks,
 // warps or tiles, with 1 (decode) and many (prompt) columns.
 //

@@ -172,11 +172,10 @@ public:
         auto *d = static_cast<uint8_t *>(dst);
         while (bytes > 0) {
             const size_t n = bytes < kStagingBytes ? bytes : kStagingBytes;
-            CV_CUDA(cudaEventSynchronize(staged_[next_])); // the buffer's previous copy is done
-            std::memcpy(staging_[next_], s, n);
-            CV_CUDA(cudaMemcpyAsync(d, staging_[next_], n, cudaMemcpyHostToDevice, ctx_.stream));
-            CV_CUDA(cudaEventRecord(staged_[next_], ctx_.stream));
-            next_ ^= 1;
+            uint8_t *buf = claim_staging();
+            std::memcpy(buf, s, n);
+            CV_CUDA(cudaMemcpyAsync(d, buf, n, cudaMemcpyHostToDevice, ctx_.stream));
+            release_staging();
             s += n;
             d += n;
             bytes -= n;
@@ -201,15 +200,14 @@ public:
         auto *d = static_cast<uint8_t *>(dst);
         for (int64_t r0 = 0; r0 < N; r0 += rows_per_chunk) {
             const int64_t rows = N - r0 < rows_per_chunk ? N - r0 : rows_per_chunk, blocks = rows * bpr;
-            CV_CUDA(cudaEventSynchronize(staged_[next_])); // the buffer's previous copies are done
+            uint8_t *buf = claim_staging();
             uint8_t *out[kMaxPlanes] = {};
-            for (int p = 0; p < f.n_planes; ++p) out[p] = static_cast<uint8_t *>(staging_[next_]) + plane_offset(w.type, p, blocks);
+            for (int p = 0; p < f.n_planes; ++p) out[p] = buf + plane_offset(w.type, p, blocks);
             planar_pack(w.type, s + r0 * static_cast<int64_t>(row_bytes), blocks, out);
             for (int p = 0; p < f.n_planes; ++p)
                 CV_CUDA(cudaMemcpyAsync(d + plane_offset(w.type, p, N * bpr) + r0 * bpr * f.bytes[p], out[p],
                                         static_cast<size_t>(blocks * f.bytes[p]), cudaMemcpyHostToDevice, ctx_.stream));
-            CV_CUDA(cudaEventRecord(staged_[next_], ctx_.stream));
-            next_ ^= 1;
+            release_staging();
         }
         return kLayoutPlanar;
     }
@@ -396,6 +394,17 @@ private:
         int cur = -1;
         CV_CUDA(cudaGetDevice(&cur));
         if (cur != ctx_.device) CV_CUDA(cudaSetDevice(ctx_.device));
+    }
+
+    // The next pinned staging buffer, once the copies queued from it last time are done;
+    // release_staging() after queueing this time's copies from it.
+    uint8_t *claim_staging() {
+        CV_CUDA(cudaEventSynchronize(staged_[next_]));
+        return static_cast<uint8_t *>(staging_[next_]);
+    }
+    void release_staging() {
+        CV_CUDA(cudaEventRecord(staged_[next_], ctx_.stream));
+        next_ ^= 1;
     }
 
     void ensure_staging() {

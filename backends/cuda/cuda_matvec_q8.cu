@@ -1,8 +1,9 @@
 // Weights x a few columns of 8-bit activations with integer dot products (dp4a): the
-// decode path for the common quantized types. As in cuda_matvec.cu one warp owns a
-// weight row and each lane whole 32-element units, but the unit's quants stay packed
-// integers: 4 products per instruction, and the activations move 4x fewer bytes. The
-// scales (and the -8 / -32 / min offsets, through sum(q_x)) are applied once per unit.
+// decode path for the common quantized types. Each lane takes whole 32-element units whose
+// quants stay packed integers (Unit): 4 products per instruction, and the activations move
+// 4x fewer bytes than floats. The scales (and the -8 / -32 / min offsets, through sum(q_x))
+// are applied once per unit. Two kernels: the tile kernel (the default, below) and the older
+// one-row-per-warp kernel.
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
@@ -22,11 +23,8 @@ enum class MatvecKernel { old, tiles, planar };
 
 __device__ __forceinline__ uint32_t ld_u32(const uint8_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
-// sum_a: the sum of this unit's 32 activations (from the conversion) or null, when the
-// kernel adds it up itself (types with an offset or a minimum need it).
-template <DType T>
-__device__ __forceinline__ float dot_q8(const uint8_t *row, int u, const int *a, float da, const int *sum_a);
-
+// sum_a: the sum of a unit's 32 activations (from the conversion) or null, when the
+// kernel adds them up itself (types with an offset or a minimum need it).
 __device__ __forceinline__ int act_sum(const int *a, const int *sum_a) {
     if (sum_a) return *sum_a;
     int suma = 0;
@@ -35,100 +33,145 @@ __device__ __forceinline__ int act_sum(const int *a, const int *sum_a) {
     return suma;
 }
 
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_0>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u) * 18;
-    const float d = h2f(ld_u16(b));
-    int sumi = 0;
+// One 32-element unit of a weight row as integers: q[j] holds elements 4j .. 4j + 3, one a
+// byte (unsigned levels, signed for Q8_0); x, y the type's float factors (Q4_0 / Q8_0 / Q6_K:
+// d; Q4_1: d, m; Q4_K / Q5_K: d * scale, dmin * min); s0, s1 Q6_K's two 16-element scales.
+struct Unit {
+    int q[8];
+    float x, y;
+    int s0, s1;
+};
+
+// Unit u of a row: planar (r: the row's start in each plane) or ggml's blocks (row_p).
+template <DType T, bool PLANAR>
+__device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *row_p, int u) {
+    Unit w{};
+    if constexpr (PLANAR) {
+        if constexpr (T == DType::Q4_0 || T == DType::Q4_K || T == DType::Q6_K) {
+            const int64_t sb = u >> 3;
+            const int i = u & 7;
+            const uint4 v = T == DType::Q4_0 ? ld_u128(r.p[0] + 16 * static_cast<int64_t>(u))
+                                             : ld_u128(r.p[0] + 128 * sb + 16 * i);
+            const uint32_t l[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const uint32_t w = ld_u32_a2(b + 2 + 4 * i);
-        sumi = __dp4a(static_cast<int>(w & 0x0F0F0F0Fu), a[i], sumi);
-        sumi = __dp4a(static_cast<int>((w >> 4) & 0x0F0F0F0Fu), a[4 + i], sumi);
-    }
-    const int suma = act_sum(a, sum_a);
-    return d * da * static_cast<float>(sumi - 8 * suma);
-}
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_1>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u) * 20;
-    const float d = h2f(ld_u16(b)), m = h2f(ld_u16(b + 2));
-    int sumi = 0;
+            for (int j = 0; j < 4; ++j) {
+                w.q[j] = static_cast<int>(l[j] & 0x0F0F0F0Fu);
+                w.q[4 + j] = static_cast<int>((l[j] >> 4) & 0x0F0F0F0Fu);
+            }
+            if constexpr (T == DType::Q4_0) {
+                w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
+            } else if constexpr (T == DType::Q4_K) {
+                const uint8_t *meta = r.p[1] + 16 * sb;
+                int sc, mn;
+                k4_scale_min(meta + 4, i, sc, mn);
+                w.x = h2f(ld_u16(meta)) * static_cast<float>(sc);
+                w.y = h2f(ld_u16(meta + 2)) * static_cast<float>(mn);
+            } else {
+                const uint2 h = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const uint32_t w = ld_u32(b + 4 + 4 * i);
-        sumi = __dp4a(static_cast<int>(w & 0x0F0F0F0Fu), a[i], sumi);
-        sumi = __dp4a(static_cast<int>((w >> 4) & 0x0F0F0F0Fu), a[4 + i], sumi);
-    }
-    const int suma = act_sum(a, sum_a);
-    return da * (d * static_cast<float>(sumi) + m * static_cast<float>(suma));
-}
-template <> __device__ __forceinline__ float dot_q8<DType::Q8_0>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u) * 34;
-    const float d = h2f(ld_u16(b));
-    int sumi = 0;
+                for (int j = 0; j < 4; ++j) {
+                    w.q[j] |= static_cast<int>(((h.x >> (2 * j)) & 0x03030303u) << 4);
+                    w.q[4 + j] |= static_cast<int>(((h.y >> (2 * j)) & 0x03030303u) << 4);
+                }
+                const uint16_t sc = ld_u16(r.p[2] + 16 * sb + 2 * i);
+                w.s0 = static_cast<int8_t>(sc & 0xFF);
+                w.s1 = static_cast<int8_t>(sc >> 8);
+                w.x = h2f(ld_u16(r.p[3] + 2 * sb));
+            }
+        } else { // Q8_0
+            const uint4 v0 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u)), v1 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u) + 16);
+            const uint32_t l[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
 #pragma unroll
-    for (int i = 0; i < 8; ++i) sumi = __dp4a(static_cast<int>(ld_u32_a2(b + 2 + 4 * i)), a[i], sumi);
-    return d * da * static_cast<float>(sumi);
-}
-template <> __device__ __forceinline__ float dot_q8<DType::Q4_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 144;
-    const int i = u & 7;
-    const float d = h2f(ld_u16(b)), dmin = h2f(ld_u16(b + 2));
-    int sc, mn;
-    k4_scale_min(b + 4, i, sc, mn);
-    const uint4 *qp = reinterpret_cast<const uint4 *>(b + 16 + 32 * (i / 2));
-    const uint4 q0 = qp[0], q1 = qp[1];
-    const uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-    const int shift = 4 * (i & 1);
-    int sumi = 0;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) sumi = __dp4a(static_cast<int>((w[j] >> shift) & 0x0F0F0F0Fu), a[j], sumi);
-    const int suma = act_sum(a, sum_a);
-    const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
-    return da * (dl * static_cast<float>(sumi) - ml * static_cast<float>(suma));
-}
-template <> __device__ __forceinline__ float dot_q8<DType::Q5_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 176;
-    const int i = u & 7;
-    const float d = h2f(ld_u16(b)), dmin = h2f(ld_u16(b + 2));
-    int sc, mn;
-    k4_scale_min(b + 4, i, sc, mn);
-    const uint4 *hp = reinterpret_cast<const uint4 *>(b + 16);
-    const uint4 *qp = reinterpret_cast<const uint4 *>(b + 48 + 32 * (i / 2));
-    const uint4 q0 = qp[0], q1 = qp[1], h0 = hp[0], h1 = hp[1];
-    const uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-    const uint32_t h[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
-    const int shift = 4 * (i & 1);
-    int sumi = 0;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        const uint32_t q = ((w[j] >> shift) & 0x0F0F0F0Fu) | (((h[j] >> i) & 0x01010101u) << 4);
-        sumi = __dp4a(static_cast<int>(q), a[j], sumi);
-    }
-    const int suma = act_sum(a, sum_a);
-    const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(mn);
-    return da * (dl * static_cast<float>(sumi) - ml * static_cast<float>(suma));
-}
-template <> __device__ __forceinline__ float dot_q8<DType::Q6_K>(const uint8_t *row, int u, const int *a, float da, const int *sum_a) {
-    const uint8_t *b = row + static_cast<int64_t>(u >> 3) * 210;
-    const int i = u & 7, h = i / 4, k = i % 4;
-    const uint8_t *ql = b + 64 * h + (k & 1) * 32, *qh = b + 128 + 32 * h;
-    const int lshift = k < 2 ? 0 : 4;
-    const float d = h2f(ld_u16(b + 208));
-    const int8_t *scales = reinterpret_cast<const int8_t *>(b + 192 + 2 * i);
-    float r = 0.0f;
-#pragma unroll
-    for (int s = 0; s < 2; ++s) {
-        int sumi = 0, suma = 0;
-#pragma unroll
-        for (int j = 4 * s; j < 4 * s + 4; ++j) {
-            const uint32_t lo = (ld_u32_a2(ql + 4 * j) >> lshift) & 0x0F0F0F0Fu;
-            const uint32_t hi = ((ld_u32_a2(qh + 4 * j) >> (2 * k)) & 0x03030303u) << 4;
-            sumi = __dp4a(static_cast<int>(lo | hi), a[j], sumi);
-            suma = __dp4a(kOnes, a[j], suma);
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(l[j]);
+            w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
         }
-        r += static_cast<float>(scales[s]) * static_cast<float>(sumi - 32 * suma);
+    } else {
+        if constexpr (T == DType::Q4_0 || T == DType::Q4_1) {
+            const int off = T == DType::Q4_0 ? 2 : 4;
+            const uint8_t *b = row_p + static_cast<int64_t>(u) * QTraits<T>::bytes;
+            w.x = h2f(ld_u16(b));
+            if constexpr (T == DType::Q4_1) w.y = h2f(ld_u16(b + 2));
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const uint32_t v = T == DType::Q4_1 ? ld_u32(b + off + 4 * j) : ld_u32_a2(b + off + 4 * j); // Q4_1: 4-aligned
+                w.q[j] = static_cast<int>(v & 0x0F0F0F0Fu);
+                w.q[4 + j] = static_cast<int>((v >> 4) & 0x0F0F0F0Fu);
+            }
+        } else if constexpr (T == DType::Q8_0) {
+            const uint8_t *b = row_p + static_cast<int64_t>(u) * 34;
+            w.x = h2f(ld_u16(b));
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(ld_u32_a2(b + 2 + 4 * j));
+        } else if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
+            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * QTraits<T>::bytes;
+            const int i = u & 7;
+            int sc, mn;
+            k4_scale_min(b + 4, i, sc, mn);
+            w.x = h2f(ld_u16(b)) * static_cast<float>(sc);
+            w.y = h2f(ld_u16(b + 2)) * static_cast<float>(mn);
+            const int qoff = T == DType::Q4_K ? 16 : 48;
+            const uint4 *qp = reinterpret_cast<const uint4 *>(b + qoff + 32 * (i / 2));
+            const uint4 q0 = qp[0], q1 = qp[1];
+            const uint32_t l[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+            const int shift = 4 * (i & 1);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>((l[j] >> shift) & 0x0F0F0F0Fu);
+            if constexpr (T == DType::Q5_K) {
+                const uint4 *hp = reinterpret_cast<const uint4 *>(b + 16);
+                const uint4 h0 = hp[0], h1 = hp[1];
+                const uint32_t h[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+#pragma unroll
+                for (int j = 0; j < 8; ++j) w.q[j] |= static_cast<int>(((h[j] >> i) & 0x01010101u) << 4);
+            }
+        } else { // Q6_K
+            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * 210;
+            const int i = u & 7, h = i / 4, k = i % 4;
+            const uint8_t *ql = b + 64 * h + (k & 1) * 32, *qh = b + 128 + 32 * h;
+            const int lshift = k < 2 ? 0 : 4;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const uint32_t lo = (ld_u32_a2(ql + 4 * j) >> lshift) & 0x0F0F0F0Fu;
+                const uint32_t hi = ((ld_u32_a2(qh + 4 * j) >> (2 * k)) & 0x03030303u) << 4;
+                w.q[j] = static_cast<int>(lo | hi);
+            }
+            const uint16_t sc = ld_u16(b + 192 + 2 * i);
+            w.s0 = static_cast<int8_t>(sc & 0xFF);
+            w.s1 = static_cast<int8_t>(sc >> 8);
+            w.x = h2f(ld_u16(b + 208));
+        }
     }
-    return d * da * r;
+    return w;
+}
+
+// The unit's dot product with 32 8-bit activations a (scale da; sum_a their sum or null),
+// applying the scales once per unit (and the -8 / -32 / min offsets through sum(a)).
+template <DType T> __device__ __forceinline__ float unit_dot(const Unit &w, const int *a, float da, const int *sum_a) {
+    if constexpr (T == DType::Q6_K) {
+        int s0 = 0, s1 = 0, a0 = 0, a1 = 0;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s0 = __dp4a(w.q[j], a[j], s0);
+            a0 = __dp4a(kOnes, a[j], a0);
+            s1 = __dp4a(w.q[4 + j], a[4 + j], s1);
+            a1 = __dp4a(kOnes, a[4 + j], a1);
+        }
+        float r = 0.0f;
+        r += static_cast<float>(w.s0) * static_cast<float>(s0 - 32 * a0);
+        r += static_cast<float>(w.s1) * static_cast<float>(s1 - 32 * a1);
+        return w.x * da * r;
+    } else {
+        int sumi = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sumi = __dp4a(w.q[j], a[j], sumi);
+        if constexpr (T == DType::Q8_0) {
+            return w.x * da * static_cast<float>(sumi);
+        } else {
+            const int suma = act_sum(a, sum_a);
+            if constexpr (T == DType::Q4_0) return w.x * da * static_cast<float>(sumi - 8 * suma);
+            else if constexpr (T == DType::Q4_1) return da * (w.x * static_cast<float>(sumi) + w.y * static_cast<float>(suma));
+            else return da * (w.x * static_cast<float>(sumi) - w.y * static_cast<float>(suma)); // Q4_K, Q5_K
+        }
+    }
 }
 
 // The products of one launch: up to kMaxMatvecParts matrices over the same activations,
@@ -200,13 +243,14 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (row < N) { // no early return: the block meets at a barrier below
 #pragma unroll 4
         for (int u = part * 32 + lane; u < units; u += 32 * WPR) {
+            const Unit w = load_unit<T, false>(PlanarRow<T>(), wr, u);
 #pragma unroll
             for (int c = 0; c < NC; ++c) {
                 const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
                 const int4 a0 = ap[0], a1 = ap[1];
                 const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
                 const int64_t cu = static_cast<int64_t>(c) * units + u;
-                acc[c] += dot_q8<T>(wr, u, a, dq[cu], sq ? sq + cu : nullptr);
+                acc[c] += unit_dot<T>(w, a, dq[cu], sq ? sq + cu : nullptr);
             }
         }
     }
@@ -240,11 +284,23 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (p.out.q) quantize_finished_group(p, row0, rows_per_block, NC);
 }
 
+// Gives each part its blocks of rows_per_block output rows (a GLU pair shares one set) in
+// p.first_block; returns the grid size.
+unsigned assign_blocks(Parts &p, int n_parts, bool glu, int rows_per_block) {
+    unsigned next = 0;
+    for (int s = 0; s < kMaxMatvecParts; ++s) {
+        p.first_block[s] = next;
+        if (s < n_parts && !(glu && s == 1)) next += blocks_for(p.N[s], rows_per_block);
+    }
+    for (int s = n_parts; s <= kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
+    return next;
+}
+
 // ---- the tile kernel (the default) ----------------------------------------------------
 //
 // A block of 4 warps owns R weight rows (a GLU: R/2 gate and the same R/2 up rows) over all
 // of K. It first copies those rows' bytes into shared memory with asynchronous 16-byte copies
-// (cp.async: no registers held, so a block has its whole tile in flight, up to 64 KiB, and an
+// (cp.async: no registers held, so a block has its whole tile in flight, up to 72 KiB, and an
 // SM several tiles), before its grid-dependency wait, since weights never depend on an
 // earlier kernel. Then its 128 lanes take consecutive 32-element units and dot each with all
 // R rows, loading the unit's activations once (otherwise they would be read once per row: as
@@ -254,149 +310,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 // Planar weights (cuda_planar.cuh) are staged plane by plane; ggml's blocks as whole rows.
 
 constexpr int kTileThreads = 128, kTileWarps = kTileThreads / 32;
-constexpr int kTileBudget = 64 << 10;                 // bytes of weights a tile may hold
-constexpr int kTileSmemMax = kTileBudget + (16 << 10); // + the planes' alignment slack
-
-// One 32-element unit of a weight row as integers: q[j] holds elements 4j .. 4j + 3, one a
-// byte (unsigned levels, signed for Q8_0); x, y the type's float factors (Q4_0 / Q8_0 / Q6_K:
-// d; Q4_1: d, m; Q4_K / Q5_K: d * scale, dmin * min); s0, s1 Q6_K's two 16-element scales.
-struct Unit {
-    int q[8];
-    float x, y;
-    int s0, s1;
-};
-
-// Unit u of a row: planar (r: the row's start in each plane) or ggml's blocks (row_p).
-template <DType T, bool PLANAR>
-__device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *row_p, int u) {
-    Unit w{};
-    if constexpr (PLANAR) {
-        if constexpr (T == DType::Q4_0 || T == DType::Q4_K || T == DType::Q6_K) {
-            const int64_t sb = u >> 3;
-            const int i = u & 7;
-            const uint4 v = T == DType::Q4_0 ? ld_u128(r.p[0] + 16 * static_cast<int64_t>(u))
-                                             : ld_u128(r.p[0] + 128 * sb + 16 * i);
-            const uint32_t l[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                w.q[j] = static_cast<int>(l[j] & 0x0F0F0F0Fu);
-                w.q[4 + j] = static_cast<int>((l[j] >> 4) & 0x0F0F0F0Fu);
-            }
-            if constexpr (T == DType::Q4_0) {
-                w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
-            } else if constexpr (T == DType::Q4_K) {
-                const uint8_t *meta = r.p[1] + 16 * sb;
-                int sc, mn;
-                k4_scale_min(meta + 4, i, sc, mn);
-                w.x = h2f(ld_u16(meta)) * static_cast<float>(sc);
-                w.y = h2f(ld_u16(meta + 2)) * static_cast<float>(mn);
-            } else {
-                const uint2 h = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    w.q[j] |= static_cast<int>(((h.x >> (2 * j)) & 0x03030303u) << 4);
-                    w.q[4 + j] |= static_cast<int>(((h.y >> (2 * j)) & 0x03030303u) << 4);
-                }
-                const uint16_t sc = ld_u16(r.p[2] + 16 * sb + 2 * i);
-                w.s0 = static_cast<int8_t>(sc & 0xFF);
-                w.s1 = static_cast<int8_t>(sc >> 8);
-                w.x = h2f(ld_u16(r.p[3] + 2 * sb));
-            }
-        } else { // Q8_0
-            const uint4 v0 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u)), v1 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u) + 16);
-            const uint32_t l[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-#pragma unroll
-            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(l[j]);
-            w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
-        }
-    } else {
-        if constexpr (T == DType::Q4_0 || T == DType::Q4_1) {
-            const int off = T == DType::Q4_0 ? 2 : 4;
-            const uint8_t *b = row_p + static_cast<int64_t>(u) * QTraits<T>::bytes;
-            w.x = h2f(ld_u16(b));
-            if constexpr (T == DType::Q4_1) w.y = h2f(ld_u16(b + 2));
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const uint32_t v = ld_u32_a2(b + off + 4 * j);
-                w.q[j] = static_cast<int>(v & 0x0F0F0F0Fu);
-                w.q[4 + j] = static_cast<int>((v >> 4) & 0x0F0F0F0Fu);
-            }
-        } else if constexpr (T == DType::Q8_0) {
-            const uint8_t *b = row_p + static_cast<int64_t>(u) * 34;
-            w.x = h2f(ld_u16(b));
-#pragma unroll
-            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(ld_u32_a2(b + 2 + 4 * j));
-        } else if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
-            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * QTraits<T>::bytes;
-            const int i = u & 7;
-            int sc, mn;
-            k4_scale_min(b + 4, i, sc, mn);
-            w.x = h2f(ld_u16(b)) * static_cast<float>(sc);
-            w.y = h2f(ld_u16(b + 2)) * static_cast<float>(mn);
-            const int qoff = T == DType::Q4_K ? 16 : 48;
-            const uint4 *qp = reinterpret_cast<const uint4 *>(b + qoff + 32 * (i / 2));
-            const uint4 q0 = qp[0], q1 = qp[1];
-            const uint32_t l[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-            const int shift = 4 * (i & 1);
-#pragma unroll
-            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>((l[j] >> shift) & 0x0F0F0F0Fu);
-            if constexpr (T == DType::Q5_K) {
-                const uint4 *hp = reinterpret_cast<const uint4 *>(b + 16);
-                const uint4 h0 = hp[0], h1 = hp[1];
-                const uint32_t h[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
-#pragma unroll
-                for (int j = 0; j < 8; ++j) w.q[j] |= static_cast<int>(((h[j] >> i) & 0x01010101u) << 4);
-            }
-        } else { // Q6_K
-            const uint8_t *b = row_p + static_cast<int64_t>(u >> 3) * 210;
-            const int i = u & 7, h = i / 4, k = i % 4;
-            const uint8_t *ql = b + 64 * h + (k & 1) * 32, *qh = b + 128 + 32 * h;
-            const int lshift = k < 2 ? 0 : 4;
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                const uint32_t lo = (ld_u32_a2(ql + 4 * j) >> lshift) & 0x0F0F0F0Fu;
-                const uint32_t hi = ((ld_u32_a2(qh + 4 * j) >> (2 * k)) & 0x03030303u) << 4;
-                w.q[j] = static_cast<int>(lo | hi);
-            }
-            const uint16_t sc = ld_u16(b + 192 + 2 * i);
-            w.s0 = static_cast<int8_t>(sc & 0xFF);
-            w.s1 = static_cast<int8_t>(sc >> 8);
-            w.x = h2f(ld_u16(b + 208));
-        }
-    }
-    return w;
-}
-
-// The unit's dot product with 32 8-bit activations a (scale da; sum_a their sum or null),
-// with the scales applied as dot_q8 applies them.
-template <DType T> __device__ __forceinline__ float unit_dot(const Unit &w, const int *a, float da, const int *sum_a) {
-    if constexpr (T == DType::Q6_K) {
-        int s0 = 0, s1 = 0, a0 = 0, a1 = 0;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            s0 = __dp4a(w.q[j], a[j], s0);
-            a0 = __dp4a(kOnes, a[j], a0);
-            s1 = __dp4a(w.q[4 + j], a[4 + j], s1);
-            a1 = __dp4a(kOnes, a[4 + j], a1);
-        }
-        float r = 0.0f;
-        r += static_cast<float>(w.s0) * static_cast<float>(s0 - 32 * a0);
-        r += static_cast<float>(w.s1) * static_cast<float>(s1 - 32 * a1);
-        return w.x * da * r;
-    } else {
-        int sumi = 0;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) sumi = __dp4a(w.q[j], a[j], sumi);
-        if constexpr (T == DType::Q8_0) {
-            return w.x * da * static_cast<float>(sumi);
-        } else {
-            const int suma = act_sum(a, sum_a);
-            if constexpr (T == DType::Q4_0) return w.x * da * static_cast<float>(sumi - 8 * suma);
-            else if constexpr (T == DType::Q4_1) return da * (w.x * static_cast<float>(sumi) + w.y * static_cast<float>(suma));
-            else return da * (w.x * static_cast<float>(sumi) - w.y * static_cast<float>(suma)); // Q4_K, Q5_K
-        }
-    }
-}
+// Shared memory a tile may take: 64 KiB of weights plus the planes' alignment slack
+// (kPlanarMaxRowBytes keeps two planar rows within it).
+constexpr int kTileSmemMax = (64 + 8) << 10;
 
 // Copies `bytes` (even) of global memory at src into shared memory at dst (16-byte aligned,
 // bytes + 16 long) with the whole block: 16-byte asynchronous copies where src is aligned,
@@ -545,7 +461,7 @@ template <DType T, bool PLANAR, int NC> int tile_rows(int64_t K, bool glu) {
     }();
     const int64_t bpr = K / QTraits<T>::qk;
     int r = std::min(tile_rows_max<NC>(), cap);
-    while (r >= 2 && tile_bytes<T, PLANAR>(glu ? r / 2 : r, bpr, glu ? 2 : 1) > kTileBudget + (8 << 10)) r /= 2;
+    while (r >= 2 && tile_bytes<T, PLANAR>(glu ? r / 2 : r, bpr, glu ? 2 : 1) > kTileSmemMax) r /= 2;
     return r >= 2 ? r : 0;
 }
 
@@ -571,14 +487,7 @@ bool launch_tiles(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
     const int64_t row_bytes = static_cast<int64_t>(k / QTraits<T>::qk) * QTraits<T>::bytes;
     for (int s = 0; s < n_parts; ++s)
         if (!PLANAR && p.w_nb1[s] != row_bytes) return false; // a tile stages consecutive rows as one run
-    const int out_rows = glu ? R / 2 : R;
-    unsigned next = 0;
-    for (int s = 0; s < kMaxMatvecParts; ++s) {
-        p.first_block[s] = next;
-        if (s < n_parts && !(glu && s == 1)) next += blocks_for(p.N[s], out_rows); // a GLU pair: one set
-    }
-    p.first_block[kMaxMatvecParts] = next;
-    for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
+    const unsigned next = assign_blocks(p, n_parts, glu != 0, glu ? R / 2 : R);
     if (glu) launch_tile_kernel<T, PLANAR, true, NC>(ctx, p, next, k, R, q, d, sq, glu);
     else launch_tile_kernel<T, PLANAR, false, NC>(ctx, p, next, k, R, q, d, sq, glu);
     return true;
@@ -599,14 +508,7 @@ inline int warps_per_row(int units, bool glu) {
 
 template <DType T, int NC, int WPR>
 void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    const int rows_per_block = kWarps / (WPR * (glu ? 2 : 1));
-    unsigned next = 0;
-    for (int s = 0; s < kMaxMatvecParts; ++s) {
-        p.first_block[s] = next;
-        if (s < n_parts && !(glu && s == 1)) next += blocks_for(p.N[s], rows_per_block); // a GLU pair: one set
-    }
-    p.first_block[kMaxMatvecParts] = next;
-    for (int s = n_parts; s < kMaxMatvecParts; ++s) p.first_block[s] = next; // never selected
+    const unsigned next = assign_blocks(p, n_parts, glu != 0, kWarps / (WPR * (glu ? 2 : 1)));
     launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, sq, glu);
 }
 

@@ -331,14 +331,11 @@ __device__ __forceinline__ uint32_t word_of(const uint4 &v, int i) { return i ==
 template <DType T> __device__ __forceinline__ void deq32_planar(const PlanarRow<T> &r, int64_t u, float *y);
 
 template <> __device__ __forceinline__ void deq32_planar<DType::Q4_0>(const PlanarRow<DType::Q4_0> &r, int64_t u, float *y) {
-    const uint4 q = ld_u128(r.p[0] + 16 * u);
     const float d = h2f(ld_u16(r.p[1] + 2 * u));
-#pragma unroll
-    for (int j = 0; j < 16; ++j) {
-        const int v = (word_of(q, j / 4) >> (8 * (j % 4))) & 0xFF;
-        y[j] = static_cast<float>((v & 0x0F) - 8) * d;
-        y[j + 16] = static_cast<float>((v >> 4) - 8) * d;
-    }
+    nibbles16(r.p[0] + 16 * u, [&](int j, int lo, int hi) {
+        y[j] = static_cast<float>(lo - 8) * d;
+        y[j + 16] = static_cast<float>(hi - 8) * d;
+    });
 }
 template <> __device__ __forceinline__ void deq32_planar<DType::Q8_0>(const PlanarRow<DType::Q8_0> &r, int64_t u, float *y) {
     const uint4 q0 = ld_u128(r.p[0] + 32 * u), q1 = ld_u128(r.p[0] + 32 * u + 16);
@@ -352,18 +349,15 @@ template <> __device__ __forceinline__ void deq32_planar<DType::Q8_0>(const Plan
 template <> __device__ __forceinline__ void deq32_planar<DType::Q4_K>(const PlanarRow<DType::Q4_K> &r, int64_t u, float *y) {
     const int64_t sb = u >> 3;
     const int i = static_cast<int>(u & 7);
-    const uint4 q = ld_u128(r.p[0] + 128 * sb + 16 * i);
     const uint8_t *meta = r.p[1] + 16 * sb;
     const float d = h2f(ld_u16(meta)), dmin = h2f(ld_u16(meta + 2));
     int sc, mn;
     k4_scale_min(meta + 4, i, sc, mn);
     const float dl = __fmul_rn(d, static_cast<float>(sc)), ml = __fmul_rn(dmin, static_cast<float>(mn));
-#pragma unroll
-    for (int j = 0; j < 16; ++j) {
-        const int v = (word_of(q, j / 4) >> (8 * (j % 4))) & 0xFF;
-        y[j] = __fsub_rn(__fmul_rn(dl, static_cast<float>(v & 0x0F)), ml);
-        y[j + 16] = __fsub_rn(__fmul_rn(dl, static_cast<float>(v >> 4)), ml);
-    }
+    nibbles16(r.p[0] + 128 * sb + 16 * i, [&](int j, int lo, int hi) { // Q4_0's nibble order
+        y[j] = __fsub_rn(__fmul_rn(dl, static_cast<float>(lo)), ml);
+        y[j + 16] = __fsub_rn(__fmul_rn(dl, static_cast<float>(hi)), ml);
+    });
 }
 template <> __device__ __forceinline__ void deq32_planar<DType::Q6_K>(const PlanarRow<DType::Q6_K> &r, int64_t u, float *y) {
     const int64_t sb = u >> 3;

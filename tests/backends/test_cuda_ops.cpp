@@ -72,8 +72,6 @@ Backend &gpu() {
     static std::unique_ptr<Backend> b = make_cuda_backend(0);
     return *b;
 }
-// A second GPU backend with the decode-step fusions off (CORVID_CUDA_FUSE=0 is read when a
-// backend is made), to compare the fused kernels with the ops one by one.
 // A GPU backend made while the environment variable `var` reads `value` (the backend reads
 // its settings when it is made).
 std::unique_ptr<Backend> gpu_with(const char *var, const char *value) {
@@ -85,6 +83,8 @@ std::unique_ptr<Backend> gpu_with(const char *var, const char *value) {
     else unsetenv(var);
     return made;
 }
+// A second GPU backend with the decode-step fusions off, to compare the fused kernels with
+// the ops one by one.
 Backend &gpu_unfused() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_FUSE", "0");
     return *b;

@@ -18,7 +18,8 @@
 //
 // Numerics against the reference (cpu_attention.cpp): the same rounding points (Q to
 // F16; probabilities normalised, then rounded to F16 before they weight V, with an F16
-// cache); sums in float and in another order, exp by a polynomial.
+// cache); dots and sums in float and in another order (the reference sums in double),
+// exp by a float polynomial.
 #include "cpu/cpu_attention_fast.h"
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
@@ -116,27 +117,27 @@ bool attention_fast(Tensor &dst) {
         r.rows = static_cast<int>((r.t1 - r.t0) * G);
         return r;
     };
-    // Per thread: Q rows (double), mask rows, m, l, inv, acc, the K tile (double), the V tile, and
+    // Per thread: Q rows, mask rows, m, l (double), inv, acc, the K tile, the V tile, and
     // (one range) scores.
     struct Scratch {
         std::vector<double> d;
         std::vector<float> f;
         std::vector<const float *> mrows;
-        double *q, *l, *ktile;
-        float *m, *inv, *acc, *tiles, *s;
+        double *l;
+        float *q, *ktile, *m, *inv, *acc, *tiles, *s;
     };
     auto make_scratch = [&](bool with_scores) {
         Scratch sc;
         const size_t R = max_rows;
-        sc.d.assign(R * static_cast<size_t>(Dp + 1) + static_cast<size_t>(W * Dp), 0.0);
-        sc.f.assign(R * static_cast<size_t>(Dp + 2) + static_cast<size_t>(W * Dp) +
+        sc.d.assign(R, 0.0);
+        sc.f.assign(R * static_cast<size_t>(2 * Dp + 2) + static_cast<size_t>(2 * W * Dp) +
                         (with_scores ? R * static_cast<size_t>(s_stride) : 0),
                     0.0f);
         sc.mrows.resize(R);
-        sc.q = sc.d.data();
-        sc.l = sc.q + R * Dp;
-        sc.ktile = sc.l + R;
-        sc.acc = sc.f.data();
+        sc.l = sc.d.data();
+        sc.q = sc.f.data();
+        sc.ktile = sc.q + R * Dp;
+        sc.acc = sc.ktile + W * Dp;
         sc.m = sc.acc + R * Dp;
         sc.inv = sc.m + R;
         sc.tiles = sc.inv + R;
@@ -148,9 +149,9 @@ bool attention_fast(Tensor &dst) {
             for (int64_t g = 0; g < G; ++g) {
                 const size_t r = static_cast<size_t>((t - tr.t0) * G + g);
                 const float *src = reinterpret_cast<const float *>(q.row(tr.hk * G + g, t));
-                double *qr = sc.q + r * Dp;
+                float *qr = sc.q + r * Dp;
                 for (int64_t d = 0; d < D; ++d) qr[d] = f16 ? fp16_to_fp32(fp32_to_fp16(src[d])) : src[d];
-                std::fill(qr + D, qr + Dp, 0.0);
+                std::fill(qr + D, qr + Dp, 0.0f);
                 sc.mrows[r] = reinterpret_cast<const float *>(mask.row(t)) + tr.j0;
                 sc.m[r] = -INFINITY;
                 sc.l[r] = 0.0;

@@ -17,7 +17,7 @@
 // them relative to a moving max) moves Gemma 3's logits past the end-to-end tolerance,
 // so the probabilities are normalised first and rounded where the reference's (and
 // llama.cpp's) non-flash path rounds them. K and V are still read once per task. Q
-// arrives rounded to F16 and widened to double. For a long cache the driver runs the
+// arrives rounded to F16 (exact in float). For a long cache the driver runs the
 // passes over key ranges in parallel and merges the ranges' maxima and sums in between.
 #pragma once
 
@@ -32,7 +32,7 @@ struct Tile {
     int64_t D = 0;               // head size
     int64_t Dp = 0;              // D rounded up to the kernel's width; rows of q/acc are Dp floats
     int rows = 0;                // query rows (at most 256)
-    const double *q = nullptr;   // rows x Dp (zero padded), already rounded to F16 for an F16 cache
+    const float *q = nullptr;    // rows x Dp (zero padded), already rounded to F16 for an F16 cache
     const float *const *mask = nullptr; // per row: its mask row, at the first key of the range
     const uint8_t *k = nullptr;  // first key's row
     const uint8_t *v = nullptr;
@@ -47,7 +47,7 @@ struct Tile {
     const float *inv = nullptr;  // value_pass: per row 1 / total sum (0: the row sees no key)
     float *acc = nullptr;        // value_pass adds to it: rows x Dp
     float *scratch = nullptr;    // width * Dp floats (value_pass: the V tile)
-    double *ktile = nullptr;     // width * Dp doubles (score_pass: the K tile, widened once for all rows)
+    float *ktile = nullptr;      // width * Dp floats (score_pass: the K tile, converted once for all rows)
 };
 
 struct Kernels {

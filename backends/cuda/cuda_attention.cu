@@ -5,7 +5,9 @@
 // then a thread per head dimension the chunk's weighted sum of V. A second kernel merges
 // the chunks' partial softmax states (max, sum, accumulator), so long caches keep every
 // SM busy and no score matrix leaves the chip. Q is rounded to F16 first when the cache
-// is F16, as the reference does.
+// is F16, as the reference does. By default the merge is no kernel of its own: the last
+// split block of each (head, token) to finish, told by an atomic counter, merges that
+// head (a decode step's merge is ~4 us of launch and ramp for 16 KB of reads).
 //
 // Many queries (prompt): the reference's own steps on the tensor cores: Q rounded to F16,
 // S = K^T Q by batched GEMM (F32 accumulation), a masked softmax whose probabilities are
@@ -52,9 +54,64 @@ struct AttnArgs {
     bool vec; // K rows can be read with 16-byte loads
 };
 
-// 4 threads per key (each a quarter of the head), 32 keys per block.
+// Where the merged result goes. q8 (may be null; D % 32 == 0): the output is also written as
+// Q8_0 blocks with their sums, as cuda_activations.cu's q8_0_kernel would from the stored
+// floats, for the product that reads it next (column t of K = H * D values).
+struct MergeOut {
+    float *out;
+    int8_t *q8;
+    float *d8;
+    int *s8;
+};
+
+// Merges the chunks of head h, token t (the whole block; a warp holds 32 consecutive
+// values). The partial states are read through L2 (__ldcg): in the split kernel other SMs
+// wrote them during this very launch.
+__device__ void merge_head(const float *part_acc, const float2 *part_ml, const MergeOut &mo, int D, int H, int chunks,
+                           int h, int t) {
+    const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
+    float M = -INFINITY;
+    for (int c = 0; c < chunks; ++c) M = fmaxf(M, __ldcg(&part_ml[base + c]).x);
+    float L = 0.0f;
+    for (int c = 0; c < chunks; ++c) {
+        const float2 ml = __ldcg(&part_ml[base + c]);
+        if (ml.x != -INFINITY) L += ml.y * expf(ml.x - M);
+    }
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
+    int8_t *q8 = mo.q8;
+    float *d8 = mo.d8;
+    int *s8 = mo.s8;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int c = 0; c < chunks; ++c) {
+            const float2 ml = __ldcg(&part_ml[base + c]);
+            if (ml.x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * expf(ml.x - M);
+        }
+        const float v = acc * inv;
+        o[d] = v;
+        if (q8) {
+            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
+            const WarpQ8_0 b = warp_q8_0(v);
+            q8[t * K + k] = static_cast<int8_t>(b.q);
+            if ((threadIdx.x & 31) == 0) d8[t * (K / 32) + k / 32] = b.d16, s8[t * (K / 32) + k / 32] = b.sum;
+        }
+    }
+}
+
+__global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, MergeOut mo, int D, int H, int chunks) {
+    grid_dependency_wait();
+    allow_dependents();
+    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y);
+}
+
+// 4 threads per key (each a quarter of the head), 32 keys per block. counters (T * H zeroed
+// ints, or null for a separate merge kernel): each block counts itself in its (token, head)
+// after its partial state is visible (fence); the one that completes the count merges the
+// head (mo) and zeroes the counter for the next launch.
 template <bool F16>
-__global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml) {
+__global__ void __launch_bounds__(kThreads)
+    attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml, MergeOut mo, int *counters) {
     grid_dependency_wait();
     allow_dependents();
     __shared__ float qs[kMaxHead];
@@ -110,41 +167,19 @@ __global__ void __launch_bounds__(kThreads) attn_split_kernel(AttnArgs a, float 
         part_acc[slot * a.D + d] = acc;
     }
     if (tid == 0) part_ml[slot] = make_float2(m, l);
-}
-
-// q8 (may be null; D % 32 == 0): the output is also written as Q8_0 blocks with their sums,
-// as cuda_activations.cu's q8_0_kernel would from the stored floats, for the product that
-// reads it next (column t of K = H * D values). A warp holds 32 consecutive values.
-__global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, float *out, int D, int H, int chunks,
-                                  int8_t *q8, float *d8, int *s8) {
-    grid_dependency_wait();
-    allow_dependents();
-    const int h = blockIdx.x, t = blockIdx.y;
-    const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
-    float M = -INFINITY;
-    for (int c = 0; c < chunks; ++c) M = fmaxf(M, part_ml[base + c].x);
-    float L = 0.0f;
-    for (int c = 0; c < chunks; ++c) {
-        const float2 ml = part_ml[base + c];
-        if (ml.x != -INFINITY) L += ml.y * expf(ml.x - M);
+    if (!counters) return;
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        int &count = counters[static_cast<int64_t>(t) * a.H + h];
+        last = atomicAdd(&count, 1) == a.chunks - 1;
+        if (last) count = 0;
     }
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    float *o = out + (static_cast<int64_t>(t) * H + h) * D;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int c = 0; c < chunks; ++c) {
-            const float2 ml = part_ml[base + c];
-            if (ml.x != -INFINITY) acc += part_acc[(base + c) * D + d] * expf(ml.x - M);
-        }
-        const float v = acc * inv;
-        o[d] = v;
-        if (q8) {
-            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
-            const WarpQ8_0 b = warp_q8_0(v);
-            q8[t * K + k] = static_cast<int8_t>(b.q);
-            if ((threadIdx.x & 31) == 0) d8[t * (K / 32) + k / 32] = b.d16, s8[t * (K / 32) + k / 32] = b.sum;
-        }
-    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    merge_head(part_acc, part_ml, mo, a.D, a.H, a.chunks, h, t);
 }
 
 // ---- prompt path ------------------------------------------------------------------------
@@ -289,13 +324,19 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     auto *ml = reinterpret_cast<float2 *>(part);
     auto *acc = reinterpret_cast<float *>(part + slots * sizeof(float2));
     const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T));
-    if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml);
-    else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml);
-    CV_LAUNCHED("attn_split_kernel");
     const bool quantize = q8 && D % 32 == 0;
-    launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), 128, 0, acc, ml,
-           static_cast<float *>(dst.data), D, H, a.chunks, quantize ? q8 : nullptr, d8, s8);
-    CV_LAUNCHED("attn_merge_kernel");
+    const MergeOut mo{static_cast<float *>(dst.data), quantize ? q8 : nullptr, d8, s8};
+    int *counters = nullptr;
+    if (ctx.fuses(Context::kFuseAttnMerge))
+        counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(T) * H));
+    if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
+    else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
+    CV_LAUNCHED("attn_split_kernel");
+    if (!counters) {
+        launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), kThreads, 0, acc, ml,
+               mo, D, H, a.chunks);
+        CV_LAUNCHED("attn_merge_kernel");
+    }
     return quantize;
 }
 

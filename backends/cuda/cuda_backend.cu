@@ -76,6 +76,13 @@ public:
         planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
         const char *f = std::getenv("CORVID_CUDA_FUSE");
         fuse_ = !(f && std::strcmp(f, "0") == 0);
+        if (const char *off = std::getenv("CORVID_CUDA_FUSE_OFF")) {
+            const std::string o = off;
+            const bool all = o == "all";
+            if (all || o.find("attn") != std::string::npos) ctx_.fuse_off |= Context::kFuseAttnMerge;
+            if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
+        }
+        if (!fuse_) ctx_.fuse_off = ~0u;
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));

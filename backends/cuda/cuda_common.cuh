@@ -54,6 +54,14 @@ struct Context {
     // CORVID_CUDA_MATVEC=old: the one-row-per-warp integer matvec over ggml's blocks (A/B
     // timing); weights are then never stored planar.
     bool matvec_old = false;
+    // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope (or all) turns off one by
+    // one, for A/B timing (CORVID_CUDA_FUSE=0 turns every fusion off).
+    enum FuseBit : unsigned {
+        kFuseAttnMerge = 1, // the attention split kernel's last block per head merges (no merge kernel)
+        kFuseRopeStore = 2, // rope(q), rope(k) and the K/V cache stores in one launch
+    };
+    unsigned fuse_off = 0;
+    bool fuses(FuseBit b) const { return (fuse_off & b) == 0; }
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.
     int *error_flag = nullptr;

@@ -9,6 +9,8 @@
 //                                                       reading it next needs
 //   rope(q), rope(k) (same positions and parameters)    one launch
 //   set_rows(K cache), set_rows(V cache) (same ids)     one launch
+//   rope(q), rope(k), set_rows(K, k), set_rows(V, v)    one launch (the rotating threads
+//                                                       store K's cells)
 //   attention (decode) -> a product reading it          the merge kernel also writes the
 //                                                       product's Q8_0 activations
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored (and,
@@ -201,6 +203,14 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
             rms_norm_mul(ctx, t, mul);
         }
         return 2;
+    }
+    if (i + 1 < nodes.size() && ctx.fuses(Context::kFuseRopeStore) && rope_pair_fusable(t, *nodes[i + 1])) {
+        const size_t ks = next_non_view(nodes, i + 2), vs = ks < nodes.size() ? next_non_view(nodes, ks + 1) : ks;
+        if (vs < nodes.size() && rope_store_fusable(t, *nodes[i + 1], *nodes[ks], *nodes[vs])) {
+            rope_store(ctx, t, *nodes[i + 1], *nodes[ks], *nodes[vs]);
+            for (const size_t n : {i, i + 1, ks, vs}) ctx.written(nodes[n]->data, nodes[n]->n_bytes());
+            return vs + 1 - i;
+        }
     }
     const size_t j = next_non_view(nodes, i + 1);
     if (j < nodes.size() && set_rows_pair_fusable(t, *nodes[j])) {

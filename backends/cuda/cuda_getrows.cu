@@ -4,6 +4,7 @@
 // (get_rows writes zeros) and the context's error flag is raised for the host to report.
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_quant.cuh"
+#include "cuda/cuda_store.cuh"
 
 namespace corvid::cuda {
 namespace {
@@ -52,14 +53,6 @@ struct GetRows {
     }
 };
 
-// One set_rows of a launch: rows of src (F32) stored at row ids of dst.
-struct RowStore {
-    const uint8_t *src;
-    int64_t s_nb1, ne0;
-    uint8_t *dst;
-    int64_t d_nb1, d_rows;
-};
-
 // Plain types: one thread per element, over the elements of a's rows, then of b's (the K
 // and V stores of a layer share their row ids: one launch for both).
 template <int Kind> // 0 f32, 1 f16, 2 bf16
@@ -74,16 +67,7 @@ __global__ void set_rows_plain(RowStore a, RowStore b, int n_t, const int32_t *i
     }
     const RowStore &t = second ? b : a;
     const int64_t r = i / t.ne0, e = i % t.ne0;
-    const int32_t id = ids[r];
-    if (id < 0 || id >= t.d_rows) {
-        if (e == 0) atomicOr(err, kErrRowId);
-        return;
-    }
-    const float x = reinterpret_cast<const float *>(t.src + r * t.s_nb1)[e];
-    uint8_t *row = t.dst + id * t.d_nb1;
-    if (Kind == 0) reinterpret_cast<float *>(row)[e] = x;
-    if (Kind == 1) reinterpret_cast<__half *>(row)[e] = __float2half_rn(x);
-    if (Kind == 2) reinterpret_cast<__nv_bfloat16 *>(row)[e] = __float2bfloat16_rn(x);
+    store_elem<Kind>(t, ids, r, e, reinterpret_cast<const float *>(t.src + r * t.s_nb1)[e], err);
 }
 
 // Q8_0 / Q4_0: one thread per 32-element block, ggml's reference quantizers.

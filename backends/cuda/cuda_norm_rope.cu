@@ -2,6 +2,7 @@
 // reference does), and rope (one thread per rotated pair; the angle is built by the
 // reference's repeated multiplication so that it rounds the same way).
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_store.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -251,9 +252,22 @@ struct RopeTensor {
     int64_t head, rows, ne1;
 };
 
+// The K and V cache stores fused after a rope pair (Kind >= 0): the K store's source is
+// t1's result, flat (row m of k.ne0 values), so the thread that rotates a pair also stores
+// it; the V rows (v.src) are copied by threads after the rope ones. n: rows stored.
+struct RopeStore {
+    RowStore k, v;
+    const int32_t *ids;
+    int64_t n;
+    int *err;
+};
+
 // One thread per (row, element pair) of t[0], then of t[1] (q and k of one layer share
-// positions and parameters: one launch for both).
-__global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t *pos, const float *ff, RopeArgs a) {
+// positions and parameters: one launch for both); with Kind >= 0 (0 f32, 1 f16, 2 bf16
+// caches) also the K and V stores (st), a layer's four small ops in one launch.
+template <int Kind>
+__global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t *pos, const float *ff, RopeArgs a,
+                            RopeStore st) {
     grid_dependency_wait();
     allow_dependents();
     int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -261,7 +275,16 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t
     const bool second = i >= n0;
     if (second) {
         i -= n0;
-        if (n_t < 2 || i >= t1.rows * ((t1.head + 1) / 2)) return;
+        const int64_t n1 = n_t < 2 ? 0 : t1.rows * ((t1.head + 1) / 2);
+        if (i >= n1) {
+            if constexpr (Kind >= 0) { // a V element
+                i -= n1;
+                if (i >= st.n * st.v.ne0) return;
+                const int64_t r = i / st.v.ne0, e = i % st.v.ne0;
+                store_elem<Kind>(st.v, st.ids, r, e, reinterpret_cast<const float *>(st.v.src + r * st.v.s_nb1)[e], st.err);
+            }
+            return;
+        }
     }
     const RopeTensor &t = second ? t1 : t0;
     const int64_t head = t.head, half = (head + 1) / 2;
@@ -269,11 +292,21 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t
     const int p = static_cast<int>(i % half);
     const float *xr = reinterpret_cast<const float *>(t.x + t.xm.offset(r));
     float *o = t.out + r * head;
+    // Element j of the row gets v (and, for the K rows, its cache cell too).
+    auto put = [&](int64_t j, float v) {
+        o[j] = v;
+        if constexpr (Kind >= 0) {
+            if (second) {
+                const int64_t f = r * head + j;
+                store_elem<Kind>(st.k, st.ids, f / st.k.ne0, f % st.k.ne0, v, st.err);
+            }
+        }
+    };
     const int i0 = 2 * p;
     if (i0 >= a.n_dims) { // pass-through tail (elements n_dims..head-1)
         const int64_t j = a.n_dims + (i0 - a.n_dims);
-        if (j < head) o[j] = xr[j];
-        if (j + 1 < head) o[j + 1] = xr[j + 1];
+        if (j < head) put(j, xr[j]);
+        if (j + 1 < head) put(j + 1, xr[j + 1]);
         return;
     }
     const int64_t i2 = (r / t.ne1) % t.xm.ne2;
@@ -291,8 +324,8 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t
     const int64_t j0 = a.neox ? p : i0;
     const int64_t j1 = a.neox ? p + a.n_dims / 2 : i0 + 1;
     const float x0 = xr[j0], x1 = xr[j1];
-    o[j0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-    o[j1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+    put(j0, __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)));
+    put(j1, __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c)));
 }
 
 void require_rows(const Tensor &t, const char *op) {
@@ -408,11 +441,21 @@ RopeTensor rope_tensor(const Tensor &dst) {
     return RopeTensor{static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0],
                       dst.n_rows(), a.ne[1]};
 }
-void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const RopeTensor &t1, int n_t) {
-    const int64_t n = t0.rows * ((t0.head + 1) / 2) + (n_t > 1 ? t1.rows * ((t1.head + 1) / 2) : 0);
+// kind: -1 no stores, else the caches' (st: the K and V stores).
+void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const RopeTensor &t1, int n_t, int kind = -1,
+                 const RopeStore &st = RopeStore{}) {
+    const int64_t n = t0.rows * ((t0.head + 1) / 2) + (n_t > 1 ? t1.rows * ((t1.head + 1) / 2) : 0) +
+                      (kind >= 0 ? st.n * st.v.ne0 : 0);
     if (n == 0) return;
-    launch(ctx, rope_kernel, blocks_for(n, 256), 256, 0, t0, t1, n_t, static_cast<const int32_t *>(dst.src[1]->data),
-           dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr, rope_args(dst));
+    const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
+    const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
+    const unsigned blocks = blocks_for(n, 256);
+    switch (kind) {
+    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    }
     CV_LAUNCHED("rope_kernel");
 }
 } // namespace
@@ -429,5 +472,34 @@ bool rope_pair_fusable(const Tensor &a, const Tensor &b) {
 }
 
 void rope_pair(Context &ctx, Tensor &a, Tensor &b) { launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2); }
+
+bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs) {
+    if (!rope_pair_fusable(a, b) || !set_rows_pair_fusable(ks, vs)) return false;
+    // K's rows are all of b's result, flat: the rotating thread knows where each value goes.
+    const Tensor &kx = *ks.src[1], &vx = *vs.src[1];
+    const bool k_is_b = (&kx == &b || kx.view_src == &b) && kx.data == b.data && kx.is_contiguous() &&
+                        b.is_contiguous() && kx.n_elements() == b.n_elements();
+    // V's rows must not be what this launch writes (its threads run in any order).
+    auto written_here = [&](const Tensor &t) {
+        const Tensor *root = t.view_src ? t.view_src : &t;
+        return root == &a || root == &b || root == ks.view_src || root == vs.view_src || &t == &ks || &t == &vs;
+    };
+    // Nor may the ropes read a cache this launch writes.
+    return k_is_b && !written_here(vx) && !written_here(*a.src[0]) && !written_here(*b.src[0]) &&
+           vx.nb[0] == sizeof(float);
+}
+
+void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
+    RopeStore st{};
+    const Tensor &vx = *vs.src[1];
+    st.k = RowStore{nullptr, 0, ks.ne[0], static_cast<uint8_t *>(ks.data), static_cast<int64_t>(ks.nb[1]), ks.ne[1]};
+    st.v = RowStore{static_cast<const uint8_t *>(vx.data), static_cast<int64_t>(vx.nb[1]), vs.ne[0],
+                    static_cast<uint8_t *>(vs.data), static_cast<int64_t>(vs.nb[1]), vs.ne[1]};
+    st.ids = static_cast<const int32_t *>(ks.src[2]->data);
+    st.n = ks.src[1]->ne[1];
+    st.err = ctx.error_flag;
+    const int kind = ks.type == DType::F32 ? 0 : ks.type == DType::F16 ? 1 : 2;
+    launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, kind, st);
+}
 
 } // namespace corvid::cuda

@@ -37,6 +37,10 @@ void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 // one launch.
 bool rope_pair_fusable(const Tensor &a, const Tensor &b);
 void rope_pair(Context &ctx, Tensor &a, Tensor &b);
+// A rope pair whose k result (b) the K store ks takes whole, then the V store vs (the two
+// stores fusable as a pair, neither reading what the launch writes): all four in one launch.
+bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs);
+void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs);
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 // With q8 (decode only): also writes the result's Q8_0 form (q8, d8, s8 as
 // prepare_activations_q8 would, for columns of head_dim * n_head values) when the head size

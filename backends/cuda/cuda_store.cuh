@@ -1,0 +1,34 @@
+// One element of a KV-cache store (set_rows into a plain-typed cache): shared by the
+// set_rows kernels (cuda_getrows.cu) and the rope kernel that stores the roped K row and the
+// V row itself when it is fused with the stores (cuda_norm_rope.cu).
+#pragma once
+
+#include "cuda/cuda_common.cuh"
+
+namespace corvid::cuda {
+
+// One set_rows of a launch: rows of src (F32) stored at row ids of dst.
+struct RowStore {
+    const uint8_t *src;
+    int64_t s_nb1, ne0;
+    uint8_t *dst;
+    int64_t d_nb1, d_rows;
+};
+
+// Element e of source row r (value x) into its cache row, rounded as the reference's set_rows
+// (Kind 0 f32, 1 f16, 2 bf16). An out-of-range id skips the row; element 0's thread raises
+// the error flag.
+template <int Kind>
+__device__ __forceinline__ void store_elem(const RowStore &t, const int32_t *ids, int64_t r, int64_t e, float x, int *err) {
+    const int32_t id = ids[r];
+    if (id < 0 || id >= t.d_rows) {
+        if (e == 0) atomicOr(err, kErrRowId);
+        return;
+    }
+    uint8_t *row = t.dst + id * t.d_nb1;
+    if (Kind == 0) reinterpret_cast<float *>(row)[e] = x;
+    if (Kind == 1) reinterpret_cast<__half *>(row)[e] = __float2half_rn(x);
+    if (Kind == 2) reinterpret_cast<__nv_bfloat16 *>(row)[e] = __float2bfloat16_rn(x);
+}
+
+} // namespace corvid::cuda

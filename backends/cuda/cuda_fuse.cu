@@ -11,7 +11,7 @@
 //   set_rows(K cache), set_rows(V cache) (same ids)     one launch
 //   rope(q), rope(k), set_rows(K, k), set_rows(V, v)    one launch (the rotating threads
 //                                                       store K's cells)
-//   attention (decode) -> a product reading it          the merge kernel also writes the
+//   attention (decode) -> a product reading it          the merge also writes the
 //                                                       product's Q8_0 activations
 //   mul_mat(gate, h), mul_mat(up, h), swiglu/geglu      one matvec; act(gate) * up stored (and,
 //                                                       for a down product with Q8_0
@@ -162,7 +162,7 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
 }
 
 // Decode attention whose result (reshaped to [head_dim * n_head, tokens]) a product with
-// Q8_0 activations reads next: the merge kernel writes that conversion too.
+// Q8_0 activations reads next: the merge writes that conversion too.
 size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     Tensor &att = *nodes[i];
     const size_t j = next_non_view(nodes, i + 1);

@@ -17,8 +17,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 to_out<__nv_bfloat16>(float
 // One warp per 32-element block: amax, d = amax / 127, q = roundf(x / d), x' = q * fp16(d).
 template <typename OutT>
 __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT *out, int64_t ld, int8_t *q8,
-                            float *d8, int *s8, L2Prefetch pf) {
-    if (l2_prefetch_block(pf)) return;
+                            float *d8, int *s8) {
     grid_dependency_wait();
     allow_dependents();
     const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -40,8 +39,7 @@ __global__ void q8_0_kernel(const uint8_t *x, int64_t x_nb1, int K, int M, OutT 
 // ties) sets iscale = -127 / max; q = min(127, nearest_int(iscale * x)); x' = q / iscale.
 template <typename OutT>
 __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, int64_t ld, int8_t *q8, float *d8,
-                            int *s8, L2Prefetch pf) {
-    if (l2_prefetch_block(pf)) return;
+                            int *s8) {
     grid_dependency_wait();
     allow_dependents();
     __shared__ float s_a[8];
@@ -107,12 +105,12 @@ void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, i
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         const int64_t threads = K * M;
         launch(ctx, q8_0_kernel<OutT>, blocks_for(threads, 256), 256, 0, 
-            x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr, nullptr, L2Prefetch{});
+            x, x_nb1, static_cast<int>(K), static_cast<int>(M), out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         launch(ctx, q8_k_kernel<OutT>, static_cast<unsigned>(K / 256 * M), 256, 0, 
-            x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr, nullptr, L2Prefetch{});
+            x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         const unsigned grid = blocks_for(ld * M, 256);
@@ -140,16 +138,13 @@ void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1,
 void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int8_t *q,
                             float *d, int *sum) {
     const int qk = static_cast<int>(traits(w).block_size);
-    // The decode step's conversions run just before their product: they may carry L2
-    // prefetch blocks (cuda_common.cuh), after the conversion's own.
-    const L2Prefetch pf = qk == 32 || qk == 256 ? ctx.take_l2_prefetch(Context::kL2Conv) : L2Prefetch{};
     if (qk == 32) {
-        launch(ctx, q8_0_kernel<float>, blocks_for(K * M, 256) + pf.blocks, 256, 0, x, x_nb1, static_cast<int>(K),
-               static_cast<int>(M), nullptr, 0, q, d, sum, pf);
+        launch(ctx, q8_0_kernel<float>, blocks_for(K * M, 256), 256, 0, x, x_nb1, static_cast<int>(K),
+                                                                          static_cast<int>(M), nullptr, 0, q, d, sum);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
-        launch(ctx, q8_k_kernel<float>, static_cast<unsigned>(K / 256 * M) + pf.blocks, 256, 0, x, x_nb1,
-               static_cast<int>(K), nullptr, 0, q, d, sum, pf);
+        launch(ctx, q8_k_kernel<float>, static_cast<unsigned>(K / 256 * M), 256, 0, x, x_nb1, static_cast<int>(K),
+                                                                                       nullptr, 0, q, d, sum);
         CV_LAUNCHED("q8_k_kernel");
     } else {
         fail(Status::internal, "cuda: %s has no 8-bit activation format", dtype_name(w));

@@ -111,8 +111,7 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
 // head (mo) and zeroes the counter for the next launch.
 template <bool F16>
 __global__ void __launch_bounds__(kThreads)
-    attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml, MergeOut mo, int *counters, L2Prefetch pf) {
-    if (l2_prefetch_block(pf)) return; // the slice z == T
+    attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml, MergeOut mo, int *counters) {
     grid_dependency_wait();
     allow_dependents();
     __shared__ float qs[kMaxHead];
@@ -324,17 +323,14 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     auto *part = static_cast<uint8_t *>(ctx.scratch(kScratchAttention, slots * (sizeof(float) * D + sizeof(float2))));
     auto *ml = reinterpret_cast<float2 *>(part);
     auto *acc = reinterpret_cast<float *>(part + slots * sizeof(float2));
-    // L2 prefetch blocks (cuda_common.cuh) as one more slice in z, after the tokens' ones.
-    L2Prefetch pf = ctx.take_l2_prefetch(Context::kL2Attn);
-    if (pf.blocks) pf.blocks = static_cast<unsigned>(a.chunks) * static_cast<unsigned>(H);
-    const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T) + (pf.blocks ? 1 : 0));
+    const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(H), static_cast<unsigned>(T));
     const bool quantize = q8 && D % 32 == 0;
     const MergeOut mo{static_cast<float *>(dst.data), quantize ? q8 : nullptr, d8, s8};
     int *counters = nullptr;
     if (ctx.fuses(Context::kFuseAttnMerge))
         counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(T) * H));
-    if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters, pf);
-    else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters, pf);
+    if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
+    else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
     CV_LAUNCHED("attn_split_kernel");
     if (!counters) {
         launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), kThreads, 0, acc, ml,

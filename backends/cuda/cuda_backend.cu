@@ -6,11 +6,9 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_planar.cuh"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <vector>
 
 namespace corvid {
 namespace cuda {
@@ -85,31 +83,6 @@ public:
             if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;
-        // CORVID_CUDA_L2_PREFETCH: 0 off; unset or 1: up to half the L2 ahead of the products;
-        // N: up to N MiB (Nk: KiB); ",line" sector prefetches instead of bulk ones (sm_90),
-        // ",last" with the evict_last priority. See plan_l2().
-        l2_cap_ = static_cast<int64_t>(p.l2CacheSize) / 2;
-        if (const char *l2 = std::getenv("CORVID_CUDA_L2_PREFETCH")) {
-            char *end = nullptr;
-            const double v = std::strtod(l2, &end);
-            if (end != l2) {
-                if (v <= 0.0) l2_cap_ = 0;
-                else if (v != 1.0) l2_cap_ = static_cast<int64_t>(v * (*end == 'k' || *end == 'K' ? 1024.0 : 1048576.0));
-            }
-            const std::string o = l2;
-            if (o.find("line") != std::string::npos) l2_flags_ |= L2Prefetch::kLine;
-            if (o.find("last") != std::string::npos) l2_flags_ |= L2Prefetch::kEvictLast;
-            const size_t bp = o.find(",b"); // ",bN": N prefetch blocks a launch (default: one per SM)
-            if (bp != std::string::npos) l2_blocks_ = std::atoi(o.c_str() + bp + 2);
-            const size_t op = o.find("only:"); // only:nrac: which launchers take it (norm, rope, attention, conversion)
-            if (op != std::string::npos) {
-                ctx_.l2_takers = 0;
-                for (size_t k = op + 5; k < o.size() && o[k] != ','; ++k)
-                    ctx_.l2_takers |= o[k] == 'n' ? Context::kL2Norm : o[k] == 'r' ? Context::kL2Rope
-                                    : o[k] == 'a' ? Context::kL2Attn : o[k] == 'c' ? Context::kL2Conv : 0u;
-            }
-        }
-        l2_cap_ = std::min<int64_t>(l2_cap_, int64_t(1) << 30);
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));
@@ -299,125 +272,15 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.invalidate_act_cache(); // another graph: its memory may have been reused
-        plan_l2(nodes);
         for (size_t i = 0; i < nodes.size();) {
-            offer_l2(i);
             if (const size_t n = fuse_ ? run_fused(ctx_, nodes, i) : 0) {
                 i += n;
-            } else {
-                Tensor &t = *nodes[i++];
-                run(t);
-                if (t.op != Op::view && t.data) ctx_.written(t.data, t.n_bytes());
+                continue;
             }
-            if (ctx_.l2_taken) l2_pos_ = l2_offer_end_;
+            Tensor &t = *nodes[i++];
+            run(t);
+            if (t.op != Op::view && t.data) ctx_.written(t.data, t.n_bytes());
         }
-        ctx_.l2_offer = L2Prefetch{};
-    }
-
-    // ---- L2 prefetch of the next products' weights (decode steps) ---------------------
-    //
-    // The weights of a decode step's products, in the order they are read, as one stream of
-    // groups (the products over one input: q/k/v, gate/up, which one launch reads side by
-    // side). Before each node, the small kernel it launches is offered the part of the stream
-    // from where the last prefetch stopped to l2_cap_ bytes past the start of the next group
-    // to be read (what is already read or being read is never fetched again): the same
-    // fraction of each matrix of a group, plane by plane for planar weights, since a
-    // launch's blocks read the first rows of every plane (and of every matrix) first.
-    struct L2Group {
-        const Tensor *w[3] = {};
-        int n = 0, ranges = 0;
-        int64_t bytes = 0;
-    };
-
-    // Planes of a weight as read (planar: one per field, cuda_planar.cuh): offsets and sizes.
-    static int weight_planes(const Tensor &w, int64_t off[kMaxPlanes], int64_t size[kMaxPlanes]) {
-        const int64_t total = static_cast<int64_t>(w.n_bytes());
-        if (w.layout == kLayoutPlanar) {
-            const PlanarFormat f = planar_format(w.type);
-            int per_block = 0;
-            for (int p = 0; p < f.n_planes; ++p) per_block += f.bytes[p];
-            if (f.n_planes > 0 && per_block > 0 && total % per_block == 0) {
-                const int64_t blocks = total / per_block;
-                for (int p = 0; p < f.n_planes; ++p) off[p] = plane_offset(w.type, p, blocks), size[p] = blocks * f.bytes[p];
-                return f.n_planes;
-            }
-        }
-        off[0] = 0;
-        size[0] = total;
-        return 1;
-    }
-
-    void plan_l2(const std::vector<Tensor *> &nodes) {
-        l2_groups_.clear();
-        l2_pos_ = 0;
-        if (l2_cap_ <= 0) return;
-        l2_group_at_.assign(nodes.size(), -1);
-        std::vector<int> member(nodes.size(), -1);
-        const Tensor *last_x = nullptr;
-        for (size_t i = 0; i < nodes.size(); ++i) {
-            const Tensor &t = *nodes[i];
-            if (t.op != Op::mul_mat) continue;
-            if (t.src[1]->ne[1] > 8) { // a prompt's GEMMs read each weight many times: no plan
-                l2_groups_.clear();
-                return;
-            }
-            const Tensor &w = *t.src[0];
-            if (!(w.flags & kFlagWeight) || !w.data || !w.is_contiguous() || w.n_bytes() < 64) continue;
-            if (l2_groups_.empty() || last_x != t.src[1] || l2_groups_.back().n == 3) l2_groups_.emplace_back();
-            L2Group &g = l2_groups_.back();
-            int64_t off[kMaxPlanes], size[kMaxPlanes];
-            g.w[g.n++] = &w;
-            g.ranges += weight_planes(w, off, size);
-            g.bytes += static_cast<int64_t>(w.n_bytes());
-            last_x = t.src[1];
-            member[i] = static_cast<int>(l2_groups_.size()) - 1;
-        }
-        int cur = -1; // node i's group: the first whose last product is at or after i
-        for (size_t i = nodes.size(); i-- > 0;) {
-            if (member[i] >= 0) cur = member[i];
-            l2_group_at_[i] = cur;
-        }
-        l2_start_.resize(l2_groups_.size());
-        int64_t at = 0;
-        for (size_t g = 0; g < l2_groups_.size(); ++g) l2_start_[g] = at, at += l2_groups_[g].bytes;
-    }
-
-    // What a small kernel launched for node i may prefetch (ctx_.l2_offer).
-    void offer_l2(size_t i) {
-        ctx_.l2_offer = L2Prefetch{};
-        ctx_.l2_taken = false;
-        if (l2_groups_.empty() || l2_group_at_[i] < 0) return;
-        const size_t g0 = static_cast<size_t>(l2_group_at_[i]);
-        const int64_t end = l2_start_[g0] + l2_cap_, from = std::max(l2_pos_, l2_start_[g0]);
-        if (from >= end) return;
-        L2Prefetch pf{};
-        pf.flags = l2_flags_;
-        int64_t reached = from;
-        for (size_t g = g0; g < l2_groups_.size() && l2_start_[g] < end; ++g) {
-            const L2Group &G = l2_groups_[g];
-            const int64_t a = std::max<int64_t>(from - l2_start_[g], 0), b = std::min(end - l2_start_[g], G.bytes);
-            if (b <= a) continue;
-            if (pf.n + G.ranges > L2Prefetch::kMaxRanges) break;
-            const double fa = static_cast<double>(a) / G.bytes, fb = static_cast<double>(b) / G.bytes;
-            for (int k = 0; k < G.n; ++k) {
-                const Tensor &w = *G.w[k];
-                int64_t off[kMaxPlanes], size[kMaxPlanes];
-                const int np = weight_planes(w, off, size);
-                for (int p = 0; p < np; ++p) {
-                    const auto base = reinterpret_cast<uintptr_t>(w.data) + static_cast<uintptr_t>(off[p]);
-                    const uintptr_t lo = (base + static_cast<uintptr_t>(fa * size[p]) + 15) / 16 * 16;
-                    const uintptr_t hi = (base + static_cast<uintptr_t>(b == G.bytes ? size[p] : fb * size[p])) / 16 * 16;
-                    if (hi <= lo) continue;
-                    pf.p[pf.n] = reinterpret_cast<const uint8_t *>(lo);
-                    pf.bytes[pf.n++] = static_cast<uint32_t>(hi - lo);
-                }
-            }
-            reached = l2_start_[g] + b;
-        }
-        if (pf.n == 0) return;
-        pf.blocks = static_cast<unsigned>(l2_blocks_ > 0 ? l2_blocks_ : ctx_.sm_count);
-        l2_offer_end_ = reached;
-        ctx_.l2_offer = pf;
     }
 
     // Decode steps (every matrix product with at most a few columns) are captured into a
@@ -607,15 +470,6 @@ private:
     bool use_graphs_ = true;
     bool fuse_ = true; // CORVID_CUDA_FUSE=0: every node alone (A/B timing, bisecting)
     bool planar_ = true; // CORVID_CUDA_PLANAR=0: weights kept in ggml's layout (A/B timing)
-    // The L2 prefetch plan of the graph being run (plan_l2, offer_l2).
-    int64_t l2_cap_ = 0; // bytes ahead of the products (0: off)
-    int l2_flags_ = 0;
-    int l2_blocks_ = 0; // prefetch blocks a launch (0: one per SM)
-    std::vector<L2Group> l2_groups_;
-    std::vector<int64_t> l2_start_;  // each group's offset in the stream
-    std::vector<int> l2_group_at_;   // per node
-    int64_t l2_pos_ = 0;             // the stream is prefetched (or read) up to here
-    int64_t l2_offer_end_ = 0;       // where the offered prefetch ends
     void *cublas_workspace_ = nullptr;
 };
 

@@ -42,27 +42,6 @@ enum ScratchSlot {
     kScratchCount = 6
 };
 
-// L2 prefetch of the weights the next products of a decode step read, issued by extra
-// blocks of the small kernels between products (rms_norm, rope, attention, the 8-bit
-// activation conversions): DRAM is otherwise nearly idle while those run. The executor
-// (cuda_backend.cu) plans what each such launch may take (Context::take_l2_prefetch); the
-// launcher adds `blocks` blocks to its grid (the last ones, linearly), and the kernel's first
-// statement is `if (l2_prefetch_block(pf)) return;`: those blocks issue their share of the
-// ranges and exit before the grid-dependency wait (they read nothing an earlier kernel
-// writes, and the launch's other blocks still wait, so the order stays transitive).
-struct L2Prefetch {
-    static constexpr int kMaxRanges = 12;
-    const uint8_t *p[kMaxRanges];
-    uint32_t bytes[kMaxRanges]; // p 16-byte aligned, bytes a multiple of 16
-    int n;
-    unsigned blocks; // extra blocks of the launch that issue them (0: none)
-    int flags;       // kLine, kEvictLast
-    enum : int {
-        kLine = 1,      // prefetch.global.L2 a 32-byte sector at a time (always before sm_90)
-        kEvictLast = 2, // with the evict_last L2 priority
-    };
-};
-
 struct Context {
     int device = 0;
     cudaStream_t stream = nullptr;
@@ -83,20 +62,6 @@ struct Context {
     };
     unsigned fuse_off = 0;
     bool fuses(FuseBit b) const { return (fuse_off & b) == 0; }
-    // What the next small kernel launched may prefetch into L2 (set by the executor before
-    // each node; n == 0: nothing); take_l2_prefetch() hands it to one launch only.
-    L2Prefetch l2_offer{};
-    bool l2_taken = false;
-    enum L2Taker : unsigned { kL2Norm = 1, kL2Rope = 2, kL2Attn = 4, kL2Conv = 8 };
-    unsigned l2_takers = ~0u; // which launchers take it (CORVID_CUDA_L2_PREFETCH=...,only:nrac)
-    L2Prefetch take_l2_prefetch(L2Taker who) {
-        if (!(l2_takers & who)) return L2Prefetch{};
-        const L2Prefetch p = l2_offer;
-        if (p.n > 0 && p.blocks > 0) l2_taken = true;
-        l2_offer.n = 0;
-        l2_offer.blocks = 0;
-        return p;
-    }
     // Device flag that kernels set when they meet an out-of-range row or token id (they
     // cannot throw); checked when the host next waits for the stream.
     int *error_flag = nullptr;
@@ -181,59 +146,6 @@ __device__ __forceinline__ void allow_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-}
-
-// ---- L2 prefetch blocks (see L2Prefetch) -----------------------------------------------
-
-// This block's share (block b of pf.blocks; its first warp issues) of the prefetch ranges,
-// in chunks dealt to the lanes in turn across the ranges: 4 KiB bulk prefetches on sm_90
-// (the copy engine walks the lines), 32-byte prefetches otherwise, consecutive lanes on
-// consecutive chunks.
-inline __device__ __noinline__ void l2_prefetch_issue(const L2Prefetch &pf, unsigned b) {
-    if (threadIdx.x >= 32) return;
-    const uint32_t lanes = pf.blocks * 32;
-    uint32_t c = b * 32 + threadIdx.x;
-    const bool last = (pf.flags & L2Prefetch::kEvictLast) != 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const bool bulk = (pf.flags & L2Prefetch::kLine) == 0;
-    uint64_t policy = 0;
-    if (last) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-#else
-    const bool bulk = false;
-#endif
-    const uint32_t chunk = bulk ? 4096u : 32u;
-    for (int r = 0; r < pf.n; ++r) {
-        const uint32_t bytes = pf.bytes[r], n = (bytes + chunk - 1) / chunk;
-        for (; c < n; c += lanes) {
-            const uint8_t *a = pf.p[r] + static_cast<size_t>(c) * chunk;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-            if (bulk) {
-                const uint32_t size = min(chunk, bytes - c * chunk); // a multiple of 16
-                if (last)
-                    asm volatile("cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, %2;" ::"l"(a), "r"(size),
-                                 "l"(policy)
-                                 : "memory");
-                else
-                    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a), "r"(size) : "memory");
-                continue;
-            }
-#endif
-            if (last) asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(a));
-            else asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
-        }
-        c -= n;
-    }
-}
-
-// True in the launch's prefetch blocks (the last pf.blocks of the grid, counted linearly
-// over x, y, z), after issuing their share: the kernel then returns at once.
-__device__ __forceinline__ bool l2_prefetch_block(const L2Prefetch &pf) {
-    if (pf.blocks == 0) return false;
-    const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
-    const unsigned first = gridDim.x * gridDim.y * gridDim.z - pf.blocks;
-    if (lin < first) return false;
-    l2_prefetch_issue(pf, lin - first);
-    return true;
 }
 
 // ---- device helpers ------------------------------------------------------------------

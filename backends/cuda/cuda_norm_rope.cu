@@ -79,8 +79,7 @@ __device__ __forceinline__ void warp_argmax(float &a, int &idx, float &val) {
 // launcher guarantees blockDim % 64 == 0 for Q8_K.
 template <bool MUL, bool V4, int Q8>
 __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps,
-                                Q8Out q8, L2Prefetch pf) {
-    if (l2_prefetch_block(pf)) return;
+                                Q8Out q8) {
     // The thread's first float4 of g and of x, loaded before the reduction (a decode row is
     // one float4 per thread: the second pass then reads only registers, and g's load, cold
     // in DRAM, overlaps the sum instead of following it). g is a weight: read before the
@@ -268,8 +267,7 @@ struct RopeStore {
 // caches) also the K and V stores (st), a layer's four small ops in one launch.
 template <int Kind>
 __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t *pos, const float *ff, RopeArgs a,
-                            RopeStore st, L2Prefetch pf) {
-    if (l2_prefetch_block(pf)) return;
+                            RopeStore st) {
     grid_dependency_wait();
     allow_dependents();
     int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -347,23 +345,22 @@ bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, flo
     const bool v4 = n % 4 == 0 && aligned(a.data) && aligned(out) && (!out2 || (aligned(out2) && aligned(g))) &&
                     a.nb[1] % 16 == 0 && a.nb[2] % 16 == 0 && a.nb[3] % 16 == 0;
     const auto *x = static_cast<const uint8_t *>(a.data);
-    const L2Prefetch pf = ctx.take_l2_prefetch(Context::kL2Norm); // its blocks come after the rows' ones
-    const unsigned grid = static_cast<unsigned>(rows) + pf.blocks;
+    const unsigned grid = static_cast<unsigned>(rows);
     if (v4) {
         const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
         if (out2 && q8_family == 32 && n % 32 == 0) {
-            launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
+            launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;
         }
         if (out2 && q8_family == 256 && n % 256 == 0 && threads % 64 == 0) {
-            launch(ctx, rms_norm_kernel<true, true, 256>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
+            launch(ctx, rms_norm_kernel<true, true, 256>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;
         }
-        if (out2) launch(ctx, rms_norm_kernel<true, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
-        else launch(ctx, rms_norm_kernel<false, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
+        if (out2) launch(ctx, rms_norm_kernel<true, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
+        else launch(ctx, rms_norm_kernel<false, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
     } else {
-        if (out2) launch(ctx, rms_norm_kernel<true, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
-        else launch(ctx, rms_norm_kernel<false, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8, pf);
+        if (out2) launch(ctx, rms_norm_kernel<true, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
+        else launch(ctx, rms_norm_kernel<false, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
     }
     return false;
 }
@@ -452,13 +449,12 @@ void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const Ro
     if (n == 0) return;
     const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
     const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
-    const L2Prefetch pf = ctx.take_l2_prefetch(Context::kL2Rope); // its blocks come after the rope's ones
-    const unsigned blocks = blocks_for(n, 256) + pf.blocks;
+    const unsigned blocks = blocks_for(n, 256);
     switch (kind) {
-    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st, pf); break;
-    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st, pf); break;
-    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st, pf); break;
-    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st, pf); break;
+    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
     }
     CV_LAUNCHED("rope_kernel");
 }

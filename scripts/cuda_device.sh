@@ -12,6 +12,9 @@
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #     profile-pp=T     the same for one 512-token prompt (pp512)
+#     cpu-amx          the CPU backend's conformance and attention tests on this host's
+#                      processor, which has AMX (the project's VM and CI may not: there the
+#                      AMX paths go untested); CPU-only build in build-cpu
 #
 # Setup here, once (packages the build needs, and the vocabularies the model tool copies):
 #   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
@@ -101,6 +104,14 @@ print(f"per step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernel
 for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
     print(f"{ns/1000:9.1f} us {n:7.1f} x {ns/n/1000:7.2f} us  {name}")
 EOF
+        ;;
+    cpu-amx)
+        grep -o 'amx[a-z0-9_]*' /proc/cpuinfo | sort | uniq -c
+        cmake -S . -B build-cpu -DCMAKE_BUILD_TYPE=Release -DCORVID_CUDA=OFF >"$OUT/cmake-cpu.log" 2>&1 ||
+            { tail -30 "$OUT/cmake-cpu.log"; exit 1; }
+        cmake --build build-cpu -j"$J" >"$OUT/build-cpu.log" 2>&1 ||
+            { grep -E "error|Error" "$OUT/build-cpu.log" | head -30; exit 1; }
+        build-cpu/tests/corvid-tests -tc="*conform*,attention*" 2>&1 | grep -E "MESSAGE|ERROR|FAILED|test cases|assertions" | head -40
         ;;
     *) echo "unknown step $step"; exit 2 ;;
     esac

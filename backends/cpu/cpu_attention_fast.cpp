@@ -25,7 +25,6 @@
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_parallel.h"
 
-#include "tensor/fp16.h"
 
 #include <algorithm>
 #include <atomic>
@@ -63,7 +62,7 @@ const attn::Kernels *kernels_for(Isa isa) {
 
 bool attention_has_fast_path(Isa isa) {
     const attn::Kernels *k = kernels_for(isa);
-    return k && k->score_pass && k->sum_pass && k->value_pass;
+    return k && k->query_row && k->score_pass && k->sum_pass && k->value_pass;
 }
 
 bool attention_fast(Tensor &dst) {
@@ -75,7 +74,7 @@ bool attention_fast(Tensor &dst) {
     }();
     if (disabled) return false;
     const attn::Kernels *kern = kernels_for(active_isa());
-    if (!kern || !kern->score_pass || !kern->sum_pass || !kern->value_pass) return false;
+    if (!kern || !kern->query_row || !kern->score_pass || !kern->sum_pass || !kern->value_pass) return false;
     const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
     if ((k.type != DType::F16 && k.type != DType::F32) || v.type != k.type) return false;
     const size_t esz = k.type == DType::F16 ? 2 : 4;
@@ -144,14 +143,12 @@ bool attention_fast(Tensor &dst) {
         sc.s = sc.tiles + W * Dp;
         return sc;
     };
-    auto prepare_rows = [&](const TaskRange &tr, Scratch &sc) {
+    // with_q: the query rows too (only the score pass reads them).
+    auto prepare_rows = [&](const TaskRange &tr, Scratch &sc, bool with_q) {
         for (int64_t t = tr.t0; t < tr.t1; ++t)
             for (int64_t g = 0; g < G; ++g) {
                 const size_t r = static_cast<size_t>((t - tr.t0) * G + g);
-                const float *src = reinterpret_cast<const float *>(q.row(tr.hk * G + g, t));
-                float *qr = sc.q + r * Dp;
-                for (int64_t d = 0; d < D; ++d) qr[d] = f16 ? fp16_to_fp32(fp32_to_fp16(src[d])) : src[d];
-                std::fill(qr + D, qr + Dp, 0.0f);
+                if (with_q) kern->query_row(reinterpret_cast<const float *>(q.row(tr.hk * G + g, t)), D, Dp, f16, sc.q + r * Dp);
                 sc.mrows[r] = reinterpret_cast<const float *>(mask.row(t)) + tr.j0;
                 sc.m[r] = -INFINITY;
                 sc.l[r] = 0.0;
@@ -189,7 +186,7 @@ bool attention_fast(Tensor &dst) {
             Scratch sc = make_scratch(true);
             for (int64_t task; (task = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
                 const TaskRange tr = task_range(task);
-                prepare_rows(tr, sc);
+                prepare_rows(tr, sc, true);
                 const attn::Tile tile = make_tile(tr, sc, sc.s);
                 kern->score_pass(tile);
                 kern->sum_pass(tile);
@@ -281,7 +278,7 @@ bool attention_fast(Tensor &dst) {
         });
     };
     for_tasks(
-        &k, [&](const TaskRange &tr, Scratch &sc) { prepare_rows(tr, sc); },
+        &k, [&](const TaskRange &tr, Scratch &sc) { prepare_rows(tr, sc, true); },
         [&](attn::Tile &t) { kern->score_pass(t); },
         [&](const TaskRange &tr, Scratch &sc) {
             for (int64_t t = tr.t0; t < tr.t1; ++t)
@@ -291,7 +288,7 @@ bool attention_fast(Tensor &dst) {
     for_tasks(
         nullptr,
         [&](const TaskRange &tr, Scratch &sc) {
-            prepare_rows(tr, sc);
+            prepare_rows(tr, sc, false);
             merged(tr, sc, false);
         },
         [&](attn::Tile &t) { kern->sum_pass(t); },
@@ -303,7 +300,7 @@ bool attention_fast(Tensor &dst) {
     for_tasks(
         &v,
         [&](const TaskRange &tr, Scratch &sc) {
-            prepare_rows(tr, sc);
+            prepare_rows(tr, sc, false);
             merged(tr, sc, true);
             std::fill(sc.acc, sc.acc + static_cast<size_t>(tr.rows) * Dp, 0.0f);
         },

@@ -52,6 +52,8 @@ struct Tile {
 
 struct Kernels {
     int width = 0; // floats per vector (8 or 16)
+    // dst[0..D) = src rounded to F16 (f16) or copied, dst[D..Dp) = 0: a query row.
+    void (*query_row)(const float *src, int64_t D, int64_t Dp, bool f16, float *dst) = nullptr;
     void (*score_pass)(const Tile &t) = nullptr;
     void (*sum_pass)(const Tile &t) = nullptr;
     void (*value_pass)(const Tile &t) = nullptr;

@@ -49,6 +49,12 @@ void prefetch_span(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
 }
 
+// v's storage, grown to at least n elements (never shrunk: the shapes repeat).
+template <class T> T *grown(std::vector<T> &v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+}
+
 const attn::Kernels *kernels_for(Isa isa) {
     switch (isa) {
     case Isa::amx: // (AMX changes only the blocked matrix products)
@@ -125,23 +131,20 @@ bool attention_fast(Tensor &dst) {
         double *l;
         float *q, *ktile, *m, *inv, *acc, *tiles, *s;
     };
-    auto make_scratch = [&](bool with_scores) {
-        Scratch sc;
+    // Sizes sc for this call and points into it. The storage is kept from call to call (one
+    // per thread, thread_local below) and not cleared: each pass writes what it reads.
+    auto fit_scratch = [&](Scratch &sc, bool with_scores) {
         const size_t R = max_rows;
-        sc.d.assign(R, 0.0);
-        sc.f.assign(R * static_cast<size_t>(2 * Dp + 2) + static_cast<size_t>(2 * W * Dp) +
-                        (with_scores ? R * static_cast<size_t>(s_stride) : 0),
-                    0.0f);
-        sc.mrows.resize(R);
-        sc.l = sc.d.data();
-        sc.q = sc.f.data();
+        sc.l = grown(sc.d, R);
+        sc.q = grown(sc.f, R * static_cast<size_t>(2 * Dp + 2) + static_cast<size_t>(2 * W * Dp) +
+                               (with_scores ? R * static_cast<size_t>(s_stride) : 0));
+        grown(sc.mrows, R);
         sc.ktile = sc.q + R * Dp;
         sc.acc = sc.ktile + W * Dp;
         sc.m = sc.acc + R * Dp;
         sc.inv = sc.m + R;
         sc.tiles = sc.inv + R;
         sc.s = sc.tiles + W * Dp;
-        return sc;
     };
     // with_q: the query rows too (only the score pass reads them).
     auto prepare_rows = [&](const TaskRange &tr, Scratch &sc, bool with_q) {
@@ -183,7 +186,8 @@ bool attention_fast(Tensor &dst) {
     if (nchunks == 1) {
         std::atomic<int64_t> next{0};
         parallel_run(work, [&](int, int) {
-            Scratch sc = make_scratch(true);
+            static thread_local Scratch sc;
+            fit_scratch(sc, true);
             for (int64_t task; (task = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
                 const TaskRange tr = task_range(task);
                 prepare_rows(tr, sc, true);
@@ -206,10 +210,14 @@ bool attention_fast(Tensor &dst) {
     // Split keys: the scores of every range, then each range's sum with the rows' overall
     // max, then the values with the overall sums, then the ranges' outputs added up.
     const size_t n_states = static_cast<size_t>(nchunks * T * H);
-    std::vector<float> part_m(n_states), part_acc(n_states * static_cast<size_t>(Dp));
-    std::vector<double> part_l(n_states);
-    std::vector<float> scores(static_cast<size_t>(ntasks) * max_rows * static_cast<size_t>(s_stride));
-    auto task_scores = [&](int64_t task) { return scores.data() + static_cast<size_t>(task) * max_rows * s_stride; };
+    // Reused from call to call (a decode step needs them in every layer): every element a
+    // pass reads was written by an earlier pass of this call, so they are not cleared.
+    static thread_local std::vector<float> part_m_buf, part_acc_buf, scores_buf;
+    static thread_local std::vector<double> part_l_buf;
+    float *part_m = grown(part_m_buf, n_states), *part_acc = grown(part_acc_buf, n_states * static_cast<size_t>(Dp));
+    double *part_l = grown(part_l_buf, n_states);
+    float *scores = grown(scores_buf, static_cast<size_t>(ntasks) * max_rows * static_cast<size_t>(s_stride));
+    auto task_scores = [&](int64_t task) { return scores + static_cast<size_t>(task) * max_rows * s_stride; };
     // The rows' overall max (into sc.m) and, with sums, 1 / overall sum (into sc.inv).
     auto merged = [&](const TaskRange &tr, Scratch &sc, bool sums) {
         for (int64_t t = tr.t0; t < tr.t1; ++t)
@@ -241,11 +249,13 @@ bool attention_fast(Tensor &dst) {
                          const std::function<void(const TaskRange &, Scratch &)> &end) {
         std::atomic<int64_t> next{0};
         parallel_run(work, [&](int, int) {
-            std::vector<Scratch> heads;
-            heads.reserve(static_cast<size_t>(HKV));
-            for (int64_t hk = 0; hk < HKV; ++hk) heads.push_back(make_scratch(false));
-            std::vector<const float *> mrows(max_rows);
-            std::vector<TaskRange> trs(static_cast<size_t>(HKV));
+            static thread_local std::vector<Scratch> heads;
+            static thread_local std::vector<const float *> mrows_buf;
+            static thread_local std::vector<TaskRange> trs_buf;
+            if (heads.size() < static_cast<size_t>(HKV)) heads.resize(static_cast<size_t>(HKV));
+            for (int64_t hk = 0; hk < HKV; ++hk) fit_scratch(heads[static_cast<size_t>(hk)], false);
+            const float **mrows = grown(mrows_buf, max_rows);
+            TaskRange *trs = grown(trs_buf, static_cast<size_t>(HKV));
             for (int64_t gt; (gt = next.fetch_add(1, std::memory_order_relaxed)) < ngroups_t;) {
                 const int64_t qb = gt / nchunks, c = gt % nchunks;
                 for (int64_t hk = 0; hk < HKV; ++hk) {
@@ -265,7 +275,7 @@ bool attention_fast(Tensor &dst) {
                         attn::Tile tile = make_tile(tr, sc, task_scores(task_of(qb, hk, c)));
                         const int64_t off = j - tr.j0;
                         for (int r = 0; r < tr.rows; ++r) mrows[r] = sc.mrows[r] + off;
-                        tile.mask = mrows.data();
+                        tile.mask = mrows;
                         tile.k = k.row(j, hk);
                         tile.v = v.row(j, hk);
                         tile.n = nk;

@@ -117,6 +117,10 @@ void add_gemm_avx512(Kernels &t);
 // whose OS has granted this process the tile state (cpu_matmul_fast.cpp asks for it).
 void add_gemm_amx(Kernels &t);
 
+// Fills t.gemm for the ARM64 NEON build with the dot product (cpu_gemm_neon.cpp; called by
+// cpu_matmul_neon.cpp).
+void add_gemm_neon(Kernels &t);
+
 // Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp; nothing where the build has
 // no such kernels). The caller checks that the processor has VBMI.
 void add_gemv_avx512(Kernels &t);
@@ -125,7 +129,7 @@ void add_gemv_avx512(Kernels &t);
 const Kernels *kernels_avx2();
 const Kernels *kernels_avx512();
 // ARM64 NEON with the dot-product instructions (cpu_matmul_neon.cpp): per-row dot
-// kernels only (no blocked or multi-row kernels yet: gemm[].rows = 0, dot_rows null).
+// kernels and the blocked kernels of add_gemm_neon (no multi-row kernels yet: dot_rows null).
 const Kernels *kernels_neon();
 const Kernels *kernels_amx(); // kernels_avx512() with add_gemm_amx
 

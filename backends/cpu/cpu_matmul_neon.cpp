@@ -2,8 +2,9 @@
 // product instructions (SDOT), compiled with -march=armv8.2-a+dotprod (this file alone;
 // see CMakeLists.txt) and chosen at run time only when the processor reports them
 // (cpu_matmul_fast.cpp: HWCAP_ASIMDDP). Every weight type the x86 kernels cover has a
-// kernel here; there are no blocked (prompt) or multi-row (decode) kernels yet, so the
-// driver runs these per-row kernels for any number of columns.
+// kernel here. The blocked (prompt) kernels are in cpu_gemm_neon.cpp (add_gemm_neon, for
+// the types it covers: the driver uses them from 4 columns on); there are no multi-row
+// (decode) kernels yet.
 //
 // Arithmetic, as in the x86 kernels (cpu_matmul_x86.inc): per block the weight's integer
 // levels times the activation's int8 levels are summed exactly in int32 lanes, scaled in
@@ -512,6 +513,7 @@ Kernels make_table() {
     t.dot[int(DType::Q5_K)] = CORVID_BY_COLS(dot_q5_k);
     t.dot[int(DType::Q6_K)] = CORVID_BY_COLS(dot_q6_k);
     t.dot[int(DType::IQ4_XS)] = CORVID_BY_COLS(dot_iq4_xs);
+    add_gemm_neon(t);
     return t;
 }
 #undef CORVID_BY_COLS

@@ -27,7 +27,8 @@
 // |fast - ref| / tolerance is printed.
 //
 // Shapes with 4 or more columns (per batch matrix) exercise the blocked kernels where
-// the ISA has one for the type (cpu_gemm_avx512.cpp), fewer the per-row dot kernels.
+// the ISA has one for the type (cpu_gemm_avx512.cpp, cpu_gemm_neon.cpp), fewer the
+// per-row dot kernels.
 //
 // Other ops have no fast path yet: they must agree bit for bit under every ISA.
 #include "graph/graph_runner.h"
@@ -266,7 +267,8 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
 }
 
 // The blocked (prompt-processing) kernels: many columns, row counts that are not
-// multiples of the 16-row panels, column counts that are not multiples of the register
+// multiples of the 16-row panels (last panels of 1, 2, 3, 4, 5 and 15 rows: the NEON
+// kernels run 4-row quads), column counts that are not multiples of the register
 // tiles (1..8 columns), few panels (the columns are then split over the threads too),
 // batch broadcast, and (float weights) K longer than the kernels' K chunk.
 TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, every weight type") {
@@ -276,14 +278,17 @@ TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, ev
         CAPTURE(dtype_name(type));
         const uint32_t bs = traits(type).block_size;
         static const Shape float_shapes[] = {{17, 37, 19, 1, 1, 1, 1}, {33, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 2, 1},
-                                             {100, 3, 70, 1, 1, 1, 1}, {1, 5, 4, 1, 1, 1, 1},   {2100, 18, 12, 1, 1, 1, 1}};
+                                             {100, 3, 70, 1, 1, 1, 1}, {1, 5, 4, 1, 1, 1, 1},   {2100, 18, 12, 1, 1, 1, 1},
+                                             {50, 22, 12, 1, 1, 1, 1}};
         static const Shape b32_shapes[] = {{96, 37, 19, 1, 1, 1, 1}, {320, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 1, 1},
-                                           {1024, 5, 70, 1, 1, 1, 1}, {32, 33, 4, 1, 1, 1, 1}, {160, 31, 13, 2, 2, 2, 2}};
+                                           {1024, 5, 70, 1, 1, 1, 1}, {32, 33, 4, 1, 1, 1, 1}, {160, 31, 13, 2, 2, 2, 2},
+                                           {224, 22, 12, 1, 1, 1, 1}};
         static const Shape b256_shapes[] = {{256, 37, 19, 1, 1, 1, 1}, {512, 16, 8, 1, 1, 1, 1}, {256, 17, 33, 2, 3, 1, 1},
-                                            {768, 3, 70, 1, 1, 1, 1},  {256, 20, 4, 1, 1, 1, 1}, {1280, 33, 11, 2, 2, 2, 2}};
+                                            {768, 3, 70, 1, 1, 1, 1},  {256, 20, 4, 1, 1, 1, 1}, {1280, 33, 11, 2, 2, 2, 2},
+                                            {512, 22, 7, 1, 1, 1, 1}};
         const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         uint32_t seed = 5000 + static_cast<uint32_t>(type) * 31;
-        for (int i = 0; i < 6; ++i) check_mul_mat(type, shapes[i], seed++, worst);
+        for (int i = 0; i < 7; ++i) check_mul_mat(type, shapes[i], seed++, worst);
     }
     MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
 }

@@ -118,8 +118,10 @@ void add_gemm_avx512(Kernels &t);
 void add_gemm_amx(Kernels &t);
 
 // Fills t.gemm for the ARM64 NEON build with the dot product (cpu_gemm_neon.cpp; called by
-// cpu_matmul_neon.cpp).
-void add_gemm_neon(Kernels &t);
+// cpu_matmul_neon.cpp). With i8mm, and where the processor has FEAT_I8MM, the 32-element
+// types get the SMMLA kernels (bit-identical results); returns whether they did. Defined
+// in every build (false, nothing filled, where the build has no NEON kernels).
+bool add_gemm_neon(Kernels &t, bool i8mm);
 
 // Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp; nothing where the build has
 // no such kernels). The caller checks that the processor has VBMI.

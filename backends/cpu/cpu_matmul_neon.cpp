@@ -513,7 +513,7 @@ Kernels make_table() {
     t.dot[int(DType::Q5_K)] = CORVID_BY_COLS(dot_q5_k);
     t.dot[int(DType::Q6_K)] = CORVID_BY_COLS(dot_q6_k);
     t.dot[int(DType::IQ4_XS)] = CORVID_BY_COLS(dot_iq4_xs);
-    add_gemm_neon(t);
+    add_gemm_neon(t, true);
     return t;
 }
 #undef CORVID_BY_COLS

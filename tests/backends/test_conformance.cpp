@@ -373,6 +373,57 @@ TEST_CASE("conformance: the blocked kernels' activation quantizers are bit-exact
     }
 }
 
+// ARM64 with i8mm (qemu-aarch64 -cpu max has it): the conformance cases above run the SMMLA
+// blocked kernels (the detected ones); these compare them with the SDOT kernels, which
+// must give the same bits, on panels of 1-16 rows and 1-8 columns.
+TEST_CASE("conformance: the NEON i8mm blocked kernels give the SDOT kernels' results bit for bit") {
+    cpu::fast::Kernels sdot{}, mm{};
+    if (!cpu::isa_available(cpu::Isa::neon) || (cpu::fast::add_gemm_neon(sdot, false), !cpu::fast::add_gemm_neon(mm, true))) {
+        MESSAGE("no NEON i8mm kernels on this machine");
+        return;
+    }
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_int_distribution<int> lv(-127, 127);
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) {
+        CAPTURE(dtype_name(type));
+        const cpu::fast::GemmKernel &a = sdot.gemm[int(type)], &b = mm.gemm[int(type)];
+        REQUIRE(a.rows == b.rows);
+        for (int64_t K : {32, 96, 160, 1024}) {
+            const size_t rb = *dtype_row_bytes(type, static_cast<uint64_t>(K));
+            std::vector<uint8_t> w(rb * static_cast<size_t>(a.rows));
+            std::vector<float> row(static_cast<size_t>(K));
+            for (int r = 0; r < a.rows; ++r) {
+                for (auto &v : row) v = nd(rng);
+                REQUIRE(quantize_row(type, row.data(), w.data() + rb * static_cast<size_t>(r), K));
+            }
+            std::vector<uint8_t> acts(static_cast<size_t>(K / 32) * cpu::fast::kActB32Bytes);
+            for (int64_t blk = 0; blk < K / 32; ++blk) {
+                uint8_t *rec = acts.data() + blk * cpu::fast::kActB32Bytes;
+                for (int i = 0; i < 256; ++i) rec[i] = static_cast<uint8_t>(lv(rng));
+                for (int c = 0; c < cpu::fast::kGemmCols; ++c) {
+                    const float d = std::ldexp(1.0f + 0.01f * float(lv(rng)), lv(rng) % 8);
+                    std::memcpy(rec + cpu::fast::kActB32D + 4 * c, &d, 4);
+                }
+            }
+            std::vector<uint8_t> pa(a.panel_bytes(K)), pb(b.panel_bytes(K));
+            for (int nrows : {1, 2, 3, 4, 5, 7, 16}) {
+                std::vector<const void *> rows;
+                for (int r = 0; r < nrows; ++r) rows.push_back(w.data() + rb * static_cast<size_t>(r));
+                a.pack(K, rows.data(), nrows, pa.data());
+                b.pack(K, rows.data(), nrows, pb.data());
+                for (int64_t nc = 1; nc <= cpu::fast::kGemmCols; ++nc) {
+                    std::vector<float> oa(static_cast<size_t>(nc * nrows), -1.0f), ob = oa;
+                    a.gemm(K, pa.data(), nrows, acts.data(), nc, oa.data(), nrows);
+                    b.gemm(K, pb.data(), nrows, acts.data(), nc, ob.data(), nrows);
+                    CHECK_MESSAGE(std::memcmp(oa.data(), ob.data(), oa.size() * sizeof(float)) == 0,
+                                  "K=" << K << " rows=" << nrows << " cols=" << nc);
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("conformance: mul_mat falls back to the reference for types without a fast kernel") {
     IsaGuard guard;
     for (cpu::Isa isa : fast_isas()) {

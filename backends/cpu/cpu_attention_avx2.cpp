@@ -5,7 +5,7 @@
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define CORVID_ATTN_NS avx2
 #define CORVID_ATTN_AVX512 0
-#include "cpu/cpu_attention_x86.inc"
+#include "cpu/cpu_attention_simd.inc"
 
 namespace corvid::cpu::attn {
 const Kernels *kernels_avx2() {

@@ -6,7 +6,7 @@
     defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
 #define CORVID_ATTN_NS avx512
 #define CORVID_ATTN_AVX512 1
-#include "cpu/cpu_attention_x86.inc"
+#include "cpu/cpu_attention_simd.inc"
 
 namespace corvid::cpu::attn {
 const Kernels *kernels_avx512() {

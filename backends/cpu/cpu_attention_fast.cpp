@@ -60,6 +60,7 @@ const attn::Kernels *kernels_for(Isa isa) {
     case Isa::amx: // (AMX changes only the blocked matrix products)
     case Isa::avx512: return attn::kernels_avx512();
     case Isa::avx2: return attn::kernels_avx2();
+    case Isa::neon: return attn::kernels_neon();
     default: return nullptr;
     }
 }

@@ -1,7 +1,7 @@
 // The fast attention path (flash-attention style): the interface between the driver
 // (cpu_attention_fast.cpp: task split, threads, Q rounding, merging of partial softmax
-// states) and the SIMD kernels (cpu_attention_x86.inc, compiled as cpu_attention_avx2.cpp
-// and cpu_attention_avx512.cpp).
+// states) and the SIMD kernels (cpu_attention_simd.inc, compiled as cpu_attention_avx2.cpp,
+// cpu_attention_avx512.cpp and cpu_attention_neon.cpp).
 //
 // The kernels stream one range of keys of one KV head for a set of query rows (all query
 // heads of a GQA group, for a block of tokens), a tile of W keys (W = the vector width)
@@ -61,6 +61,7 @@ struct Kernels {
 
 const Kernels *kernels_avx2();   // nullptr where not built
 const Kernels *kernels_avx512(); // nullptr where not built
+const Kernels *kernels_neon();   // nullptr where not built
 
 } // namespace corvid::cpu::attn
 

@@ -131,7 +131,7 @@ struct Problem {
 
 std::vector<Isa> fast_isas() {
     std::vector<Isa> out;
-    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx})
+    for (Isa isa : {Isa::avx2, Isa::avx512, Isa::amx, Isa::neon})
         if (isa_available(isa) && attention_has_fast_path(isa)) out.push_back(isa);
     return out;
 }

@@ -18,7 +18,8 @@ ratio Corvid / llama.cpp for pp and tg, with the load average before and after.
   scripts/bench_vs_llamacpp.py -m 1b-q4_0.gguf -m 1b-f16.gguf -p 128 -n 32 -t 2 -r 5
   scripts/bench_vs_llamacpp.py -m 1b-q4_0.gguf -p 0 -n 128 -d 4096 -r 2    # tg after a long prompt
 
-Needs llama-cpp-python (e.g. the venv at ../venv-ref/v) and a built `corvid`.
+Needs llama-cpp-python (e.g. the venv at ../venv-ref/v; measured with 0.3.36, built by clang-14
+with CMAKE_ARGS="-DGGML_NATIVE=ON") and a built `corvid`.
 """
 import argparse
 import ctypes
@@ -70,7 +71,10 @@ class LlamaCpp:
         cp.n_ubatch = min(max(p, d, 1), 512)
         cp.n_threads = t
         cp.n_threads_batch = t
-        cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        if hasattr(L, "LLAMA_FLASH_ATTN_TYPE_DISABLED"):  # llama-cpp-python >= 0.3.17 or so
+            cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        else:  # older releases: a boolean
+            cp.flash_attn = False
         cp.no_perf = True
         self.ctx = L.llama_init_from_model(self.model, cp)
         if not self.ctx:

@@ -46,6 +46,8 @@
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
+#include "cpu/cpu_neon_common.h"
+
 #include <arm_neon.h>
 #if defined(__linux__)
 #include <sys/auxv.h>
@@ -60,29 +62,10 @@
 namespace corvid::cpu::fast {
 namespace {
 
+using namespace neon; // the shared helpers (cpu_neon_common.h)
+
 constexpr int kRows = 16; // weight rows per panel
 constexpr int kQuads = kRows / 4;
-
-inline float half_to_float(uint16_t h) {
-    __fp16 f;
-    std::memcpy(&f, &h, sizeof f);
-    return static_cast<float>(f);
-}
-
-inline int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
-
-// Double lanes for the 4 rows of a tile column.
-struct DAcc {
-    float64x2_t lo = vdupq_n_f64(0.0), hi = vdupq_n_f64(0.0);
-    void add(float32x4_t f) {
-        lo = vaddq_f64(lo, vcvt_f64_f32(vget_low_f32(f)));
-        hi = vaddq_f64(hi, vcvt_high_f64_f32(f));
-    }
-    void sub(float32x4_t f) {
-        lo = vsubq_f64(lo, vcvt_f64_f32(vget_low_f32(f)));
-        hi = vsubq_f64(hi, vcvt_high_f64_f32(f));
-    }
-};
 
 // The lane argument of the by-lane instructions must be a literal; after unrolling the
 // switch folds away.
@@ -144,10 +127,7 @@ void over_tiles(int nrows, int64_t nc, float *out, int64_t ostride, Args... args
 }
 
 template <int NC> inline void store_res(const DAcc *acc, double (*res)[4]) {
-    for (int c = 0; c < NC; ++c) {
-        vst1q_f64(res[c], acc[c].lo);
-        vst1q_f64(res[c] + 2, acc[c].hi);
-    }
+    for (int c = 0; c < NC; ++c) acc[c].store(res[c]);
 }
 
 // ---- the 32-element types against Q8_0 activations ----------------------------------------
@@ -155,12 +135,6 @@ template <int NC> inline void store_res(const DAcc *acc, double (*res)[4]) {
 constexpr uint64_t kB32QuadBlockBytes = 144;
 uint64_t b32_panel_bytes(int64_t K) { return uint64_t(K / 32) * kQuads * kB32QuadBlockBytes; }
 
-// The signed levels of one block: elements 0..15 (lo) and 16..31 (hi).
-inline void unpack_nibbles(const uint8_t *qs, uint8x16_t &lo, uint8x16_t &hi) {
-    const uint8x16_t q = vld1q_u8(qs);
-    lo = vandq_u8(q, vdupq_n_u8(0x0F));
-    hi = vshrq_n_u8(q, 4);
-}
 void levels_q4_0(const void *blk, int8_t *lev, float &d) {
     const BlockQ4_0 &b = *static_cast<const BlockQ4_0 *>(blk);
     uint8x16_t l, h;
@@ -173,10 +147,11 @@ void levels_q5_0(const void *blk, int8_t *lev, float &d) {
     const BlockQ5_0 &b = *static_cast<const BlockQ5_0 *>(blk);
     uint32_t qh;
     std::memcpy(&qh, b.qh, 4);
-    for (int j = 0; j < 16; ++j) {
-        lev[j] = int8_t(((b.qs[j] & 0x0F) | ((qh >> j) & 1) << 4) - 16);
-        lev[j + 16] = int8_t(((b.qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
-    }
+    uint8x16_t l, h, hl, hh;
+    unpack_nibbles(b.qs, l, h);
+    high_bits(qh, hl, hh);
+    vst1q_s8(lev, vsubq_s8(s8(vorrq_u8(l, hl)), vdupq_n_s8(16)));
+    vst1q_s8(lev + 16, vsubq_s8(s8(vorrq_u8(h, hh)), vdupq_n_s8(16)));
     d = half_to_float(b.d);
 }
 void levels_q8_0(const void *blk, int8_t *lev, float &d) {
@@ -226,7 +201,7 @@ template <int NC> struct TileB32 {
             for (int c = 0; c < NC; ++c)
                 f[c] = vfmaq_f32(f[c], vcvtq_f32_s32(dot32_quad(w, xq + 32 * c)), vmulq_n_f32(dw, xd[c]));
             if ((ib & 3) == 3)
-                for (int c = 0; c < NC; ++c) acc[c].add(f[c]), f[c] = vdupq_n_f32(0.0f);
+                for (int c = 0; c < NC; ++c) acc[c].flush(f[c]);
         }
         for (int c = 0; c < NC; ++c) acc[c].add(f[c]);
         store_res<NC>(acc, res);
@@ -299,14 +274,13 @@ template <int NC> struct TileB32MM {
             }
             if ((ib & 3) == 3)
                 for (int pr = 0; pr < 2; ++pr)
-                    for (int cp = 0; cp < NP; ++cp) acc[pr][cp].add(f[pr][cp]), f[pr][cp] = vdupq_n_f32(0.0f);
+                    for (int cp = 0; cp < NP; ++cp) acc[pr][cp].flush(f[pr][cp]);
         }
         for (int pr = 0; pr < 2; ++pr)
             for (int cp = 0; cp < NP; ++cp) {
                 acc[pr][cp].add(f[pr][cp]);
                 double v[4];
-                vst1q_f64(v, acc[pr][cp].lo);
-                vst1q_f64(v + 2, acc[pr][cp].hi);
+                acc[pr][cp].store(v);
                 res[2 * cp][2 * pr] = v[0], res[2 * cp + 1][2 * pr] = v[1];
                 res[2 * cp][2 * pr + 1] = v[2], res[2 * cp + 1][2 * pr + 1] = v[3];
             }
@@ -557,8 +531,6 @@ void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t n
     gemm_f_range(K, 0, K, false, panel, nrows, acts, nc, out, ostride);
 }
 
-} // namespace
-
 bool neon_has_i8mm() {
 #if defined(__linux__)
     return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
@@ -567,20 +539,20 @@ bool neon_has_i8mm() {
 #endif
 }
 
+// A 32-element type's blocked kernel: the SMMLA form (mm) or the SDOT one.
+template <class B, void (*LEVELS)(const void *, int8_t *, float &)> GemmKernel b32_kernel(bool mm) {
+    if (mm) return {kRows, 0, b32_panel_bytes, pack_b32_mm<B, LEVELS>, gemm_b32_mm, nullptr, 0};
+    return {kRows, 0, b32_panel_bytes, pack_b32<B, LEVELS>, gemm_b32, nullptr, 0};
+}
+
+} // namespace
+
 bool add_gemm_neon(Kernels &t, bool i8mm) {
     i8mm = i8mm && neon_has_i8mm();
-    if (i8mm) {
-        t.gemm[int(DType::Q4_0)] = {kRows, 0, b32_panel_bytes, pack_b32_mm<BlockQ4_0, levels_q4_0>, gemm_b32_mm, nullptr, 0};
-        t.gemm[int(DType::Q5_0)] = {kRows, 0, b32_panel_bytes, pack_b32_mm<BlockQ5_0, levels_q5_0>, gemm_b32_mm, nullptr, 0};
-        t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32_mm<BlockQ8_0, levels_q8_0>, gemm_b32_mm, nullptr, 0};
-        t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32_mm<BlockIQ4_NL, levels_iq4_nl>, gemm_b32_mm,
-                                      nullptr, 0};
-    } else {
-        t.gemm[int(DType::Q4_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0};
-        t.gemm[int(DType::Q5_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32, nullptr, 0};
-        t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0};
-        t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
-    }
+    t.gemm[int(DType::Q4_0)] = b32_kernel<BlockQ4_0, levels_q4_0>(i8mm);
+    t.gemm[int(DType::Q5_0)] = b32_kernel<BlockQ5_0, levels_q5_0>(i8mm);
+    t.gemm[int(DType::Q8_0)] = b32_kernel<BlockQ8_0, levels_q8_0>(i8mm);
+    t.gemm[int(DType::IQ4_NL)] = b32_kernel<BlockIQ4_NL, levels_iq4_nl>(i8mm);
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};

@@ -20,7 +20,7 @@
 #include "tensor/dtype.h"
 
 #if defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
-#include <arm_neon.h>
+#include "cpu/cpu_neon_common.h"
 
 #include <cstring>
 
@@ -30,30 +30,12 @@ namespace {
 
 // ---- primitives -----------------------------------------------------------------------
 
-inline float half_to_float(uint16_t h) {
-    __fp16 f;
-    std::memcpy(&f, &h, sizeof f);
-    return static_cast<float>(f);
-}
-
 inline uint32_t load_u32(const uint8_t *p) {
     uint32_t v;
     std::memcpy(&v, p, 4);
     return v;
 }
 
-// Float lanes flushed into double lanes every few blocks, so the float rounding chain
-// stays short (the reference accumulates in double; re-quantized activations amplify
-// every last-bit difference, see tests/e2e).
-struct DAcc {
-    float64x2_t lo = vdupq_n_f64(0.0), hi = vdupq_n_f64(0.0);
-    void add(float32x4_t &f) {
-        lo = vaddq_f64(lo, vcvt_f64_f32(vget_low_f32(f)));
-        hi = vaddq_f64(hi, vcvt_high_f64_f32(f));
-        f = vdupq_n_f32(0.0f);
-    }
-    double sum() const { return vaddvq_f64(vaddq_f64(lo, hi)); }
-};
 constexpr int kFlushBlocks = 4; // 32-element blocks per float chain
 
 // Per-lane sums of w[0..16) . x[0..16) + w[16..32) . x[16..32) (4 products per lane and
@@ -66,27 +48,6 @@ inline int32x4_t dot32(int8x16_t w0, int8x16_t w1, const int8_t *x) {
 inline int32x4_t dot16_scaled(int32x4_t acc, int8x16_t w, const int8_t *x, int scale) {
     return vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), w, vld1q_s8(x)), scale);
 }
-
-// 16 bytes of nibbles (byte j: element j low, j + 16 high) -> elements 0..15 and 16..31.
-inline void unpack_nibbles(const uint8_t *qs, uint8x16_t &lo, uint8x16_t &hi) {
-    const uint8x16_t q = vld1q_u8(qs);
-    lo = vandq_u8(q, vdupq_n_u8(0x0F));
-    hi = vshrq_n_u8(q, 4);
-}
-
-// Q5_0 / Q5_1's fifth bit: bit j of qh (little-endian uint32) belongs to element j.
-// Returns 0x10 in the bytes of elements 0..15 (lo) and 16..31 (hi) whose bit is set.
-inline void high_bits(uint32_t qh, uint8x16_t &lo, uint8x16_t &hi) {
-    // Lane i tests bit i % 8 of the byte broadcast into it.
-    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(0x10);
-    const uint8x16_t b01 = vcombine_u8(vdup_n_u8(uint8_t(qh)), vdup_n_u8(uint8_t(qh >> 8)));
-    const uint8x16_t b23 = vcombine_u8(vdup_n_u8(uint8_t(qh >> 16)), vdup_n_u8(uint8_t(qh >> 24)));
-    lo = vandq_u8(vtstq_u8(b01, bit), sixteen);
-    hi = vandq_u8(vtstq_u8(b23, bit), sixteen);
-}
-
-inline int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
 
 // ---- the 32-element formats against Q8_0 / Q8_1 activations ---------------------------------
 
@@ -101,10 +62,10 @@ template <int NC, class Block> inline __attribute__((always_inline)) void blocks
         block(ib, a0);
         block(ib + 1, a1);
         if ((ib + 2) % kFlushBlocks == 0)
-            for (int c = 0; c < NC; ++c) dacc[c].add(a0[c]), dacc[c].add(a1[c]);
+            for (int c = 0; c < NC; ++c) dacc[c].flush(a0[c]), dacc[c].flush(a1[c]);
     }
     if (ib < nb) block(ib, a0);
-    for (int c = 0; c < NC; ++c) dacc[c].add(a0[c]), dacc[c].add(a1[c]);
+    for (int c = 0; c < NC; ++c) dacc[c].flush(a0[c]), dacc[c].flush(a1[c]);
 }
 
 #define CORVID_BLOCK [&](int64_t ib, float32x4_t *acc) __attribute__((always_inline))
@@ -261,7 +222,7 @@ template <int NC, bool HIGH> void dot_q45_k(int64_t K, const void *wv, const Act
             for (int j = 0; j < 8; ++j) summ += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
             const float dx = a[c].d[ib];
             acc[c] = scale_add(acc[c], isum[c], d * dx);
-            dacc[c].add(acc[c]);
+            dacc[c].flush(acc[c]);
             accm[c] += dmin * dx * float(summ);
         }
     }
@@ -306,7 +267,7 @@ template <int NC> void dot_q6_k(int64_t K, const void *wv, const ActCol *a, floa
         const float d = half_to_float(b.d);
         for (int c = 0; c < NC; ++c) {
             acc[c] = scale_add(acc[c], isum[c], d * a[c].d[ib]);
-            dacc[c].add(acc[c]);
+            dacc[c].flush(acc[c]);
         }
     }
     for (int c = 0; c < NC; ++c) out[c] = float(dacc[c].sum());
@@ -348,7 +309,7 @@ template <int NC> void dot_q2_k(int64_t K, const void *wv, const ActCol *a, floa
             for (int j = 0; j < 16; ++j) summ += (b.scales[j] >> 4) * bs[j];
             const float dx = a[c].d[ib];
             acc[c] = scale_add(acc[c], isum[c], d * dx);
-            dacc[c].add(acc[c]);
+            dacc[c].flush(acc[c]);
             accm[c] += dmin * dx * float(summ);
         }
     }
@@ -391,7 +352,7 @@ template <int NC> void dot_q3_k(int64_t K, const void *wv, const ActCol *a, floa
         const float d = half_to_float(b.d);
         for (int c = 0; c < NC; ++c) {
             acc[c] = scale_add(acc[c], isum[c], d * a[c].d[ib]);
-            dacc[c].add(acc[c]);
+            dacc[c].flush(acc[c]);
         }
     }
     for (int c = 0; c < NC; ++c) out[c] = float(dacc[c].sum());
@@ -420,7 +381,7 @@ template <int NC> void dot_iq4_xs(int64_t K, const void *wv, const ActCol *a, fl
         const float d = half_to_float(b.d);
         for (int c = 0; c < NC; ++c) {
             acc[c] = scale_add(acc[c], isum[c], d * a[c].d[ib]);
-            dacc[c].add(acc[c]);
+            dacc[c].flush(acc[c]);
         }
     }
     for (int c = 0; c < NC; ++c) out[c] = float(dacc[c].sum());

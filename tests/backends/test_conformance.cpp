@@ -246,11 +246,12 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
         CAPTURE(dtype_name(type));
         const uint32_t bs = traits(type).block_size;
         // K, N, M, x batch (dims 2, 3), weight batch (dims 2, 3)
-        static const Shape float_shapes[] = {{1, 3, 1, 1, 1, 1, 1},    {7, 5, 1, 1, 1, 1, 1},    {37, 9, 7, 1, 1, 1, 1},
+        constexpr int kShapes = 6;
+        static const Shape float_shapes[kShapes] = {{1, 3, 1, 1, 1, 1, 1},    {7, 5, 1, 1, 1, 1, 1},    {37, 9, 7, 1, 1, 1, 1},
                                              {515, 67, 1, 1, 1, 1, 1}, {100, 13, 9, 2, 3, 1, 1}, {64, 11, 5, 2, 3, 2, 1}};
-        static const Shape b32_shapes[] = {{32, 3, 1, 1, 1, 1, 1},  {608, 67, 1, 1, 1, 1, 1}, {96, 13, 9, 1, 1, 1, 1},
+        static const Shape b32_shapes[kShapes] = {{32, 3, 1, 1, 1, 1, 1},  {608, 67, 1, 1, 1, 1, 1}, {96, 13, 9, 1, 1, 1, 1},
                                            {160, 5, 5, 2, 3, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {1024, 33, 6, 1, 1, 1, 1}};
-        static const Shape b256_shapes[] = {{256, 3, 1, 1, 1, 1, 1}, {768, 67, 1, 1, 1, 1, 1}, {512, 13, 9, 1, 1, 1, 1},
+        static const Shape b256_shapes[kShapes] = {{256, 3, 1, 1, 1, 1, 1}, {768, 67, 1, 1, 1, 1, 1}, {512, 13, 9, 1, 1, 1, 1},
                                             {256, 5, 5, 2, 3, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {2304, 9, 5, 1, 1, 1, 1}};
         const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Decode (M = 1) with every rows-per-call setting of the row kernels.
@@ -258,7 +259,7 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
             CAPTURE(rows);
             cpu::set_decode_rows(rows);
             uint32_t seed = 1000 + static_cast<uint32_t>(type) * 17;
-            for (int i = 0; i < 6; ++i)
+            for (int i = 0; i < kShapes; ++i)
                 if (rows == 1 || shapes[i].M == 1) check_mul_mat(type, shapes[i], seed + static_cast<uint32_t>(i), worst);
         }
         cpu::set_decode_rows(0);
@@ -277,18 +278,19 @@ TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, ev
     for (DType type : kWeightTypes) {
         CAPTURE(dtype_name(type));
         const uint32_t bs = traits(type).block_size;
-        static const Shape float_shapes[] = {{17, 37, 19, 1, 1, 1, 1}, {33, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 2, 1},
+        constexpr int kShapes = 7;
+        static const Shape float_shapes[kShapes] = {{17, 37, 19, 1, 1, 1, 1}, {33, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 2, 1},
                                              {100, 3, 70, 1, 1, 1, 1}, {1, 5, 4, 1, 1, 1, 1},   {2100, 18, 12, 1, 1, 1, 1},
                                              {50, 22, 12, 1, 1, 1, 1}};
-        static const Shape b32_shapes[] = {{96, 37, 19, 1, 1, 1, 1}, {320, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 1, 1},
+        static const Shape b32_shapes[kShapes] = {{96, 37, 19, 1, 1, 1, 1}, {320, 16, 8, 1, 1, 1, 1}, {64, 17, 33, 2, 3, 1, 1},
                                            {1024, 5, 70, 1, 1, 1, 1}, {32, 33, 4, 1, 1, 1, 1}, {160, 31, 13, 2, 2, 2, 2},
                                            {224, 22, 12, 1, 1, 1, 1}};
-        static const Shape b256_shapes[] = {{256, 37, 19, 1, 1, 1, 1}, {512, 16, 8, 1, 1, 1, 1}, {256, 17, 33, 2, 3, 1, 1},
+        static const Shape b256_shapes[kShapes] = {{256, 37, 19, 1, 1, 1, 1}, {512, 16, 8, 1, 1, 1, 1}, {256, 17, 33, 2, 3, 1, 1},
                                             {768, 3, 70, 1, 1, 1, 1},  {256, 20, 4, 1, 1, 1, 1}, {1280, 33, 11, 2, 2, 2, 2},
                                             {512, 22, 7, 1, 1, 1, 1}};
         const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         uint32_t seed = 5000 + static_cast<uint32_t>(type) * 31;
-        for (int i = 0; i < 7; ++i) check_mul_mat(type, shapes[i], seed++, worst);
+        for (int i = 0; i < kShapes; ++i) check_mul_mat(type, shapes[i], seed++, worst);
     }
     MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
 }
@@ -378,10 +380,12 @@ TEST_CASE("conformance: the blocked kernels' activation quantizers are bit-exact
 // must give the same bits, on panels of 1-16 rows and 1-8 columns.
 TEST_CASE("conformance: the NEON i8mm blocked kernels give the SDOT kernels' results bit for bit") {
     cpu::fast::Kernels sdot{}, mm{};
-    if (!cpu::isa_available(cpu::Isa::neon) || (cpu::fast::add_gemm_neon(sdot, false), !cpu::fast::add_gemm_neon(mm, true))) {
+    const bool have_mm = cpu::isa_available(cpu::Isa::neon) && cpu::fast::add_gemm_neon(mm, true);
+    if (!have_mm) {
         MESSAGE("no NEON i8mm kernels on this machine");
         return;
     }
+    cpu::fast::add_gemm_neon(sdot, false);
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::uniform_int_distribution<int> lv(-127, 127);

@@ -130,13 +130,6 @@ void get_rows(Context &ctx, Tensor &dst) {
 }
 
 namespace {
-RowStore row_store(const Tensor &dst) {
-    const Tensor &src = *dst.src[1];
-    if (src.nb[0] != sizeof(float)) fail(Status::internal, "cuda set_rows: source rows must be contiguous");
-    return RowStore{static_cast<const uint8_t *>(src.data), static_cast<int64_t>(src.nb[1]), dst.ne[0],
-                    static_cast<uint8_t *>(dst.data), static_cast<int64_t>(dst.nb[1]), dst.ne[1]};
-}
-
 template <int Kind> void launch_plain(Context &ctx, const RowStore &a, const RowStore &b, int n_t, const int32_t *id, int64_t n) {
     const int64_t total = n * a.ne0 + (n_t > 1 ? n * b.ne0 : 0);
     launch(ctx, set_rows_plain<Kind>, blocks_for(total, 256), 256, 0, a, b, n_t, id, n, ctx.error_flag);
@@ -177,9 +170,9 @@ void set_rows_pair(Context &ctx, Tensor &a, Tensor &b) {
     if (n == 0) return;
     const RowStore ra = row_store(a), rb = row_store(b);
     const auto *id = static_cast<const int32_t *>(a.src[2]->data);
-    switch (a.type) {
-    case DType::F32: launch_plain<0>(ctx, ra, rb, 2, id, n); break;
-    case DType::F16: launch_plain<1>(ctx, ra, rb, 2, id, n); break;
+    switch (store_kind(a.type)) {
+    case 0: launch_plain<0>(ctx, ra, rb, 2, id, n); break;
+    case 1: launch_plain<1>(ctx, ra, rb, 2, id, n); break;
     default: launch_plain<2>(ctx, ra, rb, 2, id, n); break;
     }
     CV_LAUNCHED("set_rows_kernel");

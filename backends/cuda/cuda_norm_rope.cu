@@ -490,16 +490,10 @@ bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, cons
 }
 
 void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
-    RopeStore st{};
-    const Tensor &vx = *vs.src[1];
-    st.k = RowStore{nullptr, 0, ks.ne[0], static_cast<uint8_t *>(ks.data), static_cast<int64_t>(ks.nb[1]), ks.ne[1]};
-    st.v = RowStore{static_cast<const uint8_t *>(vx.data), static_cast<int64_t>(vx.nb[1]), vs.ne[0],
-                    static_cast<uint8_t *>(vs.data), static_cast<int64_t>(vs.nb[1]), vs.ne[1]};
-    st.ids = static_cast<const int32_t *>(ks.src[2]->data);
-    st.n = ks.src[1]->ne[1];
-    st.err = ctx.error_flag;
-    const int kind = ks.type == DType::F32 ? 0 : ks.type == DType::F16 ? 1 : 2;
-    launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, kind, st);
+    // (K's source rows are b's result: the kernel stores the rotated values, not src.)
+    const RopeStore st{row_store(ks), row_store(vs), static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
+                       ctx.error_flag};
+    launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, store_kind(ks.type), st);
 }
 
 } // namespace corvid::cuda

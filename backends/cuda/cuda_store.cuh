@@ -15,6 +15,17 @@ struct RowStore {
     int64_t d_nb1, d_rows;
 };
 
+// The store of set_rows node dst (its rows: dst.src[1], contiguous F32 rows).
+inline RowStore row_store(const Tensor &dst) {
+    const Tensor &src = *dst.src[1];
+    if (src.nb[0] != sizeof(float)) fail(Status::internal, "cuda set_rows: source rows must be contiguous");
+    return RowStore{static_cast<const uint8_t *>(src.data), static_cast<int64_t>(src.nb[1]), dst.ne[0],
+                    static_cast<uint8_t *>(dst.data), static_cast<int64_t>(dst.nb[1]), dst.ne[1]};
+}
+
+// store_elem's Kind for a plain cache type (F32, F16, else BF16).
+inline int store_kind(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2; }
+
 // Element e of source row r (value x) into its cache row, rounded as the reference's set_rows
 // (Kind 0 f32, 1 f16, 2 bf16). An out-of-range id skips the row; element 0's thread raises
 // the error flag.

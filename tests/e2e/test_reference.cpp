@@ -28,14 +28,23 @@ std::string locate(const std::string &file) {
     return "";
 }
 
-// Logits must agree to this much (absolute). Our reference kernels and the reference
-// engine's SIMD kernels add in different orders. On F32 weights that is rounding
-// noise. On a quantized model every activation is re-quantized to 8 bits before each
-// product, which turns last-bit differences into whole quantization steps: there the
-// reference engine disagrees with itself by as much as 0.88 (Gemma 3 270M, the same
-// prompt evaluated as one batch vs one token at a time), so the bound is set at that
-// self-disagreement, and the observed maximum is reported.
-double tolerance(const std::string &model) { return model == "gemma3-270m-q4_k_m" ? 0.9 : 0.01; }
+// Logits must agree to this much (absolute): at most `max` anywhere, `mean` on average
+// over every compared logit. Our reference kernels and the reference engine's SIMD
+// kernels add in different orders. On F32 weights that is rounding noise. On a
+// quantized model every activation is re-quantized to 8 bits before each product,
+// which turns last-bit differences into whole quantization steps, and a few logits
+// move by most of a unit. The reference engine itself does that (Gemma 3 270M, the
+// stored batch logits against llama-cpp-python 0.3.36 built here: one prompt at a
+// time token by token, mean 0.11 and max 0.72; the same batch path built for another
+// machine, mean 0.05 and max 1.15). Ours measure mean 0.13-0.17, max 0.80-0.92 over
+// the scalar, AVX2 and AVX-512 paths. So the maximum gets the engine's own spread with
+// some margin, and the mean, which a wrong kernel moves by whole units, is held tight.
+struct LogitTolerance {
+    double max, mean;
+};
+LogitTolerance tolerance(const std::string &model) {
+    return model == "gemma3-270m-q4_k_m" ? LogitTolerance{1.5, 0.25} : LogitTolerance{0.01, 0.01};
+}
 
 void check_model(const std::string &name) {
     const std::string ref_path = test::data_path("reference/" + name + ".json");
@@ -62,7 +71,8 @@ void check_model(const std::string &name) {
     const Vocab &vocab = *model->vocab();
     ContextParams cp;
     cp.n_ctx = 512;
-    double max_diff = 0;
+    double max_diff = 0, sum_diff = 0;
+    size_t n_diff = 0;
     size_t top1_agree = 0, n_rows = 0, n_steps = 0, n_flips = 0, n_identical = 0;
     for (const json &pr : ref["prompts"]) {
         const std::string pname = pr["name"];
@@ -95,7 +105,10 @@ void check_model(const std::string &name) {
             int32_t ref_top = want[0].first, our_top = 0;
             float ref_best = -INFINITY;
             for (auto &[id, v] : want) {
-                max_diff = std::max(max_diff, std::fabs(static_cast<double>(l[id]) - v));
+                const double d = std::fabs(static_cast<double>(l[id]) - v);
+                max_diff = std::max(max_diff, d);
+                sum_diff += d;
+                ++n_diff;
                 if (v > ref_best) ref_best = v, ref_top = id;
             }
             for (int32_t i = 1; i < ctx.n_vocab(); ++i)
@@ -118,7 +131,7 @@ void check_model(const std::string &name) {
             if (best != want[i]) {
                 ++n_flips;
                 free_running = false;
-                CHECK_MESSAGE(margins[i] < tolerance(name), "step " << i << ": chose " << best << " over "
+                CHECK_MESSAGE(margins[i] < tolerance(name).max, "step " << i << ": chose " << best << " over "
                                                                      << want[i] << " whose margin was " << margins[i]);
             }
             if (i + 1 == want.size()) break;
@@ -129,11 +142,12 @@ void check_model(const std::string &name) {
         }
         n_identical += free_running;
     }
-    MESSAGE(name << ": max |logit diff| " << max_diff << ", top-1 agreement " << top1_agree << "/" << n_rows
+    MESSAGE(name << ": |logit diff| max " << max_diff << " mean " << sum_diff / std::max<size_t>(n_diff, 1) << ", top-1 agreement " << top1_agree << "/" << n_rows
                  << ", greedy steps that chose differently " << n_flips << "/" << n_steps
                  << " (all at near-ties), continuations identical " << n_identical << "/" << ref["prompts"].size());
     if (name != "gemma3-270m-q4_k_m") CHECK(n_identical == ref["prompts"].size()); // F32 weights: no near-tie excuse
-    CHECK(max_diff < tolerance(name));
+    CHECK(max_diff < tolerance(name).max);
+    CHECK(sum_diff / std::max<size_t>(n_diff, 1) < tolerance(name).mean);
     CHECK(top1_agree == n_rows);
 }
 

@@ -20,7 +20,8 @@
 // where L bounds the longest float accumulation chain (blocks of 32 per row: K / 32 —
 // the double flushes make the real chain much shorter, so this is loose; float
 // weights: K / 16 + 8 per lane for 16 float lanes, two 8-lane accumulators on x86 or
-// four 4-lane ones on NEON, and the scalar tail), and
+// four 4-lane ones on NEON, and the scalar tail; the AVX-512 blocked kernel sums
+// chains of 64 into a running total, min(K, 64) + K / 64), and
 // w0 is the weight's offset part (the block dequantized with its quant bits zeroed:
 // -8d for Q4_0, -dmin*m for Q4_K, ...), so that S bounds the magnitudes of the two
 // integer sums the kernels combine even where they cancel. The worst observed
@@ -163,7 +164,8 @@ void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
         REQUIRE(dequantize_row(at, qrow.data(), &xq[static_cast<size_t>(c * s.K)], s.K));
     }
     const bool is_float = type == DType::F32 || type == DType::F16 || type == DType::BF16;
-    const double L = is_float ? double(s.K) / 16 + 8 : double(s.K) / 32;
+    const double L = is_float ? std::max(double(s.K) / 16, std::min(double(s.K), 64.0) + double(s.K) / 64) + 8
+                              : double(s.K) / 32;
     const double u = std::ldexp(1.0, -24);
 
     for (cpu::Isa isa : fast_isas()) {

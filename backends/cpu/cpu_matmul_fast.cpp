@@ -397,21 +397,25 @@ constexpr int64_t kGemmMinCols = 4;
 
 // Prefetches the weight rows of the panel a thread packs next, a slice at a time, while
 // the current panel computes: packing reads the weights from memory for the first time,
-// 16 rows side by side, which the hardware prefetchers follow poorly.
+// 16 to 48 rows side by side, which the hardware prefetchers follow poorly.
 struct PanelPrefetch {
     const uint8_t *rows[64];
-    int nrows = 0;
-    size_t lines_per_row = 0, next = 0, total = 0;
+    int nrows = 0, row = 0;
+    size_t lines_per_row = 0, line = 0, total = 0;
     void start(const Tensor &w, int64_t n0, int n, int64_t wb2, int64_t wb3, size_t row_bytes) {
         nrows = n;
         for (int r = 0; r < n; ++r) rows[r] = w.row(n0 + r, wb2, wb3);
         lines_per_row = (row_bytes + 63) / 64;
-        next = 0;
+        row = 0, line = 0;
         total = lines_per_row * static_cast<size_t>(n);
     }
+    void clear() { nrows = 0, total = 0; }
+    // (A row and line cursor: no division per line.)
     void step(size_t lines) {
-        for (const size_t end = std::min(total, next + lines); next < end; ++next)
-            __builtin_prefetch(rows[next / lines_per_row] + 64 * (next % lines_per_row), 0, 2);
+        for (; lines > 0 && row < nrows; --lines) {
+            __builtin_prefetch(rows[row] + 64 * line, 0, 2);
+            if (++line == lines_per_row) line = 0, ++row;
+        }
     }
 };
 
@@ -473,7 +477,7 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
                 gk.pack(K, rows, k.nrows, panel);
                 packed = k.key;
             }
-            pf.total = 0;
+            pf.clear();
             if (t + 1 < t1) {
                 const Task nx = task(t + 1);
                 if (nx.key != packed) pf.start(w, nx.n0, nx.nrows, nx.wb2, nx.wb3, wrow_bytes);

@@ -175,44 +175,33 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
     for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - OFFSET * dcorr[r].sum());
 }
 
-// ---- Q4_0, one block per lane ----------------------------------------------------------
-// For whole groups of 16 blocks (288 bytes, 5 registers), byte permutations gather the
-// same 32-bit word of the 16 blocks' nibbles into one register (a 3-source vpermb
-// each), so a lane accumulates one block's exact integer dot product over 8 vpdpbusd
-// against the transposed activations (ActCol::qt), and one FMA per block applies
-// d_w * d_x: about a third of the work of the pair layout above, which takes the rest.
+// ---- Q4_0, four blocks per register ----------------------------------------------------
+// A group of 16 blocks is 288 bytes, 5 registers as they lie in memory. Blocks 4j..4j+3
+// (bytes 72j..72j+71) always lie within two neighbouring registers, so ONE two-source
+// byte permutation puts their 16 nibble bytes in the four 128-bit lanes of a register,
+// and one word permutation spreads their fp16 scales over the same lanes. The
+// activations come pre-arranged to match (ActCol::qt, cpu_matmul_fast.h): the low and
+// high halves of the same four blocks, the scale d_x per lane and -8 * sum(x) per lane,
+// which starts the integer sum so that it is exact sum((q - 8) x). Per 16 blocks that
+// is 8 one-uop byte permutations where gathering one block per lane took 20 (the permutation port
+// was the bottleneck: ~2x the throughput in cache, same memory traffic).
 
-// The byte at src[i] of 5 consecutive registers (320 bytes), i < 320, for 64 indices.
-struct Pick5 {
-    __m512i idx;
-    __mmask64 from23, from4;
+struct Q40Perms {
+    __m512i qs[4]; // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next
+    __m512i d[4];  // fp16 words 0..15 = d of block 4j + i / 4 (bytes; vpermt2w is 3 uops)
 };
-inline __m512i pick5(const __m512i R[5], const Pick5 &p) {
-    __m512i v = _mm512_permutex2var_epi8(R[0], p.idx, R[1]);
-    v = _mm512_mask_blend_epi8(p.from23, v, _mm512_permutex2var_epi8(R[2], p.idx, R[3]));
-    return _mm512_mask_permutexvar_epi8(v, p.from4, p.idx, R[4]);
-}
-template <class F> Pick5 make_pick5(F &&src) {
-    alignas(64) uint8_t idx[64];
-    uint64_t m23 = 0, m4 = 0;
-    for (int i = 0; i < 64; ++i) {
-        const int o = src(i);
-        idx[i] = static_cast<uint8_t>(o & 127);
-        if (o >= 128 && o < 256) m23 |= uint64_t(1) << i;
-        if (o >= 256) m4 |= uint64_t(1) << i;
-    }
-    return Pick5{_mm512_load_si512(idx), _cvtu64_mask64(m23), _cvtu64_mask64(m4)};
-}
-
-struct Q40Picks {
-    Pick5 qs[4]; // word k of the 16 blocks' qs: lane b = bytes 18 b + 2 + 4 k ..
-    Pick5 d;     // bytes 0..31: the 16 fp16 scales
-};
-const Q40Picks &q4_0_picks() {
-    static const Q40Picks p = [] {
-        Q40Picks t;
-        for (int k = 0; k < 4; ++k) t.qs[k] = make_pick5([k](int i) { return 18 * (i / 4) + 2 + 4 * k + i % 4; });
-        t.d = make_pick5([](int i) { return i < 32 ? 18 * (i / 2) + i % 2 : 0; });
+const Q40Perms &q4_0_perms() {
+    static const Q40Perms p = [] {
+        Q40Perms t;
+        for (int j = 0; j < 4; ++j) {
+            const int base = 64 * (72 * j / 64);
+            alignas(64) uint8_t b[64];
+            alignas(64) uint8_t w[64];
+            for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(72 * j + 18 * (i / 16) + 2 + i % 16 - base);
+            for (int i = 0; i < 64; ++i) w[i] = static_cast<uint8_t>(72 * j + 18 * (i % 32 / 8) + i % 2 - base);
+            t.qs[j] = _mm512_load_si512(b);
+            t.d[j] = _mm512_load_si512(w);
+        }
         return t;
     }();
     return p;
@@ -220,16 +209,17 @@ const Q40Picks &q4_0_picks() {
 
 template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
     constexpr int kB = sizeof(BlockQ4_0), kG = kQtBlocks;
+    static_assert(kG == 16, "four registers of four blocks");
     const int64_t nb = K / 32, ng = nb / kG;
-    const Q40Picks &pk = q4_0_picks();
+    const Q40Perms &pm = q4_0_perms();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[NR], corr[NR];
-    DAcc16 dacc[NR], dcorr[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), corr[r] = _mm512_setzero_ps();
+    __m512 acc[NR];
+    DAcc16 dacc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
     for (int64_t G = 0; G < ng; ++G) {
-        const __m512 dx = _mm512_loadu_ps(a.d + G * kG);
-        const __m512 sx = _mm512_cvtepi32_ps(_mm512_loadu_si512(a.s + G * kG));
-        const int8_t *xt = a.qt + G * kG * 32;
+        const int8_t *xg = a.qt + G * kQtGroupBytes;
+        const float *dx = reinterpret_cast<const float *>(xg + kQtD);
+        const int32_t *s8 = reinterpret_cast<const int32_t *>(xg + kQtS);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + G * kG * kB;
@@ -237,17 +227,19 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 4; ++i) R[i] = _mm512_loadu_si512(blk + 64 * i);
             R[4] = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 256)));
-            const __m512 sv = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(pick5(R, pk.d))), dx);
-            corr[r] = _mm512_fmadd_ps(sv, sx, corr[r]);
-            __m512i i0 = _mm512_setzero_si512(), i1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; ++k) {
-                const __m512i v = pick5(R, pk.qs[k]);
-                i0 = _mm512_dpbusd_epi32(i0, _mm512_and_si512(v, m4), _mm512_loadu_si512(xt + 64 * k));
-                i1 = _mm512_dpbusd_epi32(i1, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_loadu_si512(xt + 64 * (k + 4)));
+            for (int j = 0; j < 4; ++j) {
+                const int ra = 72 * j / 64;
+                const __m512i q = _mm512_permutex2var_epi8(R[ra], pm.qs[j], R[ra + 1]);
+                const __m256i dh = _mm512_castsi512_si256(_mm512_permutex2var_epi8(R[ra], pm.d[j], R[ra + 1]));
+                __m512i is = _mm512_loadu_si512(s8 + 16 * j);
+                is = _mm512_dpbusd_epi32(is, _mm512_and_si512(q, m4), _mm512_loadu_si512(xg + 64 * j));
+                is = _mm512_dpbusd_epi32(is, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
+                                         _mm512_loadu_si512(xg + 256 + 64 * j));
+                const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(dx + 16 * j));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[r]);
             }
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), sv, acc[r]);
-            if (G % 2 == 1) dacc[r].add(acc[r]), dcorr[r].add(corr[r]);
+            if (G % 2 == 1) dacc[r].add(acc[r]);
         }
     }
     float tail[NR] = {};
@@ -258,8 +250,8 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
     }
     #pragma GCC unroll 4
     for (int r = 0; r < NR; ++r) {
-        dacc[r].add(acc[r]), dcorr[r].add(corr[r]);
-        out[r] = static_cast<float>(dacc[r].sum() - 8.0 * dcorr[r].sum() + double(tail[r]));
+        dacc[r].add(acc[r]);
+        out[r] = static_cast<float>(dacc[r].sum() + double(tail[r]));
     }
 }
 

@@ -172,7 +172,7 @@ ActLayout layout_for(DType at, int64_t K, bool with_qt) {
         l.d = round64(k);
         l.s = l.d + round64(4 * (k / kQK32));
         l.stride = l.s + round64(4 * (k / kQK32));
-        if (with_qt) l.qt = l.stride, l.stride += round64(k);
+        if (with_qt) l.qt = l.stride, l.stride += round64(k / (kQK32 * fast::kQtBlocks) * fast::kQtGroupBytes);
         break;
     case DType::Q8_K:
         l.d = round64(k);
@@ -253,14 +253,27 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
             s[b] = sum;
         }
     }
-    // The levels again, transposed per group of 16 blocks (fast::ActCol::qt), where asked.
+    // The levels again, four blocks per register, with scales and offsets per lane
+    // (fast::ActCol::qt), where asked.
     if (!l.qt) return;
-    int8_t *qt = reinterpret_cast<int8_t *>(col + l.qt);
-    for (int64_t g = 0; g + fast::kQtBlocks <= K / kQK32; g += fast::kQtBlocks)
-        for (int b = 0; b < fast::kQtBlocks; ++b)
-            for (int j = 0; j < 8; ++j)
-                std::memcpy(qt + g * kQK32 + (j * fast::kQtBlocks + b) * 4,
-                            qs + (g + b) * kQK32 + 4 * j, 4);
+    uint8_t *qt = col + l.qt;
+    for (int64_t g = 0; g + fast::kQtBlocks <= K / kQK32; g += fast::kQtBlocks) {
+        uint8_t *grp = qt + (g / fast::kQtBlocks) * fast::kQtGroupBytes;
+        for (int b = 0; b < fast::kQtBlocks; ++b) {
+            const int8_t *x = qs + (g + b) * kQK32;
+            const int j = b / 4, lane = b % 4;
+            std::memcpy(grp + 64 * j + 16 * lane, x, 16);
+            std::memcpy(grp + 256 + 64 * j + 16 * lane, x + 16, 16);
+            for (int i = 0; i < 4; ++i) {
+                const int idx = 16 * j + 4 * lane + i;
+                int32_t sum = 0;
+                for (int e = 0; e < 4; ++e) sum += x[4 * i + e] + x[16 + 4 * i + e];
+                const int32_t neg = -8 * sum;
+                std::memcpy(grp + fast::kQtD + 4 * idx, d + g + b, 4);
+                std::memcpy(grp + fast::kQtS + 4 * idx, &neg, 4);
+            }
+        }
+    }
 }
 
 // Bytes of one column group in the blocked kernels' activation layout (cpu_matmul_fast.h);

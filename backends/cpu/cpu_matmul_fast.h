@@ -23,12 +23,15 @@ inline constexpr int kMaxCols = 4;
 //   Q8_0 / Q8_1 partners: qs[K] int8, d[K/32] (fp16 scale widened), s[K/32] = sum of qs per block.
 //   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums).
 //   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits).
-//   Q8_0 / Q8_1 partners, for row kernels that ask (dot_rows_qt): qt = the levels of each
-//   whole group of kQtBlocks blocks
-//   transposed: 32-bit word j of block b (elements 4j..4j+3) at qt[group * 512 +
-//   (16 j + b) * 4], so that one 512-bit register holds the same 4 elements of 16
-//   blocks (the decode kernels that put one block per lane use it).
+//   Q8_0 partner, for the Q4_0 row kernel (dot_rows_qt): qt = each whole group of
+//   kQtBlocks (16) blocks rearranged for four blocks per 512-bit register, in
+//   kQtGroupBytes: levels [0, 512): register j (64 bytes at 64 j) holds elements 0..15
+//   of blocks 4j..4j+3, one block per 128-bit lane, and the register at 256 + 64 j their
+//   elements 16..31; float d_x per 32-bit lane at kQtD (lane 4l + i of register j =
+//   block 4j + l); int32 at kQtS per lane: -8 * the sum of the 8 levels that lane's
+//   weight bytes meet (Q4_0's offset, so an integer dot started there is exact).
 inline constexpr int kQtBlocks = 16;
+inline constexpr int kQtGroupBytes = 1024, kQtD = 512, kQtS = 768;
 struct ActCol {
     const int8_t *qs;
     const float *d;

@@ -308,21 +308,50 @@ inline __m256 bytes8_to_float(const uint8_t *b) {
 }
 
 // Q4_K: 64-element runs j = 0..3: 32 bytes of nibbles, low = sub-block 2j, high = 2j + 1.
+// Each run's vpdpbusd leaves 16 lanes of 4-element sums (lanes 0-7: sub-block 2j, 8-15:
+// 2j + 1), small enough for 16 bits: two runs pack into one register of words, and one
+// vpmaddwd against the sub-block scales (spread to the words by one byte permutation)
+// gives the super-block's exact integer sum(scale * q * x) in 16 lanes. That is scaled
+// once per super-block by d_w * d_x in double, where a float product per run and a
+// flush into double per super-block cost twice the instructions. The mins go the same
+// way against the activation's sums per 32 (vpmaddwd on 8 words).
+struct Q4KScaleIdx {
+    __m512i runs01, runs23; // byte 2w of each: the scale index for word w of packs(run a, run b)
+};
+const Q4KScaleIdx &q4_k_scale_idx() {
+    static const Q4KScaleIdx t = [] {
+        Q4KScaleIdx v;
+        alignas(64) uint8_t b[2][64] = {};
+        // packs_epi32(i_a, i_b), 128-bit lane L: words 0-3 = i_a lanes 4L.., words 4-7 = i_b
+        // lanes 4L..; lanes 0-7 of a run are its low sub-block, 8-15 its high one.
+        for (int h = 0; h < 2; ++h)
+            for (int w = 0; w < 32; ++w) {
+                const int L = w / 8, run = 2 * h + (w % 8 >= 4 ? 1 : 0);
+                b[h][2 * w] = static_cast<uint8_t>(2 * run + (L >= 2 ? 1 : 0));
+            }
+        v.runs01 = _mm512_load_si512(b[0]);
+        v.runs23 = _mm512_load_si512(b[1]);
+        return v;
+    }();
+    return t;
+}
+
 template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
     constexpr int kB = sizeof(BlockQ4_K);
     const int64_t nb = K / kQK_K;
     const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m256i ones16 = _mm256_set1_epi16(1);
-    __m512 acc[NR];
-    __m256 accm[NR];
-    DAcc16 dacc[NR], dmin[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), accm[r] = _mm256_setzero_ps();
+    const Q4KScaleIdx &si = q4_k_scale_idx();
+    const __mmask64 even = 0x5555555555555555ull;
+    __m512d acc[NR];
+    __m256d accm[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd(), accm[r] = _mm256_setzero_pd();
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float dx = a.d[ib];
-        // Sums of the activation per 32 (the 16-sums in pairs).
-        const __m256 bs32 = _mm256_cvtepi32_ps(
-            _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), ones16));
+        // Sums of the activation per 32 (the 16-sums in pairs), as 8 words (|sum| <= 4064).
+        const __m256i bs32 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), ones16);
+        const __m128i bs32w = _mm_packs_epi32(_mm256_castsi256_si128(bs32), _mm256_extracti128_si256(bs32, 1));
         __m512i x[4];
         for (int j = 0; j < 4; ++j) x[j] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * j);
         #pragma GCC unroll 4
@@ -331,19 +360,28 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
             prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
             alignas(8) uint8_t sc[8], mn[8];
             k4_scales(b.scales, sc, mn);
-            const __m512 sv = _mm512_castps256_ps512(_mm256_mul_ps(bytes8_to_float(sc), _mm256_set1_ps(half_to_float(b.d) * dx)));
-            accm[r] = _mm256_fmadd_ps(_mm256_mul_ps(bytes8_to_float(mn), _mm256_set1_ps(half_to_float(b.dmin) * dx)), bs32, accm[r]);
+            const __m512i scv = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc)));
+            __m512i i[4];
             for (int j = 0; j < 4; ++j) {
                 const __m512i raw = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qs + 32 * j)));
                 const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(raw, shift), m4);
-                const __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[j]);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pair_index(j), sv), acc[r]);
+                i[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[j]);
             }
-            dacc[r].add(acc[r]);
-            dmin[r].add(accm[r]);
+            const __m512i m = _mm512_add_epi32(
+                _mm512_madd_epi16(_mm512_packs_epi32(i[0], i[1]), _mm512_maskz_permutexvar_epi8(even, si.runs01, scv)),
+                _mm512_madd_epi16(_mm512_packs_epi32(i[2], i[3]), _mm512_maskz_permutexvar_epi8(even, si.runs23, scv)));
+            const __m256i m8 = _mm256_add_epi32(_mm512_castsi512_si256(m), _mm512_extracti64x4_epi64(m, 1));
+            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
+            const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(mn))), bs32w);
+            accm[r] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(mins), _mm256_set1_pd(half_to_float(b.dmin) * dx), accm[r]);
         }
     }
-    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - dmin[r].sum());
+    for (int r = 0; r < NR; ++r) {
+        const __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(acc[r]), _mm512_extractf64x4_pd(acc[r], 1));
+        const __m256d u = _mm256_sub_pd(t, accm[r]);
+        const __m128d v = _mm_add_pd(_mm256_castpd256_pd128(u), _mm256_extractf128_pd(u, 1));
+        out[r] = static_cast<float>(_mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v))));
+    }
 }
 
 // Q6_K: per 128-element half h, the 64 bytes ql[64h..] hold elements 0..63 (low nibbles)

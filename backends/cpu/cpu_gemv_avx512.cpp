@@ -387,6 +387,31 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
 // Q6_K: per 128-element half h, the 64 bytes ql[64h..] hold elements 0..63 (low nibbles)
 // and 64..127 (high nibbles); qh[32h..] adds two bits per element (bits 0-1, 2-3, 4-5, 6-7
 // for elements l, 32 + l, 64 + l, 96 + l). Value (q - 32) * scale per 16 elements.
+// As for Q4_K: the run sums (|sum| <= 4 * 63 * 127) pack into words, one vpmaddwd per two
+// runs applies the signed scales, the offset is 32 * sum(scale * sum(x) per 16), all in
+// integers, and the super-block is scaled once by d_w * d_x in double.
+struct Q6KScaleIdx {
+    __m512i runs01, runs23; // word w of packs(run a, run b): low byte the scale, high byte its sign
+};
+const Q6KScaleIdx &q6_k_scale_idx() {
+    static const Q6KScaleIdx t = [] {
+        Q6KScaleIdx v;
+        alignas(64) uint8_t b[2][64];
+        // Run k, dpbusd lane L (elements 64k + 4L..) has scale 4k + L / 4; packs_epi32(i_a,
+        // i_b), 128-bit lane L4: words 0-3 = i_a lanes 4 L4.., words 4-7 = i_b lanes 4 L4...
+        for (int h = 0; h < 2; ++h)
+            for (int w = 0; w < 32; ++w) {
+                const int L4 = w / 8, run = 2 * h + (w % 8 >= 4 ? 1 : 0), scale = 4 * run + L4;
+                b[h][2 * w] = static_cast<uint8_t>(scale);           // from the scales
+                b[h][2 * w + 1] = static_cast<uint8_t>(64 + scale);  // from their sign bytes
+            }
+        v.runs01 = _mm512_load_si512(b[0]);
+        v.runs23 = _mm512_load_si512(b[1]);
+        return v;
+    }();
+    return t;
+}
+
 template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
     constexpr int kB = sizeof(BlockQ6_K);
     const int64_t nb = K / kQK_K;
@@ -394,44 +419,41 @@ template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, con
     // 16-bit lane shifts: low 256 bits by the first count, high 256 by the second.
     const __m512i sl_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1); // 0..31: bits 0-1; 32..63: 2-3
     const __m512i sr_b = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1); // 64..95: 4-5; 96..127: 6-7
-    // Lane L of the run k (elements 64k + 4L ..) uses scale 4k + L / 4.
-    __m512i sidx[4];
-    for (int k = 0; k < 4; ++k) {
-        alignas(64) int32_t v[16];
-        for (int L = 0; L < 16; ++L) v[L] = 4 * k + L / 4;
-        sidx[k] = _mm512_load_si512(v);
-    }
-    __m512 acc[NR], accc[NR];
-    DAcc16 dacc[NR], dcorr[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps(), accc[r] = _mm512_setzero_ps();
+    const Q6KScaleIdx &si = q6_k_scale_idx();
+    __m512d acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float dx = a.d[ib];
-        const __m512 bs16 = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16))));
+        const __m256i bs16 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16));
         __m512i x[4];
         for (int k = 0; k < 4; ++k) x[k] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * k);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const BlockQ6_K &b = *reinterpret_cast<const BlockQ6_K *>(w + r * stride + ib * kB);
             prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
-            const __m512 sv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)))),
-                                            _mm512_set1_ps(half_to_float(b.d) * dx));
-            accc[r] = _mm512_fmadd_ps(sv, bs16, accc[r]);
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
+            const __m512i scz = _mm512_castsi128_si512(sc);
+            const __m512i sgn = _mm512_castsi128_si512(_mm_cmpgt_epi8(_mm_setzero_si128(), sc));
+            __m512i i[4];
             for (int h = 0; h < 2; ++h) {
                 const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
                 const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh + 32 * h)));
                 const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, sl_a), m30));
                 const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                    _mm512_and_si512(_mm512_srlv_epi16(qh, sr_b), m30));
-                const __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x[2 * h]);
-                const __m512i ibv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, x[2 * h + 1]);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_permutexvar_ps(sidx[2 * h], sv), acc[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ibv), _mm512_permutexvar_ps(sidx[2 * h + 1], sv), acc[r]);
+                i[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x[2 * h]);
+                i[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, x[2 * h + 1]);
             }
-            dacc[r].add(acc[r]);
-            dcorr[r].add(accc[r]);
+            const __m512i m = _mm512_add_epi32(
+                _mm512_madd_epi16(_mm512_packs_epi32(i[0], i[1]), _mm512_permutex2var_epi8(scz, si.runs01, sgn)),
+                _mm512_madd_epi16(_mm512_packs_epi32(i[2], i[3]), _mm512_permutex2var_epi8(scz, si.runs23, sgn)));
+            const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), bs16);
+            const __m256i m8 = _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(m), _mm512_extracti64x4_epi64(m, 1)),
+                                                _mm256_slli_epi32(corr, 5));
+            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
         }
     }
-    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(dacc[r].sum() - 32.0 * dcorr[r].sum());
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
 }
 
 // ---- float weights -------------------------------------------------------------------

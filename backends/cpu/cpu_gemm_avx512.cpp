@@ -19,9 +19,10 @@
 //   - Q4_K / Q5_K / Q6_K: the exact integer super-block sum (sub-block sums times
 //     their scales by vpmulld, mins / offsets by vpdpwssd against the activation's
 //     block sums), one float product with d_w * d_x per super-block, added in double;
-//   - F16 / BF16: weights widened to float at packing time, activations are the
-//     partner format's values widened to float (products exact), float FMA chains of
-//     16 elements summed into a float total per row and column.
+//   - F16 / BF16: weights widened to float at packing time into panels of 48 rows (not
+//     16: see TileF), activations are the partner format's values widened to float
+//     (products exact), float FMA chains of 64 elements summed into a float total per
+//     row and column.
 #include "cpu/cpu_matmul_fast.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \

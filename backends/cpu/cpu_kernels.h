@@ -18,6 +18,9 @@ void get_rows(Tensor &dst);
 void mul_mat(Tensor &dst);           // the fast path when there is one, else the reference
 void mul_mat_reference(Tensor &dst); // scalar ground truth
 bool mul_mat_fast(Tensor &dst);      // false (nothing written) when no fast kernel applies
+// dst[0..n) = src rounded to F16, bit for bit the reference conversion, by the active
+// instruction set's kernel; false (nothing written) where it has none.
+bool to_f16_fast(const float *src, void *dst, int64_t n);
 // Weight rows per call of mul_mat_fast's decode row kernel (1..4; 0: the default, 1, or
 // CORVID_CPU_DECODE_ROWS). For tests, which run every setting; not while a product runs.
 void set_decode_rows(int rows);

@@ -193,7 +193,8 @@ ActLayout layout_for(DType at, int64_t K, bool with_qt) {
 void convert_column(const fast::Kernels &kern, DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *group,
                     uint8_t *col, const ActLayout &l) {
     if (at == DType::F16 || at == DType::BF16) {
-        quantize_row(at, src, col, K);
+        if (!(at == DType::F16 && kern.to_f16)) quantize_row(at, src, col, K);
+        else kern.to_f16(src, reinterpret_cast<uint16_t *>(col), K);
         return;
     }
     const uint8_t *grouped = nullptr;
@@ -523,6 +524,13 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
 }
 
 } // namespace
+
+bool to_f16_fast(const float *src, void *dst, int64_t n) {
+    const fast::Kernels *k = kernels_for(active_isa());
+    if (!k || !k->to_f16) return false;
+    k->to_f16(src, static_cast<uint16_t *>(dst), n);
+    return true;
+}
 
 bool mul_mat_fast(Tensor &dst) {
     const Isa isa = active_isa();

@@ -104,12 +104,17 @@ using GroupActFn = bool (*)(int at, const float *src, int64_t K, uint8_t *group,
 
 // Indexed by the raw DType id; null where the ISA has no kernel for the type.
 inline constexpr int kTypeSlots = 64;
+// dst[i] = the fp16 bits of src[i], i < n: bit for bit fp32_to_fp16() (tensor/fp16.h:
+// round to nearest even, overflow to infinity, every NaN to sign | 0x7E00).
+using ToF16Fn = void (*)(const float *src, uint16_t *dst, int64_t n);
+
 struct Kernels {
     DotFn dot[kTypeSlots];
     DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
     bool dot_rows_qt[kTypeSlots];   // the row kernel reads ActCol::qt (else it is not made)
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
+    ToF16Fn to_f16;       // null: the reference conversion is used
 };
 
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).

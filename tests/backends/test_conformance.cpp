@@ -442,3 +442,36 @@ TEST_CASE("conformance: mul_mat falls back to the reference for types without a 
     }
     CHECK_FALSE(cpu::mul_mat_has_fast_path(DType::Q4_0, cpu::Isa::scalar));
 }
+
+TEST_CASE("conformance: F32 to F16 stores give the reference's bits under every ISA") {
+    IsaGuard guard;
+    // A sweep of the whole 32-bit space, then the edges: zeros, infinities, NaNs with
+    // payloads, the overflow threshold (65520), the largest half, halfway cases, and the
+    // half-subnormal range down to where values round to zero.
+    std::vector<float> x;
+    for (uint64_t b = 0; b < (uint64_t(1) << 32); b += 4099) x.push_back(fp32_from_bits(static_cast<uint32_t>(b)));
+    for (uint32_t b : {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00001u, 0x7F800001u,
+                       0x7FBFFFFFu, 0x477FEFFFu, 0x477FF000u, 0x477FE000u, 0xC77FF000u, 0x33000000u, 0x33000001u,
+                       0x32FFFFFFu, 0x33800000u, 0x38800000u, 0x387FE000u, 0x387FF000u, 0x3F801000u, 0x3F803000u})
+        x.push_back(fp32_from_bits(b));
+    std::vector<uint16_t> want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) want[i] = fp32_to_fp16(x[i]);
+    for (cpu::Isa isa : fast_isas()) {
+        REQUIRE(cpu::force_isa(isa));
+        std::vector<uint16_t> got(x.size(), 0x1234);
+        if (!cpu::to_f16_fast(x.data(), got.data(), static_cast<int64_t>(x.size()))) continue; // no kernel here
+        size_t bad = 0;
+        for (size_t i = 0; i < x.size(); ++i)
+            if (got[i] != want[i] && ++bad <= 3)
+                FAIL_CHECK(std::string(cpu::isa_name(isa)) << ": float bits " << fp32_bits(x[i]) << " gave " << got[i]
+                                                         << ", want " << want[i]);
+        CHECK(bad == 0);
+        // Every length up to two vectors and a half: the tails.
+        for (int64_t n = 1; n <= 20; ++n) {
+            std::vector<uint16_t> part(static_cast<size_t>(n) + 1, 0xABCD);
+            REQUIRE(cpu::to_f16_fast(x.data() + 1000, part.data(), n));
+            CHECK(std::equal(part.begin(), part.begin() + n, want.begin() + 1000));
+            CHECK(part[static_cast<size_t>(n)] == 0xABCD); // nothing written past n
+        }
+    }
+}

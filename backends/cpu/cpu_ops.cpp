@@ -172,26 +172,41 @@ void rope(Tensor &dst) {
     const float theta_scale = std::pow(freq_base, -2.0f / n_dims);
     const int64_t head = a.ne[0];
 
+    // cos and sin (times mscale) per token and pair, made once per token rather than once
+    // per head and token: the same operations in the same order, so the same bits.
+    const int64_t ntok = a.ne[2];
+    static thread_local std::vector<float> table;
+    table.resize(static_cast<size_t>(ntok * n_dims));
+    float *tab = table.data(); // (the workers' own thread_local tables are not this one)
+    parallel_for(ntok, ntok * n_dims * 8, [&](int64_t begin, int64_t end) {
+        for (int64_t i2 = begin; i2 < end; ++i2) {
+            float *cs = tab + i2 * n_dims;
+            float theta = static_cast<float>(pos[i2]);
+            for (int i0 = 0; i0 < n_dims; i0 += 2) {
+                const float theta_extrap = theta / (ff ? ff[i0 / 2] : 1.0f);
+                const float theta_interp = freq_scale * theta_extrap;
+                float th = theta_interp, mscale = attn_factor;
+                if (ext_factor != 0.0f) {
+                    const float mix = yarn_ramp(corr[0], corr[1], i0) * ext_factor;
+                    th = theta_interp * (1 - mix) + theta_extrap * mix;
+                    mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
+                }
+                cs[i0] = std::cos(th) * mscale, cs[i0 + 1] = std::sin(th) * mscale;
+                theta *= theta_scale;
+            }
+        }
+    });
     for_each_row(dst, [&](int64_t i1, int64_t i2, int64_t i3) {
         const float *x = frow(a, i1, i2, i3);
         float *out = frow(dst, i1, i2, i3);
-        float theta = static_cast<float>(pos[i2]);
+        const float *cs = tab + i2 * n_dims;
         for (int i0 = 0; i0 < n_dims; i0 += 2) {
-            const float theta_extrap = theta / (ff ? ff[i0 / 2] : 1.0f);
-            const float theta_interp = freq_scale * theta_extrap;
-            float th = theta_interp, mscale = attn_factor;
-            if (ext_factor != 0.0f) {
-                const float mix = yarn_ramp(corr[0], corr[1], i0) * ext_factor;
-                th = theta_interp * (1 - mix) + theta_extrap * mix;
-                mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
-            }
-            const float c = std::cos(th) * mscale, s = std::sin(th) * mscale;
+            const float c = cs[i0], s = cs[i0 + 1];
             const int64_t j0 = neox ? i0 / 2 : i0;
             const int64_t j1 = neox ? i0 / 2 + n_dims / 2 : i0 + 1;
             const float x0 = x[j0], x1 = x[j1];
             out[j0] = x0 * c - x1 * s;
             out[j1] = x0 * s + x1 * c;
-            theta *= theta_scale;
         }
         for (int64_t i = n_dims; i < head; ++i) out[i] = x[i];
     });

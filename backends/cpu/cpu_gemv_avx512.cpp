@@ -211,15 +211,32 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
     constexpr int kB = sizeof(BlockQ4_0), kG = kQtBlocks;
     static_assert(kG == 16, "four registers of four blocks");
     const int64_t nb = K / 32, ng = nb / kG;
+    // A partial last group: its whole quads here too (ActCol::qt has them), the last
+    // 0-3 blocks in the pair kernel. (At K = 768, a third of the blocks.)
+    const int nq = static_cast<int>((nb - ng * kG) / 4);
     const Q40Perms &pm = q4_0_perms();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[NR];
     DAcc16 dacc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
-    for (int64_t G = 0; G < ng; ++G) {
+    // Quads 0..n-1 of group G, whose bytes are in R.
+    auto quads = [&](const __m512i R[5], int64_t G, int n, __m512 &acc_r) __attribute__((always_inline)) {
         const int8_t *xg = a.qt + G * kQtGroupBytes;
         const float *dx = reinterpret_cast<const float *>(xg + kQtD);
         const int32_t *s8 = reinterpret_cast<const int32_t *>(xg + kQtS);
+#pragma GCC unroll 4
+        for (int j = 0; j < n; ++j) {
+            const int ra = 72 * j / 64;
+            const __m512i q = _mm512_permutex2var_epi8(R[ra], pm.qs[j], R[ra + 1]);
+            const __m256i dh = _mm512_castsi512_si256(_mm512_permutex2var_epi8(R[ra], pm.d[j], R[ra + 1]));
+            __m512i is = _mm512_loadu_si512(s8 + 16 * j);
+            is = _mm512_dpbusd_epi32(is, _mm512_and_si512(q, m4), _mm512_loadu_si512(xg + 64 * j));
+            is = _mm512_dpbusd_epi32(is, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_loadu_si512(xg + 256 + 64 * j));
+            const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(dx + 16 * j));
+            acc_r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc_r);
+        }
+    };
+    for (int64_t G = 0; G < ng; ++G) {
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + G * kG * kB;
@@ -227,24 +244,23 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 4; ++i) R[i] = _mm512_loadu_si512(blk + 64 * i);
             R[4] = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 256)));
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; ++j) {
-                const int ra = 72 * j / 64;
-                const __m512i q = _mm512_permutex2var_epi8(R[ra], pm.qs[j], R[ra + 1]);
-                const __m256i dh = _mm512_castsi512_si256(_mm512_permutex2var_epi8(R[ra], pm.d[j], R[ra + 1]));
-                __m512i is = _mm512_loadu_si512(s8 + 16 * j);
-                is = _mm512_dpbusd_epi32(is, _mm512_and_si512(q, m4), _mm512_loadu_si512(xg + 64 * j));
-                is = _mm512_dpbusd_epi32(is, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4),
-                                         _mm512_loadu_si512(xg + 256 + 64 * j));
-                const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(dh), _mm512_loadu_ps(dx + 16 * j));
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[r]);
-            }
+            quads(R, G, 4, acc[r]);
             if (G % 2 == 1) dacc[r].add(acc[r]);
         }
     }
+    if (nq > 0) {
+        const int bytes = 4 * nq * kB; // masked loads: nothing past the quads is read
+        for (int r = 0; r < NR; ++r) {
+            const uint8_t *blk = w + r * stride + ng * kG * kB;
+            __m512i R[5];
+            for (int i = 0; i < 5; ++i)
+                R[i] = 64 * i < bytes ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 64 * i), blk + 64 * i) : _mm512_setzero_si512();
+            quads(R, ng, nq, acc[r]);
+        }
+    }
     float tail[NR] = {};
-    if (ng * kG < nb) {
-        const int64_t b0 = ng * kG;
+    if (ng * kG + 4 * nq < nb) {
+        const int64_t b0 = ng * kG + 4 * nq;
         const ActCol at{a.qs + b0 * 32, a.d + b0, a.s + b0, nullptr, nullptr, nullptr};
         rows_q4q5<BlockQ4_0, 8, false, NR>(K - b0 * 32, w + b0 * kB, stride, at, tail);
     }

@@ -172,7 +172,7 @@ ActLayout layout_for(DType at, int64_t K, bool with_qt) {
         l.d = round64(k);
         l.s = l.d + round64(4 * (k / kQK32));
         l.stride = l.s + round64(4 * (k / kQK32));
-        if (with_qt) l.qt = l.stride, l.stride += round64(k / (kQK32 * fast::kQtBlocks) * fast::kQtGroupBytes);
+        if (with_qt) l.qt = l.stride, l.stride += round64((k + kQK32 * fast::kQtBlocks - 1) / (kQK32 * fast::kQtBlocks) * fast::kQtGroupBytes);
         break;
     case DType::Q8_K:
         l.d = round64(k);
@@ -258,9 +258,11 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
     // (fast::ActCol::qt), where asked.
     if (!l.qt) return;
     uint8_t *qt = col + l.qt;
-    for (int64_t g = 0; g + fast::kQtBlocks <= K / kQK32; g += fast::kQtBlocks) {
+    // (A partial last group gets its whole quads of 4 blocks.)
+    for (int64_t g = 0; g + 4 <= K / kQK32; g += fast::kQtBlocks) {
         uint8_t *grp = qt + (g / fast::kQtBlocks) * fast::kQtGroupBytes;
-        for (int b = 0; b < fast::kQtBlocks; ++b) {
+        const int nblk = static_cast<int>(std::min<int64_t>(fast::kQtBlocks, (K / kQK32 - g) / 4 * 4));
+        for (int b = 0; b < nblk; ++b) {
             const int8_t *x = qs + (g + b) * kQK32;
             const int j = b / 4, lane = b % 4;
             std::memcpy(grp + 64 * j + 16 * lane, x, 16);

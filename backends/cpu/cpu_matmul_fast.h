@@ -24,7 +24,8 @@ inline constexpr int kMaxCols = 4;
 //   Q8_K partner:         qs[K] int8, d[K/256], bs[K/16] = sum of qs per 16 (the block's bsums).
 //   F32 / F16 / BF16:     f = the row (float, or fp16 / bf16 bits).
 //   Q8_0 partner, for the Q4_0 row kernel (dot_rows_qt): qt = each whole group of
-//   kQtBlocks (16) blocks rearranged for four blocks per 512-bit register, in
+//   kQtBlocks (16) blocks (and the whole quads of 4 blocks of a partial last group)
+//   rearranged for four blocks per 512-bit register, in
 //   kQtGroupBytes: levels [0, 512): register j (64 bytes at 64 j) holds elements 0..15
 //   of blocks 4j..4j+3, one block per 128-bit lane, and the register at 256 + 64 j their
 //   elements 16..31; float d_x per 32-bit lane at kQtD (lane 4l + i of register j =

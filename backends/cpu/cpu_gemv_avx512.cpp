@@ -539,6 +539,10 @@ void add_gemv_avx512(Kernels &t) {
     t.dot_rows[int(DType::F16)] = CORVID_BY_ROWS(rows_f16h);
     t.dot_rows[int(DType::BF16)] = CORVID_BY_ROWS(rows_bf16);
     t.dot_rows_qt[int(DType::Q4_0)] = true;
+    // Quantized rows cost enough compute that sharing the activation work between four
+    // rows pays more than one sequential stream (cpu_matmul_fast.cpp, decode_rows()).
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+        t.dot_rows_per_call[int(type)] = kRowsPerCall;
 }
 #undef CORVID_BY_ROWS
 

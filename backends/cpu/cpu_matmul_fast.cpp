@@ -49,23 +49,30 @@
 namespace corvid::cpu {
 
 namespace {
-// Weight rows per call of the decode row kernel (Kernels::dot_rows; CORVID_CPU_DECODE_ROWS=1..4
-// overrides). The kernels can share each activation load and conversion between up to
-// kRowsPerCall rows, but the rows are then kRowsPerCall interleaved streams per thread, each a
-// few KiB long, which the hardware prefetchers follow badly; one row per call makes each
-// thread's reads one sequential stream. On the project's AVX-512 VM (44 GB/s), 1B model, tg32,
-// alternated: one row against four measured 61-63 / 53-56 tokens/s at Q4_0, 68 / 56-61 at
-// Q4_K_M, 36-43 / 33-35 at Q8_0, 24-27 / 20-22 at F16.
-std::atomic<int> g_decode_rows{0}; // 0: CORVID_CPU_DECODE_ROWS or 1
+// Weight rows per call of the decode row kernel (Kernels::dot_rows): the kernel table's
+// choice per weight type (Kernels::dot_rows_per_call), unless CORVID_CPU_DECODE_ROWS=1..4 or
+// set_decode_rows() says otherwise. Several rows per call share each activation load and
+// conversion, but are then interleaved streams per thread, each a few KiB long, which the
+// hardware prefetchers follow worse than one sequential stream. Which wins depends on how
+// much compute a row costs: with the decode kernels of early December, one row won
+// everywhere on a 44 GB/s AVX-512 VM (1B tg32, one row against four: 61-63 / 53-56 tokens/s
+// at Q4_0, 68 / 56-61 at Q4_K_M, 36-43 / 33-35 at Q8_0, 24-27 / 20-22 at F16); with the
+// later, cheaper quantized kernels, four rows win on a ~30 GB/s one (2 threads: Q4_0
+// 39.9-40.6 / 38.7-38.9, Q4_K_M 39.1-39.3 / 36.5-36.8, Q8_0 23.6-24.1 / 22.6-22.9; F16
+// 11.5-12.4 / 11.7-12.6, so F16 keeps one).
+std::atomic<int> g_decode_rows{0}; // 0: CORVID_CPU_DECODE_ROWS or the table's choice
 
-int64_t decode_rows() {
+int64_t decode_rows(const fast::Kernels &k, DType w) {
     static const int from_env = [] {
         const char *e = std::getenv("CORVID_CPU_DECODE_ROWS");
-        const int v = e ? std::atoi(e) : 1;
-        return v >= 1 && v <= fast::kRowsPerCall ? v : 1;
+        const int v = e ? std::atoi(e) : 0;
+        return v >= 1 && v <= fast::kRowsPerCall ? v : 0;
     }();
     const int forced = g_decode_rows.load(std::memory_order_relaxed);
-    return forced ? forced : from_env;
+    if (forced) return forced;
+    if (from_env) return from_env;
+    const int t = k.dot_rows_per_call[static_cast<int>(w)];
+    return t >= 1 && t <= fast::kRowsPerCall ? t : 1;
 }
 } // namespace
 
@@ -632,7 +639,7 @@ bool mul_mat_fast(Tensor &dst) {
             for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
                 const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
                 if (nc == 1 && dot_rows) { // a single column: the row kernel, decode_rows() rows per call
-                    const int64_t per = decode_rows();
+                    const int64_t per = decode_rows(*kern, w.type);
                     float *o = reinterpret_cast<float *>(dst.row(m0, b2, b3));
                     for (int64_t n = n0; n < n1; n += per)
                         dot_rows(K, static_cast<const uint8_t *>(wb) + n * w.nb[1], w.nb[1],

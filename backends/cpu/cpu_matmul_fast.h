@@ -113,6 +113,7 @@ struct Kernels {
     DotFn dot[kTypeSlots];
     DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
     bool dot_rows_qt[kTypeSlots];   // the row kernel reads ActCol::qt (else it is not made)
+    int dot_rows_per_call[kTypeSlots]; // rows per call the decode driver uses (0: 1)
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
     ToF16Fn to_f16;       // null: the reference conversion is used

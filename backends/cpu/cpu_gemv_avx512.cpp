@@ -179,12 +179,12 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // A group of 16 blocks is 288 bytes, 5 registers as they lie in memory. Blocks 4j..4j+3
 // (bytes 72j..72j+71) always lie within two neighbouring registers, so ONE two-source
 // byte permutation puts their 16 nibble bytes in the four 128-bit lanes of a register,
-// and one word permutation spreads their fp16 scales over the same lanes. The
-// activations come pre-arranged to match (ActCol::qt, cpu_matmul_fast.h): the low and
-// high halves of the same four blocks, the scale d_x per lane and -8 * sum(x) per lane,
-// which starts the integer sum so that it is exact sum((q - 8) x). Per 16 blocks that
-// is 8 one-uop byte permutations where gathering one block per lane took 20 (the permutation port
-// was the bottleneck: ~2x the throughput in cache, same memory traffic).
+// and a second one spreads their fp16 scales over the same lanes. The activations come
+// pre-arranged to match (ActCol::qt, cpu_matmul_fast.h): the low and high halves of the
+// same four blocks, the scale d_x per lane and -8 * sum(x) per lane, which starts the
+// integer sum so that it is exact sum((q - 8) x). Per 16 blocks that is 8 one-uop byte
+// permutations where gathering one block per lane took 20, which bound the old kernel
+// (one core, in cache: ~16 -> ~19 GB/s).
 
 struct Q40Perms {
     __m512i qs[4]; // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next
@@ -323,32 +323,41 @@ inline __m256 bytes8_to_float(const uint8_t *b) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b))));
 }
 
-// Q4_K: 64-element runs j = 0..3: 32 bytes of nibbles, low = sub-block 2j, high = 2j + 1.
-// Each run's vpdpbusd leaves 16 lanes of 4-element sums (lanes 0-7: sub-block 2j, 8-15:
-// 2j + 1), small enough for 16 bits: two runs pack into one register of words, and one
-// vpmaddwd against the sub-block scales (spread to the words by one byte permutation)
-// gives the super-block's exact integer sum(scale * q * x) in 16 lanes. That is scaled
-// once per super-block by d_w * d_x in double, where a float product per run and a
-// flush into double per super-block cost twice the instructions. The mins go the same
-// way against the activation's sums per 32 (vpmaddwd on 8 words).
-struct Q4KScaleIdx {
-    __m512i runs01, runs23; // byte 2w of each: the scale index for word w of packs(run a, run b)
+// Both K-quant kernels below leave 4 runs of 64 elements as vpdpbusd sums: 16 lanes of 4
+// elements each, small enough for 16 bits. Two runs pack into one register of words
+// (packs_epi32), and one vpmaddwd against the sub-block scales, spread to the words by
+// one two-source byte permutation (the scales, then their sign bytes), gives the
+// super-block's exact integer sum(scale * q * x). That is scaled once per super-block
+// by d_w * d_x in double, where a float product per run and a flush into double per
+// super-block cost twice the instructions.
+struct RunScaleIdx {
+    __m512i runs01, runs23; // word w of packs(run a, run b): byte 2w the scale, 2w + 1 its sign
 };
-const Q4KScaleIdx &q4_k_scale_idx() {
-    static const Q4KScaleIdx t = [] {
-        Q4KScaleIdx v;
-        alignas(64) uint8_t b[2][64] = {};
-        // packs_epi32(i_a, i_b), 128-bit lane L: words 0-3 = i_a lanes 4L.., words 4-7 = i_b
-        // lanes 4L..; lanes 0-7 of a run are its low sub-block, 8-15 its high one.
-        for (int h = 0; h < 2; ++h)
-            for (int w = 0; w < 32; ++w) {
-                const int L = w / 8, run = 2 * h + (w % 8 >= 4 ? 1 : 0);
-                b[h][2 * w] = static_cast<uint8_t>(2 * run + (L >= 2 ? 1 : 0));
-            }
-        v.runs01 = _mm512_load_si512(b[0]);
-        v.runs23 = _mm512_load_si512(b[1]);
-        return v;
-    }();
+// scale_of(run, L): the scale index of run `run`'s dpbusd lanes 4L..4L+3 (L = 0..3).
+template <class ScaleOf> RunScaleIdx make_run_scale_idx(ScaleOf &&scale_of) {
+    alignas(64) uint8_t b[2][64];
+    // packs_epi32(i_a, i_b), 128-bit lane L: words 0-3 = i_a lanes 4L.., words 4-7 = i_b lanes 4L...
+    for (int h = 0; h < 2; ++h)
+        for (int w = 0; w < 32; ++w) {
+            const int sc = scale_of(2 * h + (w % 8 >= 4 ? 1 : 0), w / 8);
+            b[h][2 * w] = static_cast<uint8_t>(sc);          // from the scales
+            b[h][2 * w + 1] = static_cast<uint8_t>(64 + sc); // from their sign bytes
+        }
+    return RunScaleIdx{_mm512_load_si512(b[0]), _mm512_load_si512(b[1])};
+}
+// sum over the 4 runs of scale * run sum, in 8 int32 lanes (exact). sc: the scales as
+// bytes in the low lanes; sign: their sign bytes (0 for unsigned scales).
+inline __m256i scaled_run_sums(const __m512i i[4], __m512i sc, __m512i sign, const RunScaleIdx &ix) {
+    const __m512i m = _mm512_add_epi32(_mm512_madd_epi16(_mm512_packs_epi32(i[0], i[1]), _mm512_permutex2var_epi8(sc, ix.runs01, sign)),
+                                       _mm512_madd_epi16(_mm512_packs_epi32(i[2], i[3]), _mm512_permutex2var_epi8(sc, ix.runs23, sign)));
+    return _mm256_add_epi32(_mm512_castsi512_si256(m), _mm512_extracti64x4_epi64(m, 1));
+}
+
+// Q4_K: 64-element runs j = 0..3: 32 bytes of nibbles, low = sub-block 2j (dpbusd lanes
+// 0-7), high = 2j + 1 (lanes 8-15). The mins go into the same double sum, against the
+// activation's sums per 32 (vpmaddwd on 8 words).
+const RunScaleIdx &q4_k_scale_idx() {
+    static const RunScaleIdx t = make_run_scale_idx([](int run, int L) { return 2 * run + (L >= 2 ? 1 : 0); });
     return t;
 }
 
@@ -358,11 +367,9 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
     const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m256i ones16 = _mm256_set1_epi16(1);
-    const Q4KScaleIdx &si = q4_k_scale_idx();
-    const __mmask64 even = 0x5555555555555555ull;
+    const RunScaleIdx &si = q4_k_scale_idx();
     __m512d acc[NR];
-    __m256d accm[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd(), accm[r] = _mm256_setzero_pd();
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float dx = a.d[ib];
         // Sums of the activation per 32 (the 16-sums in pairs), as 8 words (|sum| <= 4064).
@@ -383,48 +390,24 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
                 const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(raw, shift), m4);
                 i[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[j]);
             }
-            const __m512i m = _mm512_add_epi32(
-                _mm512_madd_epi16(_mm512_packs_epi32(i[0], i[1]), _mm512_maskz_permutexvar_epi8(even, si.runs01, scv)),
-                _mm512_madd_epi16(_mm512_packs_epi32(i[2], i[3]), _mm512_maskz_permutexvar_epi8(even, si.runs23, scv)));
-            const __m256i m8 = _mm256_add_epi32(_mm512_castsi512_si256(m), _mm512_extracti64x4_epi64(m, 1));
+            const __m256i m8 = scaled_run_sums(i, scv, _mm512_setzero_si512(), si);
             acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
             const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(mn))), bs32w);
-            accm[r] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(mins), _mm256_set1_pd(half_to_float(b.dmin) * dx), accm[r]);
+            acc[r] = _mm512_fnmadd_pd(_mm512_zextpd256_pd512(_mm256_cvtepi32_pd(mins)),
+                                      _mm512_set1_pd(half_to_float(b.dmin) * dx), acc[r]);
         }
     }
-    for (int r = 0; r < NR; ++r) {
-        const __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(acc[r]), _mm512_extractf64x4_pd(acc[r], 1));
-        const __m256d u = _mm256_sub_pd(t, accm[r]);
-        const __m128d v = _mm_add_pd(_mm256_castpd256_pd128(u), _mm256_extractf128_pd(u, 1));
-        out[r] = static_cast<float>(_mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v))));
-    }
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
 }
 
 // Q6_K: per 128-element half h, the 64 bytes ql[64h..] hold elements 0..63 (low nibbles)
 // and 64..127 (high nibbles); qh[32h..] adds two bits per element (bits 0-1, 2-3, 4-5, 6-7
 // for elements l, 32 + l, 64 + l, 96 + l). Value (q - 32) * scale per 16 elements.
-// As for Q4_K: the run sums (|sum| <= 4 * 63 * 127) pack into words, one vpmaddwd per two
-// runs applies the signed scales, the offset is 32 * sum(scale * sum(x) per 16), all in
-// integers, and the super-block is scaled once by d_w * d_x in double.
-struct Q6KScaleIdx {
-    __m512i runs01, runs23; // word w of packs(run a, run b): low byte the scale, high byte its sign
-};
-const Q6KScaleIdx &q6_k_scale_idx() {
-    static const Q6KScaleIdx t = [] {
-        Q6KScaleIdx v;
-        alignas(64) uint8_t b[2][64];
-        // Run k, dpbusd lane L (elements 64k + 4L..) has scale 4k + L / 4; packs_epi32(i_a,
-        // i_b), 128-bit lane L4: words 0-3 = i_a lanes 4 L4.., words 4-7 = i_b lanes 4 L4...
-        for (int h = 0; h < 2; ++h)
-            for (int w = 0; w < 32; ++w) {
-                const int L4 = w / 8, run = 2 * h + (w % 8 >= 4 ? 1 : 0), scale = 4 * run + L4;
-                b[h][2 * w] = static_cast<uint8_t>(scale);           // from the scales
-                b[h][2 * w + 1] = static_cast<uint8_t>(64 + scale);  // from their sign bytes
-            }
-        v.runs01 = _mm512_load_si512(b[0]);
-        v.runs23 = _mm512_load_si512(b[1]);
-        return v;
-    }();
+// As for Q4_K (scaled_run_sums; |run sum| <= 4 * 63 * 127), with the signed scales
+// sign-extended; the offset is 32 * sum(scale * sum(x) per 16), in integers too. Run k,
+// dpbusd lane L (elements 64k + 4L..) has scale 4k + L / 4.
+const RunScaleIdx &q6_k_scale_idx() {
+    static const RunScaleIdx t = make_run_scale_idx([](int run, int L) { return 4 * run + L; });
     return t;
 }
 
@@ -435,7 +418,7 @@ template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, con
     // 16-bit lane shifts: low 256 bits by the first count, high 256 by the second.
     const __m512i sl_a = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1); // 0..31: bits 0-1; 32..63: 2-3
     const __m512i sr_b = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1); // 64..95: 4-5; 96..127: 6-7
-    const Q6KScaleIdx &si = q6_k_scale_idx();
+    const RunScaleIdx &si = q6_k_scale_idx();
     __m512d acc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
     for (int64_t ib = 0; ib < nb; ++ib) {
@@ -460,12 +443,8 @@ template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, con
                 i[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, x[2 * h]);
                 i[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, x[2 * h + 1]);
             }
-            const __m512i m = _mm512_add_epi32(
-                _mm512_madd_epi16(_mm512_packs_epi32(i[0], i[1]), _mm512_permutex2var_epi8(scz, si.runs01, sgn)),
-                _mm512_madd_epi16(_mm512_packs_epi32(i[2], i[3]), _mm512_permutex2var_epi8(scz, si.runs23, sgn)));
             const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), bs16);
-            const __m256i m8 = _mm256_sub_epi32(_mm256_add_epi32(_mm512_castsi512_si256(m), _mm512_extracti64x4_epi64(m, 1)),
-                                                _mm256_slli_epi32(corr, 5));
+            const __m256i m8 = _mm256_sub_epi32(scaled_run_sums(i, scz, sgn, si), _mm256_slli_epi32(corr, 5));
             acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
         }
     }

@@ -179,7 +179,10 @@ ActLayout layout_for(DType at, int64_t K, bool with_qt) {
         l.d = round64(k);
         l.s = l.d + round64(4 * (k / kQK32));
         l.stride = l.s + round64(4 * (k / kQK32));
-        if (with_qt) l.qt = l.stride, l.stride += round64((k + kQK32 * fast::kQtBlocks - 1) / (kQK32 * fast::kQtBlocks) * fast::kQtGroupBytes);
+        if (with_qt) { // one record per group of kQtBlocks blocks, a partial last one included
+            const size_t groups = (k / kQK32 + fast::kQtBlocks - 1) / fast::kQtBlocks;
+            l.qt = l.stride, l.stride += round64(groups * fast::kQtGroupBytes);
+        }
         break;
     case DType::Q8_K:
         l.d = round64(k);
@@ -200,8 +203,8 @@ ActLayout layout_for(DType at, int64_t K, bool with_qt) {
 void convert_column(const fast::Kernels &kern, DType at, const float *src, int64_t K, uint8_t *tmp, uint8_t *group,
                     uint8_t *col, const ActLayout &l) {
     if (at == DType::F16 || at == DType::BF16) {
-        if (!(at == DType::F16 && kern.to_f16)) quantize_row(at, src, col, K);
-        else kern.to_f16(src, reinterpret_cast<uint16_t *>(col), K);
+        if (at == DType::F16 && kern.to_f16) kern.to_f16(src, reinterpret_cast<uint16_t *>(col), K);
+        else quantize_row(at, src, col, K);
         return;
     }
     const uint8_t *grouped = nullptr;

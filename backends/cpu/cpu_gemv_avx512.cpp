@@ -184,7 +184,7 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // same four blocks, the scale d_x per lane and -8 * sum(x) per lane, which starts the
 // integer sum so that it is exact sum((q - 8) x). Per 16 blocks that is 8 one-uop byte
 // permutations where gathering one block per lane took 20, which bound the old kernel
-// (one core, in cache: ~16 -> ~19 GB/s).
+// (one core, in cache, scripts/cpu_decode_rate.cpp: ~16 -> ~19 GB/s at K 2048).
 
 struct Q40Perms {
     __m512i qs[4]; // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next

@@ -42,50 +42,95 @@ struct Unit {
     int s0, s1;
 };
 
+// The bytes of planar unit u as loaded, before they are unpacked (decode_unit): loads and
+// arithmetic separate, so that a kernel can hold several units' loads in flight in few
+// registers. q: quants (Q4_0, Q4_K, Q6_K's low bits: 16 bytes; Q8_0: 32 in q, q2); m: Q4_K's
+// super-block metadata (d, dmin, 12 scale bytes); h: Q6_K's high bits; s, d: Q6_K's two
+// scales and super-block scale, Q4_0 / Q8_0's scale (d).
+template <DType T> struct RawUnit {
+    uint4 q;
+    uint4 q2_or_m; // Q8_0: the second 16 quants; Q4_K: the metadata
+    uint2 h;
+    uint16_t s, d;
+};
+
+template <DType T> __device__ __forceinline__ RawUnit<T> load_raw(const PlanarRow<T> &r, int u) {
+    RawUnit<T> w;
+    const int64_t sb = u >> 3;
+    const int i = u & 7;
+    if constexpr (T == DType::Q8_0) {
+        w.q = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u));
+        w.q2_or_m = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u) + 16);
+        w.d = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+    } else if constexpr (T == DType::Q4_0) {
+        w.q = ld_u128(r.p[0] + 16 * static_cast<int64_t>(u));
+        w.d = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+    } else if constexpr (T == DType::Q4_K) {
+        w.q = ld_u128(r.p[0] + 128 * sb + 16 * i);
+        w.q2_or_m = ld_u128(r.p[1] + 16 * sb);
+    } else { // Q6_K
+        w.q = ld_u128(r.p[0] + 128 * sb + 16 * i);
+        w.h = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
+        w.s = ld_u16(r.p[2] + 16 * sb + 2 * i);
+        w.d = ld_u16(r.p[3] + 2 * sb);
+    }
+    return w;
+}
+
+__device__ __forceinline__ int byte_of(const uint4 &v, int b) { return (word_of(v, b >> 2) >> (8 * (b & 3))) & 0xFF; }
+
+// Unit u (its index in the row) unpacked from its loaded bytes.
+template <DType T> __device__ __forceinline__ Unit decode_unit(const RawUnit<T> &raw, int u) {
+    Unit w{};
+    if constexpr (T == DType::Q8_0) {
+        const uint32_t l[8] = {raw.q.x, raw.q.y, raw.q.z, raw.q.w, raw.q2_or_m.x, raw.q2_or_m.y, raw.q2_or_m.z, raw.q2_or_m.w};
+#pragma unroll
+        for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(l[j]);
+        w.x = h2f(raw.d);
+    } else {
+        const uint32_t l[4] = {raw.q.x, raw.q.y, raw.q.z, raw.q.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            w.q[j] = static_cast<int>(l[j] & 0x0F0F0F0Fu);
+            w.q[4 + j] = static_cast<int>((l[j] >> 4) & 0x0F0F0F0Fu);
+        }
+        if constexpr (T == DType::Q4_0) {
+            w.x = h2f(raw.d);
+        } else if constexpr (T == DType::Q4_K) {
+            // k4_scale_min on the metadata in registers: scale byte k is byte 4 + k.
+            const uint4 &m = raw.q2_or_m;
+            const int i = u & 7;
+            int sc, mn;
+            if (i < 4) {
+                sc = byte_of(m, 4 + i) & 63;
+                mn = byte_of(m, 8 + i) & 63;
+            } else {
+                sc = (byte_of(m, 8 + i) & 0x0F) | (byte_of(m, i) >> 6) << 4;
+                mn = (byte_of(m, 8 + i) >> 4) | (byte_of(m, 4 + i) >> 6) << 4;
+            }
+            w.x = h2f(static_cast<uint16_t>(m.x & 0xFFFF)) * static_cast<float>(sc);
+            w.y = h2f(static_cast<uint16_t>(m.x >> 16)) * static_cast<float>(mn);
+        } else { // Q6_K
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                w.q[j] |= static_cast<int>(((raw.h.x >> (2 * j)) & 0x03030303u) << 4);
+                w.q[4 + j] |= static_cast<int>(((raw.h.y >> (2 * j)) & 0x03030303u) << 4);
+            }
+            w.s0 = static_cast<int8_t>(raw.s & 0xFF);
+            w.s1 = static_cast<int8_t>(raw.s >> 8);
+            w.x = h2f(raw.d);
+        }
+    }
+    return w;
+}
+
 // Unit u of a row: planar (r: the row's start in each plane) or ggml's blocks (row_p).
 template <DType T, bool PLANAR>
 __device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *row_p, int u) {
-    Unit w{};
     if constexpr (PLANAR) {
-        if constexpr (T == DType::Q4_0 || T == DType::Q4_K || T == DType::Q6_K) {
-            const int64_t sb = u >> 3;
-            const int i = u & 7;
-            const uint4 v = T == DType::Q4_0 ? ld_u128(r.p[0] + 16 * static_cast<int64_t>(u))
-                                             : ld_u128(r.p[0] + 128 * sb + 16 * i);
-            const uint32_t l[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                w.q[j] = static_cast<int>(l[j] & 0x0F0F0F0Fu);
-                w.q[4 + j] = static_cast<int>((l[j] >> 4) & 0x0F0F0F0Fu);
-            }
-            if constexpr (T == DType::Q4_0) {
-                w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
-            } else if constexpr (T == DType::Q4_K) {
-                const uint8_t *meta = r.p[1] + 16 * sb;
-                int sc, mn;
-                k4_scale_min(meta + 4, i, sc, mn);
-                w.x = h2f(ld_u16(meta)) * static_cast<float>(sc);
-                w.y = h2f(ld_u16(meta + 2)) * static_cast<float>(mn);
-            } else {
-                const uint2 h = *reinterpret_cast<const uint2 *>(r.p[1] + 64 * sb + 8 * i);
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    w.q[j] |= static_cast<int>(((h.x >> (2 * j)) & 0x03030303u) << 4);
-                    w.q[4 + j] |= static_cast<int>(((h.y >> (2 * j)) & 0x03030303u) << 4);
-                }
-                const uint16_t sc = ld_u16(r.p[2] + 16 * sb + 2 * i);
-                w.s0 = static_cast<int8_t>(sc & 0xFF);
-                w.s1 = static_cast<int8_t>(sc >> 8);
-                w.x = h2f(ld_u16(r.p[3] + 2 * sb));
-            }
-        } else { // Q8_0
-            const uint4 v0 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u)), v1 = ld_u128(r.p[0] + 32 * static_cast<int64_t>(u) + 16);
-            const uint32_t l[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-#pragma unroll
-            for (int j = 0; j < 8; ++j) w.q[j] = static_cast<int>(l[j]);
-            w.x = h2f(ld_u16(r.p[1] + 2 * static_cast<int64_t>(u)));
-        }
+        return decode_unit<T>(load_raw<T>(r, u), u);
     } else {
+        Unit w{};
         if constexpr (T == DType::Q4_0 || T == DType::Q4_1) {
             const int off = T == DType::Q4_0 ? 2 : 4;
             const uint8_t *b = row_p + static_cast<int64_t>(u) * QTraits<T>::bytes;
@@ -139,8 +184,8 @@ __device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *
             w.s1 = static_cast<int8_t>(sc >> 8);
             w.x = h2f(ld_u16(b + 208));
         }
+        return w;
     }
-    return w;
 }
 
 // The unit's dot product with 32 8-bit activations a (scale da; sum_a their sum or null),
@@ -451,6 +496,160 @@ __global__ void __launch_bounds__(kTileThreads)
     if (p.out.q) quantize_finished_group(p, row0, OUT, NC);
 }
 
+// ---- the stream kernel (planar weights, one column: the decode step) -------------------
+//
+// Each warp owns whole output rows (a GLU: the same row of the gate and the up matrix) and
+// reads them straight from global memory into registers, kStreamUnits 32-element units a
+// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp), so a warp has
+// 2 KiB (4 KiB for a GLU pair) in flight per row chunk and the SM as many chunks as it holds
+// warps; no shared memory and no barrier, so warps never wait for each other. The grid is a
+// few blocks an SM that loop over the rows (warp w takes rows w, w + W, ...), small enough
+// that the next product's blocks find room beside it under programmatic dependent launch:
+// each warp loads its first chunk of weights before its grid-dependency wait, overlapping the
+// previous kernel's tail. Each row's sum is one lane order and one warp reduction whatever the
+// launch (parts, GLU), so fused and unfused products give the same bits.
+// Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
+// SM) and runs as one wave that loads, then computes, then drains; its products ran at
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md).
+
+constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
+// Units a lane loads per row chunk: about 2 KiB a warp (a GLU pair's two rows count twice).
+template <DType T, bool GLU> constexpr int stream_units() { return (T == DType::Q8_0 ? 2 : 4) / (GLU ? 2 : 1); }
+
+// The Q8_0 form of part 0's results, as quantize_finished_group makes it, from a warp that
+// has just stored row `row`: the warp that stores the last row of a 32-row group converts it.
+__device__ void quantize_finished_group_warp(const Parts &p, int row, int lane) {
+    __threadfence();
+    const int g = row / 32;
+    int last = 0;
+    if (lane == 0) {
+        last = atomicAdd(&p.out.counters[g], 1) + 1 == 32;
+        if (last) p.out.counters[g] = 0;
+    }
+    last = __shfl_sync(0xffffffffu, last, 0);
+    if (!last) return;
+    __threadfence();
+    const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][32 * g + lane]));
+    p.out.q[32 * g + lane] = static_cast<int8_t>(b.q);
+    if (lane == 0) p.out.d[g] = b.d16, p.out.sum[g] = b.sum;
+}
+
+template <DType T, int MATS> struct StreamChunk {
+    RawUnit<T> w[MATS][stream_units<T, MATS == 2>()];
+};
+
+// Loads this lane's units u0 + 32 j (j < U) of row `row` of each matrix.
+template <DType T, int MATS>
+__device__ __forceinline__ void load_chunk(StreamChunk<T, MATS> &c, const PlanarRow<T> (&r)[MATS], int u0, int units,
+                                           int lane) {
+    constexpr int U = stream_units<T, MATS == 2>();
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+        const int u = u0 + 32 * j + lane;
+        if (u < units) {
+#pragma unroll
+            for (int m = 0; m < MATS; ++m) c.w[m][j] = load_raw<T>(r[m], u);
+        }
+    }
+}
+
+template <DType T, bool GLU>
+__global__ void __launch_bounds__(kStreamThreads)
+    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
+    constexpr int MATS = GLU ? 2 : 1, U = stream_units<T, GLU>();
+    const int lane = threadIdx.x & 31;
+    const int W = static_cast<int>(gridDim.x) * kStreamWarps;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+    const int units = K / 32;
+    const int64_t bpr = units / (QTraits<T>::qk / 32);
+    // Job j is row j - first_block[s] of part s (a GLU: of both matrices).
+    auto rows_of = [&](int j, int &s, int &row, PlanarRow<T>(&r)[MATS]) {
+        s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
+        row = j - static_cast<int>(p.first_block[s]);
+#pragma unroll
+        for (int m = 0; m < MATS; ++m) {
+            const int mat = GLU ? m : s;
+            r[m] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, row);
+        }
+    };
+
+    int j = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32;
+    StreamChunk<T, MATS> c;
+    int s = 0, row = 0;
+    PlanarRow<T> r[MATS];
+    if (j < jobs) { // the weights first: no kernel writes them
+        rows_of(j, s, row, r);
+        load_chunk<T, MATS>(c, r, 0, units, lane);
+    }
+    grid_dependency_wait();
+    allow_dependents();
+    for (; j < jobs; j += W) {
+        if (j != static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32) {
+            rows_of(j, s, row, r);
+            load_chunk<T, MATS>(c, r, 0, units, lane);
+        }
+        float acc[MATS];
+#pragma unroll
+        for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
+        for (int u0 = 0;;) {
+#pragma unroll
+            for (int i = 0; i < U; ++i) {
+                const int u = u0 + 32 * i + lane;
+                if (u < units) {
+                    const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
+                    const int4 a0 = ap[0], a1 = ap[1];
+                    const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+#pragma unroll
+                    for (int m = 0; m < MATS; ++m)
+                        acc[m] += unit_dot<T>(decode_unit<T>(c.w[m][i], u), a, dq[u], sq ? sq + u : nullptr);
+                }
+            }
+            u0 += 32 * U;
+            if (u0 >= units) break;
+            load_chunk<T, MATS>(c, r, u0, units, lane);
+        }
+        float v = warp_sum(acc[0]);
+        if constexpr (GLU) {
+            const float up = warp_sum(acc[1]);
+            v = (act == 2 ? gelu_ref(v) : silu_ref(v)) * up;
+        } else if (p.res[s]) {
+            v += p.res[s][row];
+        }
+        if (lane == 0) p.dst[s][row] = v;
+        if (p.out.q) quantize_finished_group_warp(p, row, lane);
+    }
+}
+
+// The blocks an SM holds of kernel (256 threads, no shared memory), once per kernel.
+template <typename Kernel> int resident_blocks(Kernel kernel) {
+    int n = 0;
+    CV_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kStreamThreads, 0));
+    return std::max(n, 1);
+}
+
+// The stream kernel's grid: as many blocks an SM as it holds, at most
+// CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), and
+// no more than the rows need.
+template <DType T, bool GLU>
+void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                          const int *sq, int glu) {
+    static const int per_sm = [] {
+        const char *e = std::getenv("CORVID_CUDA_STREAM_BLOCKS");
+        const int v = e ? std::atoi(e) : 0;
+        const int cap = v >= 1 && v <= 8 ? v : 4;
+        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU>));
+    }();
+    const unsigned grid = std::min(blocks_for(jobs, kStreamWarps), static_cast<unsigned>(ctx.sm_count * per_sm));
+    launch(ctx, matvec_stream_kernel<T, GLU>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
+}
+
+template <DType T>
+void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+    const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
+    if (glu) launch_stream_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else launch_stream_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+}
+
 // Rows per tile for this product: the most the columns allow, halved while the tile is over
 // budget; 0 when even 2 rows are (the one-row-per-warp kernel takes those).
 template <DType T, bool PLANAR, int NC> int tile_rows(int64_t K, bool glu) {
@@ -517,6 +716,12 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
                MatvecKernel kernel) {
     if (kernel == MatvecKernel::planar) {
         if constexpr (planar_format(T).n_planes > 0) {
+            // CORVID_CUDA_STREAM=0: the tile kernel for one column too (A/B timing).
+            static const bool stream = [] {
+                const char *e = std::getenv("CORVID_CUDA_STREAM");
+                return !(e && e[0] == '0');
+            }();
+            if (NC == 1 && stream) return launch_stream<T>(ctx, p, n_parts, k, q, d, sq, glu);
             if (launch_tiles<T, true, NC>(ctx, p, n_parts, k, q, d, sq, glu)) return;
         }
         fail(Status::internal, "cuda matvec_q8: no planar kernel for %s rows of %d", dtype_name(T), k);

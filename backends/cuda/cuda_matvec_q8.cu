@@ -553,7 +553,9 @@ __device__ __forceinline__ void load_chunk(StreamChunk<T, MATS> &c, const Planar
     }
 }
 
-template <DType T, bool GLU>
+// PF: the next chunk (of this row or of the warp's next row) is loaded before the current
+// one is computed, so that a warp always has loads in flight (twice the registers).
+template <DType T, bool GLU, bool PF>
 __global__ void __launch_bounds__(kStreamThreads)
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     constexpr int MATS = GLU ? 2 : 1, U = stream_units<T, GLU>();
@@ -583,40 +585,54 @@ __global__ void __launch_bounds__(kStreamThreads)
     }
     grid_dependency_wait();
     allow_dependents();
-    for (; j < jobs; j += W) {
-        if (j != static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32) {
-            rows_of(j, s, row, r);
-            load_chunk<T, MATS>(c, r, 0, units, lane);
+    float acc[MATS];
+#pragma unroll
+    for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
+    // Chunk by chunk: units [u0, u0 + 32 U) of row j, held in c.
+    for (int u0 = 0; j < jobs;) {
+        // Where the next chunk is.
+        int u1 = u0 + 32 * U, jn = j, sn = s, rown = row;
+        PlanarRow<T> rn[MATS];
+#pragma unroll
+        for (int m = 0; m < MATS; ++m) rn[m] = r[m];
+        const bool row_done = u1 >= units;
+        if (row_done) {
+            u1 = 0;
+            jn = j + W;
+            if (jn < jobs) rows_of(jn, sn, rown, rn);
         }
-        float acc[MATS];
+        StreamChunk<T, MATS> next;
+        if (PF && jn < jobs) load_chunk<T, MATS>(next, rn, u1, units, lane);
 #pragma unroll
-        for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
-        for (int u0 = 0;;) {
+        for (int i = 0; i < U; ++i) {
+            const int u = u0 + 32 * i + lane;
+            if (u < units) {
+                const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
+                const int4 a0 = ap[0], a1 = ap[1];
+                const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
 #pragma unroll
-            for (int i = 0; i < U; ++i) {
-                const int u = u0 + 32 * i + lane;
-                if (u < units) {
-                    const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
-                    const int4 a0 = ap[0], a1 = ap[1];
-                    const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-#pragma unroll
-                    for (int m = 0; m < MATS; ++m)
-                        acc[m] += unit_dot<T>(decode_unit<T>(c.w[m][i], u), a, dq[u], sq ? sq + u : nullptr);
-                }
+                for (int m = 0; m < MATS; ++m)
+                    acc[m] += unit_dot<T>(decode_unit<T>(c.w[m][i], u), a, dq[u], sq ? sq + u : nullptr);
             }
-            u0 += 32 * U;
-            if (u0 >= units) break;
-            load_chunk<T, MATS>(c, r, u0, units, lane);
         }
-        float v = warp_sum(acc[0]);
-        if constexpr (GLU) {
-            const float up = warp_sum(acc[1]);
-            v = (act == 2 ? gelu_ref(v) : silu_ref(v)) * up;
-        } else if (p.res[s]) {
-            v += p.res[s][row];
+        if (row_done) {
+            float v = warp_sum(acc[0]);
+            if constexpr (GLU) {
+                const float up = warp_sum(acc[1]);
+                v = (act == 2 ? gelu_ref(v) : silu_ref(v)) * up;
+            } else if (p.res[s]) {
+                v += p.res[s][row];
+            }
+            if (lane == 0) p.dst[s][row] = v;
+            if (p.out.q) quantize_finished_group_warp(p, row, lane);
+#pragma unroll
+            for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
         }
-        if (lane == 0) p.dst[s][row] = v;
-        if (p.out.q) quantize_finished_group_warp(p, row, lane);
+        if constexpr (PF) c = next;
+        else if (jn < jobs) load_chunk<T, MATS>(c, rn, u1, units, lane);
+        j = jn, s = sn, row = rown, u0 = u1;
+#pragma unroll
+        for (int m = 0; m < MATS; ++m) r[m] = rn[m];
     }
 }
 
@@ -630,24 +646,30 @@ template <typename Kernel> int resident_blocks(Kernel kernel) {
 // The stream kernel's grid: as many blocks an SM as it holds, at most
 // CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), and
 // no more than the rows need.
-template <DType T, bool GLU>
+template <DType T, bool GLU, bool PF>
 void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
     static const int per_sm = [] {
         const char *e = std::getenv("CORVID_CUDA_STREAM_BLOCKS");
         const int v = e ? std::atoi(e) : 0;
         const int cap = v >= 1 && v <= 8 ? v : 4;
-        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU>));
+        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU, PF>));
     }();
     const unsigned grid = std::min(blocks_for(jobs, kStreamWarps), static_cast<unsigned>(ctx.sm_count * per_sm));
-    launch(ctx, matvec_stream_kernel<T, GLU>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
+    launch(ctx, matvec_stream_kernel<T, GLU, PF>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
 }
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+    static const bool pf = [] { // CORVID_CUDA_STREAM_PF=0: no loads ahead of the chunk computed (A/B timing)
+        const char *e = std::getenv("CORVID_CUDA_STREAM_PF");
+        return !(e && e[0] == '0');
+    }();
     const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
-    if (glu) launch_stream_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
-    else launch_stream_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+    if (glu) pf ? launch_stream_kernel<T, true, true>(ctx, p, jobs, k, q, d, sq, glu)
+                : launch_stream_kernel<T, true, false>(ctx, p, jobs, k, q, d, sq, glu);
+    else pf ? launch_stream_kernel<T, false, true>(ctx, p, jobs, k, q, d, sq, glu)
+            : launch_stream_kernel<T, false, false>(ctx, p, jobs, k, q, d, sq, glu);
 }
 
 // Rows per tile for this product: the most the columns allow, halved while the tile is over

@@ -498,23 +498,31 @@ __global__ void __launch_bounds__(kTileThreads)
 
 // ---- the stream kernel (planar weights, one column: the decode step) -------------------
 //
-// Each warp owns whole output rows (a GLU: the same row of the gate and the up matrix) and
-// reads them straight from global memory into registers, kStreamUnits 32-element units a
-// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp), so a warp has
-// 2 KiB (4 KiB for a GLU pair) in flight per row chunk and the SM as many chunks as it holds
-// warps; no shared memory and no barrier, so warps never wait for each other. The grid is a
-// few blocks an SM that loop over the rows (warp w takes rows w, w + W, ...), small enough
-// that the next product's blocks find room beside it under programmatic dependent launch:
-// each warp loads its first chunk of weights before its grid-dependency wait, overlapping the
-// previous kernel's tail. Each row's sum is one lane order and one warp reduction whatever the
-// launch (parts, GLU), so fused and unfused products give the same bits.
+// Each warp owns two whole output rows at a time (a GLU: the same row of the gate and the up
+// matrix) and reads them straight from global memory into registers, a chunk of units per
+// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp and row), so a
+// warp has ~4 KiB in flight per chunk and the SM as many chunks as it holds warps; the two
+// rows share each unit's activations (half the L1 traffic of one row a warp). No shared
+// memory and no barrier, so warps never wait for each other. The grid is at most 4 blocks an
+// SM that loop over the rows (warp w takes row pairs w, w + W, ...), small enough that the
+// next product's blocks find room beside it under programmatic dependent launch: each warp
+// loads its first chunk before its grid-dependency wait, overlapping the previous kernel's
+// tail. Each row's sum is one lane order and one warp reduction whatever the launch (parts,
+// GLU, pairing), so fused and unfused products give the same bits.
 // Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
 // SM) and runs as one wave that loads, then computes, then drains; its products ran at
-// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md).
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md). Measured on the way (7B tg128,
+// one H100, alternated in one call): one row a warp beat the tile kernel by 3% / 17% / 10%
+// (Q4_0 / Q4_K_M / Q8_0); loading the next chunk before computing the current one (twice the
+// registers) lost 5% at Q4_0 and Q4_K_M and gained 5% at Q8_0.
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
-// Units a lane loads per row chunk: about 2 KiB a warp (a GLU pair's two rows count twice).
-template <DType T, bool GLU> constexpr int stream_units() { return (T == DType::Q8_0 ? 2 : 4) / (GLU ? 2 : 1); }
+// Units a lane loads per row and chunk, for R rows a warp: as many as fit in 80 registers
+// (3 blocks an SM) with two rows, 64 (4 blocks) with one.
+template <DType T, int R> constexpr int stream_units() {
+    return T == DType::Q8_0 || T == DType::Q6_K || (T == DType::Q4_K && R == 2) ? 2 : 4;
+}
+template <int R> constexpr int stream_min_blocks() { return R == 1 ? 4 : 3; }
 
 // The Q8_0 form of part 0's results, as quantize_finished_group makes it, from a warp that
 // has just stored row `row`: the warp that stores the last row of a 32-row group converts it.
@@ -534,105 +542,107 @@ __device__ void quantize_finished_group_warp(const Parts &p, int row, int lane) 
     if (lane == 0) p.out.d[g] = b.d16, p.out.sum[g] = b.sum;
 }
 
-template <DType T, int MATS> struct StreamChunk {
-    RawUnit<T> w[MATS][stream_units<T, MATS == 2>()];
+// The R rows a warp works on at once: slot i is row `row[i]` of part `s[i]` (a GLU: the
+// gate row, then the same up row), `ok[i]` false past the last row.
+template <DType T, int R> struct StreamRows {
+    PlanarRow<T> r[R];
+    int s[R], row[R];
+    bool ok[R];
 };
 
-// Loads this lane's units u0 + 32 j (j < U) of row `row` of each matrix.
-template <DType T, int MATS>
-__device__ __forceinline__ void load_chunk(StreamChunk<T, MATS> &c, const PlanarRow<T> (&r)[MATS], int u0, int units,
+template <DType T, int R> struct StreamChunk {
+    RawUnit<T> w[R][stream_units<T, R>()];
+};
+
+// Loads this lane's units u0 + 32 j (j < U) of each row.
+template <DType T, int R>
+__device__ __forceinline__ void load_chunk(StreamChunk<T, R> &c, const StreamRows<T, R> &r, int u0, int units,
                                            int lane) {
-    constexpr int U = stream_units<T, MATS == 2>();
 #pragma unroll
-    for (int j = 0; j < U; ++j) {
+    for (int j = 0; j < stream_units<T, R>(); ++j) {
         const int u = u0 + 32 * j + lane;
-        if (u < units) {
 #pragma unroll
-            for (int m = 0; m < MATS; ++m) c.w[m][j] = load_raw<T>(r[m], u);
-        }
+        for (int i = 0; i < R; ++i)
+            if (u < units && r.ok[i]) c.w[i][j] = load_raw<T>(r.r[i], u);
     }
 }
 
-// PF: the next chunk (of this row or of the warp's next row) is loaded before the current
-// one is computed, so that a warp always has loads in flight (twice the registers).
-template <DType T, bool GLU, bool PF>
-__global__ void __launch_bounds__(kStreamThreads)
+// R rows a warp (a GLU: 2, its gate and up rows).
+template <DType T, bool GLU, int R>
+__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<R>())
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
-    constexpr int MATS = GLU ? 2 : 1, U = stream_units<T, GLU>();
+    static_assert(!GLU || R == 2, "a GLU warp takes a gate and an up row");
+    constexpr int U = stream_units<T, R>();
     const int lane = threadIdx.x & 31;
     const int W = static_cast<int>(gridDim.x) * kStreamWarps;
-    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+    const int total = static_cast<int>(p.first_block[kMaxMatvecParts]); // rows over all parts
+    const int jobs = GLU ? total : (total + R - 1) / R;
     const int units = K / 32;
     const int64_t bpr = units / (QTraits<T>::qk / 32);
-    // Job j is row j - first_block[s] of part s (a GLU: of both matrices).
-    auto rows_of = [&](int j, int &s, int &row, PlanarRow<T>(&r)[MATS]) {
-        s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
-        row = j - static_cast<int>(p.first_block[s]);
+    // Job j: rows R j + i of the parts' rows laid end to end (row f of that list is row
+    // f - first_block[s] of part s), or a GLU's row j of both matrices.
+    auto rows_of = [&](int j, StreamRows<T, R> &r) {
 #pragma unroll
-        for (int m = 0; m < MATS; ++m) {
-            const int mat = GLU ? m : s;
-            r[m] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, row);
+        for (int i = 0; i < R; ++i) {
+            const int f = GLU ? j : R * j + i;
+            const int s = GLU ? 0 : f < static_cast<int>(p.first_block[1]) ? 0 : f < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int mat = GLU ? i : s;
+            r.ok[i] = f < total;
+            r.s[i] = s;
+            r.row[i] = f - static_cast<int>(p.first_block[s]);
+            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
         }
     };
 
     int j = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32;
-    StreamChunk<T, MATS> c;
-    int s = 0, row = 0;
-    PlanarRow<T> r[MATS];
+    StreamChunk<T, R> c;
+    StreamRows<T, R> r;
     if (j < jobs) { // the weights first: no kernel writes them
-        rows_of(j, s, row, r);
-        load_chunk<T, MATS>(c, r, 0, units, lane);
+        rows_of(j, r);
+        load_chunk<T, R>(c, r, 0, units, lane);
     }
     grid_dependency_wait();
     allow_dependents();
-    float acc[MATS];
-#pragma unroll
-    for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
-    // Chunk by chunk: units [u0, u0 + 32 U) of row j, held in c.
-    for (int u0 = 0; j < jobs;) {
-        // Where the next chunk is.
-        int u1 = u0 + 32 * U, jn = j, sn = s, rown = row;
-        PlanarRow<T> rn[MATS];
-#pragma unroll
-        for (int m = 0; m < MATS; ++m) rn[m] = r[m];
-        const bool row_done = u1 >= units;
-        if (row_done) {
-            u1 = 0;
-            jn = j + W;
-            if (jn < jobs) rows_of(jn, sn, rown, rn);
+    for (bool first = true; j < jobs; j += W, first = false) {
+        if (!first) {
+            rows_of(j, r);
+            load_chunk<T, R>(c, r, 0, units, lane);
         }
-        StreamChunk<T, MATS> next;
-        if (PF && jn < jobs) load_chunk<T, MATS>(next, rn, u1, units, lane);
+        float acc[R];
 #pragma unroll
-        for (int i = 0; i < U; ++i) {
-            const int u = u0 + 32 * i + lane;
-            if (u < units) {
-                const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
-                const int4 a0 = ap[0], a1 = ap[1];
-                const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+        for (int u0 = 0;;) {
 #pragma unroll
-                for (int m = 0; m < MATS; ++m)
-                    acc[m] += unit_dot<T>(decode_unit<T>(c.w[m][i], u), a, dq[u], sq ? sq + u : nullptr);
+            for (int k = 0; k < U; ++k) {
+                const int u = u0 + 32 * k + lane;
+                if (u < units) {
+                    const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
+                    const int4 a0 = ap[0], a1 = ap[1];
+                    const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+#pragma unroll
+                    for (int i = 0; i < R; ++i)
+                        acc[i] += unit_dot<T>(decode_unit<T>(c.w[i][k], u), a, dq[u], sq ? sq + u : nullptr);
+                }
+            }
+            u0 += 32 * U;
+            if (u0 >= units) break;
+            load_chunk<T, R>(c, r, u0, units, lane);
+        }
+        if constexpr (GLU) {
+            const float g = warp_sum(acc[0]), up = warp_sum(acc[R - 1]);
+            if (lane == 0) p.dst[0][r.row[0]] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+            if (p.out.q) quantize_finished_group_warp(p, r.row[0], lane);
+        } else {
+#pragma unroll
+            for (int i = 0; i < R; ++i) {
+                if (!r.ok[i]) continue;
+                const int s = r.s[i], row = r.row[i];
+                float v = warp_sum(acc[i]);
+                if (p.res[s]) v += p.res[s][row];
+                if (lane == 0) p.dst[s][row] = v;
+                if (p.out.q) quantize_finished_group_warp(p, row, lane);
             }
         }
-        if (row_done) {
-            float v = warp_sum(acc[0]);
-            if constexpr (GLU) {
-                const float up = warp_sum(acc[1]);
-                v = (act == 2 ? gelu_ref(v) : silu_ref(v)) * up;
-            } else if (p.res[s]) {
-                v += p.res[s][row];
-            }
-            if (lane == 0) p.dst[s][row] = v;
-            if (p.out.q) quantize_finished_group_warp(p, row, lane);
-#pragma unroll
-            for (int m = 0; m < MATS; ++m) acc[m] = 0.0f;
-        }
-        if constexpr (PF) c = next;
-        else if (jn < jobs) load_chunk<T, MATS>(c, rn, u1, units, lane);
-        j = jn, s = sn, row = rown, u0 = u1;
-#pragma unroll
-        for (int m = 0; m < MATS; ++m) r[m] = rn[m];
     }
 }
 
@@ -646,30 +656,30 @@ template <typename Kernel> int resident_blocks(Kernel kernel) {
 // The stream kernel's grid: as many blocks an SM as it holds, at most
 // CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), and
 // no more than the rows need.
-template <DType T, bool GLU, bool PF>
-void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+template <DType T, bool GLU, int R>
+void launch_stream_kernel(Context &ctx, const Parts &p, unsigned rows, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
     static const int per_sm = [] {
         const char *e = std::getenv("CORVID_CUDA_STREAM_BLOCKS");
         const int v = e ? std::atoi(e) : 0;
         const int cap = v >= 1 && v <= 8 ? v : 4;
-        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU, PF>));
+        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU, R>));
     }();
+    const unsigned jobs = GLU ? rows : (rows + R - 1) / R;
     const unsigned grid = std::min(blocks_for(jobs, kStreamWarps), static_cast<unsigned>(ctx.sm_count * per_sm));
-    launch(ctx, matvec_stream_kernel<T, GLU, PF>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
+    launch(ctx, matvec_stream_kernel<T, GLU, R>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
 }
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    static const bool pf = [] { // CORVID_CUDA_STREAM_PF=0: no loads ahead of the chunk computed (A/B timing)
-        const char *e = std::getenv("CORVID_CUDA_STREAM_PF");
-        return !(e && e[0] == '0');
+    static const int rows_per_warp = [] { // CORVID_CUDA_STREAM_ROWS=1: one row a warp (A/B timing)
+        const char *e = std::getenv("CORVID_CUDA_STREAM_ROWS");
+        return e && e[0] == '1' ? 1 : 2;
     }();
-    const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
-    if (glu) pf ? launch_stream_kernel<T, true, true>(ctx, p, jobs, k, q, d, sq, glu)
-                : launch_stream_kernel<T, true, false>(ctx, p, jobs, k, q, d, sq, glu);
-    else pf ? launch_stream_kernel<T, false, true>(ctx, p, jobs, k, q, d, sq, glu)
-            : launch_stream_kernel<T, false, false>(ctx, p, jobs, k, q, d, sq, glu);
+    const unsigned rows = assign_blocks(p, n_parts, glu != 0, 1);
+    if (glu) launch_stream_kernel<T, true, 2>(ctx, p, rows, k, q, d, sq, glu);
+    else if (rows_per_warp == 1) launch_stream_kernel<T, false, 1>(ctx, p, rows, k, q, d, sq, glu);
+    else launch_stream_kernel<T, false, 2>(ctx, p, rows, k, q, d, sq, glu);
 }
 
 // Rows per tile for this product: the most the columns allow, halved while the tile is over

@@ -498,23 +498,29 @@ __global__ void __launch_bounds__(kTileThreads)
 
 // ---- the stream kernel (planar weights, one column: the decode step) -------------------
 //
-// Each warp owns two whole output rows at a time (a GLU: the same row of the gate and the up
-// matrix) and reads them straight from global memory into registers, a chunk of units per
+// Each warp owns whole output rows (a GLU: the same row of the gate and the up matrix, both
+// at once) and reads them straight from global memory into registers, a chunk of units per
 // lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp and row), so a
-// warp has ~4 KiB in flight per chunk and the SM as many chunks as it holds warps; the two
-// rows share each unit's activations (half the L1 traffic of one row a warp). No shared
-// memory and no barrier, so warps never wait for each other. The grid is at most 4 blocks an
-// SM that loop over the rows (warp w takes row pairs w, w + W, ...), small enough that the
-// next product's blocks find room beside it under programmatic dependent launch: each warp
-// loads its first chunk before its grid-dependency wait, overlapping the previous kernel's
-// tail. Each row's sum is one lane order and one warp reduction whatever the launch (parts,
-// GLU, pairing), so fused and unfused products give the same bits.
+// warp has 2-4 KiB in flight per chunk and the SM as many chunks as it holds warps. No
+// shared memory and no barrier, so warps never wait for each other. The grid is at most 4
+// blocks an SM that loop over the rows (warp w takes rows w, w + W, ...), small enough that
+// the next product's blocks find room beside it under programmatic dependent launch: each
+// warp loads its first chunk before its grid-dependency wait, overlapping the previous
+// kernel's tail. Each row's sum is one lane order and one warp reduction whatever the launch
+// (parts, GLU, pairing), so fused and unfused products give the same bits.
 // Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
 // SM) and runs as one wave that loads, then computes, then drains; its products ran at
-// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md). Measured on the way (7B tg128,
-// one H100, alternated in one call): one row a warp beat the tile kernel by 3% / 17% / 10%
-// (Q4_0 / Q4_K_M / Q8_0); loading the next chunk before computing the current one (twice the
-// registers) lost 5% at Q4_0 and Q4_K_M and gained 5% at Q8_0.
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md).
+// Measured (7B tg128, tokens/s, alternated in one call on one H100; Q4_0 / Q4_K_M / Q8_0):
+// tile kernel 320 / 250 / 231, this kernel 314-324 / 308-311 / 252-253; on another H100 the
+// first version of this kernel against the tiles: 336-343 / 292-302 / 247-256 against
+// 321-326 / 250 / 232. Tried: two rows a warp sharing each unit's activations
+// (CORVID_CUDA_STREAM_ROWS=2): 320 / 296-302 / 248-252, level or a little slower; loading
+// the next chunk before computing the current one (twice the registers, so fewer warps):
+// 326 / 284 / 260, 5% slower at Q4_0 and Q4_K_M, 5% faster at Q8_0. Under ncu (caches
+// flushed, no PDL) the products reach 29-53% of DRAM throughput at 45-48% achieved
+// occupancy, warps stalled on their loads 70% of the time, SMs active 81% of the kernel's
+// span: still latency-bound, and a product ends with a tail and starts with a ramp.
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
 // Units a lane loads per row and chunk, for R rows a warp: as many as fit in 80 registers
@@ -672,9 +678,9 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned rows, int k, co
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    static const int rows_per_warp = [] { // CORVID_CUDA_STREAM_ROWS=1: one row a warp (A/B timing)
+    static const int rows_per_warp = [] { // CORVID_CUDA_STREAM_ROWS=2: two rows a warp (A/B timing)
         const char *e = std::getenv("CORVID_CUDA_STREAM_ROWS");
-        return e && e[0] == '1' ? 1 : 2;
+        return e && e[0] == '2' ? 2 : 1;
     }();
     const unsigned rows = assign_blocks(p, n_parts, glu != 0, 1);
     if (glu) launch_stream_kernel<T, true, 2>(ctx, p, rows, k, q, d, sq, glu);

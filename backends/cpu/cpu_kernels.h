@@ -21,6 +21,10 @@ bool mul_mat_fast(Tensor &dst);      // false (nothing written) when no fast ker
 // dst[0..n) = src rounded to F16, bit for bit the reference conversion, by the active
 // instruction set's kernel; false (nothing written) where it has none.
 bool to_f16_fast(const float *src, void *dst, int64_t n);
+// out[0..n) = silu(x) * y (y null: silu(x)) by the active instruction set's kernel, within
+// a few ulp of the reference (a vector exp instead of expf, as the reference engine's own
+// CPU path does); false (nothing written) where it has none.
+bool silu_mul_fast(const float *x, const float *y, float *out, int64_t n);
 // Weight rows per call of mul_mat_fast's decode row kernel (1..4; 0: the default, 1, or
 // CORVID_CPU_DECODE_ROWS). For tests, which run every setting; not while a product runs.
 void set_decode_rows(int rows);
@@ -34,8 +38,8 @@ void soft_max(Tensor &dst);
 void attention(Tensor &dst);           // the fast path when there is one, else the reference
 void attention_reference(Tensor &dst); // scalar ground truth
 bool attention_fast(Tensor &dst);      // false (nothing written) when no fast kernel applies
-void unary(Tensor &dst);   // silu, gelu
-void glu(Tensor &dst);     // swiglu, geglu
+void unary(Tensor &dst);   // silu, gelu (silu through silu_mul_fast when there is one)
+void glu(Tensor &dst);     // swiglu, geglu (likewise)
 void cpy(Tensor &dst);
 void set_rows(Tensor &dst);
 

@@ -544,6 +544,13 @@ bool to_f16_fast(const float *src, void *dst, int64_t n) {
     return true;
 }
 
+bool silu_mul_fast(const float *x, const float *y, float *out, int64_t n) {
+    const fast::Kernels *k = kernels_for(active_isa());
+    if (!k || !k->silu_mul) return false;
+    k->silu_mul(x, y, out, n);
+    return true;
+}
+
 bool mul_mat_fast(Tensor &dst) {
     const Isa isa = active_isa();
     if (!mul_mat_has_fast_path(dst.src[0]->type, isa)) return false;

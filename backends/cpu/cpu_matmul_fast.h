@@ -109,6 +109,10 @@ inline constexpr int kTypeSlots = 64;
 // round to nearest even, overflow to infinity, every NaN to sign | 0x7E00).
 using ToF16Fn = void (*)(const float *src, uint16_t *dst, int64_t n);
 
+// out[i] = silu(x[i]) * y[i] (y null: silu(x[i])), i < n, within a few ulp of the
+// reference's silu(); out may be x or y.
+using SiluMulFn = void (*)(const float *x, const float *y, float *out, int64_t n);
+
 struct Kernels {
     DotFn dot[kTypeSlots];
     DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
@@ -117,6 +121,7 @@ struct Kernels {
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
     ToF16Fn to_f16;       // null: the reference conversion is used
+    SiluMulFn silu_mul;   // null: the reference silu is used
 };
 
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).

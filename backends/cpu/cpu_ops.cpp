@@ -244,6 +244,7 @@ void unary(Tensor &dst) {
     for_each_row(dst, [&](int64_t i1, int64_t i2, int64_t i3) {
         const float *x = frow(a, i1, i2, i3);
         float *out = frow(dst, i1, i2, i3);
+        if (!is_gelu && silu_mul_fast(x, nullptr, out, dst.ne[0])) return;
         for (int64_t i = 0; i < dst.ne[0]; ++i) out[i] = is_gelu ? gelu_f16_table(x[i]) : silu(x[i]);
     });
 }
@@ -256,6 +257,7 @@ void glu(Tensor &dst) {
     for_each_row(dst, [&](int64_t i1, int64_t i2, int64_t i3) {
         const float *x = frow(g, i1, i2, i3), *y = frow(u, i1, i2, i3);
         float *out = frow(dst, i1, i2, i3);
+        if (!is_gelu && silu_mul_fast(x, y, out, dst.ne[0])) return;
         for (int64_t i = 0; i < dst.ne[0]; ++i) out[i] = (is_gelu ? gelu_f16_table(x[i]) : silu(x[i])) * y[i];
     });
 }

@@ -444,6 +444,58 @@ TEST_CASE("conformance: mul_mat falls back to the reference for types without a 
     CHECK_FALSE(cpu::mul_mat_has_fast_path(DType::Q4_0, cpu::Isa::scalar));
 }
 
+TEST_CASE("conformance: SiLU (times y) within a few ulp of the reference under every ISA") {
+    IsaGuard guard;
+    // Random values over the range where exp(-x) goes from overflow to underflow, a sweep
+    // of the bit space, and the edges: zeros, infinities, NaN, subnormals, the points
+    // where exp(-x) leaves the normal range.
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> wide(-120.0f, 120.0f), narrow(-8.0f, 8.0f);
+    std::vector<float> x, y;
+    for (int i = 0; i < 20000; ++i) x.push_back(i % 2 ? wide(rng) : narrow(rng));
+    for (uint64_t b = 0; b < (uint64_t(1) << 32); b += 65537) x.push_back(fp32_from_bits(static_cast<uint32_t>(b)));
+    for (float v : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 87.3f, -87.3f, 88.7f, -88.7f, 89.5f,
+                    -89.5f, 103.0f, -103.0f, 104.5f, -104.5f, 126.0f, -126.0f, 149.0f, -149.0f, 1e30f, -1e30f})
+        x.push_back(v);
+    for (size_t i = 0; i < x.size(); ++i) y.push_back(narrow(rng));
+    // Distance in ulps between two floats of the same sign (the bit patterns are ordered).
+    auto ulps = [](float a, float b) -> int64_t {
+        if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : INT64_MAX;
+        if (a == b) return 0;
+        if (std::signbit(a) != std::signbit(b)) return INT64_MAX;
+        return std::llabs(static_cast<int64_t>(fp32_bits(a)) - static_cast<int64_t>(fp32_bits(b)));
+    };
+    for (bool with_y : {false, true}) {
+        std::vector<float> want(x.size());
+        for (size_t i = 0; i < x.size(); ++i) want[i] = with_y ? cpu::silu(x[i]) * y[i] : cpu::silu(x[i]);
+        for (cpu::Isa isa : fast_isas()) {
+            REQUIRE(cpu::force_isa(isa));
+            std::vector<float> got(x.size() + 1, 12345.0f);
+            const int64_t n = static_cast<int64_t>(x.size());
+            if (!cpu::silu_mul_fast(x.data(), with_y ? y.data() : nullptr, got.data(), n)) continue; // no kernel here
+            CHECK(got[x.size()] == 12345.0f); // nothing written past n
+            size_t bad = 0;
+            int64_t worst = 0;
+            for (size_t i = 0; i < x.size(); ++i) {
+                const int64_t d = ulps(got[i], want[i]);
+                worst = std::max(worst, d);
+                if (d > 4 && ++bad <= 3)
+                    FAIL_CHECK(std::string(cpu::isa_name(isa)) << std::string(with_y ? " silu*y" : " silu") << ": x " << x[i] << " gave "
+                                                  << got[i] << ", want " << want[i]);
+            }
+            CHECK(bad == 0);
+            MESSAGE(std::string(cpu::isa_name(isa)) << std::string(with_y ? " silu*y" : " silu") << ": worst " << worst << " ulp");
+            // Every length up to two vectors and a half: the tails.
+            for (int64_t m = 1; m <= 20; ++m) {
+                std::vector<float> part(static_cast<size_t>(m) + 1, 777.0f);
+                REQUIRE(cpu::silu_mul_fast(x.data() + 100, with_y ? y.data() + 100 : nullptr, part.data(), m));
+                for (int64_t i = 0; i < m; ++i) CHECK(ulps(part[i], want[100 + i]) <= 4);
+                CHECK(part[static_cast<size_t>(m)] == 777.0f);
+            }
+        }
+    }
+}
+
 TEST_CASE("conformance: F32 to F16 stores give the reference's bits under every ISA") {
     IsaGuard guard;
     // A sweep of the whole 32-bit space, then the edges: zeros, infinities, NaNs with

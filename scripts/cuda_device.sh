@@ -20,7 +20,14 @@
 #   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
 #     libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 doctest-dev libcli11-dev nlohmann-json3-dev)
 #   cp ../shared/vocab/ggml-vocab-llama-{spm,bpe}.gguf .deps/vocab/; echo /.deps/ >> .git/info/exclude
-# and carry .deps with the call. Results go to $OUT (bench.md, profile-T.csv, logs).
+#   mkdir -p .deps/shared/models .deps/shared/vocab && cp ../shared/models/stories260K.gguf \
+#     .deps/shared/models/ && cp ../shared/vocab/ggml-vocab-qwen2.gguf .deps/shared/vocab/
+# and carry .deps with the call (.deps/shared becomes ../shared there, so that the e2e checks
+# of stories260K and the tiny qwen2 run on the GPU; Gemma 3 270M is too large to travel).
+# Results go to $OUT: the logs, profile-T.csv and every table also appended to results.md.
+# $OUT brings back at most 8 files, so several bench/tg steps (env-prefixed calls of this
+# script for A/B) are best read from results.md; point OUT at a scratch folder and copy what
+# matters, as in: OUT=/tmp/o scripts/cuda_device.sh ...; cp /tmp/o/results.md $OUT.
 set -euo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/m
@@ -35,6 +42,7 @@ if [ -d .deps ]; then
     export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
     export CPATH=/tmp/deps/usr/include
 fi
+if [ -d .deps/shared ] && [ ! -e ../shared ]; then mkdir -p ../shared && cp -r .deps/shared/. ../shared/; fi
 B=build-dev
 CORVID=$B/tools/corvid
 
@@ -67,6 +75,7 @@ for step in "$@"; do
         for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
         if [ "$name" = tg ]; then args+=(-p 0); else args+=(-p 512); fi
         $CORVID bench "${args[@]}" -n 128 -r 3 -o md | tee "$OUT/$name${tag/=/-}.md"
+        { echo "### $step ($(env | grep -E '^CORVID_' | tr '\n' ' ' || true))"; cat "$OUT/$name${tag/=/-}.md"; } >>"$OUT/results.md"
         ;;
     profile=* | profile-pp=*)
         t=$(echo "${step#*=}" | tr 'A-Z' 'a-z')

@@ -4,6 +4,7 @@
 #
 #   scripts/cuda_device.sh STEP...      steps, in the order given:
 #     build            cmake (sm_90 only, Release) + build into build-dev
+#     build-tools      the same, only the corvid program and the model writer (no tests)
 #     test             the CUDA conformance tests and the end-to-end checks (ctest)
 #     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
 #     bench[=TAG]      corvid bench pp512 / tg128 on every model in /tmp/m (to bench[-TAG].md;
@@ -48,11 +49,14 @@ CORVID=$B/tools/corvid
 
 for step in "$@"; do
     case "$step" in
-    build)
+    build | build-tools)
         cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCORVID_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 ||
             { tail -30 "$OUT/cmake.log"; exit 1; }
-        cmake --build $B -j"$J" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -30; exit 1; }
-        echo "build: ok"
+        targets=()
+        [ "$step" = build-tools ] && targets=(--target corvid-cli corvid-make-model) # no tests: quicker
+        cmake --build $B -j"$J" "${targets[@]}" >"$OUT/build.log" 2>&1 ||
+            { grep -E "error|Error" "$OUT/build.log" | head -30; exit 1; }
+        echo "$step: ok"
         ;;
     test)
         (cd $B && ctest -j8 --output-on-failure -R "cuda|e2e|end-to-end" >"$OUT/ctest.log" 2>&1) || true

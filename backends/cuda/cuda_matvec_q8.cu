@@ -8,10 +8,23 @@
 #include "cuda/cuda_quant.cuh"
 
 #include <algorithm>
+#include <initializer_list>
 #include <cstdlib>
 
 namespace corvid::cuda {
 namespace {
+
+// A/B switches read from the environment once: the value of `name` when it is one of
+// `allowed`, else `fallback`; and whether `name` is set to 0.
+int env_choice(const char *name, std::initializer_list<int> allowed, int fallback) {
+    const char *e = std::getenv(name);
+    const int v = e ? std::atoi(e) : fallback;
+    return std::find(allowed.begin(), allowed.end(), v) != allowed.end() ? v : fallback;
+}
+bool env_off(const char *name) {
+    const char *e = std::getenv(name);
+    return e && e[0] == '0';
+}
 
 constexpr int kWarps = 4;
 constexpr int kOnes = 0x01010101;
@@ -97,17 +110,10 @@ template <DType T> __device__ __forceinline__ Unit decode_unit(const RawUnit<T> 
         if constexpr (T == DType::Q4_0) {
             w.x = h2f(raw.d);
         } else if constexpr (T == DType::Q4_K) {
-            // k4_scale_min on the metadata in registers: scale byte k is byte 4 + k.
+            // The metadata in registers: d, dmin, then the scale bytes (byte k at 4 + k).
             const uint4 &m = raw.q2_or_m;
-            const int i = u & 7;
             int sc, mn;
-            if (i < 4) {
-                sc = byte_of(m, 4 + i) & 63;
-                mn = byte_of(m, 8 + i) & 63;
-            } else {
-                sc = (byte_of(m, 8 + i) & 0x0F) | (byte_of(m, i) >> 6) << 4;
-                mn = (byte_of(m, 8 + i) >> 4) | (byte_of(m, 4 + i) >> 6) << 4;
-            }
+            k4_scale_min_of([&m](int k) { return byte_of(m, 4 + k); }, u & 7, sc, mn);
             w.x = h2f(static_cast<uint16_t>(m.x & 0xFFFF)) * static_cast<float>(sc);
             w.y = h2f(static_cast<uint16_t>(m.x >> 16)) * static_cast<float>(mn);
         } else { // Q6_K
@@ -188,6 +194,16 @@ __device__ __forceinline__ Unit load_unit(const PlanarRow<T> &r, const uint8_t *
     }
 }
 
+// The 32 8-bit activations of unit u of a column (q: the column's values), as 8 words.
+struct ActUnit {
+    int a[8];
+};
+__device__ __forceinline__ ActUnit act_unit(const int8_t *q, int64_t u) {
+    const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * u);
+    const int4 a0 = ap[0], a1 = ap[1];
+    return ActUnit{{a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w}};
+}
+
 // The unit's dot product with 32 8-bit activations a (scale da; sum_a their sum or null),
 // applying the scales once per unit (and the -8 / -32 / min offsets through sum(a)).
 template <DType T> __device__ __forceinline__ float unit_dot(const Unit &w, const int *a, float da, const int *sum_a) {
@@ -238,25 +254,31 @@ struct Parts {
 // stores are visible first); the block that completes the group reads the 32 values back from
 // L2 and converts them exactly as cuda_activations.cu's q8_0_kernel would, then resets the
 // counter for the next launch. (N % 32 == 0, and 32 % rows_per_block == 0.)
+// Adds `rows` stored rows to group g's counter (one thread, after a fence); true for the
+// caller that completes the group, which also resets the counter for the next launch.
+__device__ __forceinline__ bool completes_group(const Parts &p, int g, int rows) {
+    const bool last = atomicAdd(&p.out.counters[g], rows) + rows == 32;
+    if (last) p.out.counters[g] = 0;
+    return last;
+}
+// Group g of column c of part 0's results to Q8_0 (one warp, every lane), once complete.
+__device__ __forceinline__ void convert_group(const Parts &p, int g, int c, int lane) {
+    __threadfence();
+    const int64_t K = p.N[0];
+    const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][c * p.ldd[0] + 32 * g + lane]));
+    p.out.q[c * K + 32 * g + lane] = static_cast<int8_t>(b.q);
+    if (lane == 0) p.out.d[c * (K / 32) + g] = b.d16, p.out.sum[c * (K / 32) + g] = b.sum;
+}
+
 __device__ void quantize_finished_group(const Parts &p, int row0, int rows_per_block, int nc) {
     __shared__ int last;
     __threadfence();
     __syncthreads();
     const int g = row0 / 32;
-    if (threadIdx.x == 0) {
-        const int mine = min(rows_per_block, p.N[0] - row0);
-        last = atomicAdd(&p.out.counters[g], mine) + mine == 32;
-        if (last) p.out.counters[g] = 0;
-    }
+    if (threadIdx.x == 0) last = completes_group(p, g, min(rows_per_block, p.N[0] - row0));
     __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
-    if (w >= nc) return; // one warp per column
-    const int64_t K = p.N[0];
-    const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][w * p.ldd[0] + 32 * g + lane]));
-    p.out.q[w * K + 32 * g + lane] = static_cast<int8_t>(b.q);
-    if (lane == 0) p.out.d[w * (K / 32) + g] = b.d16, p.out.sum[w * (K / 32) + g] = b.sum;
+    const int w = threadIdx.x / 32;
+    if (last && w < nc) convert_group(p, g, w, threadIdx.x & 31); // one warp per column
 }
 
 // WPR warps share a row (each lane takes every (32 * WPR)-th unit; the warps' sums meet in
@@ -291,11 +313,9 @@ __global__ void __launch_bounds__(kWarps * 32)
             const Unit w = load_unit<T, false>(PlanarRow<T>(), wr, u);
 #pragma unroll
             for (int c = 0; c < NC; ++c) {
-                const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
-                const int4 a0 = ap[0], a1 = ap[1];
-                const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+                const ActUnit a = act_unit(q + static_cast<int64_t>(c) * K, u);
                 const int64_t cu = static_cast<int64_t>(c) * units + u;
-                acc[c] += unit_dot<T>(w, a, dq[cu], sq ? sq + cu : nullptr);
+                acc[c] += unit_dot<T>(w, a.a, dq[cu], sq ? sq + cu : nullptr);
             }
         }
     }
@@ -437,15 +457,12 @@ __global__ void __launch_bounds__(kTileThreads)
 #pragma unroll
         for (int c = 0; c < NC; ++c) acc[r][c] = 0.0f;
     for (int u = threadIdx.x; u < units; u += kTileThreads) {
-        int a[NC][8];
+        ActUnit a[NC];
         float da[NC];
         const int *sa[NC];
 #pragma unroll
         for (int c = 0; c < NC; ++c) {
-            const int4 *ap = reinterpret_cast<const int4 *>(q + static_cast<int64_t>(c) * K + 32 * u);
-            const int4 a0 = ap[0], a1 = ap[1];
-            a[c][0] = a0.x, a[c][1] = a0.y, a[c][2] = a0.z, a[c][3] = a0.w;
-            a[c][4] = a1.x, a[c][5] = a1.y, a[c][6] = a1.z, a[c][7] = a1.w;
+            a[c] = act_unit(q + static_cast<int64_t>(c) * K, u);
             const int64_t cu = static_cast<int64_t>(c) * units + u;
             da[c] = dq[cu];
             sa[c] = sq ? sq + cu : nullptr;
@@ -462,7 +479,7 @@ __global__ void __launch_bounds__(kTileThreads)
                 }
                 const Unit w = load_unit<T, PLANAR>(pr, plane[m][0] + lr * nb1, u);
 #pragma unroll
-                for (int c = 0; c < NC; ++c) acc[m * HALF + lr][c] += unit_dot<T>(w, a[c], da[c], sa[c]);
+                for (int c = 0; c < NC; ++c) acc[m * HALF + lr][c] += unit_dot<T>(w, a[c].a, da[c], sa[c]);
             }
     }
     __shared__ float part_sum[kTileWarps][RMAX][NC];
@@ -535,17 +552,8 @@ template <int R> constexpr int stream_min_blocks() { return R == 1 ? 4 : 3; }
 __device__ void quantize_finished_group_warp(const Parts &p, int row, int lane) {
     __threadfence();
     const int g = row / 32;
-    int last = 0;
-    if (lane == 0) {
-        last = atomicAdd(&p.out.counters[g], 1) + 1 == 32;
-        if (last) p.out.counters[g] = 0;
-    }
-    last = __shfl_sync(0xffffffffu, last, 0);
-    if (!last) return;
-    __threadfence();
-    const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][32 * g + lane]));
-    p.out.q[32 * g + lane] = static_cast<int8_t>(b.q);
-    if (lane == 0) p.out.d[g] = b.d16, p.out.sum[g] = b.sum;
+    const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
+    if (last) convert_group(p, g, 0, lane);
 }
 
 // The R rows a warp works on at once: slot i is row `row[i]` of part `s[i]` (a GLU: the
@@ -622,12 +630,10 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<R>())
             for (int k = 0; k < U; ++k) {
                 const int u = u0 + 32 * k + lane;
                 if (u < units) {
-                    const int4 *ap = reinterpret_cast<const int4 *>(q + 32 * static_cast<int64_t>(u));
-                    const int4 a0 = ap[0], a1 = ap[1];
-                    const int a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+                    const ActUnit a = act_unit(q, u);
 #pragma unroll
                     for (int i = 0; i < R; ++i)
-                        acc[i] += unit_dot<T>(decode_unit<T>(c.w[i][k], u), a, dq[u], sq ? sq + u : nullptr);
+                        acc[i] += unit_dot<T>(decode_unit<T>(c.w[i][k], u), a.a, dq[u], sq ? sq + u : nullptr);
                 }
             }
             u0 += 32 * U;
@@ -665,12 +671,8 @@ template <typename Kernel> int resident_blocks(Kernel kernel) {
 template <DType T, bool GLU, int R>
 void launch_stream_kernel(Context &ctx, const Parts &p, unsigned rows, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
-    static const int per_sm = [] {
-        const char *e = std::getenv("CORVID_CUDA_STREAM_BLOCKS");
-        const int v = e ? std::atoi(e) : 0;
-        const int cap = v >= 1 && v <= 8 ? v : 4;
-        return std::min(cap, resident_blocks(matvec_stream_kernel<T, GLU, R>));
-    }();
+    static const int per_sm = std::min(env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4),
+                                       resident_blocks(matvec_stream_kernel<T, GLU, R>));
     const unsigned jobs = GLU ? rows : (rows + R - 1) / R;
     const unsigned grid = std::min(blocks_for(jobs, kStreamWarps), static_cast<unsigned>(ctx.sm_count * per_sm));
     launch(ctx, matvec_stream_kernel<T, GLU, R>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
@@ -678,10 +680,8 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned rows, int k, co
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    static const int rows_per_warp = [] { // CORVID_CUDA_STREAM_ROWS=2: two rows a warp (A/B timing)
-        const char *e = std::getenv("CORVID_CUDA_STREAM_ROWS");
-        return e && e[0] == '2' ? 2 : 1;
-    }();
+    // CORVID_CUDA_STREAM_ROWS=2: two rows a warp (A/B timing).
+    static const int rows_per_warp = env_choice("CORVID_CUDA_STREAM_ROWS", {1, 2}, 1);
     const unsigned rows = assign_blocks(p, n_parts, glu != 0, 1);
     if (glu) launch_stream_kernel<T, true, 2>(ctx, p, rows, k, q, d, sq, glu);
     else if (rows_per_warp == 1) launch_stream_kernel<T, false, 1>(ctx, p, rows, k, q, d, sq, glu);
@@ -691,11 +691,8 @@ void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, c
 // Rows per tile for this product: the most the columns allow, halved while the tile is over
 // budget; 0 when even 2 rows are (the one-row-per-warp kernel takes those).
 template <DType T, bool PLANAR, int NC> int tile_rows(int64_t K, bool glu) {
-    static const int cap = [] { // CORVID_CUDA_TILE_ROWS=2|4|8|16: at most that many (A/B timing)
-        const char *e = std::getenv("CORVID_CUDA_TILE_ROWS");
-        const int v = e ? std::atoi(e) : 0;
-        return v == 2 || v == 4 || v == 8 || v == 16 ? v : 16;
-    }();
+    // CORVID_CUDA_TILE_ROWS=2|4|8|16: at most that many (A/B timing).
+    static const int cap = env_choice("CORVID_CUDA_TILE_ROWS", {2, 4, 8, 16}, 16);
     const int64_t bpr = K / QTraits<T>::qk;
     int r = std::min(tile_rows_max<NC>(), cap);
     while (r >= 2 && tile_bytes<T, PLANAR>(glu ? r / 2 : r, bpr, glu ? 2 : 1) > kTileSmemMax) r /= 2;
@@ -734,11 +731,7 @@ bool launch_tiles(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
 // fill the GPU. CORVID_CUDA_WPR=1|2|4 forces one (for A/B timing). A GLU pair computes two
 // rows per row, so it uses at most 2.
 inline int warps_per_row(int units, bool glu) {
-    static const int forced = [] {
-        const char *e = std::getenv("CORVID_CUDA_WPR");
-        const int v = e ? std::atoi(e) : 0;
-        return v == 1 || v == 2 || v == 4 ? v : 0;
-    }();
+    static const int forced = env_choice("CORVID_CUDA_WPR", {1, 2, 4}, 0);
     const int w = forced ? forced : units >= 256 ? 4 : units >= 64 ? 2 : 1;
     return glu && w > 2 ? 2 : w;
 }
@@ -755,10 +748,7 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
     if (kernel == MatvecKernel::planar) {
         if constexpr (planar_format(T).n_planes > 0) {
             // CORVID_CUDA_STREAM=0: the tile kernel for one column too (A/B timing).
-            static const bool stream = [] {
-                const char *e = std::getenv("CORVID_CUDA_STREAM");
-                return !(e && e[0] == '0');
-            }();
+            static const bool stream = !env_off("CORVID_CUDA_STREAM");
             if (NC == 1 && stream) return launch_stream<T>(ctx, p, n_parts, k, q, d, sq, glu);
             if (launch_tiles<T, true, NC>(ctx, p, n_parts, k, q, d, sq, glu)) return;
         }
@@ -776,10 +766,7 @@ template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
                    const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel) {
     // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
-    static const bool sums_off = [] {
-        const char *e = std::getenv("CORVID_CUDA_ACT_SUMS");
-        return e && e[0] == '0';
-    }();
+    static const bool sums_off = env_off("CORVID_CUDA_ACT_SUMS");
     if (sums_off) sum = nullptr;
     const int k = static_cast<int>(K);
     for (int64_t m0 = 0; m0 < M; m0 += 4) { // columns in groups of up to 4

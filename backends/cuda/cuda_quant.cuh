@@ -199,14 +199,20 @@ template <> __device__ __forceinline__ void deq32<DType::Q3_K>(const uint8_t *ro
         }
     }
 }
-__device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int &sc, int &mn) {
+// Sub-block j's 6-bit scale and minimum from the 12 packed scale bytes of a Q4_K / Q5_K
+// super-block, byte k read as q(k): from memory, or from registers (the matvec's loaded
+// metadata), where an array index would send the bytes to local memory.
+template <typename Bytes> __device__ __forceinline__ void k4_scale_min_of(Bytes q, int j, int &sc, int &mn) {
     if (j < 4) {
-        sc = q[j] & 63;
-        mn = q[j + 4] & 63;
+        sc = q(j) & 63;
+        mn = q(j + 4) & 63;
     } else {
-        sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
-        mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+        sc = (q(j + 4) & 0x0F) | (q(j - 4) >> 6) << 4;
+        mn = (q(j + 4) >> 4) | (q(j) >> 6) << 4;
     }
+}
+__device__ __forceinline__ void k4_scale_min(const uint8_t *q, int j, int &sc, int &mn) {
+    k4_scale_min_of([q](int k) { return static_cast<int>(q[k]); }, j, sc, mn);
 }
 template <> __device__ __forceinline__ void deq32<DType::Q4_K>(const uint8_t *row, int64_t u, float *y) {
     const uint8_t *b = unit_block<DType::Q4_K>(row, u);

@@ -6,6 +6,8 @@
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
+#include <algorithm>
+
 namespace corvid::cuda {
 namespace {
 
@@ -81,21 +83,23 @@ __global__ void q8_k_kernel(const uint8_t *x, int64_t x_nb1, int K, OutT *out, i
     }
 }
 
-// Plain rounding: F16 / BF16 / F32 partners, one thread per element (any K).
+// Plain rounding: F16 / BF16 / F32 partners, one thread per element (any K): x over the
+// elements of a column, y over the columns (no division per element).
 template <int Kind, typename OutT>
 __global__ void round_kernel(const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, OutT *out, int64_t ld) {
     grid_dependency_wait();
     allow_dependents();
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= ld * M) return;
-    const int64_t m = i / ld, k = i % ld;
-    float v = 0.0f;
-    if (k < K) {
-        v = reinterpret_cast<const float *>(x + m * x_nb1)[k];
-        if (Kind == 1) v = __half2float(__float2half_rn(v));
-        if (Kind == 2) v = __bfloat162float(__float2bfloat16_rn(v));
+    const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (k >= ld) return;
+    for (int64_t m = blockIdx.y; m < M; m += gridDim.y) {
+        float v = 0.0f;
+        if (k < K) {
+            v = reinterpret_cast<const float *>(x + m * x_nb1)[k];
+            if (Kind == 1) v = __half2float(__float2half_rn(v));
+            if (Kind == 2) v = __bfloat162float(__float2bfloat16_rn(v));
+        }
+        out[m * ld + k] = to_out<OutT>(v);
     }
-    out[i] = to_out<OutT>(v);
 }
 
 template <typename OutT>
@@ -113,7 +117,8 @@ void launch(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, i
             x, x_nb1, static_cast<int>(K), out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");
     } else {
-        const unsigned grid = blocks_for(ld * M, 256);
+        if (M == 0 || ld == 0) return;
+        const dim3 grid(blocks_for(ld, 256), static_cast<unsigned>(std::min<int64_t>(M, 65535)));
         if (w == DType::F16)
             launch(ctx, round_kernel<1, OutT>, grid, 256, 0, x, x_nb1, K, M, out, ld);
         else if (w == DType::BF16)

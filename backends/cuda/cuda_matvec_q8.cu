@@ -516,64 +516,70 @@ __global__ void __launch_bounds__(kTileThreads)
 // ---- the stream kernel (planar weights, one column: the decode step) -------------------
 //
 // Each warp owns whole output rows (a GLU: the same row of the gate and the up matrix, both
-// at once) and reads them straight from global memory into registers, a chunk of units per
-// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp and row), so a
-// warp has 2-4 KiB in flight per chunk and the SM as many chunks as it holds warps. No
-// shared memory and no barrier, so warps never wait for each other. The grid is at most 4
-// blocks an SM that loop over the rows (warp w takes rows w, w + W, ...), small enough that
-// the next product's blocks find room beside it under programmatic dependent launch: each
-// warp loads its first chunk before its grid-dependency wait, overlapping the previous
-// kernel's tail. Each row's sum is one lane order and one warp reduction whatever the launch
-// (parts, GLU, pairing), so fused and unfused products give the same bits.
+// at once) and reads them straight from global memory into registers, a chunk of U units a
+// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp, row and unit).
+// A warp walks its rows' chunks as one stream (row w, then w + W, ...), double-buffered: the
+// next chunk, of this row or the next, is loaded before the current one is computed, so a
+// warp always has loads in flight, across row ends too. The activations (their 8-bit values,
+// scales and sums) are staged once a block in shared memory, so the only global loads in the
+// loop are the weights'. No barrier after the staging: warps never wait for each other. The
+// grid is at most 4 blocks an SM that loop over the rows, sized so that every warp gets the
+// same number of rows, and small enough that the next product's blocks find room beside it
+// under programmatic dependent launch: each warp loads its first chunk before its
+// grid-dependency wait, overlapping the previous kernel's tail. Each row's sum is one lane
+// order and one warp reduction whatever the launch (parts, GLU), so fused and unfused
+// products give the same bits.
 // Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
 // SM) and runs as one wave that loads, then computes, then drains; its products ran at
-// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md).
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md). The first form of this kernel
+// (one chunk in flight, computed before the next was loaded; activations read from global
+// memory in the loop, an L2 round trip after each chunk's weights arrived) reached 29-53% of
+// DRAM throughput under ncu, warps stalled on loads 70% of the time.
 // Measured (7B tg128, tokens/s, alternated in one call on one H100; Q4_0 / Q4_K_M / Q8_0):
-// tile kernel 320 / 250 / 231, this kernel 314-324 / 308-311 / 252-253; on another H100 the
-// first version of this kernel against the tiles: 336-343 / 292-302 / 247-256 against
-// 321-326 / 250 / 232. Tried: two rows a warp sharing each unit's activations
-// (CORVID_CUDA_STREAM_ROWS=2): 320 / 296-302 / 248-252, level or a little slower; loading
-// the next chunk before computing the current one (twice the registers, so fewer warps):
-// 326 / 284 / 260, 5% slower at Q4_0 and Q4_K_M, 5% faster at Q8_0. Under ncu (caches
-// flushed, no PDL) the products reach 29-53% of DRAM throughput at 45-48% achieved
-// occupancy, warps stalled on their loads 70% of the time, SMs active 81% of the kernel's
-// span: still latency-bound, and a product ends with a tail and starts with a ramp.
+// tile kernel 320 / 250 / 231, the first form 314-324 / 308-311 / 252-253. Tried on the
+// first form: two rows a warp sharing each unit's activations, level or a little slower.
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
-// Units a lane loads per row and chunk, for R rows a warp: as many as fit in 80 registers
-// (3 blocks an SM) with two rows, 64 (4 blocks) with one.
-template <DType T, int R> constexpr int stream_units() {
-    return T == DType::Q8_0 || T == DType::Q6_K || (T == DType::Q4_K && R == 2) ? 2 : 4;
+// Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80).
+template <bool GLU> constexpr int stream_min_blocks() { return GLU ? 3 : 4; }
+// Units a lane loads per row and chunk (two chunks are in registers): the most that compile
+// without spills (a unit and row takes 5 registers at Q4_0; Q4_K, Q6_K: 8; Q8_0: 9).
+// CORVID_CUDA_STREAM_UNITS=1|2|4 forces one for every type (A/B timing).
+template <DType T, int R> constexpr int stream_units_default() {
+    return R == 2 && T != DType::Q4_0 ? 1 : 2;
 }
-template <int R> constexpr int stream_min_blocks() { return R == 1 ? 4 : 3; }
 
 // The Q8_0 form of part 0's results, as quantize_finished_group makes it, from a warp that
-// has just stored row `row`: the warp that stores the last row of a 32-row group converts it.
-__device__ void quantize_finished_group_warp(const Parts &p, int row, int lane) {
+// has stored rows first, first + step, ... (< rows): the warp that stores the last row of a
+// 32-row group converts it. Called once the warp has stored all its rows, so that its one
+// fence does not wait for loads of rows still to come.
+__device__ void quantize_finished_groups_warp(const Parts &p, int first, int step, int rows, int lane) {
     __threadfence();
-    const int g = row / 32;
-    const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
-    if (last) convert_group(p, g, 0, lane);
+    for (int row = first; row < rows; row += step) {
+        const int g = row / 32;
+        const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
+        if (last) convert_group(p, g, 0, lane);
+    }
 }
 
-// The R rows a warp works on at once: slot i is row `row[i]` of part `s[i]` (a GLU: the
-// gate row, then the same up row), `ok[i]` false past the last row.
+// The R rows of one job: slot i is row `row[i]` of part `s[i]` (a GLU: the gate row, then
+// the same up row), `ok[i]` false past the last row.
 template <DType T, int R> struct StreamRows {
     PlanarRow<T> r[R];
     int s[R], row[R];
     bool ok[R];
 };
 
-template <DType T, int R> struct StreamChunk {
-    RawUnit<T> w[R][stream_units<T, R>()];
+template <DType T, int R, int U> struct StreamChunk {
+    RawUnit<T> w[R][U];
 };
 
 // Loads this lane's units u0 + 32 j (j < U) of each row.
-template <DType T, int R>
-__device__ __forceinline__ void load_chunk(StreamChunk<T, R> &c, const StreamRows<T, R> &r, int u0, int units,
+template <DType T, int R, int U>
+__device__ __forceinline__ void load_chunk(StreamChunk<T, R, U> &c, const StreamRows<T, R> &r, int u0, int units,
                                            int lane) {
 #pragma unroll
-    for (int j = 0; j < stream_units<T, R>(); ++j) {
+    for (int j = 0; j < U; ++j) {
         const int u = u0 + 32 * j + lane;
 #pragma unroll
         for (int i = 0; i < R; ++i)
@@ -581,111 +587,172 @@ __device__ __forceinline__ void load_chunk(StreamChunk<T, R> &c, const StreamRow
     }
 }
 
-// R rows a warp (a GLU: 2, its gate and up rows).
-template <DType T, bool GLU, int R>
-__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<R>())
+// The activations in shared memory: unit u's 32 values as two 16-byte halves, swapped for
+// every other group of 4 units, so that the quarter-warp reading one half of 8 consecutive
+// units touches all 32 banks once; then the units' scales, then their sums (when given).
+__device__ __forceinline__ int act_half(int u, int h) { return 2 * u + (h ^ ((u >> 2) & 1)); }
+__device__ __forceinline__ ActUnit act_unit_shared(const int4 *s, int u) {
+    const int4 a0 = s[act_half(u, 0)], a1 = s[act_half(u, 1)];
+    return ActUnit{{a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w}};
+}
+inline size_t stream_smem_bytes(int units, bool sums) {
+    return static_cast<size_t>(units) * (32 + 4 + (sums ? 4 : 0));
+}
+// For the longest rows kept planar (kPlanarMaxRowBytes; every planar type takes at least 18
+// bytes a unit).
+constexpr int kStreamSmemMax = static_cast<int>(kPlanarMaxRowBytes / 18 * 40);
+
+// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
+template <DType T, bool GLU, int U>
+__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
-    static_assert(!GLU || R == 2, "a GLU warp takes a gate and an up row");
-    constexpr int U = stream_units<T, R>();
+    constexpr int R = GLU ? 2 : 1;
+    extern __shared__ int4 stream_smem[];
     const int lane = threadIdx.x & 31;
     const int W = static_cast<int>(gridDim.x) * kStreamWarps;
-    const int total = static_cast<int>(p.first_block[kMaxMatvecParts]); // rows over all parts
-    const int jobs = GLU ? total : (total + R - 1) / R;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]); // rows over all parts (a GLU: pairs)
     const int units = K / 32;
+    const int chunks = (units + 32 * U - 1) / (32 * U); // per row
     const int64_t bpr = units / (QTraits<T>::qk / 32);
-    // Job j: rows R j + i of the parts' rows laid end to end (row f of that list is row
+    int4 *s_q = stream_smem;
+    float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
+    int *s_sum = reinterpret_cast<int *>(s_d + units);
+    // Job j: row j of the parts' rows laid end to end (row f of that list is row
     // f - first_block[s] of part s), or a GLU's row j of both matrices.
     auto rows_of = [&](int j, StreamRows<T, R> &r) {
 #pragma unroll
         for (int i = 0; i < R; ++i) {
-            const int f = GLU ? j : R * j + i;
-            const int s = GLU ? 0 : f < static_cast<int>(p.first_block[1]) ? 0 : f < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
             const int mat = GLU ? i : s;
-            r.ok[i] = f < total;
+            r.ok[i] = j < jobs;
             r.s[i] = s;
-            r.row[i] = f - static_cast<int>(p.first_block[s]);
+            r.row[i] = j - static_cast<int>(p.first_block[s]);
             r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
         }
     };
 
-    int j = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32;
-    StreamChunk<T, R> c;
-    StreamRows<T, R> r;
-    if (j < jobs) { // the weights first: no kernel writes them
-        rows_of(j, r);
-        load_chunk<T, R>(c, r, 0, units, lane);
+    // Two cursors over this warp's (job, chunk) stream: the one being loaded (l) runs one
+    // chunk ahead of the one being computed (c).
+    int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32, lchunk = 0;
+    StreamChunk<T, R, U> buf0, buf1;
+    StreamRows<T, R> lr;
+    if (ljob < jobs) { // the weights first: no kernel writes them
+        rows_of(ljob, lr);
+        load_chunk<T, R, U>(buf0, lr, 0, units, lane);
     }
     grid_dependency_wait();
     allow_dependents();
-    for (bool first = true; j < jobs; j += W, first = false) {
-        if (!first) {
-            rows_of(j, r);
-            load_chunk<T, R>(c, r, 0, units, lane);
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+    if (ljob >= jobs) return;
+
+    int cjob = ljob, cchunk = 0, crow[R], cs[R];
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i], acc[i] = 0.0f;
+    auto advance_load = [&] {
+        if (++lchunk == chunks) {
+            lchunk = 0;
+            ljob += W;
+            if (ljob < jobs) rows_of(ljob, lr);
         }
-        float acc[R];
+    };
+    advance_load();
+    auto finish_row = [&] {
+        if constexpr (GLU) {
+            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+            if (lane == 0) p.dst[0][crow[0]] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+        } else {
+            float v = warp_sum(acc[0]);
+            if (p.res[cs[0]]) v += p.res[cs[0]][crow[0]];
+            if (lane == 0) p.dst[cs[0]][crow[0]] = v;
+        }
 #pragma unroll
         for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-        for (int u0 = 0;;) {
+    };
+    // Computes the chunk in `cur` while the next one loads into `nxt`; false once there is
+    // no next one.
+    auto step = [&](StreamChunk<T, R, U> &cur, StreamChunk<T, R, U> &nxt) {
+        const bool more = ljob < jobs;
+        if (more) load_chunk<T, R, U>(nxt, lr, 32 * U * lchunk, units, lane);
 #pragma unroll
-            for (int k = 0; k < U; ++k) {
-                const int u = u0 + 32 * k + lane;
-                if (u < units) {
-                    const ActUnit a = act_unit(q, u);
+        for (int k = 0; k < U; ++k) {
+            const int u = 32 * U * cchunk + 32 * k + lane;
+            if (u < units) {
+                const ActUnit a = act_unit_shared(s_q, u);
 #pragma unroll
-                    for (int i = 0; i < R; ++i)
-                        acc[i] += unit_dot<T>(decode_unit<T>(c.w[i][k], u), a.a, dq[u], sq ? sq + u : nullptr);
-                }
-            }
-            u0 += 32 * U;
-            if (u0 >= units) break;
-            load_chunk<T, R>(c, r, u0, units, lane);
-        }
-        if constexpr (GLU) {
-            const float g = warp_sum(acc[0]), up = warp_sum(acc[R - 1]);
-            if (lane == 0) p.dst[0][r.row[0]] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
-            if (p.out.q) quantize_finished_group_warp(p, r.row[0], lane);
-        } else {
-#pragma unroll
-            for (int i = 0; i < R; ++i) {
-                if (!r.ok[i]) continue;
-                const int s = r.s[i], row = r.row[i];
-                float v = warp_sum(acc[i]);
-                if (p.res[s]) v += p.res[s][row];
-                if (lane == 0) p.dst[s][row] = v;
-                if (p.out.q) quantize_finished_group_warp(p, row, lane);
+                for (int i = 0; i < R; ++i)
+                    acc[i] += unit_dot<T>(decode_unit<T>(cur.w[i][k], u), a.a, s_d[u], sq ? s_sum + u : nullptr);
             }
         }
+        if (cchunk == chunks - 1) finish_row();
+        if (more) {
+            if (cjob != ljob) {
+                cjob = ljob;
+#pragma unroll
+                for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i];
+            }
+            cchunk = lchunk;
+            advance_load();
+        }
+        return more;
+    };
+    const int first_job = cjob;
+    while (step(buf0, buf1) && step(buf1, buf0)) {
     }
+    // (Part 0 is the only part when out.q is set, so jobs are its rows.)
+    if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
 }
 
-// The blocks an SM holds of kernel (256 threads, no shared memory), once per kernel.
-template <typename Kernel> int resident_blocks(Kernel kernel) {
+// The blocks an SM holds of kernel (256 threads, smem bytes of shared memory).
+template <typename Kernel> int resident_blocks(Kernel kernel, size_t smem) {
     int n = 0;
-    CV_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kStreamThreads, 0));
+    CV_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kStreamThreads, smem));
     return std::max(n, 1);
 }
 
 // The stream kernel's grid: as many blocks an SM as it holds, at most
-// CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), and
-// no more than the rows need.
-template <DType T, bool GLU, int R>
-void launch_stream_kernel(Context &ctx, const Parts &p, unsigned rows, int k, const int8_t *q, const float *d,
+// CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), then
+// as few warps as give every warp the same number of jobs.
+template <DType T, bool GLU, int U>
+void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
-    static const int per_sm = std::min(env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4),
-                                       resident_blocks(matvec_stream_kernel<T, GLU, R>));
-    const unsigned jobs = GLU ? rows : (rows + R - 1) / R;
-    const unsigned grid = std::min(blocks_for(jobs, kStreamWarps), static_cast<unsigned>(ctx.sm_count * per_sm));
-    launch(ctx, matvec_stream_kernel<T, GLU, R>, grid, kStreamThreads, 0, p, k, q, d, sq, glu);
+    auto *kernel = matvec_stream_kernel<T, GLU, U>;
+    const size_t smem = stream_smem_bytes(k / 32, sq != nullptr);
+    static const int cap = env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4);
+    static const bool raised = [kernel] { // once per kernel: room for the longest planar rows
+        CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kStreamSmemMax));
+        return true;
+    }();
+    (void)raised;
+    const int per_sm = std::min(cap, resident_blocks(kernel, smem));
+    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
+    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
+    const unsigned warps = (jobs + rounds - 1) / rounds;
+    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+}
+
+template <DType T, bool GLU>
+void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                         const int *sq, int glu) {
+    static const int forced = env_choice("CORVID_CUDA_STREAM_UNITS", {1, 2, 4}, 0);
+    switch (forced ? forced : stream_units_default<T, GLU ? 2 : 1>()) {
+    case 1: return launch_stream_kernel<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
+    case 2: return launch_stream_kernel<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
+    default: return launch_stream_kernel<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
+    }
 }
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    // CORVID_CUDA_STREAM_ROWS=2: two rows a warp (A/B timing).
-    static const int rows_per_warp = env_choice("CORVID_CUDA_STREAM_ROWS", {1, 2}, 1);
-    const unsigned rows = assign_blocks(p, n_parts, glu != 0, 1);
-    if (glu) launch_stream_kernel<T, true, 2>(ctx, p, rows, k, q, d, sq, glu);
-    else if (rows_per_warp == 1) launch_stream_kernel<T, false, 1>(ctx, p, rows, k, q, d, sq, glu);
-    else launch_stream_kernel<T, false, 2>(ctx, p, rows, k, q, d, sq, glu);
+    const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
+    if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else launch_stream_units<T, false>(ctx, p, jobs, k, q, d, sq, glu);
 }
 
 // Rows per tile for this product: the most the columns allow, halved while the tile is over

@@ -262,70 +262,103 @@ struct RopeStore {
     int *err;
 };
 
-// One thread per (row, element pair) of t[0], then of t[1] (q and k of one layer share
-// positions and parameters: one launch for both); with Kind >= 0 (0 f32, 1 f16, 2 bf16
-// caches) also the K and V stores (st), a layer's four small ops in one launch.
-template <int Kind>
-__global__ void rope_kernel(RopeTensor t0, RopeTensor t1, int n_t, const int32_t *pos, const float *ff, RopeArgs a,
-                            RopeStore st) {
-    grid_dependency_wait();
-    allow_dependents();
-    int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int64_t n0 = t0.rows * ((t0.head + 1) / 2);
-    const bool second = i >= n0;
-    if (second) {
-        i -= n0;
-        const int64_t n1 = n_t < 2 ? 0 : t1.rows * ((t1.head + 1) / 2);
-        if (i >= n1) {
-            if constexpr (Kind >= 0) { // a V element
-                i -= n1;
-                if (i >= st.n * st.v.ne0) return;
-                const int64_t r = i / st.v.ne0, e = i % st.v.ne0;
-                store_elem<Kind>(st.v, st.ids, r, e, reinterpret_cast<const float *>(st.v.src + r * st.v.s_nb1)[e], st.err);
-            }
-            return;
-        }
-    }
-    const RopeTensor &t = second ? t1 : t0;
-    const int64_t head = t.head, half = (head + 1) / 2;
-    const int64_t r = i / half;
-    const int p = static_cast<int>(i % half);
-    const float *xr = reinterpret_cast<const float *>(t.x + t.xm.offset(r));
-    float *o = t.out + r * head;
-    // Element j of the row gets v (and, for the K rows, its cache cell too).
-    auto put = [&](int64_t j, float v) {
-        o[j] = v;
-        if constexpr (Kind >= 0) {
-            if (second) {
-                const int64_t f = r * head + j;
-                store_elem<Kind>(st.k, st.ids, f / st.k.ne0, f % st.k.ne0, v, st.err);
-            }
-        }
-    };
-    const int i0 = 2 * p;
-    if (i0 >= a.n_dims) { // pass-through tail (elements n_dims..head-1)
-        const int64_t j = a.n_dims + (i0 - a.n_dims);
-        if (j < head) put(j, xr[j]);
-        if (j + 1 < head) put(j + 1, xr[j + 1]);
-        return;
-    }
-    const int64_t i2 = (r / t.ne1) % t.xm.ne2;
-    float theta = static_cast<float>(pos[i2]);
+// The rotation of pair p (elements i0 = 2p, i0 + 1 of the rotated part) at position `pos`:
+// its cos and sin, scaled. The angle is built by the reference's repeated multiplication, so
+// that it rounds the same way.
+__device__ __forceinline__ void rope_angle(const RopeArgs &a, float pos, int p, const float *ff, float &c, float &s) {
+    float theta = pos;
     for (int k = 0; k < p; ++k) theta = __fmul_rn(theta, a.theta_scale);
     const float theta_extrap = theta / (ff ? ff[p] : 1.0f);
     const float theta_interp = __fmul_rn(a.freq_scale, theta_extrap);
     float th = theta_interp, mscale = a.attn_factor;
     if (a.ext_factor != 0.0f) {
-        const float mix = yarn_ramp(a.corr0, a.corr1, i0) * a.ext_factor;
+        const float mix = yarn_ramp(a.corr0, a.corr1, 2 * p) * a.ext_factor;
         th = theta_interp * (1 - mix) + theta_extrap * mix;
         mscale *= 1.0f + 0.1f * logf(1.0f / a.freq_scale);
     }
-    const float c = __fmul_rn(cosf(th), mscale), s = __fmul_rn(sinf(th), mscale);
-    const int64_t j0 = a.neox ? p : i0;
-    const int64_t j1 = a.neox ? p + a.n_dims / 2 : i0 + 1;
-    const float x0 = xr[j0], x1 = xr[j1];
-    put(j0, __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)));
-    put(j1, __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c)));
+    c = __fmul_rn(cosf(th), mscale);
+    s = __fmul_rn(sinf(th), mscale);
+}
+
+// The thread space of one rotated tensor: (token, group of `per` heads, pair), pairs
+// fastest, so that a warp reads consecutive elements; each thread computes its pair's angle
+// once and rotates that pair in each of its heads (a prompt's angle is then not recomputed
+// for every head: the angle costs more than the rotation).
+struct RopeSpace {
+    int half, groups, per; // pairs a row, head groups a token, heads a group
+    int threads;
+};
+
+// One thread per (token, head group, pair) of t0, then of t1 (q and k of one layer share
+// positions and parameters: one launch for both); with Kind >= 0 (0 f32, 1 f16, 2 bf16
+// caches) also the K and V stores (st: each thread past the ropes stores 4 V elements), a
+// layer's four small ops in one launch. k_flat: K's cache rows are whole tokens of t1
+// (k.ne0 == head * t1.ne1), so an element's cache place needs no division.
+template <int Kind>
+__global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpace s1, int n_t, const int32_t *pos,
+                            const float *ff, RopeArgs a, RopeStore st, bool k_flat) {
+    grid_dependency_wait();
+    allow_dependents();
+    int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    const bool second = i >= s0.threads;
+    if (second) {
+        i -= s0.threads;
+        if (n_t < 2 || i >= s1.threads) {
+            if constexpr (Kind >= 0) { // 4 V elements
+                if (n_t == 2) i -= s1.threads;
+                const int per_row = static_cast<int>((st.v.ne0 + 3) / 4);
+                const int64_t r = i / per_row;
+                if (r >= st.n) return;
+                const int64_t e0 = 4 * static_cast<int64_t>(i % per_row);
+                const float *src = reinterpret_cast<const float *>(st.v.src + r * st.v.s_nb1);
+                for (int64_t e = e0; e < e0 + 4 && e < st.v.ne0; ++e) store_elem<Kind>(st.v, st.ids, r, e, src[e], st.err);
+            }
+            return;
+        }
+    }
+    const RopeTensor &t = second ? t1 : t0;
+    const RopeSpace &sp = second ? s1 : s0;
+    const int p = i % sp.half;
+    const int rest = i / sp.half;
+    const int g = rest % sp.groups;
+    const int64_t tb = rest / sp.groups; // token (and batch) index: rows tb * ne1 + head
+    const int64_t head = t.head;
+    const int64_t i2 = tb % t.xm.ne2, i3 = tb / t.xm.ne2;
+    const int i0 = 2 * p;
+    const int h_end = min(static_cast<int>(t.ne1), (g + 1) * sp.per);
+    float c = 1.0f, sn = 0.0f;
+    const bool rotated = i0 < a.n_dims;
+    if (rotated) rope_angle(a, static_cast<float>(pos[i2]), p, ff, c, sn);
+    const int64_t j0 = !rotated ? a.n_dims + (i0 - a.n_dims) : a.neox ? p : i0;
+    const int64_t j1 = !rotated ? j0 + 1 : a.neox ? p + a.n_dims / 2 : i0 + 1;
+#pragma unroll 4
+    for (int h = g * sp.per; h < h_end; ++h) {
+        const int64_t r = tb * t.ne1 + h;
+        const float *xr = reinterpret_cast<const float *>(t.x + h * t.xm.nb1 + i2 * t.xm.nb2 + i3 * t.xm.nb3);
+        float *o = t.out + r * head;
+        // Element j of the row gets v (and, for the K rows, its cache cell too).
+        auto put = [&](int64_t j, float v) {
+            o[j] = v;
+            if constexpr (Kind >= 0) {
+                if (second) {
+                    if (k_flat) {
+                        store_elem<Kind>(st.k, st.ids, tb, h * head + j, v, st.err);
+                    } else {
+                        const int64_t f = r * head + j;
+                        store_elem<Kind>(st.k, st.ids, f / st.k.ne0, f % st.k.ne0, v, st.err);
+                    }
+                }
+            }
+        };
+        if (!rotated) { // pass-through tail (elements n_dims..head-1)
+            if (j0 < head) put(j0, xr[j0]);
+            if (j1 < head) put(j1, xr[j1]);
+            continue;
+        }
+        const float x0 = xr[j0], x1 = xr[j1];
+        put(j0, __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, sn)));
+        put(j1, __fadd_rn(__fmul_rn(x0, sn), __fmul_rn(x1, c)));
+    }
 }
 
 void require_rows(const Tensor &t, const char *op) {
@@ -441,20 +474,39 @@ RopeTensor rope_tensor(const Tensor &dst) {
     return RopeTensor{static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0],
                       dst.n_rows(), a.ne[1]};
 }
+// The thread space of t: enough head groups that a prompt's launch has ~64k threads, one
+// head a group for a decode step (few tokens: every head its own thread).
+RopeSpace rope_space(const RopeTensor &t) {
+    RopeSpace s{};
+    s.half = static_cast<int>((t.head + 1) / 2);
+    const int64_t tokens = t.ne1 > 0 ? t.rows / t.ne1 : 0;
+    const int64_t pairs = tokens * s.half;
+    s.per = static_cast<int>(std::clamp<int64_t>(pairs * t.ne1 / 65536, 1, std::max<int64_t>(t.ne1, 1)));
+    s.groups = static_cast<int>((t.ne1 + s.per - 1) / s.per);
+    const int64_t threads = pairs * s.groups;
+    if (threads > (int64_t(1) << 30)) fail(Status::internal, "cuda rope: %lld rows", static_cast<long long>(t.rows));
+    s.threads = static_cast<int>(threads);
+    return s;
+}
+
 // kind: -1 no stores, else the caches' (st: the K and V stores).
 void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const RopeTensor &t1, int n_t, int kind = -1,
                  const RopeStore &st = RopeStore{}) {
-    const int64_t n = t0.rows * ((t0.head + 1) / 2) + (n_t > 1 ? t1.rows * ((t1.head + 1) / 2) : 0) +
-                      (kind >= 0 ? st.n * st.v.ne0 : 0);
+    const RopeSpace s0 = rope_space(t0), s1 = n_t > 1 ? rope_space(t1) : RopeSpace{};
+    const int64_t v_threads = kind >= 0 ? st.n * ((st.v.ne0 + 3) / 4) : 0;
+    const int64_t n = int64_t(s0.threads) + s1.threads + v_threads;
     if (n == 0) return;
+    if (n > (int64_t(1) << 31) - 256) fail(Status::internal, "cuda rope: %lld threads", static_cast<long long>(n));
+    const bool k_flat = kind >= 0 && st.k.ne0 == t1.head * t1.ne1;
     const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
     const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
     const unsigned blocks = blocks_for(n, 256);
+    const RopeArgs a = rope_args(dst);
     switch (kind) {
-    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
-    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
-    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
-    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, n_t, pos, ff, rope_args(dst), st); break;
+    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
+    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
+    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
+    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
     }
     CV_LAUNCHED("rope_kernel");
 }

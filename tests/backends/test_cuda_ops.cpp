@@ -501,6 +501,16 @@ TEST_CASE("cuda: elementwise ops with broadcast and strided sources") {
     c.set_f32(b, randn(40, rng));
     Tensor *y = c.g.rms_norm(c.g.add(c.g.scale(v, 2.0f), b), 1e-5f);
     CHECK(run_and_compare(c, y, 1e-5, 1e-7, "view chain").bad == 0);
+    // More rows, and more planes, than a grid's y and z hold (65535): the kernels loop.
+    auto many = [&](int64_t n0, int64_t n1, int64_t n2, int64_t n3) {
+        Case w;
+        Tensor *x = w.input(DType::F32, {n0, n1, n2, n3}, "x"), *r = w.input(DType::F32, {n0, 1, 1, 1}, "r");
+        w.set_f32(x, randn(static_cast<size_t>(n0 * n1 * n2 * n3), rng));
+        w.set_f32(r, randn(static_cast<size_t>(n0), rng));
+        CHECK(run_and_compare(w, w.g.silu(w.g.add(x, r)), 1e-6, 1e-7, "many rows").bad == 0);
+    };
+    many(3, 70001, 1, 1);
+    many(2, 1, 1001, 70);
 }
 
 TEST_CASE("cuda: rms_norm, norm, soft_max") {
@@ -728,18 +738,19 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several
-// tokens and a grouped K head count.
+// tokens and a grouped K head count; 700 tokens make the kernel give each thread several
+// of q's heads (rope_space), the last group short.
 TEST_CASE("cuda: rope of q and k with the K and V cache stores (one launch)") {
     REQUIRE_GPU();
     for (DType type : {DType::F16, DType::F32, DType::BF16}) {
         for (int variant = 0; variant < 3; ++variant) {
-            for (int64_t T : {1, 3}) {
+            for (int64_t T : {1, 3, 700}) {
                 CAPTURE(dtype_name(type));
                 CAPTURE(variant);
                 CAPTURE(T);
                 std::mt19937 rng(18 + static_cast<uint32_t>(variant) + 7 * static_cast<uint32_t>(T));
                 Case c;
-                const int64_t D = 64, H = 4, HKV = 2, n_ctx = 9;
+                const int64_t D = 64, H = 6, HKV = 2, n_ctx = T > 3 ? 701 : 9; // ids below: distinct
                 Tensor *q = c.input(DType::F32, {D, H, T}, "q"), *k = c.input(DType::F32, {D, HKV, T}, "k");
                 Tensor *v = c.input(DType::F32, {D * HKV, T}, "v");
                 c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
@@ -783,20 +794,25 @@ TEST_CASE("cuda: rope of q and k with the K and V cache stores (one launch)") {
     }
 }
 
+// Variants 5 and 6: 1400 tokens, so that each thread rotates 4 of the 6 heads (the second
+// group 2), normal and neox.
 TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     REQUIRE_GPU();
     std::mt19937 rng(5);
-    for (int variant = 0; variant < 5; ++variant) {
+    for (int variant = 0; variant < 7; ++variant) {
         CAPTURE(variant);
         Case c;
-        const int64_t head = 64, heads = 6, tokens = 5;
+        const int64_t head = 64, heads = 6, tokens = variant >= 5 ? 1400 : 5;
         Tensor *x = c.input(DType::F32, {head, heads, tokens}, "x");
         c.set_f32(x, randn(static_cast<size_t>(head * heads * tokens), rng));
         Tensor *pos = c.input(DType::I32, {tokens}, "pos");
-        c.set_i32(pos, {0, 1, 17, 300, 4095});
+        std::vector<int32_t> pv = {0, 1, 17, 300, 4095};
+        if (tokens > 5)
+            for (int64_t t = 5; t < tokens; ++t) pv.push_back(static_cast<int32_t>(3 * t));
+        c.set_i32(pos, pv);
         RopeParams p;
         p.n_dims = variant == 2 ? 32 : static_cast<int32_t>(head);
-        p.neox = variant == 1 || variant == 2;
+        p.neox = variant == 1 || variant == 2 || variant == 6;
         p.freq_base = variant == 4 ? 500000.0f : 10000.0f;
         Tensor *ff = nullptr;
         if (variant == 3) {

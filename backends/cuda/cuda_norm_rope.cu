@@ -288,6 +288,7 @@ struct RopeSpace {
     int half, groups, per; // pairs a row, head groups a token, heads a group
     int threads;
 };
+constexpr int kRopeMaxPer = 4;
 
 // One thread per (token, head group, pair) of t0, then of t1 (q and k of one layer share
 // positions and parameters: one launch for both); with Kind >= 0 (0 f32, 1 f16, 2 bf16
@@ -331,10 +332,23 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
     if (rotated) rope_angle(a, static_cast<float>(pos[i2]), p, ff, c, sn);
     const int64_t j0 = !rotated ? a.n_dims + (i0 - a.n_dims) : a.neox ? p : i0;
     const int64_t j1 = !rotated ? j0 + 1 : a.neox ? p + a.n_dims / 2 : i0 + 1;
-#pragma unroll 4
-    for (int h = g * sp.per; h < h_end; ++h) {
+    // A group is at most kRopeMaxPer heads: all their loads first, then the rotations and
+    // stores (the compiler cannot move a load above a store that may alias it, and one load
+    // after another store made each head a memory latency).
+    float x0[kRopeMaxPer], x1[kRopeMaxPer];
+    const int h0 = g * sp.per;
+#pragma unroll
+    for (int k = 0; k < kRopeMaxPer; ++k) {
+        if (h0 + k >= h_end) break;
+        const float *xr = reinterpret_cast<const float *>(t.x + (h0 + k) * t.xm.nb1 + i2 * t.xm.nb2 + i3 * t.xm.nb3);
+        x0[k] = j0 < head ? xr[j0] : 0.0f;
+        x1[k] = j1 < head ? xr[j1] : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kRopeMaxPer; ++k) {
+        const int h = h0 + k;
+        if (h >= h_end) break;
         const int64_t r = tb * t.ne1 + h;
-        const float *xr = reinterpret_cast<const float *>(t.x + h * t.xm.nb1 + i2 * t.xm.nb2 + i3 * t.xm.nb3);
         float *o = t.out + r * head;
         // Element j of the row gets v (and, for the K rows, its cache cell too).
         auto put = [&](int64_t j, float v) {
@@ -351,13 +365,12 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
             }
         };
         if (!rotated) { // pass-through tail (elements n_dims..head-1)
-            if (j0 < head) put(j0, xr[j0]);
-            if (j1 < head) put(j1, xr[j1]);
+            if (j0 < head) put(j0, x0[k]);
+            if (j1 < head) put(j1, x1[k]);
             continue;
         }
-        const float x0 = xr[j0], x1 = xr[j1];
-        put(j0, __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, sn)));
-        put(j1, __fadd_rn(__fmul_rn(x0, sn), __fmul_rn(x1, c)));
+        put(j0, __fsub_rn(__fmul_rn(x0[k], c), __fmul_rn(x1[k], sn)));
+        put(j1, __fadd_rn(__fmul_rn(x0[k], sn), __fmul_rn(x1[k], c)));
     }
 }
 
@@ -474,14 +487,14 @@ RopeTensor rope_tensor(const Tensor &dst) {
     return RopeTensor{static_cast<const uint8_t *>(a.data), row_map(a), static_cast<float *>(dst.data), dst.ne[0],
                       dst.n_rows(), a.ne[1]};
 }
-// The thread space of t: enough head groups that a prompt's launch has ~64k threads, one
-// head a group for a decode step (few tokens: every head its own thread).
+// The thread space of t: up to kRopeMaxPer heads a thread, fewer where that would leave the
+// launch under ~256k threads (a decode step: one head a thread).
 RopeSpace rope_space(const RopeTensor &t) {
     RopeSpace s{};
     s.half = static_cast<int>((t.head + 1) / 2);
     const int64_t tokens = t.ne1 > 0 ? t.rows / t.ne1 : 0;
     const int64_t pairs = tokens * s.half;
-    s.per = static_cast<int>(std::clamp<int64_t>(pairs * t.ne1 / 65536, 1, std::max<int64_t>(t.ne1, 1)));
+    s.per = static_cast<int>(std::clamp<int64_t>(pairs * t.ne1 / 262144, 1, kRopeMaxPer));
     s.groups = static_cast<int>((t.ne1 + s.per - 1) / s.per);
     const int64_t threads = pairs * s.groups;
     if (threads > (int64_t(1) << 30)) fail(Status::internal, "cuda rope: %lld rows", static_cast<long long>(t.rows));

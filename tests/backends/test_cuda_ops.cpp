@@ -462,16 +462,19 @@ TEST_CASE("cuda: set_rows into every cache type") {
 TEST_CASE("cuda: elementwise ops with broadcast and strided sources") {
     REQUIRE_GPU();
     std::mt19937 rng(3);
+    // 64 a row: the 4-elements-a-thread kernels (vec4_ok); 67: one element a thread.
+    for (int64_t n0 : {67, 64})
     for (int op = 0; op < 8; ++op) {
+        CAPTURE(n0);
         CAPTURE(op);
         Case c;
-        Tensor *a = c.input(DType::F32, {67, 5, 3, 2}, "a");
-        c.set_f32(a, randn(67 * 5 * 3 * 2, rng, 3.0f));
+        Tensor *a = c.input(DType::F32, {n0, 5, 3, 2}, "a");
+        c.set_f32(a, randn(static_cast<size_t>(n0 * 5 * 3 * 2), rng, 3.0f));
         Tensor *y = nullptr;
         double rel = 1e-6;
         if (op == 0 || op == 1) {
-            Tensor *b = c.input(DType::F32, {67, 1, 3, 1}, "b");
-            c.set_f32(b, randn(67 * 3, rng));
+            Tensor *b = c.input(DType::F32, {n0, 1, 3, 1}, "b");
+            c.set_f32(b, randn(static_cast<size_t>(n0 * 3), rng));
             y = op == 0 ? c.g.add(a, b) : c.g.mul(a, b);
         } else if (op == 2) {
             y = c.g.scale(a, 0.37f);
@@ -481,8 +484,8 @@ TEST_CASE("cuda: elementwise ops with broadcast and strided sources") {
             y = c.g.gelu(a);
             rel = 2e-3;
         } else if (op == 5 || op == 6) {
-            Tensor *u = c.input(DType::F32, {67, 5, 3, 2}, "u");
-            c.set_f32(u, randn(67 * 5 * 3 * 2, rng));
+            Tensor *u = c.input(DType::F32, {n0, 5, 3, 2}, "u");
+            c.set_f32(u, randn(static_cast<size_t>(n0 * 5 * 3 * 2), rng));
             y = op == 5 ? c.g.swiglu(a, u) : c.g.geglu(a, u);
             if (op == 6) rel = 2e-3;
         } else {
@@ -738,19 +741,19 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several
-// tokens and a grouped K head count; 700 tokens make the kernel give each thread several
-// of q's heads (rope_space), the last group short.
+// tokens and a grouped K head count; 5500 tokens make the kernel give each thread 4 of q's
+// 6 heads (rope_space), the second group short.
 TEST_CASE("cuda: rope of q and k with the K and V cache stores (one launch)") {
     REQUIRE_GPU();
     for (DType type : {DType::F16, DType::F32, DType::BF16}) {
         for (int variant = 0; variant < 3; ++variant) {
-            for (int64_t T : {1, 3, 700}) {
+            for (int64_t T : {1, 3, 5500}) {
                 CAPTURE(dtype_name(type));
                 CAPTURE(variant);
                 CAPTURE(T);
                 std::mt19937 rng(18 + static_cast<uint32_t>(variant) + 7 * static_cast<uint32_t>(T));
                 Case c;
-                const int64_t D = 64, H = 6, HKV = 2, n_ctx = T > 3 ? 701 : 9; // ids below: distinct
+                const int64_t D = 64, H = 6, HKV = 2, n_ctx = T > 3 ? 5501 : 9; // ids below: distinct
                 Tensor *q = c.input(DType::F32, {D, H, T}, "q"), *k = c.input(DType::F32, {D, HKV, T}, "k");
                 Tensor *v = c.input(DType::F32, {D * HKV, T}, "v");
                 c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
@@ -794,7 +797,7 @@ TEST_CASE("cuda: rope of q and k with the K and V cache stores (one launch)") {
     }
 }
 
-// Variants 5 and 6: 1400 tokens, so that each thread rotates 4 of the 6 heads (the second
+// Variants 5 and 6: 5500 tokens, so that each thread rotates 4 of the 6 heads (the second
 // group 2), normal and neox.
 TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     REQUIRE_GPU();
@@ -802,7 +805,7 @@ TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     for (int variant = 0; variant < 7; ++variant) {
         CAPTURE(variant);
         Case c;
-        const int64_t head = 64, heads = 6, tokens = variant >= 5 ? 1400 : 5;
+        const int64_t head = 64, heads = 6, tokens = variant >= 5 ? 5500 : 5;
         Tensor *x = c.input(DType::F32, {head, heads, tokens}, "x");
         c.set_f32(x, randn(static_cast<size_t>(head * heads * tokens), rng));
         Tensor *pos = c.input(DType::I32, {tokens}, "pos");

@@ -536,17 +536,8 @@ __global__ void __launch_bounds__(kTileThreads)
 // memory in the loop, an L2 round trip after each chunk's weights arrived) reached 29-53% of
 // DRAM throughput under ncu, warps stalled on loads 70% of the time.
 // Measured (7B tg128, tokens/s, alternated in one call on one H100; Q4_0 / Q4_K_M / Q8_0):
-// this form 332 / 293 / 252, the tile kernel 319 / 260 / 229; 1 unit a chunk 317 / 292 /
-// 247, 4 units (which spill at 64 registers) 274 / 162 / 120. The first form, on another
-// H100 against tiles at 320 / 250 / 231: 314-324 / 308-311 / 252-253 (so this form may be
-// no faster at Q4_K_M; not alternated in one call). Tried on the first form: two rows a warp
-// sharing each unit's activations, level or a little slower. ncu (caches flushed, Q4_0):
-// q/k/v 14.2 us for 28 MB (2.0 TB/s), wo 8.2 us for 9.4 MB (1.15), gate/up 28.3 us for
-// 51 MB (1.8), down 15.0 us for 25 MB (1.7) against 13.7 us a launch on average and 33.5 us
-// for gate/up with the first form. Still short of the 3.1 TB/s probe: a warp has one or
-// two chunks (0.5-2 KiB) in flight, ~32-64 KiB an SM at 4 blocks an SM, and the registers
-// cap both the chunk size and the blocks; more bytes in flight need copies that hold no
-// registers (cp.async or bulk copies into a per-warp shared-memory ring).
+// tile kernel 320 / 250 / 231, the first form 314-324 / 308-311 / 252-253. Tried on the
+// first form: two rows a warp sharing each unit's activations, level or a little slower.
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
 // Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80).
@@ -611,24 +602,8 @@ inline size_t stream_smem_bytes(int units, bool sums) {
 // bytes a unit).
 constexpr int kStreamSmemMax = static_cast<int>(kPlanarMaxRowBytes / 18 * 40);
 
-// L2 prefetch (one bulk request, issued by one lane) of the quants of units [u0, u0 + 32 U)
-// of a row: the plane that holds most of a unit's bytes, 16-byte aligned per unit. It holds
-// no registers, so a warp can have a third chunk on its way while two sit in registers.
-template <DType T, int U>
-__device__ __forceinline__ void prefetch_quants(const PlanarRow<T> &r, int u0, int units) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr int bytes_per_unit = T == DType::Q8_0 ? 32 : 16;
-    const int n = min(32 * U, units - u0);
-    if (n <= 0) return;
-    const uint8_t *src = T == DType::Q4_0 || T == DType::Q8_0 ? r.p[0] + static_cast<int64_t>(bytes_per_unit) * u0
-                                                              : r.p[0] + 128 * static_cast<int64_t>(u0 >> 3) + 16 * (u0 & 7);
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(n * bytes_per_unit) : "memory");
-#endif
-}
-
-// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk; PF: the L2
-// prefetch of the chunk after the one being loaded (CORVID_CUDA_STREAM_PF=1, A/B timing).
-template <DType T, bool GLU, int U, bool PF>
+// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
+template <DType T, bool GLU, int U>
 __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     constexpr int R = GLU ? 2 : 1;
@@ -705,12 +680,6 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     auto step = [&](StreamChunk<T, R, U> &cur, StreamChunk<T, R, U> &nxt) {
         const bool more = ljob < jobs;
         if (more) load_chunk<T, R, U>(nxt, lr, 32 * U * lchunk, units, lane);
-        // The chunk after that one into L2, when it is of the same row.
-        if (PF && more && lchunk + 1 < chunks) {
-#pragma unroll
-            for (int i = 0; i < R; ++i)
-                if (lane == i) prefetch_quants<T, U>(lr.r[i], 32 * U * (lchunk + 1), units);
-        }
 #pragma unroll
         for (int k = 0; k < U; ++k) {
             const int u = 32 * U * cchunk + 32 * k + lane;
@@ -750,10 +719,10 @@ template <typename Kernel> int resident_blocks(Kernel kernel, size_t smem) {
 // The stream kernel's grid: as many blocks an SM as it holds, at most
 // CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), then
 // as few warps as give every warp the same number of jobs.
-template <DType T, bool GLU, int U, bool PF>
+template <DType T, bool GLU, int U>
 void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
-    auto *kernel = matvec_stream_kernel<T, GLU, U, PF>;
+    auto *kernel = matvec_stream_kernel<T, GLU, U>;
     const size_t smem = stream_smem_bytes(k / 32, sq != nullptr);
     static const int cap = env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4);
     static const bool raised = [kernel] { // once per kernel: room for the longest planar rows
@@ -768,22 +737,14 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, co
     launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
-template <DType T, bool GLU, int U>
-void launch_stream_pf(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
-                      const int *sq, int glu) {
-    static const bool prefetch = env_choice("CORVID_CUDA_STREAM_PF", {0, 1}, 0) == 1;
-    if (prefetch) launch_stream_kernel<T, GLU, U, true>(ctx, p, jobs, k, q, d, sq, glu);
-    else launch_stream_kernel<T, GLU, U, false>(ctx, p, jobs, k, q, d, sq, glu);
-}
-
 template <DType T, bool GLU>
 void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                          const int *sq, int glu) {
     static const int forced = env_choice("CORVID_CUDA_STREAM_UNITS", {1, 2, 4}, 0);
     switch (forced ? forced : stream_units_default<T, GLU ? 2 : 1>()) {
-    case 1: return launch_stream_pf<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
-    case 2: return launch_stream_pf<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
-    default: return launch_stream_pf<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
+    case 1: return launch_stream_kernel<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
+    case 2: return launch_stream_kernel<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
+    default: return launch_stream_kernel<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
     }
 }
 

@@ -536,8 +536,17 @@ __global__ void __launch_bounds__(kTileThreads)
 // memory in the loop, an L2 round trip after each chunk's weights arrived) reached 29-53% of
 // DRAM throughput under ncu, warps stalled on loads 70% of the time.
 // Measured (7B tg128, tokens/s, alternated in one call on one H100; Q4_0 / Q4_K_M / Q8_0):
-// tile kernel 320 / 250 / 231, the first form 314-324 / 308-311 / 252-253. Tried on the
-// first form: two rows a warp sharing each unit's activations, level or a little slower.
+// this form 332 / 293 / 252, the tile kernel 319 / 260 / 229; 1 unit a chunk 317 / 292 /
+// 247, 4 units (which spill at 64 registers) 274 / 162 / 120. The first form, on another
+// H100 against tiles at 320 / 250 / 231: 314-324 / 308-311 / 252-253 (so this form may be
+// no faster at Q4_K_M; not alternated in one call). Tried on the first form: two rows a warp
+// sharing each unit's activations, level or a little slower. ncu (caches flushed, Q4_0):
+// q/k/v 14.2 us for 28 MB (2.0 TB/s), wo 8.2 us for 9.4 MB (1.15), gate/up 28.3 us for
+// 51 MB (1.8), down 15.0 us for 25 MB (1.7) against 13.7 us a launch on average and 33.5 us
+// for gate/up with the first form. Still short of the 3.1 TB/s probe: a warp has one or
+// two chunks (0.5-2 KiB) in flight, ~32-64 KiB an SM at 4 blocks an SM, and the registers
+// cap both the chunk size and the blocks; more bytes in flight need copies that hold no
+// registers (cp.async or bulk copies into a per-warp shared-memory ring).
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
 // Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80).

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <cstdlib>
+#include <type_traits>
 
 namespace corvid::cuda {
 namespace {
@@ -604,7 +605,7 @@ __device__ __forceinline__ ActUnit act_unit_shared(const int4 *s, int u) {
     const int4 a0 = s[act_half(u, 0)], a1 = s[act_half(u, 1)];
     return ActUnit{{a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w}};
 }
-inline size_t stream_smem_bytes(int units, bool sums) {
+__host__ __device__ inline size_t stream_smem_bytes(int units, bool sums) {
     return static_cast<size_t>(units) * (32 + 4 + (sums ? 4 : 0));
 }
 // For the longest rows kept planar (kPlanarMaxRowBytes; every planar type takes at least 18
@@ -757,10 +758,227 @@ void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, con
     }
 }
 
+
+// ---- the ring kernel (CORVID_CUDA_RING=1; not yet run on a GPU) -------------------------
+//
+// The stream kernel's walk (warps own whole rows, activations staged in shared memory, the
+// same sums in the same order, so the same bits), but the weights' bulk bytes travel by
+// cp.async into a per-warp ring of S stages in shared memory instead of into registers: a
+// warp has S - 1 chunks in flight and registers hold only the 2-byte scales of those
+// stages. Why: the stream kernel is capped by registers at one or two chunks (0.5-2 KiB) in
+// flight a warp, ~32-64 KiB an SM, and its products reach 1.2-2.0 TB/s of 3.1; with S = 4
+// a warp keeps 3 chunks in flight, ~96 KiB an SM. Each lane copies and later reads only its
+// own bytes, so no barrier is needed: cp.async.wait_group makes a thread's copies visible
+// to itself.
+// Per lane and unit the ring holds the quants (16 bytes; Q8_0: 32) and, for Q4_K, the
+// super-block's 16 metadata bytes, for Q6_K the 8 high-bit bytes; the f16 scales (Q4_0,
+// Q8_0, Q6_K: d; Q6_K: the two int8 scales) are loaded into registers when the stage is
+// issued.
+template <DType T> constexpr int ring_quant_bytes() { return T == DType::Q8_0 ? 32 : 16; }
+template <DType T> constexpr int ring_extra_bytes() { return T == DType::Q4_K ? 16 : T == DType::Q6_K ? 8 : 0; }
+template <DType T> constexpr int ring_unit_bytes() { return ring_quant_bytes<T>() + ring_extra_bytes<T>(); }
+constexpr int kRingStages = 4;
+template <DType T, int R> constexpr int ring_units() { return T == DType::Q4_0 ? 2 : 1; }
+template <DType T, bool GLU> constexpr int ring_warp_bytes() {
+    constexpr int R = GLU ? 2 : 1;
+    return kRingStages * R * ring_units<T, R>() * 32 * ring_unit_bytes<T>();
+}
+__host__ __device__ inline size_t ring_act_bytes(int units, bool sums) { return (stream_smem_bytes(units, sums) + 15) / 16 * 16; }
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+template <int I, int N, typename F> __device__ __forceinline__ void static_for(F &&f) {
+    if constexpr (I < N) {
+        f(std::integral_constant<int, I>{});
+        static_for<I + 1, N>(f);
+    }
+}
+
+template <DType T, bool GLU>
+__global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
+    matvec_ring_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
+    constexpr int R = GLU ? 2 : 1, U = ring_units<T, R>(), S = kRingStages;
+    constexpr int QB = ring_quant_bytes<T>(), XB = ring_extra_bytes<T>();
+    constexpr int kSlot = 32 * (QB + XB); // one (stage, row, unit) of a warp
+    extern __shared__ int4 ring_smem[];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int W = static_cast<int>(gridDim.x) * kStreamWarps;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+    const int units = K / 32;
+    const int chunks = (units + 32 * U - 1) / (32 * U);
+    const int64_t bpr = units / (QTraits<T>::qk / 32);
+    int4 *s_q = ring_smem;
+    float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
+    int *s_sum = reinterpret_cast<int *>(s_d + units);
+    uint8_t *ring = reinterpret_cast<uint8_t *>(ring_smem) + ring_act_bytes(units, sq != nullptr) +
+                    static_cast<size_t>(warp) * ring_warp_bytes<T, GLU>();
+    auto slot = [&](int st, int i, int j) { return ring + ((st * R + i) * U + j) * kSlot; };
+
+    uint16_t small_d[S][R][U], small_s[S][R][U]; // the stages' f16 / int8 scales (as loaded)
+    StreamRows<T, R> lr;
+    auto rows_of = [&](int j, StreamRows<T, R> &r) {
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int mat = GLU ? i : s;
+            r.ok[i] = j < jobs;
+            r.s[i] = s;
+            r.row[i] = j - static_cast<int>(p.first_block[s]);
+            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
+        }
+    };
+    int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + warp, lchunk = 0;
+    if (ljob < jobs) rows_of(ljob, lr);
+    // Copies the load cursor's chunk into stage ST (nothing past the last job), one commit group.
+    auto issue = [&](auto st_c) {
+        constexpr int st = decltype(st_c)::value;
+        if (ljob < jobs) {
+#pragma unroll
+            for (int j = 0; j < U; ++j) {
+                const int u = 32 * U * lchunk + 32 * j + lane;
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+                    if (u >= units || !lr.ok[i]) continue;
+                    const PlanarRow<T> &r = lr.r[i];
+                    uint8_t *dst = slot(st, i, j);
+                    [[maybe_unused]] const int64_t sb = u >> 3, k = u & 7;
+                    if constexpr (T == DType::Q8_0) {
+                        cp_async16(dst + 32 * lane, r.p[0] + 32 * static_cast<int64_t>(u));
+                        cp_async16(dst + 32 * lane + 16, r.p[0] + 32 * static_cast<int64_t>(u) + 16);
+                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+                    } else if constexpr (T == DType::Q4_0) {
+                        cp_async16(dst + 16 * lane, r.p[0] + 16 * static_cast<int64_t>(u));
+                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+                    } else if constexpr (T == DType::Q4_K) {
+                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
+                        cp_async16(dst + 32 * QB + 16 * lane, r.p[1] + 16 * sb);
+                    } else { // Q6_K
+                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
+                        cp_async8(dst + 32 * QB + 8 * lane, r.p[1] + 64 * sb + 8 * k);
+                        small_s[st][i][j] = ld_u16(r.p[2] + 16 * sb + 2 * k);
+                        small_d[st][i][j] = ld_u16(r.p[3] + 2 * sb);
+                    }
+                }
+            }
+            if (++lchunk == chunks) {
+                lchunk = 0;
+                ljob += W;
+                if (ljob < jobs) rows_of(ljob, lr);
+            }
+        }
+        cp_async_commit();
+    };
+    // The first S - 1 stages before the dependency wait: weights only.
+    static_for<0, S - 1>(issue);
+    grid_dependency_wait();
+    allow_dependents();
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+
+    const int first_job = static_cast<int>(blockIdx.x) * kStreamWarps + warp;
+    int cjob = first_job, cchunk = 0;
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    auto finish_row = [&] {
+        if constexpr (GLU) {
+            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+            if (lane == 0) p.dst[0][cjob] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+        } else {
+            const int s = cjob < static_cast<int>(p.first_block[1]) ? 0 : cjob < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int row = cjob - static_cast<int>(p.first_block[s]);
+            float v = warp_sum(acc[0]);
+            if (p.res[s]) v += p.res[s][row];
+            if (lane == 0) p.dst[s][row] = v;
+        }
+#pragma unroll
+        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    };
+    bool go = cjob < jobs;
+    while (go) {
+        static_for<0, S>([&](auto st_c) {
+            constexpr int st = decltype(st_c)::value;
+            if (!go) return;
+            cp_async_wait<S - 2>(); // stage st has landed (one group is committed per stage)
+            issue(std::integral_constant<int, (st + S - 1) % S>{}); // into the stage computed last
+#pragma unroll
+            for (int j = 0; j < U; ++j) {
+                const int u = 32 * U * cchunk + 32 * j + lane;
+                if (u >= units) continue;
+                const ActUnit a = act_unit_shared(s_q, u);
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+                    const uint8_t *src = slot(st, i, j);
+                    RawUnit<T> raw{};
+                    if constexpr (T == DType::Q8_0) {
+                        raw.q = *reinterpret_cast<const uint4 *>(src + 32 * lane);
+                        raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * lane + 16);
+                    } else {
+                        raw.q = *reinterpret_cast<const uint4 *>(src + 16 * lane);
+                    }
+                    if constexpr (T == DType::Q4_K) raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * QB + 16 * lane);
+                    if constexpr (T == DType::Q6_K) {
+                        raw.h = *reinterpret_cast<const uint2 *>(src + 32 * QB + 8 * lane);
+                        raw.s = small_s[st][i][j];
+                    }
+                    raw.d = small_d[st][i][j];
+                    acc[i] += unit_dot<T>(decode_unit<T>(raw, u), a.a, s_d[u], sq ? s_sum + u : nullptr);
+                }
+            }
+            if (cchunk == chunks - 1) finish_row();
+            if (++cchunk == chunks) {
+                cchunk = 0;
+                cjob += W;
+                go = cjob < jobs;
+            }
+        });
+    }
+    cp_async_wait<0>();
+    // (Part 0 is the only part when out.q is set, so jobs are its rows.)
+    if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
+}
+
+template <DType T, bool GLU>
+void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                        const int *sq, int glu) {
+    auto *kernel = matvec_ring_kernel<T, GLU>;
+    const size_t smem = ring_act_bytes(k / 32, sq != nullptr) + kStreamWarps * static_cast<size_t>(ring_warp_bytes<T, GLU>());
+    static const bool raised = [kernel] { // once per kernel: the activations of the longest planar rows and the rings
+        CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     kStreamSmemMax + 16 + kStreamWarps * ring_warp_bytes<T, GLU>()));
+        return true;
+    }();
+    (void)raised;
+    const int per_sm = resident_blocks(kernel, smem);
+    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
+    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
+    const unsigned warps = (jobs + rounds - 1) / rounds;
+    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+}
+
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+    // CORVID_CUDA_RING=1: the ring kernel instead (A/B; not yet run on a GPU).
+    static const bool ring = env_choice("CORVID_CUDA_RING", {0, 1}, 0) == 1;
     const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
-    if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    if (ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else if (ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+    else if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
     else launch_stream_units<T, false>(ctx, p, jobs, k, q, d, sq, glu);
 }
 

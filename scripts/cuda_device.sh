@@ -13,6 +13,10 @@
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #     profile-pp=T     the same for one 512-token prompt (pp512)
+#     ab=VAR=VALUE     tg128 on every model in /tmp/m four times, alternating the default and
+#                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
+#     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
+#                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     cpu-amx          the CPU backend's conformance and attention tests on this host's
 #                      processor, which has AMX (the project's VM and CI may not: there the
 #                      AMX paths go untested); CPU-only build in build-cpu
@@ -117,6 +121,29 @@ print(f"per step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernel
 for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
     print(f"{ns/1000:9.1f} us {n:7.1f} x {ns/n/1000:7.2f} us  {name}")
 EOF
+        ;;
+    ab=*)
+        setting=${step#ab=}
+        args=()
+        for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
+        for round in 1 2; do
+            for variant in default "$setting"; do
+                echo "### ab round $round: $variant" >>"$OUT/results.md"
+                if [ "$variant" = default ]; then
+                    $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
+                else
+                    env "$variant" $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
+                fi
+            done
+        done
+        ;;
+    ncu=*)
+        spec=${step#ncu=}
+        t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
+        CORVID_CUDA_GRAPHS=0 ncu --clock-control none -k "regex:${spec#*:}" --launch-skip 300 --launch-count 4 \
+            --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+            $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 2 -r 1 >"$OUT/ncu-$t.txt" 2>&1 || tail -5 "$OUT/ncu-$t.txt"
+        grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles" "$OUT/ncu-$t.txt" | head -60
         ;;
     cpu-amx)
         grep -o 'amx[a-z0-9_]*' /proc/cpuinfo | sort | uniq -c

@@ -72,6 +72,8 @@ public:
         use_graphs_ = !(g && std::strcmp(g, "0") == 0);
         const char *mv = std::getenv("CORVID_CUDA_MATVEC");
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
+        const char *ring = std::getenv("CORVID_CUDA_RING");
+        ctx_.matvec_ring = ring && std::strcmp(ring, "1") == 0;
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");
         planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
         const char *f = std::getenv("CORVID_CUDA_FUSE");

@@ -973,11 +973,9 @@ void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, cons
 
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
-    // CORVID_CUDA_RING=1: the ring kernel instead (A/B; not yet run on a GPU).
-    static const bool ring = env_choice("CORVID_CUDA_RING", {0, 1}, 0) == 1;
     const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
-    if (ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
-    else if (ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+    if (ctx.matvec_ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else if (ctx.matvec_ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
     else if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
     else launch_stream_units<T, false>(ctx, p, jobs, k, q, d, sq, glu);
 }

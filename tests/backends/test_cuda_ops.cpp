@@ -99,6 +99,11 @@ Backend &gpu_old_matvec() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_MATVEC", "old");
     return *b;
 }
+// The ring matvec for one column of planar weights (CORVID_CUDA_RING=1).
+Backend &gpu_ring() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_RING", "1");
+    return *b;
+}
 Backend &cpu_ref() {
     static std::unique_ptr<Backend> b = make_cpu_backend(2);
     return *b;
@@ -354,10 +359,10 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
             {2048, 19, 1, 1, 1, 1, 1}, {4096, 9, 3, 1, 1, 1, 1}, {8192, 5, 1, 1, 1, 1, 1}};
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Every weight layout and integer matvec kernel: planar (the default), ggml's blocks,
-        // and the older kernel.
-        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec()};
-        const char *names[] = {"default", "blocks", "old matvec"};
-        for (int d = 0; d < 3; ++d) {
+        // the older kernel, and the ring kernel.
+        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_ring()};
+        const char *names[] = {"default", "blocks", "old matvec", "ring matvec"};
+        for (int d = 0; d < 4; ++d) {
             CAPTURE(names[d]);
             double worst = 0.0;
             uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
@@ -615,15 +620,18 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 auto ref = c.run(cpu_ref(), outs);
                 auto got = c.run(gpu(), outs);
                 auto unfused = c.run(gpu_unfused(), outs);
+                auto ring = c.run(gpu_ring(), outs);
                 const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two",
                                        "rope of q", "K cache", "V cache"};
-                for (auto *r : {&ref, &got, &unfused})
+                for (auto *r : {&ref, &got, &unfused, &ring})
                     for (size_t i = 6; i < 8; ++i) (*r)[i] = f16_as_f32_bytes((*r)[i]);
                 for (size_t i = 0; i < outs.size(); ++i) {
                     CAPTURE(names[i]);
                     // The same float operations in the same order (the rows here are short
-                    // enough that both use one warp per row): bit for bit.
+                    // enough that both use one warp per row): bit for bit. The ring kernel
+                    // walks the rows as the stream kernel does: the same bits too.
                     CHECK(got[i] == unfused[i]);
+                    CHECK(ring[i] == got[i]);
                     // Against the host: the GLU output is re-quantized to 8 bits before the
                     // down product, so a last-bit difference of expf moves a few values by
                     // a quantization step there.

@@ -55,7 +55,7 @@ struct Context {
     // timing); weights are then never stored planar.
     bool matvec_old = false;
     // CORVID_CUDA_RING=1: the ring matvec instead of the stream kernel for one column
-    // (cuda_matvec_q8.cu; A/B timing).
+    // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
     // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope (or all) turns off one by
     // one, for A/B timing (CORVID_CUDA_FUSE=0 turns every fusion off).

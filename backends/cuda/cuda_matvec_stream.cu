@@ -1,0 +1,488 @@
+// The decode step's integer matvec: one column of planar weights (cuda_planar.cuh), every
+// warp streaming whole rows (the stream kernel; the ring kernel with Context::matvec_ring).
+// The units, their dot product and the launch's parts are cuda_matvec_q8.cuh's; the
+// dispatch that chooses these kernels is in cuda_matvec_q8.cu.
+#include "cuda/cuda_matvec_q8.cuh"
+
+#include <algorithm>
+#include <type_traits>
+
+namespace corvid::cuda {
+namespace q8kernels {
+namespace {
+
+// ---- the stream kernel (planar weights, one column: the decode step) -------------------
+//
+// Each warp owns whole output rows (a GLU: the same row of the gate and the up matrix, both
+// at once) and reads them straight from global memory into registers, a chunk of U units a
+// lane at a time (16-byte loads of planar quants, 512 contiguous bytes a warp, row and unit).
+// A warp walks its rows' chunks as one stream (row w, then w + W, ...), double-buffered: the
+// next chunk, of this row or the next, is loaded before the current one is computed, so a
+// warp always has loads in flight, across row ends too. The activations (their 8-bit values,
+// scales and sums) are staged once a block in shared memory, so the only global loads in the
+// loop are the weights'. No barrier after the staging: warps never wait for each other. The
+// grid is at most 4 blocks an SM that loop over the rows, sized so that every warp gets the
+// same number of rows, and small enough that the next product's blocks find room beside it
+// under programmatic dependent launch: each warp loads its first chunk before its
+// grid-dependency wait, overlapping the previous kernel's tail. Each row's sum is one lane
+// order and one warp reduction whatever the launch (parts, GLU), so fused and unfused
+// products give the same bits.
+// Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
+// SM) and runs as one wave that loads, then computes, then drains; its products ran at
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md). The first form of this kernel
+// (one chunk in flight, computed before the next was loaded; activations read from global
+// memory in the loop, an L2 round trip after each chunk's weights arrived) reached 29-53% of
+// DRAM throughput under ncu, warps stalled on loads 70% of the time.
+// Measured (7B tg128, tokens/s, alternated in one call on one H100; Q4_0 / Q4_K_M / Q8_0):
+// this form 332 / 293 / 252, the tile kernel 319 / 260 / 229; 1 unit a chunk 317 / 292 /
+// 247, 4 units (which spill at 64 registers) 274 / 162 / 120. The first form, on another
+// H100 against tiles at 320 / 250 / 231: 314-324 / 308-311 / 252-253 (so this form may be
+// no faster at Q4_K_M; not alternated in one call). Tried on the first form: two rows a warp
+// sharing each unit's activations, level or a little slower. ncu (caches flushed, Q4_0):
+// q/k/v 14.2 us for 28 MB (2.0 TB/s), wo 8.2 us for 9.4 MB (1.15), gate/up 28.3 us for
+// 51 MB (1.8), down 15.0 us for 25 MB (1.7) against 13.7 us a launch on average and 33.5 us
+// for gate/up with the first form. Still short of the 3.1 TB/s probe: a warp has one or
+// two chunks (0.5-2 KiB) in flight, ~32-64 KiB an SM at 4 blocks an SM, and the registers
+// cap both the chunk size and the blocks; more bytes in flight need copies that hold no
+// registers (cp.async or bulk copies into a per-warp shared-memory ring).
+
+constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
+// Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80).
+template <bool GLU> constexpr int stream_min_blocks() { return GLU ? 3 : 4; }
+// Units a lane loads per row and chunk (two chunks are in registers): the most that compile
+// without spills (a unit and row takes 5 registers at Q4_0; Q4_K, Q6_K: 8; Q8_0: 9).
+// CORVID_CUDA_STREAM_UNITS=1|2|4 forces one for every type (A/B timing).
+template <DType T, int R> constexpr int stream_units_default() {
+    return R == 2 && T != DType::Q4_0 ? 1 : 2;
+}
+
+// The Q8_0 form of part 0's results, as quantize_finished_group makes it, from a warp that
+// has stored rows first, first + step, ... (< rows): the warp that stores the last row of a
+// 32-row group converts it. Called once the warp has stored all its rows, so that its one
+// fence does not wait for loads of rows still to come.
+__device__ void quantize_finished_groups_warp(const Parts &p, int first, int step, int rows, int lane) {
+    __threadfence();
+    for (int row = first; row < rows; row += step) {
+        const int g = row / 32;
+        const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
+        if (last) convert_group(p, g, 0, lane);
+    }
+}
+
+// The R rows of one job: slot i is row `row[i]` of part `s[i]` (a GLU: the gate row, then
+// the same up row), `ok[i]` false past the last row.
+template <DType T, int R> struct StreamRows {
+    PlanarRow<T> r[R];
+    int s[R], row[R];
+    bool ok[R];
+};
+
+template <DType T, int R, int U> struct StreamChunk {
+    RawUnit<T> w[R][U];
+};
+
+// Loads this lane's units u0 + 32 j (j < U) of each row.
+template <DType T, int R, int U>
+__device__ __forceinline__ void load_chunk(StreamChunk<T, R, U> &c, const StreamRows<T, R> &r, int u0, int units,
+                                           int lane) {
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+        const int u = u0 + 32 * j + lane;
+#pragma unroll
+        for (int i = 0; i < R; ++i)
+            if (u < units && r.ok[i]) c.w[i][j] = load_raw<T>(r.r[i], u);
+    }
+}
+
+// The activations in shared memory: unit u's 32 values as two 16-byte halves, swapped for
+// every other group of 4 units, so that the quarter-warp reading one half of 8 consecutive
+// units touches all 32 banks once; then the units' scales, then their sums (when given).
+__device__ __forceinline__ int act_half(int u, int h) { return 2 * u + (h ^ ((u >> 2) & 1)); }
+__device__ __forceinline__ ActUnit act_unit_shared(const int4 *s, int u) {
+    const int4 a0 = s[act_half(u, 0)], a1 = s[act_half(u, 1)];
+    return ActUnit{{a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w}};
+}
+__host__ __device__ inline size_t stream_smem_bytes(int units, bool sums) {
+    return static_cast<size_t>(units) * (32 + 4 + (sums ? 4 : 0));
+}
+// For the longest rows kept planar (kPlanarMaxRowBytes; every planar type takes at least 18
+// bytes a unit).
+constexpr int kStreamSmemMax = static_cast<int>(kPlanarMaxRowBytes / 18 * 40);
+
+// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
+template <DType T, bool GLU, int U>
+__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
+    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
+    constexpr int R = GLU ? 2 : 1;
+    extern __shared__ int4 stream_smem[];
+    const int lane = threadIdx.x & 31;
+    const int W = static_cast<int>(gridDim.x) * kStreamWarps;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]); // rows over all parts (a GLU: pairs)
+    const int units = K / 32;
+    const int chunks = (units + 32 * U - 1) / (32 * U); // per row
+    const int64_t bpr = units / (QTraits<T>::qk / 32);
+    int4 *s_q = stream_smem;
+    float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
+    int *s_sum = reinterpret_cast<int *>(s_d + units);
+    // Job j: row j of the parts' rows laid end to end (row f of that list is row
+    // f - first_block[s] of part s), or a GLU's row j of both matrices.
+    auto rows_of = [&](int j, StreamRows<T, R> &r) {
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int mat = GLU ? i : s;
+            r.ok[i] = j < jobs;
+            r.s[i] = s;
+            r.row[i] = j - static_cast<int>(p.first_block[s]);
+            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
+        }
+    };
+
+    // Two cursors over this warp's (job, chunk) stream: the one being loaded (l) runs one
+    // chunk ahead of the one being computed (c).
+    int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32, lchunk = 0;
+    StreamChunk<T, R, U> buf0, buf1;
+    StreamRows<T, R> lr;
+    if (ljob < jobs) { // the weights first: no kernel writes them
+        rows_of(ljob, lr);
+        load_chunk<T, R, U>(buf0, lr, 0, units, lane);
+    }
+    grid_dependency_wait();
+    allow_dependents();
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+    if (ljob >= jobs) return;
+
+    int cjob = ljob, cchunk = 0, crow[R], cs[R];
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i], acc[i] = 0.0f;
+    auto advance_load = [&] {
+        if (++lchunk == chunks) {
+            lchunk = 0;
+            ljob += W;
+            if (ljob < jobs) rows_of(ljob, lr);
+        }
+    };
+    advance_load();
+    auto finish_row = [&] {
+        if constexpr (GLU) {
+            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+            if (lane == 0) p.dst[0][crow[0]] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+        } else {
+            float v = warp_sum(acc[0]);
+            if (p.res[cs[0]]) v += p.res[cs[0]][crow[0]];
+            if (lane == 0) p.dst[cs[0]][crow[0]] = v;
+        }
+#pragma unroll
+        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    };
+    // Computes the chunk in `cur` while the next one loads into `nxt`; false once there is
+    // no next one.
+    auto step = [&](StreamChunk<T, R, U> &cur, StreamChunk<T, R, U> &nxt) {
+        const bool more = ljob < jobs;
+        if (more) load_chunk<T, R, U>(nxt, lr, 32 * U * lchunk, units, lane);
+#pragma unroll
+        for (int k = 0; k < U; ++k) {
+            const int u = 32 * U * cchunk + 32 * k + lane;
+            if (u < units) {
+                const ActUnit a = act_unit_shared(s_q, u);
+#pragma unroll
+                for (int i = 0; i < R; ++i)
+                    acc[i] += unit_dot<T>(decode_unit<T>(cur.w[i][k], u), a.a, s_d[u], sq ? s_sum + u : nullptr);
+            }
+        }
+        if (cchunk == chunks - 1) finish_row();
+        if (more) {
+            if (cjob != ljob) {
+                cjob = ljob;
+#pragma unroll
+                for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i];
+            }
+            cchunk = lchunk;
+            advance_load();
+        }
+        return more;
+    };
+    const int first_job = cjob;
+    while (step(buf0, buf1) && step(buf1, buf0)) {
+    }
+    // (Part 0 is the only part when out.q is set, so jobs are its rows.)
+    if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
+}
+
+// The blocks an SM holds of kernel (256 threads, smem bytes of shared memory).
+template <typename Kernel> int resident_blocks(Kernel kernel, size_t smem) {
+    int n = 0;
+    CV_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kStreamThreads, smem));
+    return std::max(n, 1);
+}
+
+// The stream kernel's grid: as many blocks an SM as it holds, at most
+// CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), then
+// as few warps as give every warp the same number of jobs.
+template <DType T, bool GLU, int U>
+void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                          const int *sq, int glu) {
+    auto *kernel = matvec_stream_kernel<T, GLU, U>;
+    const size_t smem = stream_smem_bytes(k / 32, sq != nullptr);
+    static const int cap = env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4);
+    static const bool raised = [kernel] { // once per kernel: room for the longest planar rows
+        CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kStreamSmemMax));
+        return true;
+    }();
+    (void)raised;
+    const int per_sm = std::min(cap, resident_blocks(kernel, smem));
+    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
+    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
+    const unsigned warps = (jobs + rounds - 1) / rounds;
+    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+}
+
+template <DType T, bool GLU>
+void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                         const int *sq, int glu) {
+    static const int forced = env_choice("CORVID_CUDA_STREAM_UNITS", {1, 2, 4}, 0);
+    switch (forced ? forced : stream_units_default<T, GLU ? 2 : 1>()) {
+    case 1: return launch_stream_kernel<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
+    case 2: return launch_stream_kernel<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
+    default: return launch_stream_kernel<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
+    }
+}
+
+
+// ---- the ring kernel (CORVID_CUDA_RING=1; not yet run on a GPU) -------------------------
+//
+// The stream kernel's walk (warps own whole rows, activations staged in shared memory, the
+// same sums in the same order, so the same bits), but the weights' bulk bytes travel by
+// cp.async into a per-warp ring of S stages in shared memory instead of into registers: a
+// warp has S - 1 chunks in flight and registers hold only the 2-byte scales of those
+// stages. Why: the stream kernel is capped by registers at one or two chunks (0.5-2 KiB) in
+// flight a warp, ~32-64 KiB an SM, and its products reach 1.2-2.0 TB/s of 3.1; with S = 4
+// a warp keeps 3 chunks in flight, ~96 KiB an SM. Each lane copies and later reads only its
+// own bytes, so no barrier is needed: cp.async.wait_group makes a thread's copies visible
+// to itself.
+// Per lane and unit the ring holds the quants (16 bytes; Q8_0: 32) and, for Q4_K, the
+// super-block's 16 metadata bytes, for Q6_K the 8 high-bit bytes; the f16 scales (Q4_0,
+// Q8_0, Q6_K: d; Q6_K: the two int8 scales) are loaded into registers when the stage is
+// issued.
+template <DType T> constexpr int ring_quant_bytes() { return T == DType::Q8_0 ? 32 : 16; }
+template <DType T> constexpr int ring_extra_bytes() { return T == DType::Q4_K ? 16 : T == DType::Q6_K ? 8 : 0; }
+template <DType T> constexpr int ring_unit_bytes() { return ring_quant_bytes<T>() + ring_extra_bytes<T>(); }
+constexpr int kRingStages = 4;
+template <DType T, int R> constexpr int ring_units() { return T == DType::Q4_0 ? 2 : 1; }
+template <DType T, bool GLU> constexpr int ring_warp_bytes() {
+    constexpr int R = GLU ? 2 : 1;
+    return kRingStages * R * ring_units<T, R>() * 32 * ring_unit_bytes<T>();
+}
+__host__ __device__ inline size_t ring_act_bytes(int units, bool sums) { return (stream_smem_bytes(units, sums) + 15) / 16 * 16; }
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+template <int I, int N, typename F> __device__ __forceinline__ void static_for(F &&f) {
+    if constexpr (I < N) {
+        f(std::integral_constant<int, I>{});
+        static_for<I + 1, N>(f);
+    }
+}
+
+template <DType T, bool GLU>
+__global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
+    matvec_ring_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
+    constexpr int R = GLU ? 2 : 1, U = ring_units<T, R>(), S = kRingStages;
+    constexpr int QB = ring_quant_bytes<T>(), XB = ring_extra_bytes<T>();
+    constexpr int kSlot = 32 * (QB + XB); // one (stage, row, unit) of a warp
+    extern __shared__ int4 ring_smem[];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int W = static_cast<int>(gridDim.x) * kStreamWarps;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+    const int units = K / 32;
+    const int chunks = (units + 32 * U - 1) / (32 * U);
+    const int64_t bpr = units / (QTraits<T>::qk / 32);
+    int4 *s_q = ring_smem;
+    float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
+    int *s_sum = reinterpret_cast<int *>(s_d + units);
+    uint8_t *ring = reinterpret_cast<uint8_t *>(ring_smem) + ring_act_bytes(units, sq != nullptr) +
+                    static_cast<size_t>(warp) * ring_warp_bytes<T, GLU>();
+    auto slot = [&](int st, int i, int j) { return ring + ((st * R + i) * U + j) * kSlot; };
+
+    uint16_t small_d[S][R][U], small_s[S][R][U]; // the stages' f16 / int8 scales (as loaded)
+    StreamRows<T, R> lr;
+    auto rows_of = [&](int j, StreamRows<T, R> &r) {
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int mat = GLU ? i : s;
+            r.ok[i] = j < jobs;
+            r.s[i] = s;
+            r.row[i] = j - static_cast<int>(p.first_block[s]);
+            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
+        }
+    };
+    int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + warp, lchunk = 0;
+    if (ljob < jobs) rows_of(ljob, lr);
+    // Copies the load cursor's chunk into stage ST (nothing past the last job), one commit group.
+    auto issue = [&](auto st_c) {
+        constexpr int st = decltype(st_c)::value;
+        if (ljob < jobs) {
+#pragma unroll
+            for (int j = 0; j < U; ++j) {
+                const int u = 32 * U * lchunk + 32 * j + lane;
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+                    if (u >= units || !lr.ok[i]) continue;
+                    const PlanarRow<T> &r = lr.r[i];
+                    uint8_t *dst = slot(st, i, j);
+                    [[maybe_unused]] const int64_t sb = u >> 3, k = u & 7;
+                    if constexpr (T == DType::Q8_0) {
+                        cp_async16(dst + 32 * lane, r.p[0] + 32 * static_cast<int64_t>(u));
+                        cp_async16(dst + 32 * lane + 16, r.p[0] + 32 * static_cast<int64_t>(u) + 16);
+                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+                    } else if constexpr (T == DType::Q4_0) {
+                        cp_async16(dst + 16 * lane, r.p[0] + 16 * static_cast<int64_t>(u));
+                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
+                    } else if constexpr (T == DType::Q4_K) {
+                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
+                        cp_async16(dst + 32 * QB + 16 * lane, r.p[1] + 16 * sb);
+                    } else { // Q6_K
+                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
+                        cp_async8(dst + 32 * QB + 8 * lane, r.p[1] + 64 * sb + 8 * k);
+                        small_s[st][i][j] = ld_u16(r.p[2] + 16 * sb + 2 * k);
+                        small_d[st][i][j] = ld_u16(r.p[3] + 2 * sb);
+                    }
+                }
+            }
+            if (++lchunk == chunks) {
+                lchunk = 0;
+                ljob += W;
+                if (ljob < jobs) rows_of(ljob, lr);
+            }
+        }
+        cp_async_commit();
+    };
+    // The first S - 1 stages before the dependency wait: weights only.
+    static_for<0, S - 1>(issue);
+    grid_dependency_wait();
+    allow_dependents();
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+
+    const int first_job = static_cast<int>(blockIdx.x) * kStreamWarps + warp;
+    int cjob = first_job, cchunk = 0;
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    auto finish_row = [&] {
+        if constexpr (GLU) {
+            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+            if (lane == 0) p.dst[0][cjob] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+        } else {
+            const int s = cjob < static_cast<int>(p.first_block[1]) ? 0 : cjob < static_cast<int>(p.first_block[2]) ? 1 : 2;
+            const int row = cjob - static_cast<int>(p.first_block[s]);
+            float v = warp_sum(acc[0]);
+            if (p.res[s]) v += p.res[s][row];
+            if (lane == 0) p.dst[s][row] = v;
+        }
+#pragma unroll
+        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    };
+    bool go = cjob < jobs;
+    while (go) {
+        static_for<0, S>([&](auto st_c) {
+            constexpr int st = decltype(st_c)::value;
+            if (!go) return;
+            cp_async_wait<S - 2>(); // stage st has landed (one group is committed per stage)
+            issue(std::integral_constant<int, (st + S - 1) % S>{}); // into the stage computed last
+#pragma unroll
+            for (int j = 0; j < U; ++j) {
+                const int u = 32 * U * cchunk + 32 * j + lane;
+                if (u >= units) continue;
+                const ActUnit a = act_unit_shared(s_q, u);
+#pragma unroll
+                for (int i = 0; i < R; ++i) {
+                    const uint8_t *src = slot(st, i, j);
+                    RawUnit<T> raw{};
+                    if constexpr (T == DType::Q8_0) {
+                        raw.q = *reinterpret_cast<const uint4 *>(src + 32 * lane);
+                        raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * lane + 16);
+                    } else {
+                        raw.q = *reinterpret_cast<const uint4 *>(src + 16 * lane);
+                    }
+                    if constexpr (T == DType::Q4_K) raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * QB + 16 * lane);
+                    if constexpr (T == DType::Q6_K) {
+                        raw.h = *reinterpret_cast<const uint2 *>(src + 32 * QB + 8 * lane);
+                        raw.s = small_s[st][i][j];
+                    }
+                    raw.d = small_d[st][i][j];
+                    acc[i] += unit_dot<T>(decode_unit<T>(raw, u), a.a, s_d[u], sq ? s_sum + u : nullptr);
+                }
+            }
+            if (cchunk == chunks - 1) finish_row();
+            if (++cchunk == chunks) {
+                cchunk = 0;
+                cjob += W;
+                go = cjob < jobs;
+            }
+        });
+    }
+    cp_async_wait<0>();
+    // (Part 0 is the only part when out.q is set, so jobs are its rows.)
+    if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
+}
+
+template <DType T, bool GLU>
+void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
+                        const int *sq, int glu) {
+    auto *kernel = matvec_ring_kernel<T, GLU>;
+    const size_t smem = ring_act_bytes(k / 32, sq != nullptr) + kStreamWarps * static_cast<size_t>(ring_warp_bytes<T, GLU>());
+    static const bool raised = [kernel] { // once per kernel: the activations of the longest planar rows and the rings
+        CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     kStreamSmemMax + 16 + kStreamWarps * ring_warp_bytes<T, GLU>()));
+        return true;
+    }();
+    (void)raised;
+    const int per_sm = resident_blocks(kernel, smem);
+    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
+    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
+    const unsigned warps = (jobs + rounds - 1) / rounds;
+    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+}
+
+} // namespace
+
+template <DType T>
+void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
+    const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
+    if (ctx.matvec_ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else if (ctx.matvec_ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+    else if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    else launch_stream_units<T, false>(ctx, p, jobs, k, q, d, sq, glu);
+}
+
+template void launch_stream<DType::Q4_0>(Context &, Parts, int, int, const int8_t *, const float *, const int *, int);
+template void launch_stream<DType::Q8_0>(Context &, Parts, int, int, const int8_t *, const float *, const int *, int);
+template void launch_stream<DType::Q4_K>(Context &, Parts, int, int, const int8_t *, const float *, const int *, int);
+template void launch_stream<DType::Q6_K>(Context &, Parts, int, int, const int8_t *, const float *, const int *, int);
+
+} // namespace q8kernels
+} // namespace corvid::cuda

@@ -29,7 +29,7 @@ namespace {
 // products give the same bits.
 // Why: the tile kernel stages up to 16 rows in shared memory (37 KiB a block, 6 blocks an
 // SM) and runs as one wave that loads, then computes, then drains; its products ran at
-// 1.1-1.8 TB/s of an H100's 3.2 (see docs/architecture.md). The first form of this kernel
+// 1.1-1.8 TB/s of an H100's 3.2 (see docs/cuda_performance.md). The first form of this kernel
 // (one chunk in flight, computed before the next was loaded; activations read from global
 // memory in the loop, an L2 round trip after each chunk's weights arrived) reached 29-53% of
 // DRAM throughput under ncu, warps stalled on loads 70% of the time.

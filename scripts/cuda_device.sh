@@ -17,6 +17,7 @@
 #                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
+#     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)
 #     cpu-amx          the CPU backend's conformance and attention tests on this host's
 #                      processor, which has AMX (the project's VM and CI may not: there the
 #                      AMX paths go untested); CPU-only build in build-cpu
@@ -137,12 +138,13 @@ EOF
             done
         done
         ;;
-    ncu=*)
-        spec=${step#ncu=}
+    ncu=* | ncu-pp=*)
+        spec=${step#*=}
         t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
-        CORVID_CUDA_GRAPHS=0 ncu --clock-control none -k "regex:${spec#*:}" --launch-skip 300 --launch-count 4 \
+        if [ "${step%%=*}" = ncu-pp ]; then skip=40 bargs=(-p 512 -n 0 -r 1); else skip=300 bargs=(-p 0 -n 2 -r 1); fi
+        CORVID_CUDA_GRAPHS=0 ncu --clock-control none -k "regex:${spec#*:}" --launch-skip $skip --launch-count 4 \
             --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-            $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 2 -r 1 >"$OUT/ncu-$t.txt" 2>&1 || tail -5 "$OUT/ncu-$t.txt"
+            $CORVID bench -m /tmp/m/7b-$t.gguf "${bargs[@]}" >"$OUT/ncu-$t.txt" 2>&1 || tail -5 "$OUT/ncu-$t.txt"
         grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles" "$OUT/ncu-$t.txt" | head -60
         ;;
     cpu-amx)

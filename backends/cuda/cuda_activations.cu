@@ -110,7 +110,7 @@ __global__ void round_kernel(const uint8_t *x, int64_t x_nb1, int64_t K, int64_t
                 v[0] = *xr;
             }
         }
-        OutT o[E];
+        alignas(16) OutT o[E]; // stored below as one 8- or 16-byte word
 #pragma unroll
         for (int e = 0; e < E; ++e) o[e] = to_out<OutT>(round_as(Kind, v[e]));
         OutT *dst = out + m * ld + k;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 namespace corvid::cuda {
 namespace q8kernels {
@@ -109,6 +110,51 @@ __host__ __device__ inline size_t stream_smem_bytes(int units, bool sums) {
 // bytes a unit).
 constexpr int kStreamSmemMax = static_cast<int>(kPlanarMaxRowBytes / 18 * 40);
 
+// The part whose rows job j falls in: the parts' rows are laid end to end (row f of that list
+// is row f - first_block[s] of part s).
+__device__ __forceinline__ int part_of_job(const Parts &p, int j) {
+    return j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
+}
+// The rows of job j: row j of the parts' rows laid end to end, or a GLU's row j of both
+// matrices (slot 0 the gate, slot 1 the up row).
+template <DType T, int R, bool GLU>
+__device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int64_t bpr, StreamRows<T, R> &r) {
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+        const int s = GLU ? 0 : part_of_job(p, j);
+        const int mat = GLU ? i : s;
+        r.ok[i] = j < jobs;
+        r.s[i] = s;
+        r.row[i] = j - static_cast<int>(p.first_block[s]);
+        r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
+    }
+}
+// The column's activations into shared memory (layout above), by the whole block (kStreamThreads), which then
+// meets at a barrier.
+__device__ __forceinline__ void stage_activations(int4 *s_q, float *s_d, int *s_sum, const int8_t *q, const float *dq,
+                                                  const int *sq, int units) {
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+}
+// A finished row (row `row` of part s) from the lanes' sums: a GLU stores act(gate) * up
+// (acc[0], acc[1]), a product its sum plus the part's residual.
+template <bool GLU>
+__device__ __forceinline__ void store_row(const Parts &p, int act, const float *acc, int s, int row, int lane) {
+    if constexpr (GLU) {
+        const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+        if (lane == 0) p.dst[0][row] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
+    } else {
+        float v = warp_sum(acc[0]);
+        if (p.res[s]) v += p.res[s][row];
+        if (lane == 0) p.dst[s][row] = v;
+    }
+}
+
 // R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
 template <DType T, bool GLU, int U>
 __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
@@ -124,38 +170,18 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     int4 *s_q = stream_smem;
     float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
     int *s_sum = reinterpret_cast<int *>(s_d + units);
-    // Job j: row j of the parts' rows laid end to end (row f of that list is row
-    // f - first_block[s] of part s), or a GLU's row j of both matrices.
-    auto rows_of = [&](int j, StreamRows<T, R> &r) {
-#pragma unroll
-        for (int i = 0; i < R; ++i) {
-            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
-            const int mat = GLU ? i : s;
-            r.ok[i] = j < jobs;
-            r.s[i] = s;
-            r.row[i] = j - static_cast<int>(p.first_block[s]);
-            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
-        }
-    };
-
     // Two cursors over this warp's (job, chunk) stream: the one being loaded (l) runs one
     // chunk ahead of the one being computed (c).
     int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32, lchunk = 0;
     StreamChunk<T, R, U> buf0, buf1;
     StreamRows<T, R> lr;
     if (ljob < jobs) { // the weights first: no kernel writes them
-        rows_of(ljob, lr);
+        stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         load_chunk<T, R, U>(buf0, lr, 0, units, lane);
     }
     grid_dependency_wait();
     allow_dependents();
-    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
-        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
-    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
-        s_d[i] = dq[i];
-        if (sq) s_sum[i] = sq[i];
-    }
-    __syncthreads();
+    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
     if (ljob >= jobs) return;
 
     int cjob = ljob, cchunk = 0, crow[R], cs[R];
@@ -166,19 +192,12 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
         if (++lchunk == chunks) {
             lchunk = 0;
             ljob += W;
-            if (ljob < jobs) rows_of(ljob, lr);
+            if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         }
     };
     advance_load();
     auto finish_row = [&] {
-        if constexpr (GLU) {
-            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
-            if (lane == 0) p.dst[0][crow[0]] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
-        } else {
-            float v = warp_sum(acc[0]);
-            if (p.res[cs[0]]) v += p.res[cs[0]][crow[0]];
-            if (lane == 0) p.dst[cs[0]][crow[0]] = v;
-        }
+        store_row<GLU>(p, act, acc, cs[0], crow[0], lane);
 #pragma unroll
         for (int i = 0; i < R; ++i) acc[i] = 0.0f;
     };
@@ -216,11 +235,31 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
 }
 
-// The blocks an SM holds of kernel (256 threads, smem bytes of shared memory).
+// The blocks an SM holds of kernel (256 threads, smem bytes of shared memory), asked of the
+// runtime once per kernel and size (a launch's shared memory follows K, so a model asks a
+// few times; not on every launch).
 template <typename Kernel> int resident_blocks(Kernel kernel, size_t smem) {
+    struct Known {
+        const void *kernel;
+        size_t smem;
+        int blocks;
+    };
+    thread_local std::vector<Known> known;
+    const void *key = reinterpret_cast<const void *>(kernel);
+    for (const Known &k : known)
+        if (k.kernel == key && k.smem == smem) return k.blocks;
     int n = 0;
     CV_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kStreamThreads, smem));
-    return std::max(n, 1);
+    known.push_back(Known{key, smem, std::max(n, 1)});
+    return known.back().blocks;
+}
+
+// Blocks of a stream or ring launch: per_sm blocks on every SM at most, then as few warps as
+// give every warp the same number of jobs.
+unsigned stream_grid(const Context &ctx, unsigned jobs, int per_sm) {
+    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
+    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
+    return blocks_for((jobs + rounds - 1) / rounds, kStreamWarps);
 }
 
 // The stream kernel's grid: as many blocks an SM as it holds, at most
@@ -237,11 +276,8 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, co
         return true;
     }();
     (void)raised;
-    const int per_sm = std::min(cap, resident_blocks(kernel, smem));
-    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
-    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
-    const unsigned warps = (jobs + rounds - 1) / rounds;
-    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+    const unsigned grid = stream_grid(ctx, jobs, std::min(cap, resident_blocks(kernel, smem)));
+    launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
 template <DType T, bool GLU>
@@ -323,19 +359,8 @@ __global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
 
     uint16_t small_d[S][R][U], small_s[S][R][U]; // the stages' f16 / int8 scales (as loaded)
     StreamRows<T, R> lr;
-    auto rows_of = [&](int j, StreamRows<T, R> &r) {
-#pragma unroll
-        for (int i = 0; i < R; ++i) {
-            const int s = GLU ? 0 : j < static_cast<int>(p.first_block[1]) ? 0 : j < static_cast<int>(p.first_block[2]) ? 1 : 2;
-            const int mat = GLU ? i : s;
-            r.ok[i] = j < jobs;
-            r.s[i] = s;
-            r.row[i] = j - static_cast<int>(p.first_block[s]);
-            r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
-        }
-    };
     int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + warp, lchunk = 0;
-    if (ljob < jobs) rows_of(ljob, lr);
+    if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
     // Copies the load cursor's chunk into stage ST (nothing past the last job), one commit group.
     auto issue = [&](auto st_c) {
         constexpr int st = decltype(st_c)::value;
@@ -370,7 +395,7 @@ __global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
             if (++lchunk == chunks) {
                 lchunk = 0;
                 ljob += W;
-                if (ljob < jobs) rows_of(ljob, lr);
+                if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
             }
         }
         cp_async_commit();
@@ -379,13 +404,7 @@ __global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
     static_for<0, S - 1>(issue);
     grid_dependency_wait();
     allow_dependents();
-    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
-        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
-    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
-        s_d[i] = dq[i];
-        if (sq) s_sum[i] = sq[i];
-    }
-    __syncthreads();
+    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
 
     const int first_job = static_cast<int>(blockIdx.x) * kStreamWarps + warp;
     int cjob = first_job, cchunk = 0;
@@ -393,16 +412,8 @@ __global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
 #pragma unroll
     for (int i = 0; i < R; ++i) acc[i] = 0.0f;
     auto finish_row = [&] {
-        if constexpr (GLU) {
-            const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
-            if (lane == 0) p.dst[0][cjob] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
-        } else {
-            const int s = cjob < static_cast<int>(p.first_block[1]) ? 0 : cjob < static_cast<int>(p.first_block[2]) ? 1 : 2;
-            const int row = cjob - static_cast<int>(p.first_block[s]);
-            float v = warp_sum(acc[0]);
-            if (p.res[s]) v += p.res[s][row];
-            if (lane == 0) p.dst[s][row] = v;
-        }
+        const int s = GLU ? 0 : part_of_job(p, cjob);
+        store_row<GLU>(p, act, acc, s, cjob - static_cast<int>(p.first_block[s]), lane);
 #pragma unroll
         for (int i = 0; i < R; ++i) acc[i] = 0.0f;
     };
@@ -461,11 +472,7 @@ void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, cons
         return true;
     }();
     (void)raised;
-    const int per_sm = resident_blocks(kernel, smem);
-    const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
-    const unsigned rounds = (jobs + max_warps - 1) / max_warps;
-    const unsigned warps = (jobs + rounds - 1) / rounds;
-    launch(ctx, kernel, blocks_for(warps, kStreamWarps), kStreamThreads, smem, p, k, q, d, sq, glu);
+    launch(ctx, kernel, stream_grid(ctx, jobs, resident_blocks(kernel, smem)), kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
 } // namespace
@@ -473,6 +480,7 @@ void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, cons
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
     const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
+    if (jobs == 0) return; // no rows: nothing to launch (and stream_grid would divide by zero)
     if (ctx.matvec_ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
     else if (ctx.matvec_ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
     else if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);

@@ -51,6 +51,8 @@ fi
 if [ -d .deps/shared ] && [ ! -e ../shared ]; then mkdir -p ../shared && cp -r .deps/shared/. ../shared/; fi
 B=build-dev
 CORVID=$B/tools/corvid
+# "-m FILE" for every model written by models=.
+model_args() { for f in /tmp/m/*.gguf; do printf '%s\n' -m "$f"; done; }
 
 for step in "$@"; do
     case "$step" in
@@ -80,8 +82,7 @@ for step in "$@"; do
     bench | bench=* | tg | tg=*)
         name=${step%%=*}
         tag=${step#"$name"}
-        args=()
-        for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
+        mapfile -t args < <(model_args)
         if [ "$name" = tg ]; then args+=(-p 0); else args+=(-p 512); fi
         $CORVID bench "${args[@]}" -n 128 -r 3 -o md | tee "$OUT/$name${tag/=/-}.md"
         { echo "### $step ($(env | grep -E '^CORVID_' | tr '\n' ' ' || true))"; cat "$OUT/$name${tag/=/-}.md"; } >>"$OUT/results.md"
@@ -124,17 +125,11 @@ for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
 EOF
         ;;
     ab=*)
-        setting=${step#ab=}
-        args=()
-        for f in /tmp/m/*.gguf; do args+=(-m "$f"); done
+        mapfile -t args < <(model_args)
         for round in 1 2; do
-            for variant in default "$setting"; do
-                echo "### ab round $round: $variant" >>"$OUT/results.md"
-                if [ "$variant" = default ]; then
-                    $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
-                else
-                    env "$variant" $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
-                fi
+            for setting in CORVID_AB_DEFAULT=1 "${step#ab=}"; do # a no-op variable for the default
+                echo "### ab round $round: $setting" >>"$OUT/results.md"
+                env "$setting" $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
             done
         done
         ;;

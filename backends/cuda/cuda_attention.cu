@@ -9,7 +9,9 @@
 // split block of each (head, token) to finish, told by an atomic counter, merges that
 // head (a decode step's merge is ~4 us of launch and ramp for 16 KB of reads).
 //
-// Many queries (prompt): the reference's own steps on the tensor cores: Q rounded to F16,
+// Many queries (prompt) over an F16 cache: flash attention on the tensor cores
+// (cuda_flash_attention.cu). Otherwise (an F32 cache, an unusual head size, or
+// CORVID_CUDA_FLASH=0): the reference's own steps on the tensor cores: Q rounded to F16,
 // S = K^T Q by batched GEMM (F32 accumulation), a masked softmax whose probabilities are
 // rounded to F16 (as the reference rounds them), O = V P by batched GEMM written straight
 // into the result's [head_dim, n_head, n_tokens] layout. Tokens go in chunks so the score
@@ -286,6 +288,14 @@ void attention_prompt(Context &ctx, Tensor &dst) {
 
 } // namespace
 
+void attention_merge(Context &ctx, const float *part_acc, const float2 *part_ml, float *out, int D, int H, int T,
+                     int chunks) {
+    const MergeOut mo{out, nullptr, nullptr, nullptr};
+    launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), kThreads, 0, part_acc,
+           part_ml, mo, D, H, chunks);
+    CV_LAUNCHED("attn_merge_kernel");
+}
+
 bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
     const int D = static_cast<int>(q.ne[0]), H = static_cast<int>(q.ne[1]), T = static_cast<int>(q.ne[2]);
@@ -296,6 +306,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     if (T == 0 || H == 0) return false;
     const size_t es = k.type == DType::F16 ? 2 : 4;
     const bool blas_ok = k.nb[1] % es == 0 && k.nb[2] % es == 0 && v.nb[1] % es == 0 && v.nb[2] % es == 0;
+    if (T >= kPromptMinTokens && NKV > 0 && flash_attention_prompt(ctx, dst)) return false;
     if (T >= kPromptMinTokens && NKV > 0 && blas_ok) {
         attention_prompt(ctx, dst);
         return false;

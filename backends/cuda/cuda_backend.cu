@@ -74,6 +74,8 @@ public:
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
         const char *ring = std::getenv("CORVID_CUDA_RING");
         ctx_.matvec_ring = ring && std::strcmp(ring, "1") == 0;
+        const char *fl = std::getenv("CORVID_CUDA_FLASH");
+        ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");
         planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
         const char *f = std::getenv("CORVID_CUDA_FUSE");

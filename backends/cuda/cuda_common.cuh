@@ -57,6 +57,9 @@ struct Context {
     // CORVID_CUDA_RING=1: the ring matvec instead of the stream kernel for one column
     // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
+    // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
+    // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
+    bool flash_prompt = true;
     // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope (or all) turns off one by
     // one, for A/B timing (CORVID_CUDA_FUSE=0 turns every fusion off).
     enum FuseBit : unsigned {

@@ -3,6 +3,7 @@
 // The units, their dot product and the launch's parts are cuda_matvec_q8.cuh's; the
 // dispatch that chooses these kernels is in cuda_matvec_q8.cu.
 #include "cuda/cuda_matvec_q8.cuh"
+#include "cuda/cuda_async.cuh"
 
 #include <algorithm>
 #include <type_traits>
@@ -318,18 +319,6 @@ template <DType T, bool GLU> constexpr int ring_warp_bytes() {
 }
 __host__ __device__ inline size_t ring_act_bytes(int units, bool sums) { return (stream_smem_bytes(units, sums) + 15) / 16 * 16; }
 
-__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
-    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
-    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
 template <int I, int N, typename F> __device__ __forceinline__ void static_for(F &&f) {
     if constexpr (I < N) {
         f(std::integral_constant<int, I>{});

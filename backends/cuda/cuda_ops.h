@@ -46,6 +46,15 @@ void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 // prepare_activations_q8 would, for columns of head_dim * n_head values) when the head size
 // allows; returns whether it did.
 bool attention(Context &ctx, Tensor &dst, int8_t *q8 = nullptr, float *d8 = nullptr, int *s8 = nullptr);
+// Prompt attention over an F16 cache in one flash kernel (cuda_flash_attention.cu); false,
+// having done nothing, where it does not apply (cache type, head size, alignment, or
+// Context::flash_prompt off).
+bool flash_attention_prompt(Context &ctx, Tensor &dst);
+// Merges split attention's partial states into out [T][H][D]: part_ml [T][H][chunks] holds
+// each chunk's (max, sum of exp(score - max)), part_acc [T][H][chunks][D] its unnormalised
+// weighted sum of V (cuda_attention.cu).
+void attention_merge(Context &ctx, const float *part_acc, const float2 *part_ml, float *out, int D, int H, int T,
+                     int chunks);
 
 // Streaming read bandwidth of device memory in bytes/s (cuda_bandwidth.cu).
 double measure_read_bandwidth(Context &ctx, size_t bytes);

@@ -849,7 +849,8 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         int64_t D, H, HKV, T, NKV;
         DType kv;
     };
-    // T < 16: the split-sequence kernel; T >= 16: the batched-GEMM prompt path.
+    // T < 16: the split-sequence kernel; T >= 16: the flash kernel (F16, head sizes 64, 128,
+    // 256) or the batched-GEMM prompt path (F32 caches, head sizes 8 and 72).
     const A cases[] = {{64, 8, 2, 1, 37, DType::F16},   {64, 8, 2, 7, 37, DType::F16},    {8, 8, 8, 5, 20, DType::F32},
                        {256, 4, 1, 3, 70, DType::F16},  {128, 32, 8, 1, 300, DType::F16}, {80, 6, 3, 9, 33, DType::F32},
                        {64, 8, 2, 20, 37, DType::F16},  {8, 8, 8, 24, 24, DType::F16},    {128, 4, 4, 33, 300, DType::F32},
@@ -880,6 +881,59 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         c.set_f32(m, mv);
         Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
         CHECK(run_and_compare(c, y, 3e-3, 3e-4, "attention").bad == 0);
+    }
+}
+
+// The flash kernel for prompts over an F16 cache (cuda_flash_attention.cu): every head size it
+// takes, query and key counts that are not multiples of its tiles, grouped heads, masks that
+// are causal, soft (finite values, some keys cut) or cut a whole row, and short prompts over
+// long caches (the keys split between blocks). Compared with the reference and, the same
+// graph, with the batched-GEMM path (CORVID_CUDA_FLASH=0).
+TEST_CASE("cuda: prompt flash attention (head sizes, tiles, masks, split keys)") {
+    REQUIRE_GPU();
+    static std::unique_ptr<Backend> gemm_path = gpu_with("CORVID_CUDA_FLASH", "0");
+    std::mt19937 rng(9);
+    enum Mask { kCausal, kSoft, kRowCut };
+    struct A {
+        int64_t D, H, HKV, T, NKV;
+        Mask mask;
+    };
+    const A cases[] = {{64, 8, 2, 100, 130, kCausal}, {80, 4, 4, 16, 16, kCausal},  {96, 6, 2, 65, 200, kSoft},
+                       {128, 8, 2, 20, 2000, kCausal}, {256, 4, 1, 70, 90, kCausal}, {128, 4, 1, 64, 64, kRowCut},
+                       {64, 2, 1, 17, 1500, kSoft},    {128, 32, 8, 130, 700, kCausal}};
+    for (const A &a : cases) {
+        CAPTURE(a.D);
+        CAPTURE(a.T);
+        CAPTURE(a.NKV);
+        CAPTURE(static_cast<int>(a.mask));
+        Case c;
+        Tensor *q = c.input(DType::F32, {a.D, a.H, a.T}, "q");
+        c.set_f32(q, randn(static_cast<size_t>(a.D * a.H * a.T), rng));
+        const int64_t n_ctx = a.NKV + 3;
+        Tensor *kc = c.leaf(DType::F16, {a.D * a.HKV, n_ctx}, "k_cache");
+        Tensor *vc = c.leaf(DType::F16, {a.D * a.HKV, n_ctx}, "v_cache");
+        for (Tensor *t : {kc, vc}) {
+            const auto v = randn(static_cast<size_t>(a.D * a.HKV * n_ctx), rng);
+            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+        }
+        Tensor *k = c.g.view(kc, {a.D, a.NKV, a.HKV}, {kc->nb[1], static_cast<size_t>(a.D) * 2}, 0);
+        Tensor *v = c.g.view(vc, {a.D, a.NKV, a.HKV}, {vc->nb[1], static_cast<size_t>(a.D) * 2}, 0);
+        Tensor *m = c.input(DType::F32, {a.NKV, a.T}, "mask");
+        std::vector<float> mv(static_cast<size_t>(a.NKV * a.T));
+        std::uniform_real_distribution<float> soft(-3.0f, 0.0f);
+        for (int64_t t = 0; t < a.T; ++t)
+            for (int64_t j = 0; j < a.NKV; ++j) {
+                float &x = mv[static_cast<size_t>(t * a.NKV + j)];
+                x = j > a.NKV - a.T + t ? -INFINITY : 0.0f;
+                if (a.mask == kSoft && x == 0.0f) x = (j * 7 + t) % 5 == 0 ? -INFINITY : soft(rng);
+                if (a.mask == kRowCut && (t == 3 || t == 40)) x = -INFINITY;
+            }
+        c.set_f32(m, mv);
+        Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
+        CHECK(run_and_compare(c, y, 3e-3, 3e-4, "flash attention").bad == 0);
+        const auto flash = as_f32(c.run(gpu(), {y})[0]);
+        const auto gemm = as_f32(c.run(*gemm_path, {y})[0]);
+        CHECK(compare(gemm, flash, 3e-3, 3e-4, "flash against the GEMM path").bad == 0);
     }
 }
 

@@ -260,6 +260,7 @@ struct RopeStore {
     const int32_t *ids;
     int64_t n;
     int *err;
+    bool v_quads; // V rows go 4 elements a load and a store (aligned, ne0 % 4 == 0)
 };
 
 // The rotation of pair p (elements i0 = 2p, i0 + 1 of the rotated part) at position `pos`:
@@ -297,7 +298,7 @@ constexpr int kRopeMaxPer = 4;
 // (k.ne0 == head * t1.ne1), so an element's cache place needs no division.
 template <int Kind>
 __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpace s1, int n_t, const int32_t *pos,
-                            const float *ff, RopeArgs a, RopeStore st, bool k_flat) {
+                            const float *ff, RopeArgs a, RopeStore st, bool k_flat, bool pairs) {
     grid_dependency_wait();
     allow_dependents();
     int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -312,7 +313,13 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
                 if (r >= st.n) return;
                 const int64_t e0 = 4 * static_cast<int64_t>(i % per_row);
                 const float *src = reinterpret_cast<const float *>(st.v.src + r * st.v.s_nb1);
-                for (int64_t e = e0; e < e0 + 4 && e < st.v.ne0; ++e) store_elem<Kind>(st.v, st.ids, r, e, src[e], st.err);
+                if (st.v_quads) {
+                    const float4 x = *reinterpret_cast<const float4 *>(src + e0);
+                    const float xs[4] = {x.x, x.y, x.z, x.w};
+                    store_elems<Kind, 4>(st.v, st.ids, r, e0, xs, st.err);
+                } else {
+                    for (int64_t e = e0; e < e0 + 4 && e < st.v.ne0; ++e) store_elem<Kind>(st.v, st.ids, r, e, src[e], st.err);
+                }
             }
             return;
         }
@@ -341,8 +348,13 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
     for (int k = 0; k < kRopeMaxPer; ++k) {
         if (h0 + k >= h_end) break;
         const float *xr = reinterpret_cast<const float *>(t.x + (h0 + k) * t.xm.nb1 + i2 * t.xm.nb2 + i3 * t.xm.nb3);
-        x0[k] = j0 < head ? xr[j0] : 0.0f;
-        x1[k] = j1 < head ? xr[j1] : 0.0f;
+        if (pairs) { // j1 == j0 + 1 < head: one 8-byte load
+            const float2 x = *reinterpret_cast<const float2 *>(xr + j0);
+            x0[k] = x.x, x1[k] = x.y;
+        } else {
+            x0[k] = j0 < head ? xr[j0] : 0.0f;
+            x1[k] = j1 < head ? xr[j1] : 0.0f;
+        }
     }
 #pragma unroll
     for (int k = 0; k < kRopeMaxPer; ++k) {
@@ -350,27 +362,30 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
         if (h >= h_end) break;
         const int64_t r = tb * t.ne1 + h;
         float *o = t.out + r * head;
-        // Element j of the row gets v (and, for the K rows, its cache cell too).
-        auto put = [&](int64_t j, float v) {
-            o[j] = v;
+        // Elements j .. j + N - 1 of the row get v (and, for the K rows, their cache cells too).
+        auto put = [&](int64_t j, auto n, const float *v) {
+            constexpr int N = decltype(n)::value;
+            if constexpr (N == 2) *reinterpret_cast<float2 *>(o + j) = make_float2(v[0], v[1]);
+            else o[j] = v[0];
             if constexpr (Kind >= 0) {
                 if (second) {
                     if (k_flat) {
-                        store_elem<Kind>(st.k, st.ids, tb, h * head + j, v, st.err);
+                        store_elems<Kind, N>(st.k, st.ids, tb, h * head + j, v, st.err);
                     } else {
                         const int64_t f = r * head + j;
-                        store_elem<Kind>(st.k, st.ids, f / st.k.ne0, f % st.k.ne0, v, st.err);
+                        store_elems<Kind, N>(st.k, st.ids, f / st.k.ne0, f % st.k.ne0, v, st.err);
                     }
                 }
             }
         };
-        if (!rotated) { // pass-through tail (elements n_dims..head-1)
-            if (j0 < head) put(j0, x0[k]);
-            if (j1 < head) put(j1, x1[k]);
-            continue;
+        const float y[2] = {rotated ? __fsub_rn(__fmul_rn(x0[k], c), __fmul_rn(x1[k], sn)) : x0[k],
+                            rotated ? __fadd_rn(__fmul_rn(x0[k], sn), __fmul_rn(x1[k], c)) : x1[k]};
+        if (pairs) {
+            put(j0, std::integral_constant<int, 2>{}, y);
+        } else { // (past the rotated part, the pass-through tail n_dims..head-1)
+            if (j0 < head) put(j0, std::integral_constant<int, 1>{}, y);
+            if (j1 < head) put(j1, std::integral_constant<int, 1>{}, y + 1);
         }
-        put(j0, __fsub_rn(__fmul_rn(x0[k], c), __fmul_rn(x1[k], sn)));
-        put(j1, __fadd_rn(__fmul_rn(x0[k], sn), __fmul_rn(x1[k], c)));
     }
 }
 
@@ -511,15 +526,23 @@ void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const Ro
     if (n == 0) return;
     if (n > (int64_t(1) << 31) - 256) fail(Status::internal, "cuda rope: %lld threads", static_cast<long long>(n));
     const bool k_flat = kind >= 0 && st.k.ne0 == t1.head * t1.ne1;
+    const RopeArgs a = rope_args(dst);
+    // Adjacent pairs (not neox) with 8-byte aligned rows: each thread loads, writes and
+    // stores its pair with one access each (scalar 4- and 2-byte accesses saturated L2).
+    auto rows8 = [](const RopeTensor &t) {
+        return reinterpret_cast<uintptr_t>(t.x) % 8 == 0 && reinterpret_cast<uintptr_t>(t.out) % 8 == 0 &&
+               t.xm.nb1 % 8 == 0 && t.xm.nb2 % 8 == 0 && t.xm.nb3 % 8 == 0 && t.head % 2 == 0;
+    };
+    const bool pairs = !a.neox && a.n_dims % 2 == 0 && rows8(t0) && (n_t < 2 || rows8(t1)) &&
+                       (kind < 0 || store_aligned(st.k, kind, 2));
     const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
     const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
     const unsigned blocks = blocks_for(n, 256);
-    const RopeArgs a = rope_args(dst);
     switch (kind) {
-    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
-    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
-    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
-    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat); break;
+    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
+    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
+    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
+    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
     }
     CV_LAUNCHED("rope_kernel");
 }
@@ -556,8 +579,10 @@ bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, cons
 
 void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
     // (K's source rows are b's result: the kernel stores the rotated values, not src.)
-    const RopeStore st{row_store(ks), row_store(vs), static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
-                       ctx.error_flag};
+    RopeStore st{row_store(ks), row_store(vs), static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
+                 ctx.error_flag};
+    st.v_quads = reinterpret_cast<uintptr_t>(st.v.src) % 16 == 0 && st.v.s_nb1 % 16 == 0 &&
+                 store_aligned(st.v, store_kind(vs.type), 4);
     launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, store_kind(ks.type), st);
 }
 

@@ -84,11 +84,25 @@ struct Context {
     ScratchSlot free_q8_slot() const {
         return act_cache.x && act_cache.slot == kScratchQ8 ? kScratchQ8b : kScratchQ8;
     }
-    void invalidate_act_cache() { act_cache.x = nullptr; }
-    // Forgets the cached conversion when [p, p + bytes) overlaps its input.
+    // The same for the F32/F16/BF16 conversion in kScratchActivations (prompt products):
+    // the input, how it was converted (`how`: the rounding and the output type) and the
+    // scratch epoch it was written in (a buffer that moved holds nothing).
+    struct ConvCache {
+        const void *x = nullptr;
+        int64_t bytes = 0, nb1 = 0, K = 0, M = 0, ld = 0;
+        int how = 0;
+        uint64_t epoch = 0;
+    } conv_cache;
+    void invalidate_act_cache() { act_cache.x = nullptr, conv_cache.x = nullptr; }
+    // Forgets a cached conversion whose input [p, p + bytes) overlaps.
     void written(const void *p, size_t bytes) {
-        const auto *a = static_cast<const uint8_t *>(act_cache.x), *b = static_cast<const uint8_t *>(p);
-        if (a && b < a + act_cache.bytes && a < b + bytes) invalidate_act_cache();
+        const auto *b = static_cast<const uint8_t *>(p);
+        auto overlaps = [&](const void *x, int64_t n) {
+            const auto *a = static_cast<const uint8_t *>(x);
+            return a && b < a + n && a < b + bytes;
+        };
+        if (overlaps(act_cache.x, act_cache.bytes)) act_cache.x = nullptr;
+        if (overlaps(conv_cache.x, conv_cache.bytes)) conv_cache.x = nullptr;
     }
 
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it

@@ -65,8 +65,7 @@ void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int
     const int n = static_cast<int>(N), m = static_cast<int>(M), k = static_cast<int>(K);
     if (w == DType::F32) {
         if (w_nb1 % 4 != 0) fail(Status::internal, "cuda gemm: misaligned f32 weight rows");
-        float *xf = static_cast<float *>(ctx.scratch(kScratchActivations, sizeof(float) * K * M));
-        prepare_activations(ctx, w, x, x_nb1, K, M, xf, K, ActOut::f32);
+        const auto *xf = static_cast<const float *>(converted_activations(ctx, w, x, x_nb1, K, M, K, ActOut::f32));
         CV_CUBLAS(cublasSgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, reinterpret_cast<const float *>(W),
                               static_cast<int>(w_nb1 / 4), xf, k, &zero, dst, static_cast<int>(ldd)));
         return;
@@ -75,15 +74,13 @@ void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int
         if (w_nb1 % 2 != 0) fail(Status::internal, "cuda gemm: misaligned weight rows");
         const bool bf = w == DType::BF16;
         const cudaDataType_t dt = bf ? CUDA_R_16BF : CUDA_R_16F;
-        void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
-        prepare_activations(ctx, w, x, x_nb1, K, M, xh, K, bf ? ActOut::bf16 : ActOut::f16);
+        const void *xh = converted_activations(ctx, w, x, x_nb1, K, M, K, bf ? ActOut::bf16 : ActOut::f16);
         CV_CUBLAS(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, W, dt, static_cast<int>(w_nb1 / 2),
                                xh, dt, k, &zero, dst, CUDA_R_32F, static_cast<int>(ldd), CUBLAS_COMPUTE_32F,
                                CUBLAS_GEMM_DEFAULT));
         return;
     }
-    __half *xh = static_cast<__half *>(ctx.scratch(kScratchActivations, 2 * K * M));
-    prepare_activations(ctx, w, x, x_nb1, K, M, xh, K, ActOut::f16);
+    const void *xh = converted_activations(ctx, w, x, x_nb1, K, M, K, ActOut::f16);
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, kMaxScratchElements / K));
     __half *wh = static_cast<__half *>(ctx.scratch(kScratchWeights, 2 * K * chunk));
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {

@@ -36,6 +36,21 @@ Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x
     return a;
 }
 
+void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                            ActOut kind) {
+    void *out = ctx.scratch(kScratchActivations, (kind == ActOut::f32 ? 4 : 2) * ld * M);
+    // What the conversion depends on: the weights' rounding family and the output type.
+    const int qk = static_cast<int>(traits(w).block_size);
+    const int rounding = qk == 32 ? 1 : qk == 256 ? 2 : w == DType::F16 ? 3 : w == DType::BF16 ? 4 : 0;
+    const int how = rounding * 3 + static_cast<int>(kind);
+    auto &c = ctx.conv_cache;
+    if (c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == ld && c.how == how && c.epoch == ctx.scratch_epoch)
+        return out;
+    prepare_activations(ctx, w, x, x_nb1, K, M, out, ld, kind);
+    c = Context::ConvCache{x, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, ld, how, ctx.scratch_epoch};
+    return out;
+}
+
 void mul_mat(Context &ctx, Tensor &dst) {
     const Tensor &w = *dst.src[0], &x = *dst.src[1];
     const int64_t K = w.ne[0], N = w.ne[1], M = x.ne[1];
@@ -55,14 +70,13 @@ void mul_mat(Context &ctx, Tensor &dst) {
                 const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
                 matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd, w.layout);
             } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
-                void *xh = ctx.scratch(kScratchActivations, 2 * K * M);
-                prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xh, K,
-                                    w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
+                const void *xh = converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, K,
+                                                       w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
                 matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dp, ldd);
             } else if (M <= kMatvecMaxCols) {
                 const int64_t ldx = (K + 31) / 32 * 32;
-                float *xq = static_cast<float *>(ctx.scratch(kScratchActivations, sizeof(float) * ldx * M));
-                prepare_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, xq, ldx, ActOut::f32);
+                const auto *xq = static_cast<const float *>(
+                    converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, ldx, ActOut::f32));
                 matvec(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xq, ldx, M, dp, ldd);
             } else {
                 gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dp, ldd,

@@ -16,6 +16,13 @@ enum class ActOut { f32, f16, bf16 };
 void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, void *out,
                          int64_t ld, ActOut kind);
 
+// prepare_activations into the kScratchActivations buffer, or the conversion already there
+// when ctx.conv_cache says it is of the same input, converted the same way (a prompt's q, k
+// and v products read one input; so do gate and up). Every use of that buffer goes through
+// here, so the record stays true.
+void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                            ActOut kind);
+
 // The same conversion kept as 8-bit integers: q [M][K], one float scale per 32 elements
 // d [M][K / 32] (Q8_K's per-256 scale repeated) and the sum of each 32 values sum [M][K / 32]
 // (what Q8_1 and Q8_K store beside the values: the weight types with an offset or a minimum

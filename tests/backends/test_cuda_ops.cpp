@@ -391,6 +391,45 @@ TEST_CASE("cuda: mul_mats sharing one input (the 8-bit conversion is reused only
     for (size_t i = 0; i < ref.size(); ++i) CHECK(compare(as_f32(ref[i]), as_f32(got[i]), 1e-4, 1e-3, "shared input").bad == 0);
 }
 
+// Prompt-sized products reuse the F16/BF16/F32 conversion of their input while it is of the
+// same input, rounded the same way (Context::conv_cache): every product must give the same
+// bits as when it runs alone.
+TEST_CASE("cuda: prompt products sharing one input (the converted activations are reused only while valid)") {
+    REQUIRE_GPU();
+    std::mt19937 rng(12);
+    const int64_t K = 256, M = 40;
+    const DType types[] = {DType::F16, DType::F16, DType::Q4_0, DType::F16, DType::BF16, DType::Q4_K, DType::Q4_K,
+                           DType::F32, DType::Q8_0};
+    const size_t n = std::size(types);
+    const auto xv = randn(static_cast<size_t>(K * M), rng);
+    std::vector<std::vector<uint8_t>> weights(n);
+    auto make = [&](Case &c, size_t i, Tensor *x, Tensor *x2) {
+        Tensor *w = c.leaf(types[i], {K, 24}, "w");
+        if (weights[i].empty()) {
+            fill_weights(c, w, rng);
+            weights[i] = c.bytes(w);
+        } else {
+            c.bytes(w) = weights[i];
+        }
+        return c.g.mul_mat(w, i == 6 ? x2 : x); // product 6: another input (x scaled)
+    };
+    Case all;
+    Tensor *x = all.input(DType::F32, {K, M}, "x");
+    all.set_f32(x, xv);
+    Tensor *x2 = all.g.scale(x, 0.5f);
+    std::vector<Tensor *> ys;
+    for (size_t i = 0; i < n; ++i) ys.push_back(make(all, i, x, x2));
+    const auto together = all.run(gpu(), ys);
+    for (size_t i = 0; i < n; ++i) {
+        CAPTURE(i);
+        Case one;
+        Tensor *xo = one.input(DType::F32, {K, M}, "x");
+        one.set_f32(xo, xv);
+        Tensor *y = make(one, i, xo, one.g.scale(xo, 0.5f));
+        CHECK(one.run(gpu(), {y})[0] == together[i]);
+    }
+}
+
 TEST_CASE("cuda: a decode-sized graph, captured and replayed with new inputs and new memory") {
     REQUIRE_GPU();
     std::mt19937 rng(12);

@@ -18,6 +18,9 @@
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)
+#     sanitize[=TOOL:REGEX]  compute-sanitizer (memcheck by default; racecheck, synccheck,
+#                      initcheck) over the CUDA test cases matching REGEX (doctest -tc,
+#                      default "cuda*"), to sanitize[-TOOL].log
 #     cpu-amx          the CPU backend's conformance and attention tests on this host's
 #                      processor, which has AMX (the project's VM and CI may not: there the
 #                      AMX paths go untested); CPU-only build in build-cpu
@@ -141,6 +144,14 @@ EOF
             --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
             $CORVID bench -m /tmp/m/7b-$t.gguf "${bargs[@]}" >"$OUT/ncu-$t.txt" 2>&1 || tail -5 "$OUT/ncu-$t.txt"
         grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles" "$OUT/ncu-$t.txt" | head -60
+        ;;
+    sanitize | sanitize=*)
+        spec=${step#sanitize}; spec=${spec#=}
+        tool=${spec%%:*}; tool=${tool:-memcheck}
+        tc="cuda*"; [[ "$spec" == *:* ]] && tc=${spec#*:}
+        compute-sanitizer --tool "$tool" --error-exitcode 3 $B/tests/corvid-tests -tc="$tc" >"$OUT/sanitize-$tool.log" 2>&1 &&
+            echo "sanitize $tool ($tc): clean" || { echo "sanitize $tool ($tc): FAILED"; grep -m 20 -E "=========" "$OUT/sanitize-$tool.log"; }
+        tail -3 "$OUT/sanitize-$tool.log"
         ;;
     cpu-amx)
         grep -o 'amx[a-z0-9_]*' /proc/cpuinfo | sort | uniq -c

@@ -58,8 +58,7 @@ struct Context {
     // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
     // Rows a warp of the stream matvec asks of L2 ahead of its loads (0: none; 1 or 2 rounds
-    // of jobs ahead; the F16/BF16 matvec asks for its row when above 0).
-    // CORVID_CUDA_L2_AHEAD=0|1|2; A/B timing.
+    // of jobs ahead). CORVID_CUDA_L2_AHEAD=0|1|2; A/B timing.
     int l2_lookahead = 1;
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).

@@ -2,7 +2,6 @@
 // decoding whole 32-element units straight from the stored blocks (deq32) and dotting
 // them with up to kMatvecMaxCols columns of converted activations held in L1/L2. The
 // weights are read once, coalesced across the warp; the columns share every decode.
-#include "cuda/cuda_async.cuh"
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
@@ -92,13 +91,9 @@ struct Launch {
 template <bool BF, int NC, int U>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_h_kernel(const uint8_t *__restrict__ W, int64_t w_nb1, int N, int K, const uint16_t *__restrict__ x,
-                    float *__restrict__ dst, int64_t ldd, bool prefetch) {
+                    float *__restrict__ dst, int64_t ldd) {
     const int row = blockIdx.x * kWarps + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
-    // The whole row asked of L2 before the grid-dependency wait (the weights are no kernel's
-    // output): device memory streams while the previous kernel finishes, and the loads below
-    // then find most of their bytes in L2 (see the stream matvec's lookahead).
-    if (prefetch && row < N) prefetch_l2(W + static_cast<int64_t>(row) * w_nb1, 2 * static_cast<int64_t>(K), lane);
     grid_dependency_wait();
     allow_dependents();
     if (row >= N) return;
@@ -144,12 +139,11 @@ void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t 
               float *dst, int64_t ldd) {
     const unsigned grid = blocks_for(N, kWarps);
     const int n = static_cast<int>(N), k = static_cast<int>(K);
-    const bool pf = ctx.l2_lookahead > 0;
     switch (M) {
-    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, pf); break;
-    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, pf); break;
-    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, pf); break;
-    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, pf); break;
+    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
     default:
         for (int64_t m0 = 0; m0 < M; m0 += 4)
             launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd);

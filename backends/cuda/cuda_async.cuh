@@ -24,21 +24,6 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// Asks L2 to fetch [p, p + bytes) from device memory ahead of its use, holding no register
-// or shared memory (every lane of the warp calls it). Compute capability 9.0: one bulk
-// prefetch of the 16-byte aligned interior; before: one line prefetch a lane and 128 bytes.
-__device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes, int lane) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + 15) & ~uintptr_t(15);
-    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) & ~uintptr_t(15);
-    if (lane == 0 && e > a)
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a), "r"(static_cast<unsigned>(e - a)) : "memory");
-#else
-    for (int64_t off = 128 * lane; off < bytes; off += 32 * 128)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(static_cast<const uint8_t *>(p) + off));
-#endif
-}
-
 // Four 8x8 matrices of 16-bit values from shared memory: lane i gives the address of row
 // i % 8 of matrix i / 8; register m of every lane then holds row lane / 4, columns
 // 2 (lane % 4) and 2 (lane % 4) + 1 of matrix m (transposed: of its transpose).

@@ -6,7 +6,6 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_planar.cuh"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -75,8 +74,6 @@ public:
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
         const char *ring = std::getenv("CORVID_CUDA_RING");
         ctx_.matvec_ring = ring && std::strcmp(ring, "1") == 0;
-        if (const char *ahead = std::getenv("CORVID_CUDA_L2_AHEAD"))
-            ctx_.l2_lookahead = std::clamp(std::atoi(ahead), 0, 2);
         const char *fl = std::getenv("CORVID_CUDA_FLASH");
         ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");

@@ -57,9 +57,6 @@ struct Context {
     // CORVID_CUDA_RING=1: the ring matvec instead of the stream kernel for one column
     // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
-    // Rows a warp of the stream matvec asks of L2 ahead of its loads (0: none; 1 or 2 rounds
-    // of jobs ahead). CORVID_CUDA_L2_AHEAD=0|1|2; A/B timing.
-    int l2_lookahead = 1;
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
     bool flash_prompt = true;

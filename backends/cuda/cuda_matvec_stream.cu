@@ -159,7 +159,7 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
 // R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
 template <DType T, bool GLU, int U>
 __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
-    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act, int lookahead) {
+    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     constexpr int R = GLU ? 2 : 1;
     extern __shared__ int4 stream_smem[];
     const int lane = threadIdx.x & 31;
@@ -174,24 +174,9 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     // Two cursors over this warp's (job, chunk) stream: the one being loaded (l) runs one
     // chunk ahead of the one being computed (c).
     int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + static_cast<int>(threadIdx.x) / 32, lchunk = 0;
-    // L2 lookahead: the rows of the job `lookahead` rounds ahead of the one being loaded are
-    // asked of L2 (prefetch_l2) when the load cursor reaches a job, those of the first
-    // rounds before the grid-dependency wait, so that device memory streams while the
-    // previous kernel (a norm, a rope, the attention: few blocks) still runs.
-    auto prefetch_job = [&](int j) {
-        if (j >= jobs) return;
-        StreamRows<T, R> pr;
-        stream_rows<T, R, GLU>(p, j, jobs, bpr, pr);
-        constexpr PlanarFormat f = planar_format(T);
-#pragma unroll
-        for (int i = 0; i < R; ++i)
-#pragma unroll
-            for (int k = 0; k < f.n_planes; ++k) prefetch_l2(pr.r[i].p[k], bpr * f.bytes[k], lane);
-    };
     StreamChunk<T, R, U> buf0, buf1;
     StreamRows<T, R> lr;
     if (ljob < jobs) { // the weights first: no kernel writes them
-        for (int k = 0; k <= lookahead; ++k) prefetch_job(ljob + k * W);
         stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         load_chunk<T, R, U>(buf0, lr, 0, units, lane);
     }
@@ -209,7 +194,6 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
             lchunk = 0;
             ljob += W;
             if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
-            if (lookahead) prefetch_job(ljob + lookahead * W);
         }
     };
     advance_load();
@@ -294,7 +278,7 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, co
     }();
     (void)raised;
     const unsigned grid = stream_grid(ctx, jobs, std::min(cap, resident_blocks(kernel, smem)));
-    launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu, ctx.l2_lookahead);
+    launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
 template <DType T, bool GLU>

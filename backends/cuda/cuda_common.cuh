@@ -39,7 +39,8 @@ enum ScratchSlot {
     kScratchQ8 = 3, // 8-bit activations of the last matvec, reused while its input is unchanged;
     kScratchQ8b = 4, // two of them: a product may write the next one's while it reads its own
     kScratchCounters = 5, // zeroed ints for blocks that meet through atomics (zeroed when grown)
-    kScratchCount = 6
+    kScratchMaskTiles = 6, // the prompt mask's tile classes (cuda_flash_attention.cu)
+    kScratchCount = 7
 };
 
 struct Context {
@@ -93,8 +94,17 @@ struct Context {
         int how = 0;
         uint64_t epoch = 0;
     } conv_cache;
-    void invalidate_act_cache() { act_cache.x = nullptr, conv_cache.x = nullptr; }
-    // Forgets a cached conversion whose input [p, p + bytes) overlaps.
+    // The mask whose tile classes kScratchMaskTiles holds (every layer's prompt attention
+    // reads the same mask: classed once a step), with the tiling they were made for.
+    struct MaskTiles {
+        const void *mask = nullptr;
+        int64_t bytes = 0, nb1 = 0;
+        int T = 0, NKV = 0, bc = 0;
+        uint64_t epoch = 0;
+    } mask_tiles;
+    // At the start of every graph: its memory may have been reused.
+    void invalidate_act_cache() { act_cache.x = nullptr, conv_cache.x = nullptr, mask_tiles.mask = nullptr; }
+    // Forgets whatever was derived from [p, p + bytes).
     void written(const void *p, size_t bytes) {
         const auto *b = static_cast<const uint8_t *>(p);
         auto overlaps = [&](const void *x, int64_t n) {
@@ -103,6 +113,7 @@ struct Context {
         };
         if (overlaps(act_cache.x, act_cache.bytes)) act_cache.x = nullptr;
         if (overlaps(conv_cache.x, conv_cache.bytes)) conv_cache.x = nullptr;
+        if (overlaps(mask_tiles.mask, mask_tiles.bytes)) mask_tiles.mask = nullptr;
     }
 
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it

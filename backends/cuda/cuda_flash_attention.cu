@@ -50,23 +50,29 @@ struct FlashArgs {
     float scale;
 };
 
-// One block per (query tile, key tile): which of the three classes its mask is.
-__global__ void tile_class_kernel(const uint8_t *mask, int64_t mask_nb1, int T, int NKV, int bc, int key_tiles,
-                                  uint8_t *tiles) {
+// One block per (query tile, key tile): which of the three classes its mask is. Each thread
+// loads its N values first (independent loads in flight together), then classes them.
+template <int BC>
+__global__ void tile_class_kernel(const uint8_t *mask, int64_t mask_nb1, int T, int NKV, int key_tiles, uint8_t *tiles) {
+    constexpr int kThreads = 256, N = kBr * BC / kThreads;
     grid_dependency_wait();
     allow_dependents();
     const int kt = blockIdx.x, qt = blockIdx.y;
+    float m[N];
+    bool in_range[N];
+#pragma unroll
+    for (int n = 0; n < N; ++n) {
+        const int i = static_cast<int>(threadIdx.x) + kThreads * n;
+        const int t = qt * kBr + i / BC, j = kt * BC + i % BC;
+        in_range[n] = t < T;
+        m[n] = t < T && j < NKV ? reinterpret_cast<const float *>(mask + t * mask_nb1)[j] : NAN; // NaN: past the keys
+    }
     bool all_masked = true, all_zero = true;
-    for (int i = threadIdx.x; i < kBr * bc; i += blockDim.x) {
-        const int t = qt * kBr + i / bc, j = kt * bc + i % bc;
-        if (t >= T) continue;
-        if (j >= NKV) {
-            all_zero = false;
-            continue;
-        }
-        const float m = reinterpret_cast<const float *>(mask + t * mask_nb1)[j];
-        all_masked &= m == -INFINITY;
-        all_zero &= m == 0.0f;
+#pragma unroll
+    for (int n = 0; n < N; ++n) {
+        if (!in_range[n]) continue;
+        all_masked &= m[n] == -INFINITY || m[n] != m[n];
+        all_zero &= m[n] == 0.0f;
     }
     all_masked = __syncthreads_and(all_masked);
     all_zero = __syncthreads_and(all_zero);
@@ -112,6 +118,10 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
     const int first = split * a.tiles_per_split, end = min(a.key_tiles, first + a.tiles_per_split);
     int kt = next_tile(cls, first, end);
     if (kt < end) load_keys(kt, 0);
+    // The tile after kt and whether kt is mixed, known one iteration ahead: reading the
+    // classes (global memory) then costs no wait on the way to the next tile's copies.
+    int next = kt < end ? next_tile(cls, kt + 1, end) : end;
+    bool mixed = kt < end && cls[kt] == kTileMixed;
 
     // Q rounded to F16 (as the reference rounds it for an F16 cache); rows past T are zero.
     for (int i = threadIdx.x; i < kBr * D; i += kWarps * 32) {
@@ -125,7 +135,6 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
     const int row0 = t0 + 16 * warp + g;
     const float scale2 = a.scale * kLog2e;
     for (int stage = 0; kt < end; stage ^= 1) {
-        const int next = next_tile(cls, kt + 1, end);
         if (next < end) {
             load_keys(next, stage ^ 1);
             cp_async_wait<1>();
@@ -134,6 +143,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
         }
         __syncthreads();
         const uint16_t *kst = ks + stage * BC * RH, *vst = vs + stage * BC * RH;
+        const int after = next < end ? next_tile(cls, next + 1, end) : end;
+        const bool next_mixed = next < end && cls[next] == kTileMixed;
 
         // S = Q K^T for this warp's 16 rows.
         float s[BC / 8][4] = {};
@@ -151,7 +162,6 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
         }
 
         // Scale, mask, in base 2; the new row maxima.
-        const bool mixed = cls[kt] == kTileMixed;
         float mx[2] = {row_max[0], row_max[1]};
 #pragma unroll
         for (int nt = 0; nt < BC / 8; ++nt) {
@@ -210,6 +220,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
         }
         __syncthreads(); // this stage's tiles are read before the next iteration refills them
         kt = next;
+        next = after;
+        mixed = next_mixed;
     }
 
 #pragma unroll
@@ -265,18 +277,20 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
         return false;
     const int bc = D <= 128 ? 64 : 32;
     const int q_tiles = (T + kBr - 1) / kBr, key_tiles = (NKV + bc - 1) / bc;
-    // Split the keys when the query tiles alone would leave SMs idle (two blocks fit an SM).
+    // Split the keys when the query tiles alone would leave SMs idle (two blocks fit an SM;
+    // the merge costs ~25 us at 512 x 32 heads, more than half a wave of blocks idle).
     int splits = 1;
     const int64_t blocks = static_cast<int64_t>(q_tiles) * H;
-    if (blocks < 2 * ctx.sm_count && key_tiles >= 4)
+    if (blocks < ctx.sm_count && key_tiles >= 4)
         splits = static_cast<int>(std::min<int64_t>({(2 * ctx.sm_count + blocks - 1) / blocks, key_tiles / 2, 32}));
     const int per_split = (key_tiles + splits - 1) / splits;
     splits = (key_tiles + per_split - 1) / per_split;
 
-    const size_t class_bytes = (static_cast<size_t>(q_tiles) * key_tiles + 255) / 256 * 256;
     const size_t part_slots = splits > 1 ? static_cast<size_t>(T) * H * splits : 0;
-    auto *scratch = static_cast<uint8_t *>(
-        ctx.scratch(kScratchAttention, class_bytes + part_slots * (sizeof(float2) + sizeof(float) * D)));
+    auto *tiles = static_cast<uint8_t *>(ctx.scratch(kScratchMaskTiles, static_cast<size_t>(q_tiles) * key_tiles));
+    auto *scratch = part_slots ? static_cast<uint8_t *>(ctx.scratch(
+                                     kScratchAttention, part_slots * (sizeof(float2) + sizeof(float) * D)))
+                               : nullptr;
     FlashArgs a{};
     a.q = static_cast<const uint8_t *>(q.data);
     a.k = static_cast<const uint8_t *>(k.data);
@@ -289,10 +303,10 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
     a.v_nb1 = static_cast<int64_t>(v.nb[1]);
     a.v_nb2 = static_cast<int64_t>(v.nb[2]);
     a.mask_nb1 = static_cast<int64_t>(mask.nb[1]);
-    a.tiles = scratch;
+    a.tiles = tiles;
     a.out = static_cast<float *>(dst.data);
-    a.part_ml = reinterpret_cast<float2 *>(scratch + class_bytes);
-    a.part_acc = reinterpret_cast<float *>(scratch + class_bytes + part_slots * sizeof(float2));
+    a.part_ml = reinterpret_cast<float2 *>(scratch);
+    a.part_acc = reinterpret_cast<float *>(scratch + part_slots * sizeof(float2));
     a.H = H;
     a.T = T;
     a.NKV = NKV;
@@ -301,9 +315,18 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
     a.tiles_per_split = per_split;
     a.scale = dst.fp[0];
 
-    launch(ctx, tile_class_kernel, dim3(static_cast<unsigned>(key_tiles), static_cast<unsigned>(q_tiles)), 256, 0,
-           a.mask, a.mask_nb1, T, NKV, bc, key_tiles, scratch);
-    CV_LAUNCHED("tile_class_kernel");
+    // The classes of this mask's tiles, unless this step's earlier layers left them.
+    const Context::MaskTiles want{mask.data, a.mask_nb1 * (T - 1) + static_cast<int64_t>(sizeof(float)) * NKV,
+                                  a.mask_nb1, T, NKV, bc, ctx.scratch_epoch};
+    const Context::MaskTiles &have = ctx.mask_tiles;
+    if (have.mask != want.mask || have.nb1 != want.nb1 || have.T != T || have.NKV != NKV || have.bc != bc ||
+        have.epoch != want.epoch) {
+        const dim3 cg(static_cast<unsigned>(key_tiles), static_cast<unsigned>(q_tiles));
+        if (bc == 64) launch(ctx, tile_class_kernel<64>, cg, 256, 0, a.mask, a.mask_nb1, T, NKV, key_tiles, tiles);
+        else launch(ctx, tile_class_kernel<32>, cg, 256, 0, a.mask, a.mask_nb1, T, NKV, key_tiles, tiles);
+        CV_LAUNCHED("tile_class_kernel");
+        ctx.mask_tiles = want;
+    }
     const dim3 grid(static_cast<unsigned>(q_tiles), static_cast<unsigned>(H), static_cast<unsigned>(splits));
     switch (D) {
     case 64: launch_flash<64>(ctx, a, grid); break;

@@ -969,10 +969,53 @@ TEST_CASE("cuda: prompt flash attention (head sizes, tiles, masks, split keys)")
             }
         c.set_f32(m, mv);
         Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
-        CHECK(run_and_compare(c, y, 3e-3, 3e-4, "flash attention").bad == 0);
+        // The flash kernel rounds the probabilities to F16 before they are normalised (as
+        // flash attention in the reference does), the reference after: outputs near zero
+        // (cancelling terms) then differ by a few 1e-4.
+        CHECK(run_and_compare(c, y, 3e-3, 1e-3, "flash attention").bad == 0);
         const auto flash = as_f32(c.run(gpu(), {y})[0]);
         const auto gemm = as_f32(c.run(*gemm_path, {y})[0]);
-        CHECK(compare(gemm, flash, 3e-3, 3e-4, "flash against the GEMM path").bad == 0);
+        CHECK(compare(gemm, flash, 3e-3, 1e-3, "flash against the GEMM path").bad == 0);
+    }
+}
+
+// Every layer's attention reads one mask, whose tile classes are made once a step
+// (Context::mask_tiles): attentions of other head sizes (other key tiles) over the same
+// mask, and a mask changed between two runs of the graph, must not reuse stale classes.
+TEST_CASE("cuda: prompt flash attentions sharing one mask") {
+    REQUIRE_GPU();
+    std::mt19937 rng(10);
+    const int64_t T = 80, NKV = 150;
+    Case c;
+    Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
+    std::vector<Tensor *> ys;
+    for (int64_t D : {128, 256, 128, 64}) {
+        const int64_t H = 4, HKV = 2;
+        Tensor *q = c.input(DType::F32, {D, H, T}, "q");
+        c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
+        Tensor *kc = c.leaf(DType::F16, {D * HKV, NKV}, "k_cache");
+        Tensor *vc = c.leaf(DType::F16, {D * HKV, NKV}, "v_cache");
+        for (Tensor *t : {kc, vc}) {
+            const auto v = randn(static_cast<size_t>(D * HKV * NKV), rng);
+            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+        }
+        Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        ys.push_back(c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D))));
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        CAPTURE(pass);
+        std::vector<float> mv(static_cast<size_t>(NKV * T));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t j = 0; j < NKV; ++j) // pass 0 causal; pass 1 a sliding window of 40 keys
+                mv[static_cast<size_t>(t * NKV + j)] =
+                    j > NKV - T + t || (pass == 1 && j < NKV - T + t - 40) ? -INFINITY : 0.0f;
+        c.set_f32(m, mv);
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), ys);
+        const auto got = c.run(gpu(), ys);
+        for (size_t i = 0; i < ys.size(); ++i)
+            CHECK(compare(as_f32(ref[i]), as_f32(got[i]), 3e-3, 1e-3, "flash attention, shared mask").bad == 0);
     }
 }
 

@@ -40,7 +40,8 @@ enum ScratchSlot {
     kScratchQ8b = 4, // two of them: a product may write the next one's while it reads its own
     kScratchCounters = 5, // zeroed ints for blocks that meet through atomics (zeroed when grown)
     kScratchMaskTiles = 6, // the prompt mask's tile classes (cuda_flash_attention.cu)
-    kScratchCount = 7
+    kScratchRope = 7,      // rope's cos/sin a position and pair (cuda_norm_rope.cu)
+    kScratchCount = 8
 };
 
 struct Context {
@@ -102,8 +103,18 @@ struct Context {
         int T = 0, NKV = 0, bc = 0;
         uint64_t epoch = 0;
     } mask_tiles;
+    // The positions and parameters whose rope angles kScratchRope holds (every layer's rope
+    // of a step has the same: the first computes them, the others read them).
+    struct RopeAngles {
+        const void *pos = nullptr, *ff = nullptr;
+        int64_t n_pos = 0;
+        float args[7] = {};
+        uint64_t epoch = 0;
+    } rope_angles;
     // At the start of every graph: its memory may have been reused.
-    void invalidate_act_cache() { act_cache.x = nullptr, conv_cache.x = nullptr, mask_tiles.mask = nullptr; }
+    void invalidate_act_cache() {
+        act_cache.x = nullptr, conv_cache.x = nullptr, mask_tiles.mask = nullptr, rope_angles.pos = nullptr;
+    }
     // Forgets whatever was derived from [p, p + bytes).
     void written(const void *p, size_t bytes) {
         const auto *b = static_cast<const uint8_t *>(p);
@@ -114,6 +125,7 @@ struct Context {
         if (overlaps(act_cache.x, act_cache.bytes)) act_cache.x = nullptr;
         if (overlaps(conv_cache.x, conv_cache.bytes)) conv_cache.x = nullptr;
         if (overlaps(mask_tiles.mask, mask_tiles.bytes)) mask_tiles.mask = nullptr;
+        if (overlaps(rope_angles.pos, rope_angles.n_pos * 4)) rope_angles.pos = nullptr;
     }
 
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 namespace corvid::cuda {
 namespace {
@@ -281,6 +282,14 @@ __device__ __forceinline__ void rope_angle(const RopeArgs &a, float pos, int p, 
     s = __fmul_rn(sinf(th), mscale);
 }
 
+// Rope angles shared by the ropes of a step (Context::rope_angles): cos and sin of pair p at
+// position index i2 in [i2 * n_dims / 2 + p]. in: read them (computed by an earlier rope of
+// the same positions and parameters); out: this launch computes and stores them.
+struct RopeTable {
+    const float2 *in;
+    float2 *out;
+};
+
 // The thread space of one rotated tensor: (token, group of `per` heads, pair), pairs
 // fastest, so that a warp reads consecutive elements; each thread computes its pair's angle
 // once and rotates that pair in each of its heads (a prompt's angle is then not recomputed
@@ -298,7 +307,7 @@ constexpr int kRopeMaxPer = 4;
 // (k.ne0 == head * t1.ne1), so an element's cache place needs no division.
 template <int Kind>
 __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpace s1, int n_t, const int32_t *pos,
-                            const float *ff, RopeArgs a, RopeStore st, bool k_flat, bool pairs) {
+                            const float *ff, RopeArgs a, RopeTable tab, RopeStore st, bool k_flat, bool pairs) {
     grid_dependency_wait();
     allow_dependents();
     int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -336,7 +345,16 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
     const int h_end = min(static_cast<int>(t.ne1), (g + 1) * sp.per);
     float c = 1.0f, sn = 0.0f;
     const bool rotated = i0 < a.n_dims;
-    if (rotated) rope_angle(a, static_cast<float>(pos[i2]), p, ff, c, sn);
+    if (rotated) {
+        const int64_t slot = i2 * (a.n_dims / 2) + p;
+        if (tab.in) {
+            const float2 cs = tab.in[slot];
+            c = cs.x, sn = cs.y;
+        } else {
+            rope_angle(a, static_cast<float>(pos[i2]), p, ff, c, sn);
+            if (tab.out && g == 0 && !second && i3 == 0) tab.out[slot] = make_float2(c, sn);
+        }
+    }
     const int64_t j0 = !rotated ? a.n_dims + (i0 - a.n_dims) : a.neox ? p : i0;
     const int64_t j1 = !rotated ? j0 + 1 : a.neox ? p + a.n_dims / 2 : i0 + 1;
     // A group is at most kRopeMaxPer heads: all their loads first, then the rotations and
@@ -527,6 +545,24 @@ void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const Ro
     if (n > (int64_t(1) << 31) - 256) fail(Status::internal, "cuda rope: %lld threads", static_cast<long long>(n));
     const bool k_flat = kind >= 0 && st.k.ne0 == t1.head * t1.ne1;
     const RopeArgs a = rope_args(dst);
+    const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
+    const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
+    // The angles: made by the first rope of a step's positions and parameters, read by the rest.
+    RopeTable tab{};
+    const int64_t n_pos = t0.xm.ne2;
+    if (a.n_dims >= 2 && n_pos > 0) {
+        auto *table = static_cast<float2 *>(ctx.scratch(kScratchRope, sizeof(float2) * n_pos * (a.n_dims / 2)));
+        const Context::RopeAngles want{pos, ff, n_pos, {static_cast<float>(a.n_dims), a.freq_scale, a.ext_factor,
+                                       a.attn_factor, a.theta_scale, a.corr0, a.corr1}, ctx.scratch_epoch};
+        const Context::RopeAngles &have = ctx.rope_angles;
+        if (have.pos == want.pos && have.ff == want.ff && have.n_pos == n_pos && have.epoch == want.epoch &&
+            std::equal(std::begin(have.args), std::end(have.args), std::begin(want.args))) {
+            tab.in = table;
+        } else {
+            tab.out = table;
+            ctx.rope_angles = want;
+        }
+    }
     // Adjacent pairs (not neox) with 8-byte aligned rows: each thread loads, writes and
     // stores its pair with one access each (scalar 4- and 2-byte accesses saturated L2).
     auto rows8 = [](const RopeTensor &t) {
@@ -535,14 +571,12 @@ void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const Ro
     };
     const bool pairs = !a.neox && a.n_dims % 2 == 0 && rows8(t0) && (n_t < 2 || rows8(t1)) &&
                        (kind < 0 || store_aligned(st.k, kind, 2));
-    const auto *pos = static_cast<const int32_t *>(dst.src[1]->data);
-    const float *ff = dst.src[2] ? static_cast<const float *>(dst.src[2]->data) : nullptr;
     const unsigned blocks = blocks_for(n, 256);
     switch (kind) {
-    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
-    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
-    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
-    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, st, k_flat, pairs); break;
+    case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, tab, st, k_flat, pairs); break;
+    case 0: launch(ctx, rope_kernel<0>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, tab, st, k_flat, pairs); break;
+    case 1: launch(ctx, rope_kernel<1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, tab, st, k_flat, pairs); break;
+    default: launch(ctx, rope_kernel<2>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, tab, st, k_flat, pairs); break;
     }
     CV_LAUNCHED("rope_kernel");
 }

@@ -881,6 +881,51 @@ TEST_CASE("cuda: rope (normal, neox, partial, freq factors, YaRN)") {
     }
 }
 
+// A step's ropes share their positions: the first computes the angles, the rest read them
+// (Context::rope_angles). Ropes of other parameters, another rotated width, freq factors or
+// other positions in the same graph must compute their own.
+TEST_CASE("cuda: ropes sharing positions reuse the angles only when they are the same") {
+    REQUIRE_GPU();
+    std::mt19937 rng(13);
+    Case c;
+    const int64_t head = 64, heads = 4, tokens = 9;
+    Tensor *pos = c.input(DType::I32, {tokens}, "pos");
+    Tensor *pos2 = c.input(DType::I32, {tokens}, "pos2");
+    std::vector<int32_t> pv, pv2;
+    for (int64_t t = 0; t < tokens; ++t) pv.push_back(static_cast<int32_t>(7 * t + 3)), pv2.push_back(static_cast<int32_t>(t));
+    c.set_i32(pos, pv);
+    c.set_i32(pos2, pv2);
+    Tensor *ff = c.input(DType::F32, {head / 2}, "ff");
+    std::vector<float> f(static_cast<size_t>(head / 2));
+    for (size_t i = 0; i < f.size(); ++i) f[i] = 1.0f + 0.5f * static_cast<float>(i % 3);
+    c.set_f32(ff, f);
+    RopeParams base;
+    base.n_dims = static_cast<int32_t>(head);
+    RopeParams other_base = base, partial = base;
+    other_base.freq_base = 500000.0f;
+    partial.n_dims = 32;
+    struct R {
+        Tensor *pos;
+        RopeParams p;
+        Tensor *ff;
+    };
+    const R ropes[] = {{pos, base, nullptr},    {pos, base, nullptr}, {pos, other_base, nullptr}, {pos, base, nullptr},
+                       {pos, partial, nullptr}, {pos, base, ff},      {pos2, base, nullptr},      {pos, base, nullptr}};
+    std::vector<Tensor *> ys;
+    for (const R &r : ropes) {
+        Tensor *x = c.input(DType::F32, {head, heads, tokens}, "x");
+        c.set_f32(x, randn(static_cast<size_t>(head * heads * tokens), rng));
+        ys.push_back(c.g.rope(x, r.pos, r.p, r.ff));
+    }
+    IsaGuard isa;
+    const auto ref = c.run(cpu_ref(), ys);
+    const auto got = c.run(gpu(), ys);
+    for (size_t i = 0; i < ys.size(); ++i) {
+        CAPTURE(i);
+        CHECK(compare(as_f32(ref[i]), as_f32(got[i]), 1e-5, 2e-6, "rope").bad == 0);
+    }
+}
+
 TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
     REQUIRE_GPU();
     std::mt19937 rng(6);

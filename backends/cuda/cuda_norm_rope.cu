@@ -613,10 +613,11 @@ bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, cons
 
 void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
     // (K's source rows are b's result: the kernel stores the rotated values, not src.)
-    RopeStore st{row_store(ks), row_store(vs), static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
-                 ctx.error_flag};
-    st.v_quads = reinterpret_cast<uintptr_t>(st.v.src) % 16 == 0 && st.v.s_nb1 % 16 == 0 &&
-                 store_aligned(st.v, store_kind(vs.type), 4);
+    const RowStore v = row_store(vs);
+    const bool v_quads = reinterpret_cast<uintptr_t>(v.src) % 16 == 0 && v.s_nb1 % 16 == 0 &&
+                         store_aligned(v, store_kind(vs.type), 4);
+    const RopeStore st{row_store(ks), v, static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
+                       ctx.error_flag, v_quads};
     launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, store_kind(ks.type), st);
 }
 

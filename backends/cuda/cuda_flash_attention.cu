@@ -48,6 +48,7 @@ struct FlashArgs {
     float2 *part_ml;      // [T][H][splits] (max, sum) in natural-log units, as attention_merge reads
     int H, T, NKV, group, key_tiles, tiles_per_split;
     float scale;
+    bool q_vec; // Q's rows can be read 16 bytes at a time
 };
 
 // One block per (query tile, key tile): which of the three classes its mask is. Each thread
@@ -77,6 +78,12 @@ __global__ void tile_class_kernel(const uint8_t *mask, int64_t mask_nb1, int T, 
     all_masked = __syncthreads_and(all_masked);
     all_zero = __syncthreads_and(all_zero);
     if (threadIdx.x == 0) tiles[qt * key_tiles + kt] = all_masked ? kTileMasked : all_zero ? kTileOpen : kTileMixed;
+}
+
+constexpr int largest_divisor_upto(int n, int cap) {
+    for (int d = cap; d > 1; --d)
+        if (n % d == 0) return d;
+    return 1;
 }
 
 // The first key tile at or after kt, before end, that is not wholly masked (end if none).
@@ -124,10 +131,32 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
     bool mixed = kt < end && cls[kt] == kTileMixed;
 
     // Q rounded to F16 (as the reference rounds it for an F16 cache); rows past T are zero.
-    for (int i = threadIdx.x; i < kBr * D; i += kWarps * 32) {
-        const int r = i / D, d = i % D, t = t0 + r;
-        const float x = t < a.T ? reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2)[d] : 0.0f;
-        qs[r * RH + d] = __half_as_ushort(__float2half_rn(x));
+    // 16-byte loads, 8 a thread in flight at once (a loop of dependent-looking loads took
+    // several microseconds a block).
+    if (a.q_vec) {
+        constexpr int Q4 = D / 4, per = kBr * Q4 / (kWarps * 32), batch = largest_divisor_upto(per, 8);
+#pragma unroll 1
+        for (int b = 0; b < per; b += batch) {
+            float4 x[batch];
+#pragma unroll
+            for (int n = 0; n < batch; ++n) {
+                const int i = static_cast<int>(threadIdx.x) + kWarps * 32 * (b + n), r = i / Q4, t = t0 + r;
+                x[n] = t < a.T ? reinterpret_cast<const float4 *>(a.q + h * a.q_nb1 + t * a.q_nb2)[i % Q4]
+                               : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
+#pragma unroll
+            for (int n = 0; n < batch; ++n) {
+                const int i = static_cast<int>(threadIdx.x) + kWarps * 32 * (b + n), r = i / Q4;
+                *reinterpret_cast<uint2 *>(qs + r * RH + 4 * (i % Q4)) =
+                    make_uint2(pack_half2(x[n].x, x[n].y), pack_half2(x[n].z, x[n].w));
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < kBr * D; i += kWarps * 32) {
+            const int r = i / D, d = i % D, t = t0 + r;
+            const float x = t < a.T ? reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2)[d] : 0.0f;
+            qs[r * RH + d] = __half_as_ushort(__float2half_rn(x));
+        }
     }
 
     float o[D / 8][4] = {};
@@ -314,6 +343,7 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
     a.key_tiles = key_tiles;
     a.tiles_per_split = per_split;
     a.scale = dst.fp[0];
+    a.q_vec = a16(reinterpret_cast<uintptr_t>(q.data)) && a16(q.nb[1]) && a16(q.nb[2]);
 
     // The classes of this mask's tiles, unless this step's earlier layers left them.
     const Context::MaskTiles want{mask.data, a.mask_nb1 * (T - 1) + static_cast<int64_t>(sizeof(float)) * NKV,

@@ -12,11 +12,12 @@
 // to F16 before P V): the same roundings, except that the probabilities are rounded before
 // normalisation, relative to the running max, as flash attention in the reference does.
 //
-// The mask is read only where it matters: a first small kernel classes every (query tile,
-// key tile) as wholly masked (skipped: the causal upper triangle), maskless (all zero: no
-// mask reads) or mixed. With few query tiles for the SMs (a short prompt chunk over a long
-// cache), the keys are also split between blocks and the partial states merged as in the
-// decode path (attention_merge).
+// The mask is read only where it matters: a small kernel classes every (query tile, key
+// tile) as wholly masked (skipped: the causal upper triangle), maskless (all zero: no mask
+// reads) or mixed, once a step (every layer reads the same mask: Context::mask_tiles). With
+// fewer query tiles than SMs (a short prompt chunk over a long cache), the keys are also
+// split between blocks and the partial states merged as in the decode path
+// (attention_merge).
 #include "cuda/cuda_async.cuh"
 #include "cuda/cuda_ops.h"
 

@@ -48,9 +48,7 @@ __device__ float block_reduce(float v, float *sh, bool is_max) {
     return r;
 }
 
-struct AttnArgs {
-    const uint8_t *q, *k, *v, *mask;
-    int64_t q_nb1, q_nb2, k_nb1, k_nb2, v_nb1, v_nb2, mask_nb1;
+struct AttnArgs : AttnOperands {
     int D, H, NKV, group, chunks;
     float scale;
     bool vec; // K rows can be read with 16-byte loads
@@ -297,7 +295,7 @@ void attention_merge(Context &ctx, const float *part_acc, const float2 *part_ml,
 }
 
 bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
-    const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
+    const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2];
     const int D = static_cast<int>(q.ne[0]), H = static_cast<int>(q.ne[1]), T = static_cast<int>(q.ne[2]);
     const int NKV = static_cast<int>(k.ne[1]), HKV = static_cast<int>(k.ne[2]);
     if (D > kMaxHead) fail(Status::unsupported, "cuda attention: head size %d is over %d", D, kMaxHead);
@@ -312,17 +310,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
         return false;
     }
     AttnArgs a{};
-    a.q = static_cast<const uint8_t *>(q.data);
-    a.k = static_cast<const uint8_t *>(k.data);
-    a.v = static_cast<const uint8_t *>(v.data);
-    a.mask = static_cast<const uint8_t *>(mask.data);
-    a.q_nb1 = static_cast<int64_t>(q.nb[1]);
-    a.q_nb2 = static_cast<int64_t>(q.nb[2]);
-    a.k_nb1 = static_cast<int64_t>(k.nb[1]);
-    a.k_nb2 = static_cast<int64_t>(k.nb[2]);
-    a.v_nb1 = static_cast<int64_t>(v.nb[1]);
-    a.v_nb2 = static_cast<int64_t>(v.nb[2]);
-    a.mask_nb1 = static_cast<int64_t>(mask.nb[1]);
+    static_cast<AttnOperands &>(a) = attn_operands(dst);
     a.D = D;
     a.H = H;
     a.NKV = NKV;

@@ -275,7 +275,7 @@ public:
 
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
-        ctx_.invalidate_act_cache(); // another graph: its memory may have been reused
+        ctx_.forget_derived(); // another graph: its memory may have been reused
         for (size_t i = 0; i < nodes.size();) {
             if (const size_t n = fuse_ ? run_fused(ctx_, nodes, i) : 0) {
                 i += n;

@@ -111,8 +111,9 @@ struct Context {
         float args[7] = {};
         uint64_t epoch = 0;
     } rope_angles;
-    // At the start of every graph: its memory may have been reused.
-    void invalidate_act_cache() {
+    // Forgets every record above (conversions, mask classes, angles): at the start of every
+    // graph, whose memory may have been reused.
+    void forget_derived() {
         act_cache.x = nullptr, conv_cache.x = nullptr, mask_tiles.mask = nullptr, rope_angles.pos = nullptr;
     }
     // Forgets whatever was derived from [p, p + bytes).

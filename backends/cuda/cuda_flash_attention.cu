@@ -40,9 +40,7 @@ template <int D> constexpr size_t smem_bytes() {
 
 enum TileClass : uint8_t { kTileMasked = 0, kTileOpen = 1, kTileMixed = 2 };
 
-struct FlashArgs {
-    const uint8_t *q, *k, *v, *mask;
-    int64_t q_nb1, q_nb2, k_nb1, k_nb2, v_nb1, v_nb2, mask_nb1;
+struct FlashArgs : AttnOperands {
     const uint8_t *tiles; // [query tiles][key tiles] TileClass
     float *out;           // [T][H][D] (no split), else the partial states:
     float *part_acc;      // [T][H][splits][D] unnormalised sums
@@ -322,17 +320,7 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
                                      kScratchAttention, part_slots * (sizeof(float2) + sizeof(float) * D)))
                                : nullptr;
     FlashArgs a{};
-    a.q = static_cast<const uint8_t *>(q.data);
-    a.k = static_cast<const uint8_t *>(k.data);
-    a.v = static_cast<const uint8_t *>(v.data);
-    a.mask = static_cast<const uint8_t *>(mask.data);
-    a.q_nb1 = static_cast<int64_t>(q.nb[1]);
-    a.q_nb2 = static_cast<int64_t>(q.nb[2]);
-    a.k_nb1 = static_cast<int64_t>(k.nb[1]);
-    a.k_nb2 = static_cast<int64_t>(k.nb[2]);
-    a.v_nb1 = static_cast<int64_t>(v.nb[1]);
-    a.v_nb2 = static_cast<int64_t>(v.nb[2]);
-    a.mask_nb1 = static_cast<int64_t>(mask.nb[1]);
+    static_cast<AttnOperands &>(a) = attn_operands(dst);
     a.tiles = tiles;
     a.out = static_cast<float *>(dst.data);
     a.part_ml = reinterpret_cast<float2 *>(scratch);

@@ -46,6 +46,21 @@ void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 // prepare_activations_q8 would, for columns of head_dim * n_head values) when the head size
 // allows; returns whether it did.
 bool attention(Context &ctx, Tensor &dst, int8_t *q8 = nullptr, float *d8 = nullptr, int *s8 = nullptr);
+// The attention node's operands as its kernels read them: q, k, v and the mask with their
+// row strides in bytes (the kernels' argument structs derive from it).
+struct AttnOperands {
+    const uint8_t *q, *k, *v, *mask;
+    int64_t q_nb1, q_nb2, k_nb1, k_nb2, v_nb1, v_nb2, mask_nb1;
+};
+inline AttnOperands attn_operands(const Tensor &dst) {
+    const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
+    return AttnOperands{static_cast<const uint8_t *>(q.data),    static_cast<const uint8_t *>(k.data),
+                        static_cast<const uint8_t *>(v.data),    static_cast<const uint8_t *>(mask.data),
+                        static_cast<int64_t>(q.nb[1]),           static_cast<int64_t>(q.nb[2]),
+                        static_cast<int64_t>(k.nb[1]),           static_cast<int64_t>(k.nb[2]),
+                        static_cast<int64_t>(v.nb[1]),           static_cast<int64_t>(v.nb[2]),
+                        static_cast<int64_t>(mask.nb[1])};
+}
 // Prompt attention over an F16 cache in one flash kernel (cuda_flash_attention.cu); false,
 // having done nothing, where it does not apply (cache type, head size, alignment, or
 // Context::flash_prompt off).

@@ -85,6 +85,7 @@ public:
             const bool all = o == "all";
             if (all || o.find("attn") != std::string::npos) ctx_.fuse_off |= Context::kFuseAttnMerge;
             if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
+            if (all || o.find("convert") != std::string::npos) ctx_.fuse_off |= Context::kFuseNormConvert;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));

@@ -5,8 +5,9 @@
 //
 // Recognised here (every other node runs alone):
 //   rms_norm -> mul by a weight row                     one kernel (cuda_norm_rope.cu), which
-//                                                       also writes the 8-bit form a product
-//                                                       reading it next needs
+//                                                       also writes the input form a product
+//                                                       reading it next needs (8-bit blocks,
+//                                                       or F16 for cuBLAS and the F16 matvec)
 //   rope(q), rope(k) (same positions and parameters)    one launch
 //   set_rows(K cache), set_rows(V cache) (same ids)     one launch
 //   rope(q), rope(k), set_rows(K, k), set_rows(V, v)    one launch (the rotating threads
@@ -180,28 +181,47 @@ size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_
     return 1;
 }
 
+// rms_norm, mul by its weight row: one kernel, which writes the norm's own result only
+// when something besides the mul reads it, and, when a product reads the mul's result next,
+// that product's input form too (the 8-bit blocks of the integer matvec, or the F16/BF16
+// values cuBLAS and the F16 matvec read), where that product (and the ones after it over the
+// same input) will look for it.
+void norm_mul(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    Tensor &norm = *nodes[i], &mul = *nodes[i + 1];
+    ctx.written(norm.data, norm.n_bytes());
+    ctx.written(mul.data, mul.n_bytes());
+    const bool write_norm = !private_to_one(norm);
+    const size_t j = next_non_view(nodes, i + 2);
+    const Tensor *mm = j < nodes.size() ? nodes[j] : nullptr;
+    const int64_t K = mul.ne[0], M = mul.ne[1];
+    const auto *xp = static_cast<const uint8_t *>(mul.data);
+    const int64_t x_nb1 = static_cast<int64_t>(mul.nb[1]);
+    ActOut kind{};
+    if (mm && mm->src[1] == &mul && M > 0 && q8_matvec_node(*mm)) {
+        const DType wt = mm->src[0]->type;
+        const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
+        const NormProductForm form{static_cast<int>(traits(wt).block_size), a.q, a.d, a.sum};
+        if (rms_norm_mul(ctx, norm, mul, write_norm, form)) note_q8_activations(ctx, wt, xp, x_nb1, K, M, a.slot);
+    } else if (mm && mm->src[1] == &mul && M > 0 && ctx.fuses(Context::kFuseNormConvert) &&
+               converts_whole_input(*mm, kind)) {
+        const DType wt = mm->src[0]->type;
+        const int qk = static_cast<int>(traits(wt).block_size);
+        NormProductForm form{};
+        form.family = qk == 32 || qk == 256 ? qk : 0;
+        form.h = conversion_target(ctx, K, M, kind);
+        form.bf16 = kind == ActOut::bf16;
+        if (rms_norm_mul(ctx, norm, mul, write_norm, form)) note_converted(ctx, wt, xp, x_nb1, K, M, K, kind);
+    } else {
+        rms_norm_mul(ctx, norm, mul, write_norm);
+    }
+}
+
 } // namespace
 
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     Tensor &t = *nodes[i];
     if (i + 1 < nodes.size() && rms_norm_mul_fusable(t, *nodes[i + 1])) {
-        Tensor &mul = *nodes[i + 1];
-        ctx.written(t.data, t.n_bytes());
-        ctx.written(mul.data, mul.n_bytes());
-        // When a product reads the result next, the norm kernel also writes its 8-bit form
-        // where that product (and the ones after it over the same input) will look for it.
-        const size_t j = next_non_view(nodes, i + 2);
-        const Tensor *mm = j < nodes.size() ? nodes[j] : nullptr;
-        if (mm && q8_matvec_node(*mm) && mm->src[1] == &mul && mul.ne[1] > 0) {
-            const DType wt = mm->src[0]->type;
-            const int64_t K = mul.ne[0], M = mul.ne[1];
-            const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
-            if (rms_norm_mul(ctx, t, mul, static_cast<int>(traits(wt).block_size), a.q, a.d, a.sum))
-                note_q8_activations(ctx, wt, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), K, M,
-                                    a.slot);
-        } else {
-            rms_norm_mul(ctx, t, mul);
-        }
+        norm_mul(ctx, nodes, i);
         return 2;
     }
     if (i + 1 < nodes.size() && ctx.fuses(Context::kFuseRopeStore) && rope_pair_fusable(t, *nodes[i + 1])) {

@@ -36,19 +36,55 @@ Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x
     return a;
 }
 
-void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
-                            ActOut kind) {
-    void *out = ctx.scratch(kScratchActivations, (kind == ActOut::f32 ? 4 : 2) * ld * M);
-    // What the conversion depends on: the weights' rounding family and the output type.
+namespace {
+// What a conversion depends on: the weights' rounding family and the output type.
+int conversion_how(DType w, ActOut kind) {
     const int qk = static_cast<int>(traits(w).block_size);
     const int rounding = qk == 32 ? 1 : qk == 256 ? 2 : w == DType::F16 ? 3 : w == DType::BF16 ? 4 : 0;
-    const int how = rounding * 3 + static_cast<int>(kind);
+    return rounding * 3 + static_cast<int>(kind);
+}
+void *conversion_scratch(Context &ctx, int64_t ld, int64_t M, ActOut kind) {
+    return ctx.scratch(kScratchActivations, (kind == ActOut::f32 ? 4 : 2) * ld * M);
+}
+} // namespace
+
+void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                            ActOut kind) {
+    void *out = conversion_scratch(ctx, ld, M, kind);
+    const int how = conversion_how(w, kind);
     auto &c = ctx.conv_cache;
     if (c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == ld && c.how == how && c.epoch == ctx.scratch_epoch)
         return out;
     prepare_activations(ctx, w, x, x_nb1, K, M, out, ld, kind);
-    c = Context::ConvCache{x, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, ld, how, ctx.scratch_epoch};
+    note_converted(ctx, w, x, x_nb1, K, M, ld, kind);
     return out;
+}
+
+void *conversion_target(Context &ctx, int64_t K, int64_t M, ActOut kind) { return conversion_scratch(ctx, K, M, kind); }
+
+void note_converted(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                    ActOut kind) {
+    ctx.conv_cache = Context::ConvCache{x, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, ld, conversion_how(w, kind),
+                                        ctx.scratch_epoch};
+}
+
+ProductPath product_path(DType w, int64_t K, int64_t w_nb1, int64_t M) {
+    if (M > kMatvecMaxCols) return ProductPath::gemm;
+    if (matvec_q8_supported(w)) return ProductPath::matvec_q8;
+    if (matvec_h_supported(w, K, w_nb1)) return ProductPath::matvec_h;
+    return ProductPath::matvec_f32;
+}
+
+bool converts_whole_input(const Tensor &mm, ActOut &kind) {
+    const Tensor &w = *mm.src[0], &x = *mm.src[1];
+    if (mm.op != Op::mul_mat || w.ne[2] != 1 || w.ne[3] != 1 || x.ne[2] != 1 || x.ne[3] != 1 || w.type == DType::F32 ||
+        x.nb[0] != sizeof(float) || !x.is_contiguous())
+        return false;
+    switch (product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1])) {
+    case ProductPath::gemm:
+    case ProductPath::matvec_h: kind = w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16; return true;
+    default: return false;
+    }
 }
 
 void mul_mat(Context &ctx, Tensor &dst) {
@@ -66,21 +102,29 @@ void mul_mat(Context &ctx, Tensor &dst) {
             const uint8_t *xp = static_cast<const uint8_t *>(x.data) + b2 * x.nb[2] + b3 * x.nb[3];
             float *dp = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + b2 * dst.nb[2] + b3 * dst.nb[3]);
             const int64_t ldd = static_cast<int64_t>(dst.nb[1] / sizeof(float));
-            if (M <= kMatvecMaxCols && matvec_q8_supported(w.type)) {
+            switch (product_path(w.type, K, static_cast<int64_t>(w.nb[1]), M)) {
+            case ProductPath::matvec_q8: {
                 const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
                 matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd, w.layout);
-            } else if (M <= kMatvecMaxCols && matvec_h_supported(w.type, K, static_cast<int64_t>(w.nb[1]))) {
+                break;
+            }
+            case ProductPath::matvec_h: {
                 const void *xh = converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, K,
                                                        w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
                 matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dp, ldd);
-            } else if (M <= kMatvecMaxCols) {
+                break;
+            }
+            case ProductPath::matvec_f32: {
                 const int64_t ldx = (K + 31) / 32 * 32;
                 const auto *xq = static_cast<const float *>(
                     converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, ldx, ActOut::f32));
                 matvec(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xq, ldx, M, dp, ldd);
-            } else {
+                break;
+            }
+            case ProductPath::gemm:
                 gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dp, ldd,
                      w.layout == kLayoutPlanar);
+                break;
             }
         }
     }

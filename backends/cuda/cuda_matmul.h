@@ -22,6 +22,21 @@ void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1,
 // here, so the record stays true.
 void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
                             ActOut kind);
+// For a kernel that makes the conversion itself while it computes x (the prompt's norms):
+// where converted_activations looks for a conversion [M][K] of this kind, and the record
+// saying that x (columns x_nb1 apart) is converted there, noted once the kernel is enqueued.
+void *conversion_target(Context &ctx, int64_t K, int64_t M, ActOut kind);
+void note_converted(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                    ActOut kind);
+
+// Which kernel mul_mat gives a product of weights of type w ([K] values, rows w_nb1 bytes
+// apart) over M columns: the integer matvec (8-bit activations), the F16/BF16 matvec, the
+// float matvec, or cuBLAS.
+enum class ProductPath { matvec_q8, matvec_h, matvec_f32, gemm };
+ProductPath product_path(DType w, int64_t K, int64_t w_nb1, int64_t M);
+// Whether mul_mat(mm) (2-D) reads its whole input through converted_activations with ld = K,
+// and as what: then a kernel that writes that input can write the conversion too.
+bool converts_whole_input(const Tensor &mm, ActOut &kind);
 
 // The same conversion kept as 8-bit integers: q [M][K], one float scale per 32 elements
 // d [M][K / 32] (Q8_K's per-256 scale repeated) and the sum of each 32 values sum [M][K / 32]

@@ -36,14 +36,30 @@ __device__ float block_max(float v, float *shared) {
     return t;
 }
 
-// The 8-bit form of a product's activations written by the kernel that makes them (the
-// norm before q/k/v and gate/up), exactly as cuda_activations.cu's q8_0_kernel and
-// q8_k_kernel would from the stored floats. Q8: 0 none, 32 (Q8_0), 256 (Q8_K).
+// The form a product reading the result next takes, written by the kernel that makes the
+// result (the norm before q/k/v and gate/up), exactly as cuda_activations.cu would make it
+// from the stored floats. Q8: 0 none, 32 (Q8_0), 256 (Q8_K). Without h: the 8-bit blocks
+// (the integer matvec's input). With h: the values those blocks stand for, or with Q8 0 the
+// values themselves, rounded to F16 (BF16 with bf16) at h [rows][n] (cuBLAS's and the F16
+// matvec's input).
 struct Q8Out {
     int8_t *q; // [rows][n]
     float *d;  // [rows][n / 32]
     int *s;    // [rows][n / 32]: each 32 values' sum
+    void *h;
+    bool bf16;
 };
+__device__ __forceinline__ void store_h4(const Q8Out &o, int64_t at, float a, float b, float c, float d) {
+    if (o.bf16) {
+        const __nv_bfloat162 p0 = __floats2bfloat162_rn(a, b), p1 = __floats2bfloat162_rn(c, d);
+        *reinterpret_cast<uint2 *>(static_cast<__nv_bfloat16 *>(o.h) + at) =
+            make_uint2(*reinterpret_cast<const uint32_t *>(&p0), *reinterpret_cast<const uint32_t *>(&p1));
+    } else {
+        const __half2 p0 = __floats2half2_rn(a, b), p1 = __floats2half2_rn(c, d);
+        *reinterpret_cast<uint2 *>(static_cast<__half *>(o.h) + at) =
+            make_uint2(*reinterpret_cast<const uint32_t *>(&p0), *reinterpret_cast<const uint32_t *>(&p1));
+    }
+}
 
 // Q8_0 of the four values this thread holds (element 4 * i of the row): a block of 32 is
 // 8 consecutive threads. Every lane of the warp calls it (the shuffles); live ones store.
@@ -55,6 +71,10 @@ __device__ __forceinline__ void store_q8_0(float4 v, int64_t i, bool live, int64
     const float id = q8_0_scale(a, d16);
     const char4 q = make_char4(static_cast<signed char>(roundf(v.x * id)), static_cast<signed char>(roundf(v.y * id)),
                                static_cast<signed char>(roundf(v.z * id)), static_cast<signed char>(roundf(v.w * id)));
+    if (o.h) {
+        if (live) store_h4(o, r * n + 4 * i, q.x * d16, q.y * d16, q.z * d16, q.w * d16);
+        return;
+    }
     const int sum = sum8_int(static_cast<int>(q.x) + q.y + q.z + q.w);
     if (!live) return;
     reinterpret_cast<char4 *>(o.q + r * n)[i] = q;
@@ -72,11 +92,11 @@ __device__ __forceinline__ void warp_argmax(float &a, int &idx, float &val) {
 }
 
 // rms_norm, optionally followed by a multiplication with one broadcast row (the norm's
-// weight g): both results written in one pass (the plain norm too, in case anything else
-// reads it). V4: rows are 16-byte aligned and n % 4 == 0, read as float4 so that each
+// weight g): both results written in one pass (the plain norm too unless out is null: only
+// the mul reads it). V4: rows are 16-byte aligned and n % 4 == 0, read as float4 so that each
 // thread has all its loads in flight at once (a decode step's norm is one row: latency,
 // not bandwidth, is its cost). With Q8 (MUL and V4 only) the product is also written as
-// 8-bit blocks; the loop then runs in whole passes of the block (its barriers) and the
+// 8-bit blocks or their values (Q8Out); the loop then runs in whole passes of the block (its barriers) and the
 // launcher guarantees blockDim % 64 == 0 for Q8_K.
 template <bool MUL, bool V4, int Q8>
 __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g, int64_t n, float eps,
@@ -93,7 +113,7 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
     __shared__ double sh[1024 / 32];
     const int64_t r = blockIdx.x;
     const float *xr = reinterpret_cast<const float *>(x + xm.offset(r));
-    float *o = out + r * n, *o2 = MUL ? out2 + r * n : nullptr;
+    float *o = out ? out + r * n : nullptr, *o2 = MUL ? out2 + r * n : nullptr;
     double s = 0.0;
     const float4 x0 = live0 ? reinterpret_cast<const float4 *>(xr)[threadIdx.x] : zero4;
     if constexpr (V4) {
@@ -122,7 +142,7 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
             if (live) {
                 const float4 v = base == 0 ? x0 : x4[i];
                 const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
-                reinterpret_cast<float4 *>(o)[i] = y;
+                if (out) reinterpret_cast<float4 *>(o)[i] = y;
                 const float4 w = base == 0 ? g0 : reinterpret_cast<const float4 *>(g)[i];
                 z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
                 reinterpret_cast<float4 *>(o2)[i] = z;
@@ -154,6 +174,10 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
                     for (int e = 0; e < 4; ++e) qv[e] = min(127, __float2int_rn(iscale * zs[e]));
                     d = 1.0f / iscale;
                 }
+                if (q8.h) {
+                    if (live) store_h4(q8, r * n + 4 * i, d * qv[0], d * qv[1], d * qv[2], d * qv[3]);
+                    continue;
+                }
                 const int sum = sum8_int(qv[0] + qv[1] + qv[2] + qv[3]); // every lane: the shuffles
                 if (live) {
                     reinterpret_cast<char4 *>(q8.q + r * n)[i] =
@@ -169,16 +193,18 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
         for (int64_t i = threadIdx.x; i < n / 4; i += blockDim.x) {
             const float4 v = i == threadIdx.x ? x0 : x4[i];
             const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
-            reinterpret_cast<float4 *>(o)[i] = y;
+            if (out) reinterpret_cast<float4 *>(o)[i] = y;
             if constexpr (MUL) {
                 const float4 w = i == threadIdx.x ? g0 : reinterpret_cast<const float4 *>(g)[i];
-                reinterpret_cast<float4 *>(o2)[i] = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
+                const float4 z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
+                reinterpret_cast<float4 *>(o2)[i] = z;
+                if (q8.h) store_h4(q8, r * n + 4 * i, z.x, z.y, z.z, z.w); // plain rounding (Q8 is 0 here)
             }
         }
     } else {
         for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
             const float v = xr[i] * sc;
-            o[i] = v;
+            if (out) o[i] = v;
             if constexpr (MUL) o2[i] = v * g[i];
         }
     }
@@ -415,32 +441,37 @@ int row_threads(int64_t n) { return n >= kRowThreads ? kRowThreads : (n > 64 ? 1
 } // namespace
 
 // One block per row; with float4 rows, one float4 per thread where the row allows (up to
-// 1024 threads), so that a thread's loads are few and all in flight. q8_family (32 or 256)
-// asks for the product's 8-bit form too; returns whether it was written (the row must
-// suit float4 reads, and Q8_K whole super-blocks per pass).
+// 1024 threads), so that a thread's loads are few and all in flight. form.family (32 or
+// 256, or 0 with form.h for plain rounding) asks for the product's input form too; returns
+// whether it was written (the row must suit float4 reads, and Q8_K whole super-blocks per
+// pass). out null: the plain norm is not written.
 bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, float eps, float *out, float *out2,
-                     const float *g, int q8_family = 0, Q8Out q8 = Q8Out{}) {
+                     const float *g, const NormProductForm &form = {}) {
     auto aligned = [](const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    const bool v4 = n % 4 == 0 && aligned(a.data) && aligned(out) && (!out2 || (aligned(out2) && aligned(g))) &&
-                    a.nb[1] % 16 == 0 && a.nb[2] % 16 == 0 && a.nb[3] % 16 == 0;
+    const bool v4 = n % 4 == 0 && aligned(a.data) && (!out || aligned(out)) && (!out2 || (aligned(out2) && aligned(g))) &&
+                    a.nb[1] % 16 == 0 && a.nb[2] % 16 == 0 && a.nb[3] % 16 == 0 && aligned(form.h);
     const auto *x = static_cast<const uint8_t *>(a.data);
     const unsigned grid = static_cast<unsigned>(rows);
+    const Q8Out q8{form.q8, form.d8, form.s8, form.h, form.bf16};
+    const bool wants = form.q8 || form.h;
     if (v4) {
         const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
-        if (out2 && q8_family == 32 && n % 32 == 0) {
+        if (out2 && wants && form.family == 32 && n % 32 == 0) {
             launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;
         }
-        if (out2 && q8_family == 256 && n % 256 == 0 && threads % 64 == 0) {
+        if (out2 && wants && form.family == 256 && n % 256 == 0 && threads % 64 == 0) {
             launch(ctx, rms_norm_kernel<true, true, 256>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;
         }
-        if (out2) launch(ctx, rms_norm_kernel<true, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
-        else launch(ctx, rms_norm_kernel<false, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
-    } else {
-        if (out2) launch(ctx, rms_norm_kernel<true, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
-        else launch(ctx, rms_norm_kernel<false, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, q8);
+        const bool rounded = out2 && form.h && form.family == 0;
+        const Q8Out none{};
+        if (out2) launch(ctx, rms_norm_kernel<true, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, rounded ? q8 : none);
+        else launch(ctx, rms_norm_kernel<false, true, 0>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, none);
+        return rounded;
     }
+    if (out2) launch(ctx, rms_norm_kernel<true, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, Q8Out{});
+    else launch(ctx, rms_norm_kernel<false, false, 0>, grid, row_threads(n), 0, x, row_map(a), out, out2, g, n, eps, Q8Out{});
     return false;
 }
 
@@ -459,11 +490,11 @@ bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
            mul.is_contiguous();
 }
 
-bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family, int8_t *q8, float *d8, int *s8) {
+bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, bool write_norm, const NormProductForm &form) {
     if (norm.n_rows() == 0) return false;
-    return launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0], static_cast<float *>(norm.data),
-                           static_cast<float *>(mul.data), static_cast<const float *>(mul.src[1]->data), q8_family,
-                           Q8Out{q8, d8, s8});
+    return launch_rms_norm(ctx, *norm.src[0], norm.n_rows(), norm.ne[0], norm.fp[0],
+                           write_norm ? static_cast<float *>(norm.data) : nullptr, static_cast<float *>(mul.data),
+                           static_cast<const float *>(mul.src[1]->data), form);
 }
 
 void norm(Context &ctx, Tensor &dst) {

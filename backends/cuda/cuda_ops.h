@@ -25,13 +25,24 @@ void glu(Context &ctx, Tensor &dst);       // swiglu, geglu — cuda_elementwise
 void cpy(Context &ctx, Tensor &dst);       // cuda_elementwise.cu
 void rms_norm(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 void norm(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
-// rms_norm immediately followed by mul(norm, one weight row): one kernel for both. With
-// q8_family 32 or 256 it also writes the product's 8-bit form (q8 [rows][n], d8
-// [rows][n / 32], s8 [rows][n / 32] as prepare_activations_q8 would) where the row's shape allows; returns
-// whether it did.
+// rms_norm immediately followed by mul(norm, one weight row): one kernel for both, which
+// writes the norm's own result only when write_norm (false: only the mul reads it). It
+// can also write the input form of the product that reads the mul next (NormProductForm),
+// where the row's shape allows; returns whether it did.
+//   family 32 / 256 with q8: the 8-bit blocks, q8 [rows][n], d8 and s8 [rows][n / 32], as
+//     prepare_activations_q8 makes them (the integer matvec);
+//   h: the values prepare_activations makes as F16 (BF16 with bf16) at h [rows][n], through
+//     Q8_0 (family 32), Q8_K (256) or plain rounding (0) (cuBLAS, the F16 matvec).
+struct NormProductForm {
+    int family = 0;
+    int8_t *q8 = nullptr;
+    float *d8 = nullptr;
+    int *s8 = nullptr;
+    void *h = nullptr;
+    bool bf16 = false;
+};
 bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
-bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, int q8_family = 0, int8_t *q8 = nullptr, float *d8 = nullptr,
-                  int *s8 = nullptr);
+bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, bool write_norm, const NormProductForm &form = {});
 void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
 // Two ropes with the same positions and parameters (q and k of a layer), b not reading a:
 // one launch.

@@ -785,6 +785,49 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
     }
 }
 
+// rms_norm + mul whose result cuBLAS (prompts) or the F16/BF16 matvec (decode) reads next:
+// the norm kernel writes the products' converted input itself (F16 through Q8_0 or Q8_K, or
+// plain F16 / BF16 rounding) and skips the norm's own result, which only the mul reads. The
+// products must give the same bits as with the conversions made separately.
+TEST_CASE("cuda: rms_norm + mul writing the converted input of the products after it") {
+    REQUIRE_GPU();
+    struct C {
+        int64_t n, M;
+        DType reader;
+    };
+    const C cases[] = {{4096, 20, DType::F16}, {4096, 20, DType::Q4_0}, {768, 20, DType::Q4_K}, {96, 33, DType::BF16},
+                       {4096, 1, DType::F16},  {512, 3, DType::BF16},  {1000, 20, DType::F16}};
+    for (const C &cs : cases) {
+        CAPTURE(cs.n);
+        CAPTURE(cs.M);
+        CAPTURE(dtype_name(cs.reader));
+        std::mt19937 rng(23 + static_cast<uint32_t>(cs.n + cs.M));
+        Case c;
+        const int64_t n = cs.n, N = 48;
+        Tensor *x = c.input(DType::F32, {n, cs.M}, "x");
+        c.set_f32(x, randn(static_cast<size_t>(n * cs.M), rng, 3.0f));
+        Tensor *gamma = c.leaf(DType::F32, {n}, "gamma");
+        c.set_f32(gamma, randn(static_cast<size_t>(n), rng));
+        Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
+        Tensor *wq = c.leaf(cs.reader, {n, N}, "wq"), *wk = c.leaf(cs.reader, {n, N / 2}, "wk");
+        for (Tensor *w : {wq, wk}) fill_weights(c, w, rng);
+        const std::vector<Tensor *> outs = {h, c.g.mul_mat(wq, h), c.g.mul_mat(wk, h)};
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), outs);
+        const auto got = c.run(gpu(), outs);
+        const auto unfused = c.run(gpu_unfused(), outs);
+        for (size_t i = 0; i < outs.size(); ++i) {
+            CAPTURE(i);
+            CHECK(got[i] == unfused[i]);
+            const auto r0 = as_f32(ref[i]);
+            double peak = 0.0;
+            for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+            const double rel = i == 0 ? 2e-3 : 2e-2, abs = i == 0 ? 2e-3 : 0.05 * peak;
+            CHECK(compare(r0, as_f32(got[i]), rel, abs, "norm writing the products' input").bad == 0);
+        }
+    }
+}
+
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several

@@ -13,6 +13,9 @@
 #     profile=T        ncu kernel durations per decode step of /tmp/m/7b-T.gguf, summed
 #                      per kernel name (graphs off, so that every launch is seen)
 #     profile-pp=T     the same for one 512-token prompt (pp512)
+#     trace=T          the step timeline (CORVID_CUDA_TRACE, cuda_trace.h) of one 512-token prompt
+#                      and one decode step of /tmp/m/7b-T.gguf: GPU time per op between events,
+#                      host enqueue time, time the GPU had caught up with the host (to trace-T.txt)
 #     ab=VAR=VALUE     tg128 on every model in /tmp/m four times, alternating the default and
 #                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
@@ -126,6 +129,16 @@ print(f"per step ({n_steps} steps): {sum(v[0] for v in agg.values()):.0f} kernel
 for name, (n, ns) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:25]:
     print(f"{ns/1000:9.1f} us {n:7.1f} x {ns/n/1000:7.2f} us  {name}")
 EOF
+        ;;
+    trace=*)
+        t=$(echo "${step#trace=}" | tr 'A-Z' 'a-z')
+        rm -f /tmp/trace-pp /tmp/trace-tg
+        CORVID_CUDA_TRACE=/tmp/trace-pp $CORVID bench -m /tmp/m/7b-$t.gguf -p 512 -n 0 -r 2 >/dev/null
+        CORVID_CUDA_TRACE=/tmp/trace-tg $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 8 -r 1 >/dev/null
+        # The last step of each: warm, steady state.
+        for k in pp tg; do
+            awk '/^# step/{b=""} {b=b $0 "\n"} END{printf "%s", b}' /tmp/trace-$k | sed "1s/^# /# $k /"
+        done | tee "$OUT/trace-$t.txt"
         ;;
     ab=*)
         mapfile -t args < <(model_args)

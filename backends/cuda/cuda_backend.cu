@@ -5,9 +5,11 @@
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_planar.cuh"
+#include "cuda/cuda_trace.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace corvid {
@@ -70,6 +72,10 @@ public:
         CV_CUBLAS(cublasSetWorkspace(ctx_.cublas, cublas_workspace_, kCublasWorkspace));
         const char *g = std::getenv("CORVID_CUDA_GRAPHS");
         use_graphs_ = !(g && std::strcmp(g, "0") == 0);
+        if (const char *tr = std::getenv("CORVID_CUDA_TRACE"); tr && *tr) {
+            trace_ = std::make_unique<StepTrace>(tr);
+            use_graphs_ = false; // a captured step has no host side to compare with
+        }
         const char *mv = std::getenv("CORVID_CUDA_MATVEC");
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
         const char *ring = std::getenv("CORVID_CUDA_RING");
@@ -277,8 +283,11 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.forget_derived(); // another graph: its memory may have been reused
+        if (trace_) trace_->begin(ctx_.stream);
         for (size_t i = 0; i < nodes.size();) {
+            if (trace_ && nodes[i]->op != Op::view) trace_->mark(ctx_.stream, op_name(nodes[i]->op));
             if (const size_t n = fuse_ ? run_fused(ctx_, nodes, i) : 0) {
+                if (trace_) trace_->rename_last(strfmt("%s+%zu", op_name(nodes[i]->op), n - 1));
                 i += n;
                 continue;
             }
@@ -286,6 +295,7 @@ private:
             run(t);
             if (t.op != Op::view && t.data) ctx_.written(t.data, t.n_bytes());
         }
+        if (trace_) trace_->end(ctx_.stream);
     }
 
     // Decode steps (every matrix product with at most a few columns) are captured into a
@@ -476,6 +486,7 @@ private:
     bool fuse_ = true; // CORVID_CUDA_FUSE=0: every node alone (A/B timing, bisecting)
     bool planar_ = true; // CORVID_CUDA_PLANAR=0: weights kept in ggml's layout (A/B timing)
     void *cublas_workspace_ = nullptr;
+    std::unique_ptr<StepTrace> trace_; // CORVID_CUDA_TRACE=FILE (cuda_trace.h)
 };
 
 } // namespace

@@ -2,6 +2,7 @@
 // reference does), and rope (one thread per rotated pair; the angle is built by the
 // reference's repeated multiplication so that it rounds the same way).
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_norm_quads.cuh"
 #include "cuda/cuda_store.cuh"
 
 #include <algorithm>
@@ -61,34 +62,16 @@ __device__ __forceinline__ void store_h4(const Q8Out &o, int64_t at, float a, fl
     }
 }
 
-// Q8_0 of the four values this thread holds (element 4 * i of the row): a block of 32 is
-// 8 consecutive threads. Every lane of the warp calls it (the shuffles); live ones store.
-__device__ __forceinline__ void store_q8_0(float4 v, int64_t i, bool live, int64_t n, int64_t r, Q8Out o) {
-    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-#pragma unroll
-    for (int m = 1; m < 8; m <<= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, m));
-    float d16;
-    const float id = q8_0_scale(a, d16);
-    const char4 q = make_char4(static_cast<signed char>(roundf(v.x * id)), static_cast<signed char>(roundf(v.y * id)),
-                               static_cast<signed char>(roundf(v.z * id)), static_cast<signed char>(roundf(v.w * id)));
+// Stores a thread's four 8-bit levels (element 4i of row r) in the form o asks for: the
+// levels, and the unit's scale and level sum from its first thread; or with o.h the values
+// they stand for.
+__device__ __forceinline__ void store_quad(const Q8Out &o, const Quad8 &v, int64_t i, int64_t n, int64_t r) {
     if (o.h) {
-        if (live) store_h4(o, r * n + 4 * i, q.x * d16, q.y * d16, q.z * d16, q.w * d16);
+        store_h4(o, r * n + 4 * i, v.q.x * v.d, v.q.y * v.d, v.q.z * v.d, v.q.w * v.d);
         return;
     }
-    const int sum = sum8_int(static_cast<int>(q.x) + q.y + q.z + q.w);
-    if (!live) return;
-    reinterpret_cast<char4 *>(o.q + r * n)[i] = q;
-    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = d16, o.s[r * (n / 32) + i / 8] = sum;
-}
-
-// The value of largest magnitude, first on ties, over a warp: (|v|, index, v).
-__device__ __forceinline__ void warp_argmax(float &a, int &idx, float &val) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float a2 = __shfl_xor_sync(0xffffffffu, a, o), v2 = __shfl_xor_sync(0xffffffffu, val, o);
-        const int i2 = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (a2 > a || (a2 == a && i2 < idx)) a = a2, idx = i2, val = v2;
-    }
+    reinterpret_cast<char4 *>(o.q + r * n)[i] = v.q;
+    if ((i & 7) == 0) o.d[r * (n / 32) + i / 8] = v.d, o.s[r * (n / 32) + i / 8] = v.sum;
 }
 
 // rms_norm, optionally followed by a multiplication with one broadcast row (the norm's
@@ -132,8 +115,7 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
     const float sc = 1.0f / sqrtf(mean + eps);
     if constexpr (V4 && Q8 != 0) {
         static_assert(MUL, "8-bit output is of the product");
-        __shared__ float s_a[32], s_v[32];
-        __shared__ int s_i[32];
+        __shared__ Q8kShared s_k;
         const float4 *x4 = reinterpret_cast<const float4 *>(xr);
         for (int64_t base = 0; base < n / 4; base += blockDim.x) {
             const int64_t i = base + threadIdx.x;
@@ -147,44 +129,13 @@ __global__ void rms_norm_kernel(const uint8_t *x, RowMap xm, float *out, float *
                 z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
                 reinterpret_cast<float4 *>(o2)[i] = z;
             }
+            // n % 32 == 0: a unit's 8 threads are all live or none (Q8_K: every thread calls).
             if constexpr (Q8 == 32) {
-                store_q8_0(z, i, live, n, r, q8); // n % 32 == 0: a block's 8 threads are all live or none
+                const Quad8 v = quad_q8_0(z);
+                if (live) store_quad(q8, v, i, n, r);
             } else {
-                // Q8_K: a super-block of 256 is 64 threads (two warps).
-                const float zs[4] = {z.x, z.y, z.z, z.w};
-                float a = -1.0f, val = 0.0f;
-                int idx = 0;
-#pragma unroll
-                for (int e = 0; e < 4; ++e)
-                    if (fabsf(zs[e]) > a) a = fabsf(zs[e]), idx = static_cast<int>(4 * i + e), val = zs[e];
-                warp_argmax(a, idx, val);
-                const int w = threadIdx.x / 32;
-                if ((threadIdx.x & 31) == 0) s_a[w] = a, s_i[w] = idx, s_v[w] = val;
-                __syncthreads();
-                const int w0 = w & ~1; // the pair of warps of this super-block
-                float ga = s_a[w0], gv = s_v[w0];
-                int gi = s_i[w0];
-                if (s_a[w0 + 1] > ga || (s_a[w0 + 1] == ga && s_i[w0 + 1] < gi)) ga = s_a[w0 + 1], gi = s_i[w0 + 1], gv = s_v[w0 + 1];
-                __syncthreads(); // s_* are rewritten by the next pass
-                int qv[4] = {0, 0, 0, 0};
-                float d = 0.0f;
-                if (live && ga != 0.0f) {
-                    const float iscale = -127.0f / gv;
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) qv[e] = min(127, __float2int_rn(iscale * zs[e]));
-                    d = 1.0f / iscale;
-                }
-                if (q8.h) {
-                    if (live) store_h4(q8, r * n + 4 * i, d * qv[0], d * qv[1], d * qv[2], d * qv[3]);
-                    continue;
-                }
-                const int sum = sum8_int(qv[0] + qv[1] + qv[2] + qv[3]); // every lane: the shuffles
-                if (live) {
-                    reinterpret_cast<char4 *>(q8.q + r * n)[i] =
-                        make_char4(static_cast<signed char>(qv[0]), static_cast<signed char>(qv[1]),
-                                   static_cast<signed char>(qv[2]), static_cast<signed char>(qv[3]));
-                    if ((i & 7) == 0) q8.d[r * (n / 32) + i / 8] = d, q8.s[r * (n / 32) + i / 8] = sum;
-                }
+                const Quad8 v = quad_q8_k(z, i, live, s_k);
+                if (live) store_quad(q8, v, i, n, r);
             }
         }
     } else if constexpr (V4) {
@@ -455,7 +406,7 @@ bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, flo
     const Q8Out q8{form.q8, form.d8, form.s8, form.h, form.bf16};
     const bool wants = form.q8 || form.h;
     if (v4) {
-        const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
+        const int threads = rms_sum_threads(n);
         if (out2 && wants && form.family == 32 && n % 32 == 0) {
             launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;

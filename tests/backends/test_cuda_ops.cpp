@@ -167,6 +167,7 @@ struct Case {
                 t->data = p;
             }
         }
+        for (Tensor *t : want) g.mark_output(t->view_src ? t->view_src : t); // as a model marks what it reads
         b.compute(g.nodes());
         std::vector<std::vector<uint8_t>> out;
         for (Tensor *t : want) {
@@ -740,8 +741,13 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
         DType reader; // the product reading the norm (F32: none)
     };
     const C cases[] = {{4096, DType::Q4_0}, {4096, DType::Q4_K}, {4092, DType::F32}, {1000, DType::F32},
-                       {96, DType::Q8_0},   {512, DType::Q6_K},  {768, DType::Q4_K}};
+                       {96, DType::Q8_0},   {512, DType::Q6_K},  {768, DType::Q4_K}, {5120, DType::Q8_0}};
+    // seen: the norm and the mul are results too (else only the products read them, and the
+    // products' launch computes the norm itself without storing it).
+    for (const bool seen : {true, false})
     for (const C &cs : cases) {
+        if (!seen && cs.reader == DType::F32) continue;
+        CAPTURE(seen);
         CAPTURE(cs.n);
         CAPTURE(dtype_name(cs.reader));
         std::mt19937 rng(17 + static_cast<uint32_t>(cs.n));
@@ -758,6 +764,7 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
         Tensor *nr = c.g.rms_norm(r, 1e-5f);
         Tensor *h = c.g.mul(nr, gamma);
         std::vector<Tensor *> outs = {r, nr, h};
+        if (!seen) outs = {r, r, r}; // (indices 0-2 stay the non-product results)
         if (cs.reader != DType::F32) {
             Tensor *wq = c.leaf(cs.reader, {n, N}, "wq"), *wk = c.leaf(cs.reader, {n, N / 2}, "wk");
             for (Tensor *w : {wq, wk}) fill_weights(c, w, rng);

@@ -67,7 +67,7 @@ struct Context {
     enum FuseBit : unsigned {
         kFuseAttnMerge = 1, // the attention split kernel's last block per head merges (no merge kernel)
         kFuseRopeStore = 2, // rope(q), rope(k) and the K/V cache stores in one launch
-        kFuseNormConvert = 4, // the norm also writes the F16/BF16 input of the cuBLAS / F16 products after it
+        kFuseNormConvert = 4, // the norm (and the GLU) write the F16/BF16 input of the cuBLAS / F16 products after them
         kFuseNormProducts = 8, // the decode products after a norm compute it themselves (no norm kernel)
     };
     unsigned fuse_off = 0;

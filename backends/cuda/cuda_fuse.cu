@@ -22,6 +22,8 @@
 //                                                       a residual (or bias) the epilogue adds
 //   rms_norm -> mul -> one of the two matvecs above     the matvec computes the norm while its
 //   reading the mul (decode)                            first weights load (NormIn)
+//   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
+//   (cuBLAS, the F16 matvec)                            the GLU's result never stored
 // A node is fused away only when the Graph counted one use of it and it is not an output
 // (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
 // kernels do the same float operations in the same order as the separate ones: results are
@@ -252,6 +254,31 @@ void norm_mul(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     }
 }
 
+// A GLU that only the product after it reads, where that product converts its input
+// first (cuBLAS, or the F16 matvec): the conversion is made from gate and up directly, and
+// the GLU's result (a prompt's [n_ff][tokens] floats, written and read back once more) is
+// never stored. Returns the nodes covered (the GLU, or 0).
+size_t glu_into_conversion(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    Tensor &glu = *nodes[i];
+    const size_t j = next_non_view(nodes, i + 1);
+    if (j >= nodes.size() || !ctx.fuses(Context::kFuseNormConvert) || !private_to_one(glu)) return 0;
+    const Tensor &mm = *nodes[j], &g = *glu.src[0], &u = *glu.src[1];
+    ActOut kind{};
+    if (mm.op != Op::mul_mat || mm.src[1] != &glu || !converts_whole_input(mm, kind) || !two_dims(glu) ||
+        !f32_rows(g) || !f32_rows(u) || !two_dims(g) || !two_dims(u) || g.ne[0] != glu.ne[0] || u.ne[0] != glu.ne[0] ||
+        g.ne[1] != glu.ne[1] || u.ne[1] != glu.ne[1])
+        return 0;
+    const DType wt = mm.src[0]->type;
+    const int64_t K = glu.ne[0], M = glu.ne[1];
+    ctx.written(glu.data, glu.n_bytes());
+    void *h = conversion_target(ctx, K, M, kind);
+    prepare_glu_activations(ctx, wt, static_cast<const uint8_t *>(g.data), static_cast<int64_t>(g.nb[1]),
+                            static_cast<const uint8_t *>(u.data), static_cast<int64_t>(u.nb[1]), glu.op == Op::geglu, K,
+                            M, h, K, kind);
+    note_converted(ctx, wt, static_cast<const uint8_t *>(glu.data), static_cast<int64_t>(glu.nb[1]), K, M, K, kind);
+    return 1;
+}
+
 } // namespace
 
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
@@ -283,6 +310,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         return 2;
     }
     if (t.op == Op::attention) return attention_into_q8(ctx, nodes, i);
+    if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
     if (const size_t n = try_glu(ctx, nodes, i)) return n;
     return try_group(ctx, nodes, i);

@@ -16,6 +16,12 @@ enum class ActOut { f32, f16, bf16 };
 void prepare_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, void *out,
                          int64_t ld, ActOut kind);
 
+// The same conversion of act(gate) * up (swiglu; geglu with gelu), gate and up [M][K] F32
+// columns g_nb1 and u_nb1 bytes apart, computed as the glu kernel computes it: the
+// product after a prompt's GLU reads this, and the GLU's own result need not be stored.
+void prepare_glu_activations(Context &ctx, DType w, const uint8_t *gate, int64_t g_nb1, const uint8_t *up,
+                             int64_t u_nb1, bool gelu, int64_t K, int64_t M, void *out, int64_t ld, ActOut kind);
+
 // prepare_activations into the kScratchActivations buffer, or the conversion already there
 // when ctx.conv_cache says it is of the same input, converted the same way (a prompt's q, k
 // and v products read one input; so do gate and up). Every use of that buffer goes through

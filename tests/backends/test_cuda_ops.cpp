@@ -835,6 +835,46 @@ TEST_CASE("cuda: rms_norm + mul writing the converted input of the products afte
     }
 }
 
+// A GLU read only by a product that converts its input (cuBLAS for prompts, the F16/BF16
+// matvec for decode): the conversion is made from gate and up, the GLU never stored. Same
+// bits as the GLU kernel then the conversion.
+TEST_CASE("cuda: swiglu / geglu converted straight into the next product's input") {
+    REQUIRE_GPU();
+    struct C {
+        int64_t n, M;
+        DType reader;
+        bool gelu;
+    };
+    const C cases[] = {{1024, 20, DType::F16, false}, {1024, 20, DType::Q4_0, false}, {768, 17, DType::Q6_K, false},
+                       {96, 33, DType::BF16, true},    {1024, 1, DType::F16, true},    {1002, 20, DType::F16, false},
+                       {512, 12, DType::Q8_0, true}};
+    for (const C &cs : cases) {
+        CAPTURE(cs.n);
+        CAPTURE(cs.M);
+        CAPTURE(dtype_name(cs.reader));
+        CAPTURE(cs.gelu);
+        std::mt19937 rng(31 + static_cast<uint32_t>(cs.n + cs.M));
+        Case c;
+        const int64_t n = cs.n, N = 40;
+        Tensor *gate = c.input(DType::F32, {n, cs.M}, "gate"), *up = c.input(DType::F32, {n, cs.M}, "up");
+        c.set_f32(gate, randn(static_cast<size_t>(n * cs.M), rng, 2.0f));
+        c.set_f32(up, randn(static_cast<size_t>(n * cs.M), rng));
+        Tensor *h = cs.gelu ? c.g.geglu(gate, up) : c.g.swiglu(gate, up);
+        Tensor *w = c.leaf(cs.reader, {n, N}, "w");
+        fill_weights(c, w, rng);
+        const std::vector<Tensor *> outs = {c.g.mul_mat(w, h)};
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), outs);
+        const auto got = c.run(gpu(), outs);
+        const auto unfused = c.run(gpu_unfused(), outs);
+        CHECK(got[0] == unfused[0]);
+        const auto r0 = as_f32(ref[0]);
+        double peak = 0.0;
+        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+        CHECK(compare(r0, as_f32(got[0]), 2e-2, 0.05 * peak, "glu into the product's input").bad == 0);
+    }
+}
+
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several

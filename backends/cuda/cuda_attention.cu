@@ -51,7 +51,8 @@ __device__ float block_reduce(float v, float *sh, bool is_max) {
 struct AttnArgs : AttnOperands {
     int D, H, NKV, group, chunks;
     float scale;
-    bool vec; // K rows can be read with 16-byte loads
+    bool vec;   // K rows can be read with 16-byte loads
+    bool vec_v; // V rows can be read as half2 (D even, 4-byte aligned rows)
 };
 
 // Where the merged result goes. q8 (may be null; D % 32 == 0): the output is also written as
@@ -67,15 +68,33 @@ struct MergeOut {
 // Merges the chunks of head h, token t (the whole block; a warp holds 32 consecutive
 // values). The partial states are read through L2 (__ldcg): in the split kernel other SMs
 // wrote them during this very launch.
+constexpr int kMergeStaged = 256; // chunks whose partial states merge_head stages in shared memory
+
 __device__ void merge_head(const float *part_acc, const float2 *part_ml, const MergeOut &mo, int D, int H, int chunks,
                            int h, int t) {
     const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
+    // Each chunk's (max, sum) read once, by one thread each, and its weight exp(max - M)
+    // computed once: every thread then reads them from shared memory (three passes of
+    // dependent L2 reads per thread were most of the merge's time in a decode step). More
+    // chunks than that (very long caches): read where they are.
+    __shared__ float2 s_ml[kMergeStaged];
+    __shared__ float s_w[kMergeStaged];
+    const bool staged = chunks <= kMergeStaged;
+    auto ml_at = [&](int c) { return staged ? s_ml[c] : __ldcg(&part_ml[base + c]); };
+    if (staged) {
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) s_ml[c] = __ldcg(&part_ml[base + c]);
+        __syncthreads();
+    }
     float M = -INFINITY;
-    for (int c = 0; c < chunks; ++c) M = fmaxf(M, __ldcg(&part_ml[base + c]).x);
+    for (int c = 0; c < chunks; ++c) M = fmaxf(M, ml_at(c).x);
     float L = 0.0f;
     for (int c = 0; c < chunks; ++c) {
-        const float2 ml = __ldcg(&part_ml[base + c]);
+        const float2 ml = ml_at(c);
         if (ml.x != -INFINITY) L += ml.y * expf(ml.x - M);
+    }
+    if (staged) {
+        for (int c = threadIdx.x; c < chunks; c += blockDim.x) s_w[c] = s_ml[c].x != -INFINITY ? expf(s_ml[c].x - M) : 0.0f;
+        __syncthreads();
     }
     const float inv = L > 0.0f ? 1.0f / L : 0.0f;
     float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
@@ -85,8 +104,12 @@ __device__ void merge_head(const float *part_acc, const float2 *part_ml, const M
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
         for (int c = 0; c < chunks; ++c) {
-            const float2 ml = __ldcg(&part_ml[base + c]);
-            if (ml.x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * expf(ml.x - M);
+            if (staged) {
+                if (s_ml[c].x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * s_w[c];
+            } else {
+                const float2 ml = __ldcg(&part_ml[base + c]);
+                if (ml.x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * expf(ml.x - M);
+            }
         }
         const float v = acc * inv;
         o[d] = v;
@@ -157,14 +180,41 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
     const int n = min(kChunk, a.NKV - c * kChunk);
     const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
-    for (int d = tid; d < a.D; d += kThreads) {
-        float acc = 0.0f;
+    // The weighted sum of V: thread (group gi, column pair cp) adds up keys gi, gi + G, ... of
+    // the chunk, their loads all in flight, then the G groups' sums are added in order. (A
+    // thread per column adding the chunk's 32 keys one after another waited on each key's
+    // loads in turn.) Masked keys (p == 0) may sit over stale cells: skipped, not multiplied.
+    const int pairs = (a.D + 1) / 2; // <= kThreads (D <= 256)
+    const int G = kThreads / pairs, gi = tid / pairs, cp = tid % pairs, d0 = 2 * cp;
+    float2 acc = make_float2(0.0f, 0.0f);
+    if (gi < G) {
 #pragma unroll 8
-        for (int jj = 0; jj < n; ++jj) {
-            const float pj = p[jj], vv = kv_at<F16>(vb + jj * a.v_nb1, d);
-            acc += pj != 0.0f ? pj * vv : 0.0f; // masked keys may sit over stale cells
+        for (int jj = gi; jj < n; jj += G) {
+            const float pj = p[jj];
+            const uint8_t *vr = vb + jj * a.v_nb1;
+            float2 vv;
+            if (F16 && a.vec_v) {
+                vv = __half22float2(reinterpret_cast<const __half2 *>(vr)[cp]);
+            } else {
+                vv.x = kv_at<F16>(vr, d0);
+                vv.y = d0 + 1 < a.D ? kv_at<F16>(vr, d0 + 1) : 0.0f;
+            }
+            if (pj != 0.0f) acc.x += pj * vv.x, acc.y += pj * vv.y;
         }
-        part_acc[slot * a.D + d] = acc;
+    }
+    float *pa = part_acc + slot * a.D;
+    if (G > 1) { // (G is the same in every thread)
+        __shared__ float2 vsum[kThreads];
+        vsum[tid] = acc;
+        __syncthreads();
+        if (gi == 0) {
+            acc = vsum[cp];
+            for (int g = 1; g < G; ++g) acc.x += vsum[g * pairs + cp].x, acc.y += vsum[g * pairs + cp].y;
+        }
+    }
+    if (gi == 0) {
+        pa[d0] = acc.x;
+        if (d0 + 1 < a.D) pa[d0 + 1] = acc.y;
     }
     if (tid == 0) part_ml[slot] = make_float2(m, l);
     if (!counters) return;
@@ -318,6 +368,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     a.chunks = std::max(1, (NKV + kChunk - 1) / kChunk);
     a.scale = dst.fp[0];
     a.vec = D % 32 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
+    a.vec_v = D % 2 == 0 && a.v_nb1 % 4 == 0 && a.v_nb2 % 4 == 0 && reinterpret_cast<uintptr_t>(a.v) % 4 == 0;
     const int64_t slots = static_cast<int64_t>(T) * H * a.chunks;
     auto *part = static_cast<uint8_t *>(ctx.scratch(kScratchAttention, slots * (sizeof(float) * D + sizeof(float2))));
     auto *ml = reinterpret_cast<float2 *>(part);

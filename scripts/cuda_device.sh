@@ -133,11 +133,14 @@ EOF
     trace=*)
         t=$(echo "${step#trace=}" | tr 'A-Z' 'a-z')
         rm -f /tmp/trace-pp /tmp/trace-tg
+        # 3 prompt steps (the warm-up and 2), 9 decode steps (the warm-up token and 8).
         CORVID_CUDA_TRACE=/tmp/trace-pp $CORVID bench -m /tmp/m/7b-$t.gguf -p 512 -n 0 -r 2 >/dev/null
         CORVID_CUDA_TRACE=/tmp/trace-tg $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 8 -r 1 >/dev/null
-        # The last step of each: warm, steady state.
+        # The last step of each (warm, steady state): its compute calls are the last
+        # blocks / steps blocks of the file.
         for k in pp tg; do
-            awk '/^# step/{b=""} {b=b $0 "\n"} END{printf "%s", b}' /tmp/trace-$k | sed "1s/^# /# $k /"
+            steps=3; [ $k = tg ] && steps=9
+            awk -v steps=$steps -v k=$k '/^# step/{n++} {line[NR]=$0; blk[NR]=n} END{keep=n-n/steps; for(i=1;i<=NR;i++) if(blk[i]>keep){s=line[i]; if(s ~ /^# step/) sub(/^# /, "# " k " ", s); print s}}' /tmp/trace-$k
         done | tee "$OUT/trace-$t.txt"
         ;;
     ab=*)

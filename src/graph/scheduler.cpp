@@ -70,6 +70,11 @@ Schedule Scheduler::schedule(Graph &g) const {
         return d;
     };
     std::map<std::pair<const Tensor *, int>, Tensor *> copies; // (source, domain) -> transfer copy
+    // Transfers of graph inputs go first, before any compute step: inputs are filled before
+    // the run, so nothing needs to happen before they are copied, and a device's work is not
+    // cut into several compute steps at the first reader of each input (positions, cache
+    // cells, mask, output rows: five steps per decode step on a GPU, each waiting for the host).
+    size_t hoisted_steps = 0, hoisted_order = 0;
 
     for (Tensor *t : g.nodes()) {
         if (t->op == Op::view) { // costs nothing; lives where its root lives
@@ -103,10 +108,16 @@ Schedule Scheduler::schedule(Graph &g) const {
             if (!copy) {
                 copy = g.transfer(src);
                 s.domain_[copy] = d;
-                s.order_.push_back(copy);
                 Step step;
                 step.transfer = copy;
-                s.steps_.push_back(step);
+                const Tensor *r = root_of(src);
+                if (r->op == Op::none && (r->flags & kFlagInput)) {
+                    s.order_.insert(s.order_.begin() + static_cast<std::ptrdiff_t>(hoisted_order++), copy);
+                    s.steps_.insert(s.steps_.begin() + static_cast<std::ptrdiff_t>(hoisted_steps++), step);
+                } else {
+                    s.order_.push_back(copy);
+                    s.steps_.push_back(step);
+                }
             }
             src = copy;
         }

@@ -5,7 +5,8 @@
 // lives in another memory domain (host memory, or a device backend's memory), the
 // scheduler either substitutes a copy kept there (weights uploaded at load, through
 // Residency) or inserts a transfer: a tensor in the node's domain, filled from the
-// source before the node runs. Consecutive nodes of one backend run as one step.
+// source before the node runs (transfers of graph inputs first of all, so that they do not
+// split a device's work into several steps). Consecutive nodes of one backend run as one step.
 // Memory for everything planned (inputs, results, transfer copies) comes from one
 // arena per domain (MemoryPlan).
 #pragma once

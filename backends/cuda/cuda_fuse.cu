@@ -24,6 +24,8 @@
 //   reading the mul (decode)                            first weights load (NormIn)
 //   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
 //   (cuBLAS, the F16 matvec)                            the GLU's result never stored
+//   mul_mat (cuBLAS) -> add of a residual               the residual copied to the result, the
+//                                                       GEMM adding to it (beta = 1)
 // A node is fused away only when the Graph counted one use of it and it is not an output
 // (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
 // kernels do the same float operations in the same order as the separate ones: results are
@@ -31,6 +33,7 @@
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_planar.cuh"
 
 namespace corvid::cuda {
 namespace {
@@ -279,6 +282,40 @@ size_t glu_into_conversion(Context &ctx, const std::vector<Tensor *> &nodes, siz
     return 1;
 }
 
+// A prompt product (cuBLAS) whose result only an add with a residual of its shape reads:
+// the residual is copied into the add's result and the GEMM adds its product to it (beta =
+// 1), so the add kernel (a 7B prompt's 16 MB read and 8 MB written, twice a layer) does not
+// run. Returns the nodes covered (0: the pattern is not there).
+size_t gemm_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    const Tensor &mm = *nodes[i];
+    if (mm.op != Op::mul_mat || i + 1 >= nodes.size() || !ctx.fuses(Context::kFuseGemmResidual)) return 0;
+    Tensor &add = *nodes[i + 1];
+    const Tensor *r = residual_of(mm, add);
+    const Tensor &w = *mm.src[0], &x = *mm.src[1];
+    if (!r || r->ne[1] != mm.ne[1] || !two_dims(w) || !two_dims(x) || x.nb[0] != sizeof(float) ||
+        product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1]) != ProductPath::gemm ||
+        w.nb[0] != traits(w.type).block_bytes || (w.layout != 0 && w.layout != kLayoutPlanar))
+        return 0;
+    // The memory planner may give the add's result the bytes of an input whose last reader
+    // is this pair: the copy must not overwrite x before the GEMM reads it.
+    auto overlap = [](const Tensor &a, const Tensor &b) {
+        const auto *pa = static_cast<const uint8_t *>(a.data), *pb = static_cast<const uint8_t *>(b.data);
+        return pa < pb + b.n_bytes() && pb < pa + a.n_bytes();
+    };
+    if (overlap(add, x) || (r->data != add.data && overlap(add, *r)) || !add.is_contiguous()) return 0;
+    const int64_t N = w.ne[1], M = x.ne[1];
+    auto *dst = static_cast<float *>(add.data);
+    const size_t row = static_cast<size_t>(N) * sizeof(float);
+    if (r->data != add.data)
+        CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], row, static_cast<size_t>(M), cudaMemcpyDeviceToDevice,
+                                  ctx.stream));
+    gemm(ctx, w.type, static_cast<const uint8_t *>(w.data), static_cast<int64_t>(w.nb[1]), N, w.ne[0],
+         static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), M, dst,
+         static_cast<int64_t>(add.nb[1] / sizeof(float)), w.layout == kLayoutPlanar, true);
+    ctx.written(add.data, add.n_bytes());
+    return 2;
+}
+
 } // namespace
 
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
@@ -311,6 +348,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     }
     if (t.op == Op::attention) return attention_into_q8(ctx, nodes, i);
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
+    if (const size_t n = gemm_into_residual(ctx, nodes, i)) return n;
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
     if (const size_t n = try_glu(ctx, nodes, i)) return n;
     return try_group(ctx, nodes, i);

@@ -60,8 +60,8 @@ constexpr int64_t kMaxScratchElements = int64_t(64) << 20; // 128 MiB of F16 wei
 } // namespace
 
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
-          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar) {
-    const float one = 1.0f, zero = 0.0f;
+          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate) {
+    const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f; // beta: dst += the product
     const int n = static_cast<int>(N), m = static_cast<int>(M), k = static_cast<int>(K);
     if (w == DType::F32) {
         if (w_nb1 % 4 != 0) fail(Status::internal, "cuda gemm: misaligned f32 weight rows");

@@ -132,8 +132,9 @@ void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, i
 
 // The same product for many columns through cuBLAS: x (raw F32 activations) is converted
 // here; quantized weights are dequantized to F16 in row chunks.
-// planar: W is a whole planar matrix of N rows (cuda_planar.cuh).
+// planar: W is a whole planar matrix of N rows (cuda_planar.cuh). accumulate: the product
+// is added to what dst holds (cuBLAS's beta = 1: a residual add in the GEMM's epilogue).
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
-          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar);
+          int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate = false);
 
 } // namespace corvid::cuda

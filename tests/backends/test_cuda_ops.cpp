@@ -875,6 +875,42 @@ TEST_CASE("cuda: swiglu / geglu converted straight into the next product's input
     }
 }
 
+// A prompt product (cuBLAS) followed by a residual add: the GEMM adds its product to a copy
+// of the residual (beta = 1) instead of the add kernel running. cuBLAS may pick another
+// algorithm with beta = 1, so against the ops one by one the bound is the GEMM's.
+TEST_CASE("cuda: prompt products adding a residual in the GEMM") {
+    REQUIRE_GPU();
+    struct C {
+        int64_t K, N, M;
+        DType w;
+        bool residual_first;
+    };
+    const C cases[] = {{256, 96, 20, DType::F16, true}, {512, 64, 33, DType::Q4_0, false}, {256, 40, 17, DType::Q4_K, true},
+                       {96, 50, 12, DType::BF16, true}, {64, 30, 9, DType::F32, false}};
+    for (const C &cs : cases) {
+        CAPTURE(dtype_name(cs.w));
+        CAPTURE(cs.M);
+        std::mt19937 rng(41 + static_cast<uint32_t>(cs.K + cs.M));
+        Case c;
+        Tensor *x = c.input(DType::F32, {cs.K, cs.M}, "x"), *r = c.input(DType::F32, {cs.N, cs.M}, "r");
+        c.set_f32(x, randn(static_cast<size_t>(cs.K * cs.M), rng));
+        c.set_f32(r, randn(static_cast<size_t>(cs.N * cs.M), rng, 4.0f));
+        Tensor *w = c.leaf(cs.w, {cs.K, cs.N}, "w");
+        fill_weights(c, w, rng);
+        Tensor *mm = c.g.mul_mat(w, x);
+        Tensor *y = cs.residual_first ? c.g.add(r, mm) : c.g.add(mm, r);
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), {y});
+        const auto got = c.run(gpu(), {y});
+        const auto unfused = c.run(gpu_unfused(), {y});
+        const auto r0 = as_f32(ref[0]);
+        double peak = 0.0;
+        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+        CHECK(compare(r0, as_f32(got[0]), 1e-2, 0.01 * peak, "gemm + residual").bad == 0);
+        CHECK(compare(as_f32(unfused[0]), as_f32(got[0]), 1e-3, 1e-3 * peak, "gemm + residual against the add").bad == 0);
+    }
+}
+
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several

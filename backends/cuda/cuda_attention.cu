@@ -26,7 +26,7 @@ namespace {
 constexpr int kChunk = 32;    // keys per block (decode path)
 constexpr int kThreads = 128; // threads per block (decode path): 4 per key
 constexpr int kMaxHead = 256;
-constexpr int kPromptMinTokens = 16;
+constexpr int kPromptMinTokens = kPromptAttentionMinTokens;
 
 template <bool F16> __device__ __forceinline__ float kv_at(const uint8_t *row, int d) {
     if constexpr (F16) return h2f(reinterpret_cast<const uint16_t *>(row)[d]);

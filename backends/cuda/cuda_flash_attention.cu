@@ -48,6 +48,11 @@ struct FlashArgs : AttnOperands {
     int H, T, NKV, group, key_tiles, tiles_per_split;
     float scale;
     bool q_vec; // Q's rows can be read 16 bytes at a time
+    // The product reading the result next takes it as F16 (h_bf16: BF16) at out_h [T][H][D]:
+    // the values rounded (h_family 0) or through Q8_0 (32). out null: no F32 result.
+    void *out_h;
+    int h_family;
+    bool h_bf16;
 };
 
 // One block per (query tile, key tile): which of the three classes its mask is. Each thread
@@ -89,6 +94,36 @@ constexpr int largest_divisor_upto(int n, int cap) {
 __device__ __forceinline__ int next_tile(const uint8_t *cls, int kt, int end) {
     while (kt < end && cls[kt] == kTileMasked) ++kt;
     return kt;
+}
+
+// A finished row's values (this thread's pairs 8 dt + 2 tq of row r, times mul) in the form
+// the next product reads: F16 or BF16, rounded, or through Q8_0 (32 columns = 4 dt of the
+// quad's 4 lanes: the block's largest magnitude over the quad, as the reference quantizer).
+// The quad's lanes share a row, so they branch together: shuffles within the quad only.
+template <int D>
+__device__ __forceinline__ void store_converted(const FlashArgs &a, const float (&o)[D / 8][4], int r, float mul,
+                                                int64_t th, int tq, int lane) {
+    const unsigned quad = 0xfu << (lane & 28);
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+        float v0 = o[dt][2 * r] * mul, v1 = o[dt][2 * r + 1] * mul;
+        if (a.h_family == 32) {
+            const int b0 = dt & ~3; // the unit's first 8-column piece
+            float am = 0.0f;
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                am = fmaxf(am, fmaxf(fabsf(o[b0 + e][2 * r] * mul), fabsf(o[b0 + e][2 * r + 1] * mul)));
+            am = fmaxf(am, __shfl_xor_sync(quad, am, 1));
+            am = fmaxf(am, __shfl_xor_sync(quad, am, 2));
+            float d16;
+            const float id = q8_0_scale(am, d16);
+            v0 = roundf(v0 * id) * d16;
+            v1 = roundf(v1 * id) * d16;
+        }
+        const int64_t at = th * D + 8 * dt + 2 * tq;
+        if (a.h_bf16) *reinterpret_cast<__nv_bfloat162 *>(static_cast<__nv_bfloat16 *>(a.out_h) + at) = __floats2bfloat162_rn(v0, v1);
+        else *reinterpret_cast<__half2 *>(static_cast<__half *>(a.out_h) + at) = __floats2half2_rn(v0, v1);
+    }
 }
 
 template <int D>
@@ -273,9 +308,13 @@ __global__ void __launch_bounds__(kWarps * 32) flash_prompt_kernel(FlashArgs a) 
             dst = a.part_acc + slot * D;
             if (tq == 0) a.part_ml[slot] = make_float2(row_max[r] / kLog2e, row_sum[r]);
         }
+        if (!whole || a.out) {
 #pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt)
-            *reinterpret_cast<float2 *>(dst + 8 * dt + 2 * tq) = make_float2(o[dt][2 * r] * mul, o[dt][2 * r + 1] * mul);
+            for (int dt = 0; dt < D / 8; ++dt)
+                *reinterpret_cast<float2 *>(dst + 8 * dt + 2 * tq) =
+                    make_float2(o[dt][2 * r] * mul, o[dt][2 * r + 1] * mul);
+        }
+        if (whole && a.out_h) store_converted<D>(a, o, r, mul, th, tq, lane);
     }
 }
 
@@ -294,7 +333,8 @@ bool head_size_supported(int D) { return D == 64 || D == 80 || D == 96 || D == 1
 
 } // namespace
 
-bool flash_attention_prompt(Context &ctx, Tensor &dst) {
+bool flash_attention_prompt(Context &ctx, Tensor &dst, const AttnOutForm *form, bool *form_written) {
+    if (form_written) *form_written = false;
     const Tensor &q = *dst.src[0], &k = *dst.src[1], &v = *dst.src[2], &mask = *dst.src[3];
     const int D = static_cast<int>(q.ne[0]), H = static_cast<int>(q.ne[1]), T = static_cast<int>(q.ne[2]);
     const int NKV = static_cast<int>(k.ne[1]), HKV = static_cast<int>(k.ne[2]);
@@ -333,6 +373,13 @@ bool flash_attention_prompt(Context &ctx, Tensor &dst) {
     a.tiles_per_split = per_split;
     a.scale = dst.fp[0];
     a.q_vec = a16(reinterpret_cast<uintptr_t>(q.data)) && a16(q.nb[1]) && a16(q.nb[2]);
+    if (form && form->h && splits == 1 && (form->family == 0 || (form->family == 32 && D % 32 == 0))) {
+        a.out_h = form->h;
+        a.h_family = form->family;
+        a.h_bf16 = form->bf16;
+        if (form->skip_f32) a.out = nullptr;
+        *form_written = true;
+    }
 
     // The classes of this mask's tiles, unless this step's earlier layers left them.
     const Context::MaskTiles want{mask.data, a.mask_nb1 * (T - 1) + static_cast<int64_t>(sizeof(float)) * NKV,

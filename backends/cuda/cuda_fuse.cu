@@ -24,6 +24,7 @@
 //   reading the mul (decode)                            first weights load (NormIn)
 //   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
 //   (cuBLAS, the F16 matvec)                            the GLU's result never stored
+//   prompt attention -> a converting product           the flash kernel writes its input
 //   mul_mat (cuBLAS) -> add of a residual               the residual copied to the result, the
 //                                                       GEMM adding to it (beta = 1)
 // A node is fused away only when the Graph counted one use of it and it is not an output
@@ -257,6 +258,38 @@ void norm_mul(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     }
 }
 
+// Prompt attention whose result (reshaped to [head_dim * n_head, tokens]) a converting
+// product (cuBLAS) reads next: the flash kernel writes that product's input itself, and no
+// F32 result when only the product reads it. Returns the nodes covered (0: not this pattern,
+// or the flash kernel does not apply and nothing was done).
+size_t attention_into_conversion(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    Tensor &att = *nodes[i];
+    const size_t j = next_non_view(nodes, i + 1);
+    if (j >= nodes.size() || !ctx.fuses(Context::kFuseNormConvert) ||
+        att.src[0]->ne[2] < kPromptAttentionMinTokens)
+        return 0;
+    const Tensor &mm = *nodes[j], &x = *mm.src[1];
+    ActOut kind{};
+    if (mm.op != Op::mul_mat || !converts_whole_input(mm, kind)) return 0;
+    const int64_t K = x.ne[0], M = x.ne[1];
+    const bool reads_all = (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() &&
+                           x.is_contiguous() && K == att.ne[0] * att.ne[1] && M == att.ne[2] && att.ne[3] == 1;
+    const DType wt = mm.src[0]->type;
+    const int qk = static_cast<int>(traits(wt).block_size);
+    if (!reads_all || (qk != 1 && qk != 32)) return 0;
+    AttnOutForm form;
+    form.h = conversion_target(ctx, K, M, kind);
+    form.family = qk == 32 ? 32 : 0;
+    form.bf16 = kind == ActOut::bf16;
+    form.skip_f32 = private_to_one(att) && (&x == &att || private_to_one(x));
+    ctx.written(att.data, att.n_bytes());
+    bool written = false;
+    if (!flash_attention_prompt(ctx, att, &form, &written)) return 0;
+    if (written)
+        note_converted(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M, K, kind);
+    return 1;
+}
+
 // A GLU that only the product after it reads, where that product converts its input
 // first (cuBLAS, or the F16 matvec): the conversion is made from gate and up directly, and
 // the GLU's result (a prompt's [n_ff][tokens] floats, written and read back once more) is
@@ -346,7 +379,10 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         ctx.written(nodes[i + 1]->data, nodes[i + 1]->n_bytes());
         return 2;
     }
-    if (t.op == Op::attention) return attention_into_q8(ctx, nodes, i);
+    if (t.op == Op::attention) {
+        if (const size_t n = attention_into_conversion(ctx, nodes, i)) return n;
+        return attention_into_q8(ctx, nodes, i);
+    }
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
     if (const size_t n = gemm_into_residual(ctx, nodes, i)) return n;
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;

@@ -72,10 +72,23 @@ inline AttnOperands attn_operands(const Tensor &dst) {
                         static_cast<int64_t>(v.nb[1]),           static_cast<int64_t>(v.nb[2]),
                         static_cast<int64_t>(mask.nb[1])};
 }
+// Queries from which attention takes the prompt paths (flash, or batched GEMMs).
+constexpr int kPromptAttentionMinTokens = 16;
+// The form the product reading a prompt attention's result next takes, which the flash
+// kernel can write itself (the conversion converted_activations would make): F16 (BF16 with
+// bf16) values at h [T][H * D], rounded (family 0) or through Q8_0 (32); skip_f32: the F32
+// result is not stored (only that product reads it).
+struct AttnOutForm {
+    void *h = nullptr;
+    int family = 0;
+    bool bf16 = false, skip_f32 = false;
+};
 // Prompt attention over an F16 cache in one flash kernel (cuda_flash_attention.cu); false,
 // having done nothing, where it does not apply (cache type, head size, alignment, or
-// Context::flash_prompt off).
-bool flash_attention_prompt(Context &ctx, Tensor &dst);
+// Context::flash_prompt off). With form: *form_written says whether it wrote that form (not
+// when the keys are split, nor Q8_0 for head sizes that are not a multiple of 32); when it did
+// not, the F32 result is stored whatever skip_f32 says.
+bool flash_attention_prompt(Context &ctx, Tensor &dst, const AttnOutForm *form = nullptr, bool *form_written = nullptr);
 // Merges split attention's partial states into out [T][H][D]: part_ml [T][H][chunks] holds
 // each chunk's (max, sum of exp(score - max)), part_acc [T][H][chunks][D] its unnormalised
 // weighted sum of V (cuda_attention.cu).

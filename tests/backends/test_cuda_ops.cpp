@@ -911,6 +911,52 @@ TEST_CASE("cuda: prompt products adding a residual in the GEMM") {
     }
 }
 
+// Prompt attention read by a converting product (cuBLAS): the flash kernel writes the
+// product's input itself (F16 / BF16 rounding, or through Q8_0 where the head size is a
+// multiple of 32; head size 80 with Q8_0 falls back to the F32 result and a conversion).
+TEST_CASE("cuda: prompt flash attention writing the next product's input") {
+    REQUIRE_GPU();
+    struct C {
+        int64_t D;
+        DType w;
+    };
+    const C cases[] = {{128, DType::F16}, {128, DType::Q4_0}, {64, DType::BF16}, {80, DType::Q8_0}, {96, DType::Q8_0}};
+    for (const C &cs : cases) {
+        CAPTURE(cs.D);
+        CAPTURE(dtype_name(cs.w));
+        std::mt19937 rng(53 + static_cast<uint32_t>(cs.D));
+        Case c;
+        const int64_t D = cs.D, H = 4, HKV = 2, T = 40, NKV = 40, N = 24;
+        Tensor *q = c.input(DType::F32, {D, H, T}, "q");
+        c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
+        Tensor *kc = c.leaf(DType::F16, {D * HKV, NKV}, "k_cache"), *vc = c.leaf(DType::F16, {D * HKV, NKV}, "v_cache");
+        for (Tensor *t : {kc, vc}) {
+            const auto v = randn(static_cast<size_t>(D * HKV * NKV), rng);
+            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+        }
+        Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
+        std::vector<float> mv(static_cast<size_t>(NKV * T));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t j = 0; j < NKV; ++j) mv[static_cast<size_t>(t * NKV + j)] = j > t ? -INFINITY : 0.0f;
+        c.set_f32(m, mv);
+        Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
+        Tensor *w = c.leaf(cs.w, {D * H, N}, "wo");
+        fill_weights(c, w, rng);
+        Tensor *y = c.g.mul_mat(w, c.g.reshape(att, {D * H, T}));
+        IsaGuard isa;
+        const auto ref = c.run(cpu_ref(), {y});
+        const auto got = c.run(gpu(), {y});
+        const auto unfused = c.run(gpu_unfused(), {y});
+        CHECK(got[0] == unfused[0]);
+        const auto r0 = as_f32(ref[0]);
+        double peak = 0.0;
+        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+        CHECK(compare(r0, as_f32(got[0]), 2e-2, 0.02 * peak, "attention into the product's input").bad == 0);
+    }
+}
+
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several

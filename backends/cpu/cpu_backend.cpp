@@ -5,6 +5,7 @@
 
 #include "util/error.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
@@ -36,10 +37,41 @@ public:
 
     void compute(const std::vector<Tensor *> &nodes) override {
         cpu::set_parallel_threads(n_threads_);
-        for (Tensor *t : nodes) run(*t);
+        std::vector<Tensor *> products; // consecutive products over one input (views between them skipped)
+        for (size_t i = 0; i < nodes.size();) {
+            if (nodes[i]->op == Op::mul_mat && shared_input_enabled()) {
+                products.clear();
+                size_t j = i, last = i;
+                for (; j < nodes.size(); ++j) {
+                    if (nodes[j]->op == Op::view) continue;
+                    if (nodes[j]->op != Op::mul_mat || nodes[j]->src[1] != nodes[i]->src[1]) break;
+                    products.push_back(nodes[j]);
+                    last = j;
+                }
+                if (const size_t done = cpu::mul_mat_fast_shared_input(products.data(), products.size())) {
+                    // Resume after the last product computed (views in between need no work).
+                    i = done == products.size() ? last + 1 : index_of(nodes, products[done], i);
+                    continue;
+                }
+            }
+            run(*nodes[i++]);
+        }
     }
 
 private:
+    // CORVID_CPU_SHARED_INPUT=0: every product alone (A/B timing).
+    static bool shared_input_enabled() {
+        static const bool on = [] {
+            const char *e = std::getenv("CORVID_CPU_SHARED_INPUT");
+            return !(e && e[0] == '0');
+        }();
+        return on;
+    }
+    static size_t index_of(const std::vector<Tensor *> &nodes, const Tensor *t, size_t from) {
+        while (nodes[from] != t) ++from;
+        return from;
+    }
+
     static void run(Tensor &t) {
         switch (t.op) {
         case Op::get_rows: cpu::get_rows(t); break;

@@ -18,6 +18,12 @@ void get_rows(Tensor &dst);
 void mul_mat(Tensor &dst);           // the fast path when there is one, else the reference
 void mul_mat_reference(Tensor &dst); // scalar ground truth
 bool mul_mat_fast(Tensor &dst);      // false (nothing written) when no fast kernel applies
+// Decode products over one input (q, k and v; gate and up): dsts[0..n) are mul_mat nodes;
+// the leading ones (at least 2) that read the same single column with weights of one type
+// are computed with one conversion of the column and one parallel region (one wait for
+// all, not one each). Returns how many it computed (0: none, nothing written), each as
+// mul_mat_fast would have, bit for bit.
+size_t mul_mat_fast_shared_input(Tensor *const *dsts, size_t n);
 // dst[0..n) = src rounded to F16, bit for bit the reference conversion, by the active
 // instruction set's kernel; false (nothing written) where it has none.
 bool to_f16_fast(const float *src, void *dst, int64_t n);

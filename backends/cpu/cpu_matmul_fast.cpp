@@ -666,4 +666,70 @@ bool mul_mat_fast(Tensor &dst) {
     return true;
 }
 
+size_t mul_mat_fast_shared_input(Tensor *const *dsts, size_t n) {
+    if (n < 2) return 0;
+    const Isa isa = active_isa();
+    const Tensor &x = *dsts[0]->src[1];
+    const DType wt = dsts[0]->src[0]->type;
+    const int64_t K = dsts[0]->src[0]->ne[0];
+    if (!mul_mat_has_fast_path(wt, isa) || x.type != DType::F32 || x.nb[0] != sizeof(float) || x.ne[1] != 1 ||
+        x.ne[2] != 1 || x.ne[3] != 1 || K <= 0 || K % traits(wt).block_size != 0)
+        return 0;
+    const fast::Kernels *kern = kernels_for(isa);
+    const fast::DotRowsFn dot_rows = kern->dot_rows[static_cast<int>(wt)];
+    const DType at = activation_type_for(wt);
+    if (!dot_rows || K % traits(at).block_size != 0) return 0;
+    // The products taken: consecutive, the same input, weight type and K, 2-D.
+    size_t m = 0;
+    for (; m < n; ++m) {
+        const Tensor &d = *dsts[m], &w = *d.src[0];
+        if (d.op != Op::mul_mat || d.src[1] != &x || w.type != wt || w.ne[0] != K || w.ne[2] != 1 || w.ne[3] != 1 ||
+            d.nb[0] != sizeof(float))
+            break;
+    }
+    if (m < 2) return 0;
+
+    // 1. The column, once (a single column is converted on the calling thread).
+    const ActLayout lay = layout_for(at, K, kern->dot_rows_qt[static_cast<int>(wt)]);
+    const size_t tmp_bytes = *dtype_row_bytes(at, static_cast<uint64_t>(K));
+    const size_t gbytes_q8 = (at == DType::Q8_0 || at == DType::Q8_K) && kern->group_act ? group_bytes(at, K) : 0;
+    static thread_local AlignedBuffer tbuf, gbuf, abuf;
+    uint8_t *tmp = tbuf.get(tmp_bytes);
+    uint8_t *gtmp = gbytes_q8 ? gbuf.get(gbytes_q8) : nullptr;
+    fast::ActCol ac{nullptr, nullptr, nullptr, nullptr, x.data, nullptr};
+    if (lay.stride != 0) {
+        uint8_t *col = abuf.get(lay.stride);
+        convert_column(*kern, at, static_cast<const float *>(x.data), K, tmp, gtmp, col, lay);
+        ac = fast::ActCol{reinterpret_cast<const int8_t *>(col + lay.qs), reinterpret_cast<const float *>(col + lay.d),
+                          reinterpret_cast<const int32_t *>(col + lay.s), reinterpret_cast<const int16_t *>(col + lay.bs),
+                          col, lay.qt ? reinterpret_cast<const int8_t *>(col + lay.qt) : nullptr};
+    }
+
+    // 2. Row chunks of every product in one parallel region: one wait for all of them.
+    int64_t rows = 0, work = 0;
+    for (size_t i = 0; i < m; ++i) rows += dsts[i]->src[0]->ne[1];
+    work = K * rows;
+    const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
+    const size_t wrow_bytes = *dtype_row_bytes(wt, static_cast<uint64_t>(K));
+    int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
+    rc = std::max<int64_t>(1, std::min(rc, (rows + 4 * nthreads - 1) / (4 * nthreads)));
+    if (rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall; // whole calls of the row kernel
+    std::vector<int64_t> first_task(m + 1, 0); // tasks of product i: [first_task[i], first_task[i + 1])
+    for (size_t i = 0; i < m; ++i) first_task[i + 1] = first_task[i] + (dsts[i]->src[0]->ne[1] + rc - 1) / rc;
+    const int64_t per = decode_rows(*kern, wt);
+    parallel_for(first_task[m], work, [&](int64_t t0, int64_t t1) {
+        size_t i = 0;
+        for (int64_t t = t0; t < t1; ++t) {
+            while (t >= first_task[i + 1]) ++i;
+            const Tensor &w = *dsts[i]->src[0];
+            const int64_t N = w.ne[1], n0 = (t - first_task[i]) * rc, n1 = std::min(N, n0 + rc);
+            float *o = static_cast<float *>(dsts[i]->data);
+            for (int64_t r = n0; r < n1; r += per)
+                dot_rows(K, static_cast<const uint8_t *>(w.data) + r * w.nb[1], w.nb[1],
+                         static_cast<int>(std::min<int64_t>(per, n1 - r)), ac, o + r);
+        }
+    });
+    return m;
+}
+
 } // namespace corvid::cpu

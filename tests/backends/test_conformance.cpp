@@ -435,6 +435,41 @@ TEST_CASE("conformance: the NEON i8mm blocked kernels give the SDOT kernels' res
     }
 }
 
+// Decode products over one input run as one conversion and one parallel region
+// (cpu_backend.cpp, mul_mat_fast_shared_input): each must give mul_mat_fast's bits alone.
+// The third product has another weight type (as Q4_K_M's attn_v often has): it runs alone.
+TEST_CASE("conformance: decode products sharing an input give each product's own bits") {
+    IsaGuard guard;
+    for (cpu::Isa isa : fast_isas()) {
+        for (const DType t : {DType::Q4_0, DType::Q4_K, DType::Q8_0, DType::F16}) {
+            CAPTURE(cpu::isa_name(isa));
+            CAPTURE(dtype_name(t));
+            std::mt19937 rng(77);
+            const int64_t K = 512;
+            OwnedTensor w1(t, {K, 67}), w2(t, {K, 29}), w3(DType::Q6_K, {K, 40});
+            for (OwnedTensor *w : {&w1, &w2, &w3}) fill_weights(*w, rng);
+            Graph g;
+            Tensor *x = g.input(DType::F32, {K, 1}, "x");
+            Tensor *y1 = g.mul_mat(&w1.t, x), *y2 = g.mul_mat(&w2.t, x), *y3 = g.mul_mat(&w3.t, x);
+            for (Tensor *y : {y1, y2, y3}) g.mark_output(y);
+            GraphRunner r;
+            r.bind(g);
+            std::normal_distribution<float> nd(0.0f, 1.0f);
+            std::vector<float> xv(static_cast<size_t>(K));
+            for (auto &v : xv) v = nd(rng);
+            fill(x, xv);
+            REQUIRE(cpu::force_isa(isa));
+            for (Tensor *y : {y1, y2, y3}) std::fill(static_cast<float *>(y->data), static_cast<float *>(y->data) + y->n_elements(), std::nanf(""));
+            r.run(g);
+            for (Tensor *y : {y1, y2, y3}) {
+                const std::vector<float> together(f32(y), f32(y) + y->n_elements());
+                REQUIRE(cpu::mul_mat_fast(*y)); // alone, into the same memory
+                CHECK(std::memcmp(together.data(), f32(y), together.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("conformance: mul_mat falls back to the reference for types without a fast kernel") {
     IsaGuard guard;
     for (cpu::Isa isa : fast_isas()) {

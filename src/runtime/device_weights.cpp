@@ -31,32 +31,54 @@ LayerPlacement LayerPlacement::from_gpu_layers(Backend *device, int32_t n_layer,
     const bool all = n_gpu_layers < 0 || n_gpu_layers > n_layer;
     p.first_layer = all ? 0 : n_layer - n_gpu_layers;
     p.output = all;
+    p.input = all;
     return p;
 }
 
-DeviceWeights::DeviceWeights(const WeightStore &weights, const LayerPlacement &placement,
+DeviceWeights::DeviceWeights(const WeightStore &weights, LayerPlacement &placement,
                              const std::function<void(float)> &progress)
     : device_(placement.device) {
     if (!device_) return;
     const bool tied = weights.peek("output.weight") == nullptr;
-    std::vector<const Tensor *> chosen;
-    for (const Tensor &w : weights.all()) {
-        const int32_t blk = block_of(w.name);
-        bool want;
-        if (blk >= 0) want = placement.device_for(blk) != nullptr;
-        else if (w.name == "token_embd.weight") want = placement.output && tied;
-        else if (starts_with(w.name, "output")) want = placement.output;
-        else want = placement.n_device_layers() > 0 || placement.output;
-        if (want) chosen.push_back(&w);
-    }
-    for (const Tensor *w : chosen) bytes_ += (w->n_bytes() + kAlign - 1) / kAlign * kAlign;
+    auto choose = [&](bool input) {
+        std::vector<const Tensor *> chosen;
+        for (const Tensor &w : weights.all()) {
+            const int32_t blk = block_of(w.name);
+            bool want;
+            if (blk >= 0) want = placement.device_for(blk) != nullptr;
+            else if (w.name == "token_embd.weight") want = input || (placement.output && tied);
+            else if (starts_with(w.name, "output")) want = placement.output;
+            else want = placement.n_device_layers() > 0 || placement.output;
+            if (want) chosen.push_back(&w);
+        }
+        return chosen;
+    };
+    auto bytes_of = [](const std::vector<const Tensor *> &ws) {
+        uint64_t n = 0;
+        for (const Tensor *w : ws) n += (w->n_bytes() + kAlign - 1) / kAlign * kAlign;
+        return n;
+    };
+    std::vector<const Tensor *> chosen = choose(placement.input);
+    bytes_ = bytes_of(chosen);
     if (bytes_ == 0) return;
     try {
         memory_ = device_->alloc(bytes_);
     } catch (const Error &e) {
-        fail(Status::out_of_memory, "%s: the weights of %d layer(s)%s need %.1f MiB: %s (offload fewer layers with "
-             "--gpu-layers / n_gpu_layers)", device_->name(), placement.n_device_layers(),
-             placement.output ? " and the output head" : "", bytes_ / 1048576.0, e.what());
+        // Without the table the lookup alone wants, it may fit: the lookup then stays on the host.
+        const std::vector<const Tensor *> without = placement.input ? choose(false) : chosen;
+        if (e.status() == Status::out_of_memory && without.size() < chosen.size()) {
+            try {
+                memory_ = device_->alloc(bytes_of(without));
+                chosen = without;
+                bytes_ = bytes_of(without);
+                placement.input = false;
+            } catch (const Error &) {
+            }
+        }
+        if (!memory_)
+            fail(Status::out_of_memory, "%s: the weights of %d layer(s)%s need %.1f MiB: %s (offload fewer layers with "
+                 "--gpu-layers / n_gpu_layers)", device_->name(), placement.n_device_layers(),
+                 placement.output ? " and the output head" : "", bytes_of(without) / 1048576.0, e.what());
     }
     try {
         uint64_t offset = 0, done = 0;

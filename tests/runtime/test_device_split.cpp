@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <cstdint>
 #include <map>
 
 using namespace corvid;
@@ -27,6 +29,8 @@ public:
     bool supports(const Tensor &n) const override { return n.op != Op::transfer && cpu_->supports(n); }
 
     void *alloc(size_t bytes) override {
+        if (bytes > max_alloc) fail(Status::out_of_memory, "FakeDevice: %zu bytes is over %zu", bytes, max_alloc);
+        largest = std::max(largest, bytes);
         void *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
         if (!p) fail(Status::out_of_memory, "FakeDevice: out of memory");
         std::memset(p, 0xA5, bytes); // garbage, as fresh device memory may hold
@@ -61,6 +65,7 @@ public:
     }
 
     size_t computed = 0, uploads = 0, downloads = 0;
+    size_t max_alloc = SIZE_MAX, largest = 0; // a device this small; its largest allocation
 
 private:
     bool mine(const void *p, size_t n) const {
@@ -87,17 +92,22 @@ struct Run {
 };
 
 // Evaluates a prompt in two batches (so the second reads the cache the first wrote)
-// and then one token, with `n_gpu_layers` on a fake device (-2: no device at all).
-Run run(const std::string &path, int32_t n_gpu_layers) {
+// and then one token, with `n_gpu_layers` on a fake device (-2: no device at all) that
+// allocates at most max_alloc bytes at once.
+Run run(const std::string &path, int32_t n_gpu_layers, size_t max_alloc = SIZE_MAX, bool *lookup_on_device = nullptr,
+        size_t *largest = nullptr) {
     FakeDevice *device = nullptr;
     OffloadParams off;
     off.n_gpu_layers = n_gpu_layers < -1 ? 0 : n_gpu_layers;
     off.make_device = [&] {
         auto d = std::make_unique<FakeDevice>();
+        d->max_alloc = max_alloc;
         device = d.get();
         return d;
     };
     auto model = Model::load(path, LoadMode::full, true, nullptr, off);
+    if (lookup_on_device) *lookup_on_device = model->placement().input;
+    if (largest && device) *largest = device->largest;
     ContextParams cp;
     cp.n_ctx = 64;
     cp.n_batch = 5;
@@ -164,4 +174,23 @@ TEST_CASE("device split: a device that runs out of memory at load is a clear err
         CHECK(e.status() == Status::out_of_memory);
         CHECK(std::string(e.what()).find("gpu-layers") != std::string::npos);
     }
+}
+
+// With every layer on the device the token embedding lookup goes there too, unless its table
+// is what would not fit: then the lookup stays on the host and the rest loads.
+TEST_CASE("device split: the embedding lookup goes to the device only when its table fits") {
+    const std::string path = test::shared_path("models/stories260K.gguf");
+    if (!test::file_exists(path)) return;
+    const Run host = run(path, -2);
+    bool on_device = false;
+    size_t largest = 0;
+    const Run all = run(path, -1, SIZE_MAX, &on_device, &largest);
+    CHECK(on_device);
+    CHECK(all.logits == host.logits);
+    // The weights are one allocation, the largest at load (stories260K's untied 128 KiB
+    // token_embd among them): one byte less and the table stays on the host.
+    const Run tight = run(path, -1, largest - 1, &on_device);
+    CHECK_FALSE(on_device);
+    CHECK(tight.device_nodes > 0);
+    CHECK(tight.logits == host.logits);
 }

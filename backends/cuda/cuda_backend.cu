@@ -92,7 +92,6 @@ public:
             if (all || o.find("attn") != std::string::npos) ctx_.fuse_off |= Context::kFuseAttnMerge;
             if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
             if (all || o.find("convert") != std::string::npos) ctx_.fuse_off |= Context::kFuseNormConvert;
-            if (all || o.find("norm") != std::string::npos) ctx_.fuse_off |= Context::kFuseNormProducts;
             if (all || o.find("residual") != std::string::npos) ctx_.fuse_off |= Context::kFuseGemmResidual;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;

@@ -20,8 +20,6 @@
 //                                                       that completes each 32 rows)
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
-//   rms_norm -> mul -> one of the two matvecs above     the matvec computes the norm while its
-//   reading the mul (decode)                            first weights load (NormIn)
 //   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
 //   (cuBLAS, the F16 matvec)                            the GLU's result never stored
 //   prompt attention -> a converting product           the flash kernel writes its input
@@ -102,20 +100,12 @@ const Tensor *q8_0_reader(const std::vector<Tensor *> &nodes, size_t after, cons
 
 // out: the tensor part 0 writes (reported to ctx.written); reader: a product over it whose
 // Q8_0 activations the launch writes too.
-// norm.x: the launch makes its activations from this norm (the launch's input x is the
-// norm's mul), into the free 8-bit slot, and they are recorded as x's conversion.
 void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e,
-                  const Tensor *out = nullptr, const Tensor *reader = nullptr, const NormIn &norm = {}) {
+                  const Tensor *out = nullptr, const Tensor *reader = nullptr) {
     const Tensor &w = *first.src[0], &x = *first.src[1];
     const int64_t K = w.ne[0], M = x.ne[1];
-    const auto *xp = static_cast<const uint8_t *>(x.data);
-    Q8Activations a{};
-    if (norm.x) {
-        a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
-        note_q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, a.slot);
-    } else {
-        a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
-    }
+    const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
+                                           static_cast<int64_t>(x.nb[1]), K, M);
     Q8Sink sink;
     Q8Activations o{};
     if (reader) { // the other 8-bit slot: this launch still reads the one in the cache
@@ -124,7 +114,7 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
         sink = Q8Sink{o.q, o.d, o.sum,
                       static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)))};
     }
-    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink, norm);
+    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink);
     if (out) ctx.written(out->data, out->n_bytes());
     if (reader)
         note_q8_activations(ctx, reader->src[0]->type, static_cast<const uint8_t *>(out->data),
@@ -132,7 +122,7 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
 }
 
 // gate, up, glu: returns the nodes covered (0 if the pattern is not there).
-size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, const NormIn &norm = {}) {
+size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     const Tensor &gate = *nodes[i];
     const size_t j = next_non_view(nodes, i + 1);
     if (j >= nodes.size() || !q8_matvec_node(*nodes[j]) || !same_input(gate, *nodes[j])) return 0;
@@ -145,12 +135,12 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, const
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
     const Tensor *down = q8_0_reader(nodes, k + 1, glu);
     launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu, &glu,
-                 down, norm);
+                 down);
     return k + 1 - i;
 }
 
 // Up to kMaxMatvecParts products over one input, each with the add that follows it folded in.
-size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, const NormIn &norm = {}) {
+size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     const Tensor &first = *nodes[i];
     MatvecPart parts[kMaxMatvecParts];
     const Tensor *outs[kMaxMatvecParts];
@@ -172,8 +162,8 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, con
         end = j + 1;
         j = next_non_view(nodes, j + 1);
     }
-    if (n == 1 && outs[0] == &first && !norm.x) return 0; // a lone product: mul_mat() does it
-    launch_parts(ctx, first, parts, n, MatvecEpilogue::none, nullptr, nullptr, norm);
+    if (n == 1 && outs[0] == &first) return 0; // a lone product: mul_mat() does it
+    launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
     for (int s = 0; s < n; ++s) ctx.written(outs[s]->data, outs[s]->n_bytes());
     return end - i;
 }
@@ -195,32 +185,6 @@ size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_
     const bool q8 = attention(ctx, att, a.q, a.d, a.sum);
     if (q8) note_q8_activations(ctx, wt, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), K, M, a.slot);
     return 1;
-}
-
-// rms_norm, mul by its weight row, then the decode products reading the mul (q/k/v, or
-// gate/up/GLU): the products' launch computes the norm itself (NormIn), and the norm kernel
-// is not launched. Returns the nodes covered (0: the pattern is not there).
-size_t norm_into_products(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
-    Tensor &norm = *nodes[i], &mul = *nodes[i + 1];
-    const Tensor &x = *norm.src[0];
-    const size_t j = next_non_view(nodes, i + 2);
-    if (j >= nodes.size() || !ctx.fuses(Context::kFuseNormProducts) || !q8_matvec_node(*nodes[j])) return 0;
-    const Tensor &mm = *nodes[j], &w = *mm.src[0];
-    const int64_t K = mul.ne[0];
-    if (mm.src[1] != &mul || mul.ne[1] != 1 || norm.ne[1] != 1 || norm.ne[2] != 1 || norm.ne[3] != 1 ||
-        reinterpret_cast<uintptr_t>(x.data) % 16 != 0 || !matvec_q8_takes_norm(ctx, w.type, w.layout, K, 1))
-        return 0;
-    NormIn in;
-    in.x = static_cast<const float *>(x.data);
-    in.g = static_cast<const float *>(mul.src[1]->data);
-    in.norm_out = private_to_one(norm) ? nullptr : static_cast<float *>(norm.data);
-    in.mul_out = static_cast<float *>(mul.data);
-    in.eps = norm.fp[0];
-    ctx.written(norm.data, norm.n_bytes());
-    ctx.written(mul.data, mul.n_bytes());
-    size_t n = try_glu(ctx, nodes, j, in);
-    if (n == 0) n = try_group(ctx, nodes, j, in);
-    return n == 0 ? 0 : j + n - i;
 }
 
 // rms_norm, mul by its weight row: one kernel, which writes the norm's own result only
@@ -354,7 +318,6 @@ size_t gemm_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     Tensor &t = *nodes[i];
     if (i + 1 < nodes.size() && rms_norm_mul_fusable(t, *nodes[i + 1])) {
-        if (const size_t n = norm_into_products(ctx, nodes, i)) return n;
         norm_mul(ctx, nodes, i);
         return 2;
     }

@@ -98,26 +98,11 @@ struct Q8Sink {
     int *sum = nullptr;
     int *counters = nullptr;
 };
-// An rms_norm and the mul by its weight row that a launch computes itself before its
-// products read the result (one column): y = x / sqrt(mean(x^2) + eps), z = y * g, then z's
-// 8-bit form, bit for bit as the norm kernel (cuda_norm_rope.cu) makes them. Every block
-// makes its own copy in shared memory while its first weights load; block 0 also stores
-// the launch's q, d and sum (so later products over z find them), z at mul_out, and y at
-// norm_out when set. x: K floats, 16-byte aligned.
-struct NormIn {
-    const float *x = nullptr, *g = nullptr;
-    float *norm_out = nullptr, *mul_out = nullptr;
-    float eps = 0.0f;
-};
-// Whether a launch of weights of type w (that layout) over M columns of K can take a NormIn.
-bool matvec_q8_takes_norm(const Context &ctx, DType w, int32_t layout, int64_t K, int64_t M);
 // Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
 // (q, d, sum as for matvec_q8) in one launch. out.q: part 0's results (one product, or the
-// GLU pair's) also as Q8_0, N % 32 == 0. norm.x set (matvec_q8_takes_norm): the launch makes
-// its activations from the norm, and writes q, d and sum instead of reading them.
+// GLU pair's) also as Q8_0, N % 32 == 0.
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {},
-                     const NormIn &norm = {});
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {});
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
 // the same format, x [M][K] 16-bit values: 16-byte loads throughout.

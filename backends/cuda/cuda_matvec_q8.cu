@@ -330,7 +330,7 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
 
 template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
-                   const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel, const NormIn &norm) {
+                   const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel) {
     // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
     static const bool sums_off = env_off("CORVID_CUDA_ACT_SUMS");
     if (sums_off) sum = nullptr;
@@ -338,7 +338,6 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
     for (int64_t m0 = 0; m0 < M; m0 += 4) { // columns in groups of up to 4
         const int64_t mc = M - m0 < 4 ? M - m0 : 4;
         Parts p{};
-        p.norm = norm; // (one column when set)
         for (int s = 0; s < n_parts; ++s) {
             const MatvecPart &x = parts[s];
             p.W[s] = x.W;
@@ -373,22 +372,8 @@ bool matvec_q8_supported(DType w) {
            w == DType::Q6_K;
 }
 
-// The stream kernel stages its activations in shared memory once a block: there it can make
-// them from a norm instead (planar weights, one column, Q8_0 or Q8_K activations whose
-// rows fit the staging).
-bool matvec_q8_takes_norm(const Context &ctx, DType w, int32_t layout, int64_t K, int64_t M) {
-    const bool stream_type = w == DType::Q4_0 || w == DType::Q8_0 || w == DType::Q4_K || w == DType::Q6_K;
-    const int64_t qk = traits(w).block_size;
-    static const bool stream = !env_off("CORVID_CUDA_STREAM");
-    return stream && !ctx.matvec_ring && stream_type && layout == kLayoutPlanar && M == 1 && K % qk == 0 &&
-           K % 32 == 0 && K * traits(w).block_bytes / qk <= kPlanarMaxRowBytes;
-}
-
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out,
-                     const NormIn &norm) {
-    if (norm.x && !matvec_q8_takes_norm(ctx, w, parts[0].layout, K, M))
-        fail(Status::internal, "cuda matvec_q8: this launch cannot make its activations from a norm");
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out) {
     if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
         fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
     if (out.q && (parts[0].N % 32 != 0 || (epilogue == MatvecEpilogue::none && n_parts != 1)))
@@ -399,12 +384,12 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
         if ((parts[s].layout == kLayoutPlanar) != planar) fail(Status::internal, "cuda matvec_q8: mixed weight layouts");
     const MatvecKernel k = planar ? MatvecKernel::planar : ctx.matvec_old ? MatvecKernel::old : MatvecKernel::tiles;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
 }

@@ -241,7 +241,6 @@ struct Parts {
     int64_t ldr[kMaxMatvecParts];
     unsigned first_block[kMaxMatvecParts + 1];
     Q8Sink out; // out.q: part 0's results also as Q8_0 blocks (one launch: one product, or a GLU pair)
-    NormIn norm; // norm.x: the activations are made from this norm (the stream kernel only)
 };
 
 // The Q8_0 form of part 0's results, made by whichever block stores the last rows of each

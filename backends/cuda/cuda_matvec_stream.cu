@@ -4,7 +4,6 @@
 // dispatch that chooses these kernels is in cuda_matvec_q8.cu.
 #include "cuda/cuda_matvec_q8.cuh"
 #include "cuda/cuda_async.cuh"
-#include "cuda/cuda_norm_quads.cuh"
 
 #include <algorithm>
 #include <type_traits>
@@ -143,59 +142,6 @@ __device__ __forceinline__ void stage_activations(int4 *s_q, float *s_d, int *s_
     }
     __syncthreads();
 }
-// The activations made from the launch's norm (NormIn) into shared memory, laid out as
-// stage_activations lays them: each block computes the norm's sum of squares in the norm
-// kernel's order, then z = x * scale * g and its 8-bit units (Q8_K for the 256-element
-// types), four values a thread. Block 0 also stores q, d, sum (the launch's activation
-// buffers, which it writes instead of reading), z and y, so that anything else reading them
-// finds what the norm kernel would have written. Why: the norm kernel is one block that
-// took ~6 us of a ~92 us 7B decode layer, twice a layer; here it overlaps the first weight
-// loads, for 32 KiB of L2 reads a block.
-template <bool QK256>
-__device__ __forceinline__ void stage_normed(const NormIn &nm, int K, int4 *s_q, float *s_d, int *s_sum, int8_t *q,
-                                             float *dq, int *sq) {
-    __shared__ double sh[32];
-    __shared__ Q8kShared s_k;
-    const auto *x4 = reinterpret_cast<const float4 *>(nm.x);
-    const auto *g4 = reinterpret_cast<const float4 *>(nm.g);
-    const int n4 = K / 4;
-    const double ss = rms_sum_as_norm_kernel(x4, n4, sh);
-    const float mean = static_cast<float>(ss / K);
-    const float sc = 1.0f / sqrtf(mean + nm.eps);
-    const bool writer = blockIdx.x == 0;
-    auto *sq8 = reinterpret_cast<int8_t *>(s_q);
-    for (int base = 0; base < n4; base += kStreamThreads) { // whole passes: quad_q8_k's barriers
-        const int i = base + static_cast<int>(threadIdx.x);
-        const bool live = i < n4;
-        float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (live) {
-            const float4 v = x4[i], w = g4[i];
-            const float4 y = make_float4(v.x * sc, v.y * sc, v.z * sc, v.w * sc);
-            z = make_float4(y.x * w.x, y.y * w.y, y.z * w.z, y.w * w.w);
-            if (writer && nm.norm_out) reinterpret_cast<float4 *>(nm.norm_out)[i] = y;
-            if (writer && nm.mul_out) reinterpret_cast<float4 *>(nm.mul_out)[i] = z;
-        }
-        // K % 32 == 0: a unit's 8 threads are all live or none (Q8_K: every thread calls).
-        Quad8 v;
-        if constexpr (QK256) v = quad_q8_k(z, i, live, s_k);
-        else v = quad_q8_0(z);
-        if (!live) continue;
-        const int u = i / 8; // element 4i: unit i / 8, half (i / 4) & 1, byte 4 (i & 3) of it
-        *reinterpret_cast<char4 *>(sq8 + 16 * act_half(u, (i >> 2) & 1) + 4 * (i & 3)) = v.q;
-        if ((i & 7) == 0) {
-            s_d[u] = v.d;
-            if (sq) s_sum[u] = v.sum;
-        }
-        if (writer) {
-            reinterpret_cast<char4 *>(q)[i] = v.q;
-            if ((i & 7) == 0) {
-                dq[u] = v.d;
-                if (sq) sq[u] = v.sum;
-            }
-        }
-    }
-    __syncthreads();
-}
 // A finished row (row `row` of part s) from the lanes' sums: a GLU stores act(gate) * up
 // (acc[0], acc[1]), a product its sum plus the part's residual.
 template <bool GLU>
@@ -236,11 +182,7 @@ __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
     }
     grid_dependency_wait();
     allow_dependents();
-    if (p.norm.x) // this launch writes the activation buffers (matvec_q8_parts)
-        stage_normed<QTraits<T>::qk == 256>(p.norm, K, s_q, s_d, s_sum, const_cast<int8_t *>(q), const_cast<float *>(dq),
-                                             const_cast<int *>(sq));
-    else
-        stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
+    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
     if (ljob >= jobs) return;
 
     int cjob = ljob, cchunk = 0, crow[R], cs[R];

@@ -25,6 +25,7 @@
 //   prompt attention -> a converting product           the flash kernel writes its input
 //   mul_mat (cuBLAS) -> add of a residual               the residual copied to the result, the
 //                                                       GEMM adding to it (beta = 1)
+//   mul_mat (F16 matvec) -> add of a residual or bias   the matvec's epilogue adds it
 // A node is fused away only when the Graph counted one use of it and it is not an output
 // (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
 // kernels do the same float operations in the same order as the separate ones: results are
@@ -313,6 +314,31 @@ size_t gemm_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size
     return 2;
 }
 
+// A product of F16/BF16 weights over a few columns (the F16 matvec) followed by an add of
+// a residual or a bias: the matvec's epilogue adds it (an F16 decode step ran 64 add kernels,
+// ~5 us each). Returns the nodes covered (0: the pattern is not there).
+size_t matvec_h_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+    const Tensor &mm = *nodes[i];
+    if (mm.op != Op::mul_mat || i + 1 >= nodes.size()) return 0;
+    Tensor &add = *nodes[i + 1];
+    const Tensor &w = *mm.src[0], &x = *mm.src[1];
+    const Tensor *r = residual_of(mm, add);
+    if (!r || !two_dims(w) || !two_dims(x) || x.nb[0] != sizeof(float) || w.layout != 0 ||
+        w.nb[0] != traits(w.type).block_bytes ||
+        product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1]) != ProductPath::matvec_h)
+        return 0;
+    const int64_t K = w.ne[0], N = w.ne[1], M = x.ne[1];
+    const void *xh = converted_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
+                                           static_cast<int64_t>(x.nb[1]), K, M, K,
+                                           w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
+    const int64_t ldr = r->ne[1] == 1 ? 0 : static_cast<int64_t>(r->nb[1] / sizeof(float));
+    matvec_h(ctx, w.type, static_cast<const uint8_t *>(w.data), static_cast<int64_t>(w.nb[1]), N, K, xh, M,
+             static_cast<float *>(add.data), static_cast<int64_t>(add.nb[1] / sizeof(float)),
+             static_cast<const float *>(r->data), ldr);
+    ctx.written(add.data, add.n_bytes());
+    return 2;
+}
+
 } // namespace
 
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
@@ -348,6 +374,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     }
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
     if (const size_t n = gemm_into_residual(ctx, nodes, i)) return n;
+    if (const size_t n = matvec_h_into_residual(ctx, nodes, i)) return n;
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
     if (const size_t n = try_glu(ctx, nodes, i)) return n;
     return try_group(ctx, nodes, i);

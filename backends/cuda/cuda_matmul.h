@@ -105,10 +105,11 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
                      const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {});
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
-// the same format, x [M][K] 16-bit values: 16-byte loads throughout.
+// the same format, x [M][K] 16-bit values: 16-byte loads throughout. res (may be null):
+// dst[m * ldd + n] = the product + res[m * ldr + n] (a residual; ldr 0: a bias).
 bool matvec_h_supported(DType w, int64_t K, int64_t w_nb1);
 void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *x, int64_t M,
-              float *dst, int64_t ldd);
+              float *dst, int64_t ldd, const float *res = nullptr, int64_t ldr = 0);
 
 // dst[m * ldd + n] = sum_k W[n][k] * xq[m * ldx + k] for n < N, m < M (M <= kMatvecMaxCols).
 constexpr int kMatvecMaxCols = 8;

@@ -87,18 +87,25 @@ struct Launch {
 
 // 16-bit weights (F16, BF16): each lane takes 16-byte chunks (8 elements), consecutive lanes
 // consecutive chunks, U chunks in flight; the activations are already rounded to the
-// weight's format (exact in it), so only the accumulation differs from the reference.
+// weight's format (exact in it), so only the accumulation differs from the reference. The
+// first U chunks are loaded before the grid-dependency wait (weights: no kernel writes
+// them), overlapping the previous kernel's end. res (may be null): res[c * ldr + row] is
+// added to each result (a residual, or with ldr 0 a bias), after the row's sum.
 template <bool BF, int NC, int U>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_h_kernel(const uint8_t *__restrict__ W, int64_t w_nb1, int N, int K, const uint16_t *__restrict__ x,
-                    float *__restrict__ dst, int64_t ldd) {
+                    float *__restrict__ dst, int64_t ldd, const float *__restrict__ res, int64_t ldr) {
     const int row = blockIdx.x * kWarps + threadIdx.x / 32;
     const int lane = threadIdx.x & 31;
+    const bool live = row < N;
+    const uint4 *wr = reinterpret_cast<const uint4 *>(W + static_cast<int64_t>(live ? row : 0) * w_nb1);
+    const int chunks = K / 8;
+    uint4 w[U];
+#pragma unroll
+    for (int r = 0; r < U; ++r) w[r] = live && lane + 32 * r < chunks ? wr[lane + 32 * r] : make_uint4(0, 0, 0, 0);
     grid_dependency_wait();
     allow_dependents();
-    if (row >= N) return;
-    const uint4 *wr = reinterpret_cast<const uint4 *>(W + static_cast<int64_t>(row) * w_nb1);
-    const int chunks = K / 8;
+    if (!live) return;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
@@ -107,9 +114,10 @@ __global__ void __launch_bounds__(kWarps * 32)
         else return __half22float2(*reinterpret_cast<const __half2 *>(&v));
     };
     for (int i0 = lane; i0 < chunks; i0 += 32 * U) {
-        uint4 w[U];
+        if (i0 != lane) {
 #pragma unroll
-        for (int r = 0; r < U; ++r) w[r] = i0 + 32 * r < chunks ? wr[i0 + 32 * r] : make_uint4(0, 0, 0, 0);
+            for (int r = 0; r < U; ++r) w[r] = i0 + 32 * r < chunks ? wr[i0 + 32 * r] : make_uint4(0, 0, 0, 0);
+        }
 #pragma unroll
         for (int r = 0; r < U; ++r) {
             const int i = i0 + 32 * r;
@@ -129,24 +137,26 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
 #pragma unroll
     for (int c = 0; c < NC; ++c) {
-        const float v = warp_sum(acc[c]);
+        float v = warp_sum(acc[c]);
+        if (res) v += res[c * ldr + row];
         if (lane == 0) dst[c * ldd + row] = v;
     }
 }
 
 template <bool BF>
 void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint16_t *x, int64_t M,
-              float *dst, int64_t ldd) {
+              float *dst, int64_t ldd, const float *res, int64_t ldr) {
     const unsigned grid = blocks_for(N, kWarps);
     const int n = static_cast<int>(N), k = static_cast<int>(K);
     switch (M) {
-    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
-    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
-    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
-    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd); break;
+    case 1: launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, res, ldr); break;
+    case 2: launch(ctx, matvec_h_kernel<BF, 2, 2>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, res, ldr); break;
+    case 3: launch(ctx, matvec_h_kernel<BF, 3, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, res, ldr); break;
+    case 4: launch(ctx, matvec_h_kernel<BF, 4, 1>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, res, ldr); break;
     default:
         for (int64_t m0 = 0; m0 < M; m0 += 4)
-            launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd);
+            launch_h<BF>(ctx, W, w_nb1, N, K, x + m0 * K, M - m0 < 4 ? M - m0 : 4, dst + m0 * ldd, ldd,
+                         res ? res + m0 * ldr : nullptr, ldr);
         return;
     }
     CV_LAUNCHED("matvec_h_kernel");
@@ -159,9 +169,9 @@ bool matvec_h_supported(DType w, int64_t K, int64_t w_nb1) {
 }
 
 void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *x, int64_t M,
-              float *dst, int64_t ldd) {
-    if (w == DType::BF16) launch_h<true>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd);
-    else launch_h<false>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd);
+              float *dst, int64_t ldd, const float *res, int64_t ldr) {
+    if (w == DType::BF16) launch_h<true>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd, res, ldr);
+    else launch_h<false>(ctx, W, w_nb1, N, K, static_cast<const uint16_t *>(x), M, dst, ldd, res, ldr);
 }
 
 void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const float *xq,

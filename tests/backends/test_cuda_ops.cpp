@@ -957,6 +957,35 @@ TEST_CASE("cuda: prompt flash attention writing the next product's input") {
     }
 }
 
+// F16 / BF16 decode products followed by a residual or a bias add: the F16 matvec's
+// epilogue adds it, the same bits as the add kernel after it.
+TEST_CASE("cuda: F16 and BF16 decode products adding a residual or a bias") {
+    REQUIRE_GPU();
+    for (const DType t : {DType::F16, DType::BF16})
+        for (const int64_t M : {1, 3, 6})
+            for (const bool bias : {false, true}) {
+                CAPTURE(dtype_name(t));
+                CAPTURE(M);
+                CAPTURE(bias);
+                std::mt19937 rng(61 + static_cast<uint32_t>(M));
+                Case c;
+                const int64_t K = 512, N = 72;
+                Tensor *x = c.input(DType::F32, {K, M}, "x"), *r = c.input(DType::F32, {N, bias ? 1 : M}, "r");
+                c.set_f32(x, randn(static_cast<size_t>(K * M), rng));
+                c.set_f32(r, randn(static_cast<size_t>(N * (bias ? 1 : M)), rng, 3.0f));
+                Tensor *w = c.leaf(t, {K, N}, "w");
+                fill_weights(c, w, rng);
+                Tensor *mm = c.g.mul_mat(w, x);
+                Tensor *y = bias ? c.g.add(mm, r) : c.g.add(r, mm);
+                IsaGuard isa;
+                const auto ref = c.run(cpu_ref(), {y});
+                const auto got = c.run(gpu(), {y});
+                const auto unfused = c.run(gpu_unfused(), {y});
+                CHECK(got[0] == unfused[0]);
+                CHECK(compare(as_f32(ref[0]), as_f32(got[0]), 1e-3, 1e-3, "F16 matvec + residual").bad == 0);
+            }
+}
+
 // rope(q), rope(k) and the K / V cache stores as one launch (cuda_norm_rope.cu's
 // rope_store), against the four ops one by one, for each plain cache type, normal and neox
 // rotation, a partial rotation (a pass-through tail stored from the same threads), several

@@ -70,3 +70,40 @@ TEST_CASE("scheduler: a node no backend supports is an unsupported error naming 
         CHECK(std::string(e.what()).find("scale") != std::string::npos);
     }
 }
+
+namespace {
+// A backend with memory of its own (never bound here: only the schedule's shape is checked).
+class OwnMemory final : public Backend {
+public:
+    const char *name() const override { return "own-memory"; }
+    bool uses_host_memory() const override { return false; }
+    bool supports(const Tensor &n) const override { return n.op != Op::transfer; }
+    void compute(const std::vector<Tensor *> &) override {}
+};
+} // namespace
+
+// Inputs filled by the host before a run are copied to the device before any compute
+// step, so a device's work is one step however many inputs its nodes read along the way
+// (a decode step's positions, cache cells, mask and output rows each cut it before).
+TEST_CASE("scheduler: transfers of inputs come first, leaving the device's nodes one step") {
+    Graph g;
+    Tensor *a = g.input(DType::F32, {4}, "a"), *b = g.input(DType::F32, {4}, "b"), *c = g.input(DType::F32, {4}, "c");
+    Tensor *y = g.add(g.scale(g.add(g.scale(a, 2.0f), b), 3.0f), c); // reads b, then c, midway
+    g.mark_output(y);
+    OwnMemory dev;
+    GraphRunner r;
+    Scheduler s({&dev, r.cpu.get()}, [&](int32_t) { return &dev; });
+    const Schedule sched = s.schedule(g);
+    const auto &steps = sched.steps();
+    REQUIRE(steps.size() == 4);
+    for (int i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        REQUIRE(steps[static_cast<size_t>(i)].transfer != nullptr);
+        CHECK((steps[static_cast<size_t>(i)].transfer->src[0]->flags & kFlagInput) != 0);
+    }
+    CHECK(steps[3].backend == &dev);
+    CHECK(steps[3].nodes.size() == 4);
+    // The memory plan's order has the copies first too (they are live from the start).
+    const auto &order = sched.order();
+    for (int i = 0; i < 3; ++i) CHECK(order[static_cast<size_t>(i)]->op == Op::transfer);
+}

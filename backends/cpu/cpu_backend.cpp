@@ -37,24 +37,9 @@ public:
 
     void compute(const std::vector<Tensor *> &nodes) override {
         cpu::set_parallel_threads(n_threads_);
-        std::vector<Tensor *> products; // consecutive products over one input (views between them skipped)
         for (size_t i = 0; i < nodes.size();) {
-            if (nodes[i]->op == Op::mul_mat && shared_input_enabled()) {
-                products.clear();
-                size_t j = i, last = i;
-                for (; j < nodes.size(); ++j) {
-                    if (nodes[j]->op == Op::view) continue;
-                    if (nodes[j]->op != Op::mul_mat || nodes[j]->src[1] != nodes[i]->src[1]) break;
-                    products.push_back(nodes[j]);
-                    last = j;
-                }
-                if (const size_t done = cpu::mul_mat_fast_shared_input(products.data(), products.size())) {
-                    // Resume after the last product computed (views in between need no work).
-                    i = done == products.size() ? last + 1 : index_of(nodes, products[done], i);
-                    continue;
-                }
-            }
-            run(*nodes[i++]);
+            if (const size_t next = run_shared_input(nodes, i)) i = next;
+            else run(*nodes[i++]);
         }
     }
 
@@ -67,9 +52,22 @@ private:
         }();
         return on;
     }
-    static size_t index_of(const std::vector<Tensor *> &nodes, const Tensor *t, size_t from) {
-        while (nodes[from] != t) ++from;
-        return from;
+
+    // Products over one input from nodes[i] on (views between them skipped) computed
+    // together (cpu::mul_mat_fast_shared_input); returns the index after the last one it
+    // computed, or 0 when it computed none.
+    static size_t run_shared_input(const std::vector<Tensor *> &nodes, size_t i) {
+        if (nodes[i]->op != Op::mul_mat || !shared_input_enabled()) return 0;
+        Tensor *products[8];
+        size_t at[8], n = 0;
+        for (size_t j = i; j < nodes.size() && n < 8; ++j) {
+            if (nodes[j]->op == Op::view) continue;
+            if (nodes[j]->op != Op::mul_mat || nodes[j]->src[1] != nodes[i]->src[1]) break;
+            products[n] = nodes[j];
+            at[n++] = j;
+        }
+        const size_t done = cpu::mul_mat_fast_shared_input(products, n);
+        return done ? at[done - 1] + 1 : 0;
     }
 
     static void run(Tensor &t) {

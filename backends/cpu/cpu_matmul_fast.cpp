@@ -551,6 +551,24 @@ bool silu_mul_fast(const float *x, const float *y, float *out, int64_t n) {
     return true;
 }
 
+namespace {
+// The partner-format column at col (laid out by lay) as the row kernels read it.
+fast::ActCol act_col(const ActLayout &lay, const uint8_t *col) {
+    return fast::ActCol{reinterpret_cast<const int8_t *>(col + lay.qs), reinterpret_cast<const float *>(col + lay.d),
+                        reinterpret_cast<const int32_t *>(col + lay.s), reinterpret_cast<const int16_t *>(col + lay.bs),
+                        col, lay.qt ? reinterpret_cast<const int8_t *>(col + lay.qt) : nullptr};
+}
+
+// Output rows a decode task takes: ~32 KiB of weights, at least 4 tasks a thread over `rows`,
+// whole calls of the row kernel when it has one.
+int64_t task_rows(size_t wrow_bytes, int64_t rows, int64_t nthreads, bool row_kernel) {
+    int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
+    rc = std::max<int64_t>(1, std::min(rc, (rows + 4 * nthreads - 1) / (4 * nthreads)));
+    if (row_kernel && rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall;
+    return rc;
+}
+} // namespace
+
 bool mul_mat_fast(Tensor &dst) {
     const Isa isa = active_isa();
     if (!mul_mat_has_fast_path(dst.src[0]->type, isa)) return false;
@@ -621,12 +639,7 @@ bool mul_mat_fast(Tensor &dst) {
             }
             uint8_t *col = act + static_cast<size_t>(c) * lay.stride;
             convert_column(*kern, at, src, K, tmp, gtmp ? gtmp + gbytes_q8 * static_cast<size_t>(ti) : nullptr, col, lay);
-            ac.qs = reinterpret_cast<const int8_t *>(col + lay.qs);
-            ac.d = reinterpret_cast<const float *>(col + lay.d);
-            ac.s = reinterpret_cast<const int32_t *>(col + lay.s);
-            ac.bs = reinterpret_cast<const int16_t *>(col + lay.bs);
-            ac.qt = lay.qt ? reinterpret_cast<const int8_t *>(col + lay.qt) : nullptr;
-            ac.f = col;
+            ac = act_col(lay, col);
         }
     });
 
@@ -634,9 +647,7 @@ bool mul_mat_fast(Tensor &dst) {
     const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));
     const int64_t work = K * N * cols;
     const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
-    int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
-    rc = std::max<int64_t>(1, std::min(rc, (N + 4 * nthreads - 1) / (4 * nthreads)));
-    if (dot_rows && rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall; // whole calls of the row kernel
+    const int64_t rc = task_rows(wrow_bytes, N, nthreads, dot_rows != nullptr);
     const int64_t nchunks = (N + rc - 1) / rc, ntasks = B2 * B3 * nchunks;
     parallel_for(ntasks, work, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
@@ -700,20 +711,15 @@ size_t mul_mat_fast_shared_input(Tensor *const *dsts, size_t n) {
     if (lay.stride != 0) {
         uint8_t *col = abuf.get(lay.stride);
         convert_column(*kern, at, static_cast<const float *>(x.data), K, tmp, gtmp, col, lay);
-        ac = fast::ActCol{reinterpret_cast<const int8_t *>(col + lay.qs), reinterpret_cast<const float *>(col + lay.d),
-                          reinterpret_cast<const int32_t *>(col + lay.s), reinterpret_cast<const int16_t *>(col + lay.bs),
-                          col, lay.qt ? reinterpret_cast<const int8_t *>(col + lay.qt) : nullptr};
+        ac = act_col(lay, col);
     }
 
     // 2. Row chunks of every product in one parallel region: one wait for all of them.
-    int64_t rows = 0, work = 0;
+    int64_t rows = 0;
     for (size_t i = 0; i < m; ++i) rows += dsts[i]->src[0]->ne[1];
-    work = K * rows;
+    const int64_t work = K * rows;
     const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
-    const size_t wrow_bytes = *dtype_row_bytes(wt, static_cast<uint64_t>(K));
-    int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
-    rc = std::max<int64_t>(1, std::min(rc, (rows + 4 * nthreads - 1) / (4 * nthreads)));
-    if (rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall; // whole calls of the row kernel
+    const int64_t rc = task_rows(*dtype_row_bytes(wt, static_cast<uint64_t>(K)), rows, nthreads, true);
     std::vector<int64_t> first_task(m + 1, 0); // tasks of product i: [first_task[i], first_task[i + 1])
     for (size_t i = 0; i < m; ++i) first_task[i + 1] = first_task[i] + (dsts[i]->src[0]->ne[1] + rc - 1) / rc;
     const int64_t per = decode_rows(*kern, wt);

@@ -97,32 +97,35 @@ __device__ __forceinline__ int next_tile(const uint8_t *cls, int kt, int end) {
 }
 
 // A finished row's values (this thread's pairs 8 dt + 2 tq of row r, times mul) in the form
-// the next product reads: F16 or BF16, rounded, or through Q8_0 (32 columns = 4 dt of the
-// quad's 4 lanes: the block's largest magnitude over the quad, as the reference quantizer).
+// the next product reads: F16 or BF16, rounded, or through Q8_0 (a 32-column unit is 4 dt of
+// the quad's 4 lanes: its largest magnitude over the quad, as the reference quantizer).
 // The quad's lanes share a row, so they branch together: shuffles within the quad only.
 template <int D>
 __device__ __forceinline__ void store_converted(const FlashArgs &a, const float (&o)[D / 8][4], int r, float mul,
                                                 int64_t th, int tq, int lane) {
     const unsigned quad = 0xfu << (lane & 28);
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-        float v0 = o[dt][2 * r] * mul, v1 = o[dt][2 * r + 1] * mul;
+    for (int b0 = 0; b0 < D / 8; b0 += 4) { // a unit (head sizes for Q8_0 are multiples of 32)
+        float id = 1.0f, d16 = 1.0f;
         if (a.h_family == 32) {
-            const int b0 = dt & ~3; // the unit's first 8-column piece
             float am = 0.0f;
 #pragma unroll
-            for (int e = 0; e < 4; ++e)
+            for (int e = 0; e < 4 && b0 + e < D / 8; ++e)
                 am = fmaxf(am, fmaxf(fabsf(o[b0 + e][2 * r] * mul), fabsf(o[b0 + e][2 * r + 1] * mul)));
             am = fmaxf(am, __shfl_xor_sync(quad, am, 1));
             am = fmaxf(am, __shfl_xor_sync(quad, am, 2));
-            float d16;
-            const float id = q8_0_scale(am, d16);
-            v0 = roundf(v0 * id) * d16;
-            v1 = roundf(v1 * id) * d16;
+            id = q8_0_scale(am, d16);
         }
-        const int64_t at = th * D + 8 * dt + 2 * tq;
-        if (a.h_bf16) *reinterpret_cast<__nv_bfloat162 *>(static_cast<__nv_bfloat16 *>(a.out_h) + at) = __floats2bfloat162_rn(v0, v1);
-        else *reinterpret_cast<__half2 *>(static_cast<__half *>(a.out_h) + at) = __floats2half2_rn(v0, v1);
+#pragma unroll
+        for (int e = 0; e < 4 && b0 + e < D / 8; ++e) {
+            const int dt = b0 + e;
+            float v0 = o[dt][2 * r] * mul, v1 = o[dt][2 * r + 1] * mul;
+            if (a.h_family == 32) v0 = roundf(v0 * id) * d16, v1 = roundf(v1 * id) * d16;
+            const int64_t at = th * D + 8 * dt + 2 * tq;
+            if (a.h_bf16)
+                *reinterpret_cast<__nv_bfloat162 *>(static_cast<__nv_bfloat16 *>(a.out_h) + at) = __floats2bfloat162_rn(v0, v1);
+            else *reinterpret_cast<__half2 *>(static_cast<__half *>(a.out_h) + at) = __floats2half2_rn(v0, v1);
+        }
     }
 }
 

@@ -169,6 +169,13 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     return end - i;
 }
 
+// Whether x (a product's input) is the whole result of attention att, reshaped to
+// [head_dim * n_head, tokens].
+bool reads_whole_attention(const Tensor &x, const Tensor &att) {
+    return (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() && x.is_contiguous() &&
+           x.ne[0] == att.ne[0] * att.ne[1] && x.ne[1] == att.ne[2] && att.ne[3] == 1;
+}
+
 // Decode attention whose result (reshaped to [head_dim * n_head, tokens]) a product with
 // Q8_0 activations reads next: the merge writes that conversion too.
 size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
@@ -178,9 +185,7 @@ size_t attention_into_q8(Context &ctx, const std::vector<Tensor *> &nodes, size_
     const Tensor &mm = *nodes[j], &x = *mm.src[1];
     const DType wt = mm.src[0]->type;
     const int64_t K = x.ne[0], M = x.ne[1];
-    const bool reads_all = (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() &&
-                           x.is_contiguous() && K == att.ne[0] * att.ne[1] && M == att.ne[2] && att.ne[3] == 1;
-    if (!reads_all || traits(wt).block_size != 32 || M == 0) return 0;
+    if (!reads_whole_attention(x, att) || traits(wt).block_size != 32 || M == 0) return 0;
     ctx.written(att.data, att.n_bytes());
     const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
     const bool q8 = attention(ctx, att, a.q, a.d, a.sum);
@@ -237,11 +242,9 @@ size_t attention_into_conversion(Context &ctx, const std::vector<Tensor *> &node
     ActOut kind{};
     if (mm.op != Op::mul_mat || !converts_whole_input(mm, kind)) return 0;
     const int64_t K = x.ne[0], M = x.ne[1];
-    const bool reads_all = (&x == &att || x.view_src == &att) && x.data == att.data && att.is_contiguous() &&
-                           x.is_contiguous() && K == att.ne[0] * att.ne[1] && M == att.ne[2] && att.ne[3] == 1;
     const DType wt = mm.src[0]->type;
     const int qk = static_cast<int>(traits(wt).block_size);
-    if (!reads_all || (qk != 1 && qk != 32)) return 0;
+    if (!reads_whole_attention(x, att) || (qk != 1 && qk != 32)) return 0;
     AttnOutForm form;
     form.h = conversion_target(ctx, K, M, kind);
     form.family = qk == 32 ? 32 : 0;
@@ -280,61 +283,52 @@ size_t glu_into_conversion(Context &ctx, const std::vector<Tensor *> &nodes, siz
     return 1;
 }
 
-// A prompt product (cuBLAS) whose result only an add with a residual of its shape reads:
-// the residual is copied into the add's result and the GEMM adds its product to it (beta =
-// 1), so the add kernel (a 7B prompt's 16 MB read and 8 MB written, twice a layer) does not
-// run. Returns the nodes covered (0: the pattern is not there).
-size_t gemm_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
-    const Tensor &mm = *nodes[i];
-    if (mm.op != Op::mul_mat || i + 1 >= nodes.size() || !ctx.fuses(Context::kFuseGemmResidual)) return 0;
-    Tensor &add = *nodes[i + 1];
-    const Tensor *r = residual_of(mm, add);
-    const Tensor &w = *mm.src[0], &x = *mm.src[1];
-    if (!r || r->ne[1] != mm.ne[1] || !two_dims(w) || !two_dims(x) || x.nb[0] != sizeof(float) ||
-        product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1]) != ProductPath::gemm ||
-        w.nb[0] != traits(w.type).block_bytes || (w.layout != 0 && w.layout != kLayoutPlanar))
-        return 0;
-    // The memory planner may give the add's result the bytes of an input whose last reader
-    // is this pair: the copy must not overwrite x before the GEMM reads it.
-    auto overlap = [](const Tensor &a, const Tensor &b) {
-        const auto *pa = static_cast<const uint8_t *>(a.data), *pb = static_cast<const uint8_t *>(b.data);
-        return pa < pb + b.n_bytes() && pb < pa + a.n_bytes();
-    };
-    if (overlap(add, x) || (r->data != add.data && overlap(add, *r)) || !add.is_contiguous()) return 0;
-    const int64_t N = w.ne[1], M = x.ne[1];
-    auto *dst = static_cast<float *>(add.data);
-    const size_t row = static_cast<size_t>(N) * sizeof(float);
-    if (r->data != add.data)
-        CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], row, static_cast<size_t>(M), cudaMemcpyDeviceToDevice,
-                                  ctx.stream));
-    gemm(ctx, w.type, static_cast<const uint8_t *>(w.data), static_cast<int64_t>(w.nb[1]), N, w.ne[0],
-         static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), M, dst,
-         static_cast<int64_t>(add.nb[1] / sizeof(float)), w.layout == kLayoutPlanar, true);
-    ctx.written(add.data, add.n_bytes());
-    return 2;
-}
-
-// A product of F16/BF16 weights over a few columns (the F16 matvec) followed by an add of
-// a residual or a bias: the matvec's epilogue adds it (an F16 decode step ran 64 add kernels,
-// ~5 us each). Returns the nodes covered (0: the pattern is not there).
-size_t matvec_h_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+// A product that only an add of a residual (or a bias) reads, where the product's kernel
+// can add it itself: cuBLAS (beta = 1, onto a copy of a full residual: the add kernel of a
+// 7B prompt reads 16 MB and writes 8 MB, twice a layer) or the F16/BF16 matvec (its
+// epilogue: an F16 decode step ran 64 add kernels of ~5 us). Returns the nodes covered (0:
+// the pattern is not there).
+size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     const Tensor &mm = *nodes[i];
     if (mm.op != Op::mul_mat || i + 1 >= nodes.size()) return 0;
     Tensor &add = *nodes[i + 1];
-    const Tensor &w = *mm.src[0], &x = *mm.src[1];
     const Tensor *r = residual_of(mm, add);
-    if (!r || !two_dims(w) || !two_dims(x) || x.nb[0] != sizeof(float) || w.layout != 0 ||
-        w.nb[0] != traits(w.type).block_bytes ||
-        product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1]) != ProductPath::matvec_h)
+    const Tensor &w = *mm.src[0], &x = *mm.src[1];
+    if (!r || !two_dims(w) || !two_dims(x) || x.nb[0] != sizeof(float) || w.nb[0] != traits(w.type).block_bytes)
         return 0;
     const int64_t K = w.ne[0], N = w.ne[1], M = x.ne[1];
-    const void *xh = converted_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
-                                           static_cast<int64_t>(x.nb[1]), K, M, K,
-                                           w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
-    const int64_t ldr = r->ne[1] == 1 ? 0 : static_cast<int64_t>(r->nb[1] / sizeof(float));
-    matvec_h(ctx, w.type, static_cast<const uint8_t *>(w.data), static_cast<int64_t>(w.nb[1]), N, K, xh, M,
-             static_cast<float *>(add.data), static_cast<int64_t>(add.nb[1] / sizeof(float)),
-             static_cast<const float *>(r->data), ldr);
+    const auto *wp = static_cast<const uint8_t *>(w.data), *xp = static_cast<const uint8_t *>(x.data);
+    auto *dst = static_cast<float *>(add.data);
+    const int64_t ldd = static_cast<int64_t>(add.nb[1] / sizeof(float));
+    switch (product_path(w.type, K, static_cast<int64_t>(w.nb[1]), M)) {
+    case ProductPath::gemm: {
+        if (!ctx.fuses(Context::kFuseGemmResidual) || r->ne[1] != M || (w.layout != 0 && w.layout != kLayoutPlanar))
+            return 0;
+        // The memory planner may give the add's result the bytes of an input whose last
+        // reader is this pair: the copy must not overwrite x before the GEMM reads it.
+        auto overlap = [](const Tensor &a, const Tensor &b) {
+            const auto *pa = static_cast<const uint8_t *>(a.data), *pb = static_cast<const uint8_t *>(b.data);
+            return pa < pb + b.n_bytes() && pb < pa + a.n_bytes();
+        };
+        if (overlap(add, x) || (r->data != add.data && overlap(add, *r)) || !add.is_contiguous()) return 0;
+        if (r->data != add.data)
+            CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], static_cast<size_t>(N) * sizeof(float),
+                                      static_cast<size_t>(M), cudaMemcpyDeviceToDevice, ctx.stream));
+        gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dst, ldd,
+             w.layout == kLayoutPlanar, true);
+        break;
+    }
+    case ProductPath::matvec_h: {
+        ActOut kind{};
+        if (w.layout != 0 || !converts_whole_input(mm, kind)) return 0;
+        const void *xh = converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, K, kind);
+        const int64_t ldr = r->ne[1] == 1 ? 0 : static_cast<int64_t>(r->nb[1] / sizeof(float));
+        matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dst, ldd,
+                 static_cast<const float *>(r->data), ldr);
+        break;
+    }
+    default: return 0;
+    }
     ctx.written(add.data, add.n_bytes());
     return 2;
 }
@@ -373,8 +367,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         return attention_into_q8(ctx, nodes, i);
     }
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
-    if (const size_t n = gemm_into_residual(ctx, nodes, i)) return n;
-    if (const size_t n = matvec_h_into_residual(ctx, nodes, i)) return n;
+    if (const size_t n = product_into_residual(ctx, nodes, i)) return n;
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
     if (const size_t n = try_glu(ctx, nodes, i)) return n;
     return try_group(ctx, nodes, i);

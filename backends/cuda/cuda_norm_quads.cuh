@@ -1,50 +1,12 @@
-// The rms_norm's sum of squares and the activations' 8-bit blocks, four values (one float4)
-// a thread, shared by the norm kernel (cuda_norm_rope.cu) and the decode products that
-// compute the norm themselves while their first weights load (cuda_matvec_stream.cu). Both
-// must produce the same bits, so both call these.
+// The activations' 8-bit blocks made four values (one float4) a thread, as the norm kernel
+// (cuda_norm_rope.cu) makes them beside its result, bit for bit what cuda_activations.cu's
+// conversion kernels make from the stored floats. A kernel that makes a product's input
+// itself must use these to give the same bits.
 #pragma once
 
 #include "cuda/cuda_common.cuh"
 
 namespace corvid::cuda {
-
-// The norm kernel's thread count for rows of n floats (float4 rows): one float4 a thread up
-// to 1024 threads. Its sum of squares is ordered by these threads, whoever computes it.
-__host__ __device__ constexpr int rms_sum_threads(int64_t n) {
-    const int64_t t = (n / 4 + 31) / 32 * 32;
-    return static_cast<int>(t < 32 ? 32 : t > 1024 ? 1024 : t);
-}
-
-// The sum of squares one of the norm kernel's NT threads (vt) adds up, in double: float4s
-// vt, vt + NT, ... of the row, each float4's four squares summed first.
-__device__ __forceinline__ double rms_thread_sum(const float4 *x4, int64_t n4, int vt, int NT) {
-    double s = 0.0;
-    for (int64_t i = vt; i < n4; i += NT) {
-        const float4 v = x4[i];
-        s += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
-             static_cast<double>(v.w) * v.w;
-    }
-    return s;
-}
-
-// The same sum as the norm kernel's NT = rms_sum_threads(4 * n4) threads make it (each
-// thread's sum, a warp butterfly, the warps' sums in order), computed by this block's
-// threads (blockDim.x % 32 == 0), each playing every blockDim.x-th of those threads. sh:
-// 32 doubles of shared memory. Every thread gets the total; ends with the block past a
-// barrier after which sh may be reused.
-__device__ __forceinline__ double rms_sum_as_norm_kernel(const float4 *x4, int64_t n4, double *sh) {
-    const int NT = rms_sum_threads(4 * n4);
-    for (int vt0 = 0; vt0 < NT; vt0 += blockDim.x) { // whole warps of virtual threads
-        const int vt = vt0 + static_cast<int>(threadIdx.x);
-        const double w = warp_sum(vt < NT ? rms_thread_sum(x4, n4, vt, NT) : 0.0);
-        if ((threadIdx.x & 31) == 0 && vt < NT) sh[vt / 32] = w;
-    }
-    __syncthreads();
-    double t = 0.0;
-    for (int i = 0; i < NT / 32; ++i) t += sh[i];
-    __syncthreads();
-    return t;
-}
 
 // Four of a row's 8-bit levels (elements 4i .. 4i + 3), the scale of their 32-value unit
 // and the sum of the unit's levels.

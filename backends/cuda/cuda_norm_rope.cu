@@ -406,7 +406,7 @@ bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, flo
     const Q8Out q8{form.q8, form.d8, form.s8, form.h, form.bf16};
     const bool wants = form.q8 || form.h;
     if (v4) {
-        const int threads = rms_sum_threads(n);
+        const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
         if (out2 && wants && form.family == 32 && n % 32 == 0) {
             launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;

@@ -239,11 +239,34 @@ Compared compare(const std::vector<float> &ref, const std::vector<float> &got, d
     return r;
 }
 
+// The largest magnitude in v (a bound relative to it suits sums whose 8-bit activations may
+// move by a step).
+double peak_of(const std::vector<float> &v) {
+    double peak = 0.0;
+    for (float f : v) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+    return peak;
+}
+
 Compared run_and_compare(Case &c, Tensor *out, double rel_tol, double abs_tol, const std::string &what) {
     IsaGuard isa;
     const auto ref = as_f32(c.run(cpu_ref(), {out})[0]);
     const auto got = as_f32(c.run(gpu(), {out})[0]);
     return compare(ref, got, rel_tol, abs_tol, what);
+}
+
+// A fusion's graph on the GPU with and without the fusions: the same bits each; and against
+// the host within rel and peak_frac of each output's largest magnitude.
+void check_fused(Case &c, const std::vector<Tensor *> &outs, double rel, double peak_frac, const std::string &what) {
+    IsaGuard isa;
+    const auto ref = c.run(cpu_ref(), outs);
+    const auto got = c.run(gpu(), outs);
+    const auto unfused = c.run(gpu_unfused(), outs);
+    for (size_t i = 0; i < outs.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i] == unfused[i]);
+        const auto r0 = as_f32(ref[i]);
+        CHECK(compare(r0, as_f32(got[i]), rel, peak_frac * peak_of(r0), what).bad == 0);
+    }
 }
 
 // ---- mul_mat -----------------------------------------------------------------------------
@@ -722,8 +745,7 @@ TEST_CASE("cuda: decode attention writing the next product's 8-bit activations")
             // The host rounds the softmax probabilities to F16 and the GPU does not, so a few
             // 8-bit activations land a step apart: a sanity bound against gross errors only.
             const auto yr = as_f32(ref[0]);
-            double peak = 0.0;
-            for (float f : yr) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+            const double peak = peak_of(yr);
             CHECK(compare(yr, as_f32(got[0]), 2e-2, 0.05 * peak, "attention x wo").bad == 0);
         }
     }
@@ -783,8 +805,7 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
             // last-bit difference of its scale moves a few 8-bit activations of the products
             // (i >= 3) by a step: a bound against gross errors there.
             const auto r0 = as_f32(ref[i]);
-            double peak = 0.0;
-            for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+            const double peak = peak_of(r0);
             const double rel = i < 3 ? 2e-3 : 2e-2, abs = i < 3 ? 2e-3 : 0.05 * peak;
             CHECK(compare(r0, as_f32(got[i]), rel, abs, "residual + norm").bad == 0);
             CHECK(compare(r0, as_f32(old[i]), rel, abs, "residual + norm, older matvec").bad == 0);
@@ -827,8 +848,7 @@ TEST_CASE("cuda: rms_norm + mul writing the converted input of the products afte
             CAPTURE(i);
             CHECK(got[i] == unfused[i]);
             const auto r0 = as_f32(ref[i]);
-            double peak = 0.0;
-            for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+            const double peak = peak_of(r0);
             const double rel = i == 0 ? 2e-3 : 2e-2, abs = i == 0 ? 2e-3 : 0.05 * peak;
             CHECK(compare(r0, as_f32(got[i]), rel, abs, "norm writing the products' input").bad == 0);
         }
@@ -862,16 +882,7 @@ TEST_CASE("cuda: swiglu / geglu converted straight into the next product's input
         Tensor *h = cs.gelu ? c.g.geglu(gate, up) : c.g.swiglu(gate, up);
         Tensor *w = c.leaf(cs.reader, {n, N}, "w");
         fill_weights(c, w, rng);
-        const std::vector<Tensor *> outs = {c.g.mul_mat(w, h)};
-        IsaGuard isa;
-        const auto ref = c.run(cpu_ref(), outs);
-        const auto got = c.run(gpu(), outs);
-        const auto unfused = c.run(gpu_unfused(), outs);
-        CHECK(got[0] == unfused[0]);
-        const auto r0 = as_f32(ref[0]);
-        double peak = 0.0;
-        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
-        CHECK(compare(r0, as_f32(got[0]), 2e-2, 0.05 * peak, "glu into the product's input").bad == 0);
+        check_fused(c, {c.g.mul_mat(w, h)}, 2e-2, 0.05, "glu into the product's input");
     }
 }
 
@@ -904,8 +915,7 @@ TEST_CASE("cuda: prompt products adding a residual in the GEMM") {
         const auto got = c.run(gpu(), {y});
         const auto unfused = c.run(gpu_unfused(), {y});
         const auto r0 = as_f32(ref[0]);
-        double peak = 0.0;
-        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
+        const double peak = peak_of(r0);
         CHECK(compare(r0, as_f32(got[0]), 1e-2, 0.01 * peak, "gemm + residual").bad == 0);
         CHECK(compare(as_f32(unfused[0]), as_f32(got[0]), 1e-3, 1e-3 * peak, "gemm + residual against the add").bad == 0);
     }
@@ -944,16 +954,7 @@ TEST_CASE("cuda: prompt flash attention writing the next product's input") {
         Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
         Tensor *w = c.leaf(cs.w, {D * H, N}, "wo");
         fill_weights(c, w, rng);
-        Tensor *y = c.g.mul_mat(w, c.g.reshape(att, {D * H, T}));
-        IsaGuard isa;
-        const auto ref = c.run(cpu_ref(), {y});
-        const auto got = c.run(gpu(), {y});
-        const auto unfused = c.run(gpu_unfused(), {y});
-        CHECK(got[0] == unfused[0]);
-        const auto r0 = as_f32(ref[0]);
-        double peak = 0.0;
-        for (float f : r0) peak = std::max(peak, static_cast<double>(std::fabs(f)));
-        CHECK(compare(r0, as_f32(got[0]), 2e-2, 0.02 * peak, "attention into the product's input").bad == 0);
+        check_fused(c, {c.g.mul_mat(w, c.g.reshape(att, {D * H, T}))}, 2e-2, 0.02, "attention into the product's input");
     }
 }
 

@@ -25,10 +25,11 @@ void set_parallel_threads(int n);
 // (n_threads = 1) because waking the others costs more than they save.
 void parallel_run(int64_t work, const std::function<void(int thread_index, int n_threads)> &fn);
 
-// Splits [0, n) into contiguous ranges whose sizes differ by at most 1 — a few per thread,
-// claimed in order by whichever thread is free, so that a thread the OS preempts does not
-// hold the others up — and runs fn(begin, end) on each non-empty range (once on [0, n)
-// when the region runs on one thread).
+// Splits [0, n) into contiguous ranges claimed in order by whichever thread is free, each
+// a fixed share of what is left (so they shrink towards the end, down to one item, and the
+// threads finish together; a thread the OS preempts does not hold the others up), and runs
+// fn(begin, end) on each (once on [0, n) when the region runs on one thread). Where the
+// ranges fall varies from run to run: fn's results must not depend on it.
 void parallel_for(int64_t n, int64_t work, const std::function<void(int64_t begin, int64_t end)> &fn);
 
 } // namespace corvid::cpu

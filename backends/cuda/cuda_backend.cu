@@ -93,6 +93,7 @@ public:
             if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
             if (all || o.find("convert") != std::string::npos) ctx_.fuse_off |= Context::kFuseNormConvert;
             if (all || o.find("residual") != std::string::npos) ctx_.fuse_off |= Context::kFuseGemmResidual;
+            if (all || o.find("hparts") != std::string::npos) ctx_.fuse_off |= Context::kFuseHParts;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));

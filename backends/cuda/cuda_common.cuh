@@ -62,13 +62,14 @@ struct Context {
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
     bool flash_prompt = true;
-    // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope,convert,residual (or all) turns off one by
+    // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope,convert,residual,hparts (or all) turns off one by
     // one, for A/B timing (CORVID_CUDA_FUSE=0 turns every fusion off).
     enum FuseBit : unsigned {
         kFuseAttnMerge = 1, // the attention split kernel's last block per head merges (no merge kernel)
         kFuseRopeStore = 2, // rope(q), rope(k) and the K/V cache stores in one launch
         kFuseNormConvert = 4, // the norm (and the GLU) write the F16/BF16 input of the cuBLAS / F16 products after them
         kFuseGemmResidual = 16, // a prompt GEMM adds its product to the residual (no add kernel)
+        kFuseHParts = 32, // one-column F16/BF16 q/k/v and gate/up/GLU in one launch each
     };
     unsigned fuse_off = 0;
     bool fuses(FuseBit b) const { return (fuse_off & b) == 0; }

@@ -26,6 +26,9 @@
 //   mul_mat (cuBLAS) -> add of a residual               the residual copied to the result, the
 //                                                       GEMM adding to it (beta = 1)
 //   mul_mat (F16 matvec) -> add of a residual or bias   the matvec's epilogue adds it
+//   one-column F16 / BF16 products: q/k/v [+ adds],     one launch of the F16 matvec, which
+//   gate/up/glu                                         reads an unconverted input's floats
+//                                                       itself (no conversion kernel)
 // A node is fused away only when the Graph counted one use of it and it is not an output
 // (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
 // kernels do the same float operations in the same order as the separate ones: results are
@@ -50,6 +53,21 @@ bool q8_matvec_node(const Tensor &t) {
     return matvec_q8_supported(w.type) && x.ne[1] <= kMatvecMaxCols && two_dims(w) && two_dims(x) && f32_rows(x) &&
            w.nb[0] == traits(w.type).block_bytes && f32_rows(t) && w.ne[1] <= (int64_t(1) << 30);
 }
+
+// A one-column F16 / BF16 product (the matvec_h path), 2-D, contiguous rows.
+bool h_matvec_node(const Tensor &t) {
+    if (t.op != Op::mul_mat) return false;
+    const Tensor &w = *t.src[0], &x = *t.src[1];
+    return (w.type == DType::F16 || w.type == DType::BF16) && x.ne[1] == 1 && two_dims(w) && two_dims(x) &&
+           f32_rows(x) && f32_rows(t) && w.layout == 0 && w.nb[0] == traits(w.type).block_bytes &&
+           w.ne[1] <= (int64_t(1) << 30) &&
+           product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), 1) == ProductPath::matvec_h;
+}
+
+// The two kernels that compute several decode products in one launch: the integer matvec
+// (8-bit activations) and the F16 / BF16 matvec.
+enum class Family { q8, h };
+bool family_node(Family f, const Tensor &t) { return f == Family::q8 ? q8_matvec_node(t) : h_matvec_node(t); }
 
 // Products over the same activations with the same weight type: one conversion, one launch.
 bool same_input(const Tensor &a, const Tensor &b) {
@@ -122,11 +140,18 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
                             static_cast<int64_t>(out->nb[1]), parts[0].N, M, o.slot);
 }
 
+// The F16 / BF16 parts over first's input (one column).
+void launch_h_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e) {
+    const Tensor &w = *first.src[0], &x = *first.src[1];
+    const HInput xh = h_input(ctx, w.type, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), w.ne[0], 1);
+    matvec_h_parts(ctx, w.type, parts, n, w.ne[0], xh, e);
+}
+
 // gate, up, glu: returns the nodes covered (0 if the pattern is not there).
-size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Family f) {
     const Tensor &gate = *nodes[i];
     const size_t j = next_non_view(nodes, i + 1);
-    if (j >= nodes.size() || !q8_matvec_node(*nodes[j]) || !same_input(gate, *nodes[j])) return 0;
+    if (j >= nodes.size() || !family_node(f, *nodes[j]) || !same_input(gate, *nodes[j])) return 0;
     const Tensor &up = *nodes[j];
     const size_t k = next_non_view(nodes, j + 1);
     if (k >= nodes.size()) return 0;
@@ -134,14 +159,18 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     if ((glu.op != Op::swiglu && glu.op != Op::geglu) || glu.src[0] != &gate || glu.src[1] != &up) return 0;
     if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
-    const Tensor *down = q8_0_reader(nodes, k + 1, glu);
-    launch_parts(ctx, gate, parts, 2, glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu, &glu,
-                 down);
+    const MatvecEpilogue e = glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu;
+    if (f == Family::h) {
+        launch_h_parts(ctx, gate, parts, 2, e);
+        ctx.written(glu.data, glu.n_bytes());
+    } else {
+        launch_parts(ctx, gate, parts, 2, e, &glu, q8_0_reader(nodes, k + 1, glu));
+    }
     return k + 1 - i;
 }
 
 // Up to kMaxMatvecParts products over one input, each with the add that follows it folded in.
-size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
+size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Family f) {
     const Tensor &first = *nodes[i];
     MatvecPart parts[kMaxMatvecParts];
     const Tensor *outs[kMaxMatvecParts];
@@ -149,7 +178,7 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     size_t end = i; // one past the last node covered
     for (size_t j = i; n < kMaxMatvecParts && j < nodes.size();) {
         const Tensor &mm = *nodes[j];
-        if (!q8_matvec_node(mm) || (n > 0 && !same_input(first, mm))) break;
+        if (!family_node(f, mm) || (n > 0 && !same_input(first, mm))) break;
         const Tensor *out = &mm, *res = nullptr;
         if (j + 1 < nodes.size()) res = residual_of(mm, *nodes[j + 1]);
         for (int s = 0; s < n; ++s)
@@ -164,7 +193,8 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         j = next_non_view(nodes, j + 1);
     }
     if (n == 1 && outs[0] == &first) return 0; // a lone product: mul_mat() does it
-    launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
+    if (f == Family::h) launch_h_parts(ctx, first, parts, n, MatvecEpilogue::none);
+    else launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
     for (int s = 0; s < n; ++s) ctx.written(outs[s]->data, outs[s]->n_bytes());
     return end - i;
 }
@@ -321,7 +351,7 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
     case ProductPath::matvec_h: {
         ActOut kind{};
         if (w.layout != 0 || !converts_whole_input(mm, kind)) return 0;
-        const void *xh = converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, K, kind);
+        const HInput xh = h_input(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
         const int64_t ldr = r->ne[1] == 1 ? 0 : static_cast<int64_t>(r->nb[1] / sizeof(float));
         matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dst, ldd,
                  static_cast<const float *>(r->data), ldr);
@@ -367,10 +397,16 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         return attention_into_q8(ctx, nodes, i);
     }
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
+    // One-column F16 / BF16 products: q, k and v with their bias adds, or gate and up with
+    // the GLU, in one launch (before a lone product with its residual below).
+    if (h_matvec_node(t) && ctx.fuses(Context::kFuseHParts)) {
+        if (const size_t n = try_glu(ctx, nodes, i, Family::h)) return n;
+        if (const size_t n = try_group(ctx, nodes, i, Family::h)) return n;
+    }
     if (const size_t n = product_into_residual(ctx, nodes, i)) return n;
     if (!q8_matvec_node(t) || t.ne[1] == 0) return 0;
-    if (const size_t n = try_glu(ctx, nodes, i)) return n;
-    return try_group(ctx, nodes, i);
+    if (const size_t n = try_glu(ctx, nodes, i, Family::q8)) return n;
+    return try_group(ctx, nodes, i, Family::q8);
 }
 
 } // namespace corvid::cuda

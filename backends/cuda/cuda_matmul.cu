@@ -60,6 +60,15 @@ void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_n
     return out;
 }
 
+HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M) {
+    const ActOut kind = w == DType::BF16 ? ActOut::bf16 : ActOut::f16;
+    const auto &c = ctx.conv_cache;
+    const bool cached = c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == K &&
+                        c.how == conversion_how(w, kind) && c.epoch == ctx.scratch_epoch;
+    if (M == 1 && !cached && reinterpret_cast<uintptr_t>(x) % 16 == 0) return HInput{x, true};
+    return HInput{converted_activations(ctx, w, x, x_nb1, K, M, K, kind), false};
+}
+
 void *conversion_target(Context &ctx, int64_t K, int64_t M, ActOut kind) { return conversion_scratch(ctx, K, M, kind); }
 
 void note_converted(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
@@ -109,8 +118,7 @@ void mul_mat(Context &ctx, Tensor &dst) {
                 break;
             }
             case ProductPath::matvec_h: {
-                const void *xh = converted_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, K,
-                                                       w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16);
+                const HInput xh = h_input(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
                 matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dp, ldd);
                 break;
             }

@@ -104,12 +104,31 @@ struct Q8Sink {
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
                      const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {});
 
-// F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations rounded to
-// the same format, x [M][K] 16-bit values: 16-byte loads throughout. res (may be null):
-// dst[m * ldd + n] = the product + res[m * ldr + n] (a residual; ldr 0: a bias).
+// The input of an F16 / BF16 product: x [M][K] 16-bit values, rounded to the weight's
+// format (exact in it); or, for one column (f32), the floats themselves, which the kernel
+// rounds the same way as it loads them.
+struct HInput {
+    const void *p;
+    bool f32;
+};
+// For mul_mat(w, x) on the F16 / BF16 matvec: the conversion already made of x (a norm
+// before q/k/v writes it), else for one 16-byte aligned column x itself (no conversion
+// kernel), else a conversion made now (converted_activations).
+HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M);
+
+// F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations x rounded to
+// the same format: 16-byte loads throughout. res (may be null): dst[m * ldd + n] = the
+// product + res[m * ldr + n] (a residual; ldr 0: a bias).
 bool matvec_h_supported(DType w, int64_t K, int64_t w_nb1);
-void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *x, int64_t M,
+void matvec_h(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, HInput x, int64_t M,
               float *dst, int64_t ldd, const float *res = nullptr, int64_t ldr = 0);
+
+// One column (M = 1) of up to kMaxMatvecParts F16 / BF16 products over one input x [K] in
+// one launch, each part's res added as matvec_h does. With a GLU epilogue parts[0] is the
+// gate and parts[1] the up matrix (same N): act(gate) * up goes to parts[0].dst, part 1's
+// dst is not written.
+void matvec_h_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, HInput x,
+                    MatvecEpilogue epilogue);
 
 // dst[m * ldd + n] = sum_k W[n][k] * xq[m * ldx + k] for n < N, m < M (M <= kMatvecMaxCols).
 constexpr int kMatvecMaxCols = 8;

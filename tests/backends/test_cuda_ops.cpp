@@ -629,7 +629,9 @@ TEST_CASE("cuda: rms_norm then mul by a weight row (fused), with the norm read e
 // products of the same launch, a product read twice).
 TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias adds)") {
     REQUIRE_GPU();
-    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    // F16 / BF16: one column takes the F16 matvec's parts (q/k/v, gate/up/GLU in one launch,
+    // the floats of an unconverted input rounded as loaded); more columns the unfused path.
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16}) {
         for (int64_t M : {1, 3, 6}) {
             for (bool gelu : {false, true}) {
                 CAPTURE(dtype_name(type));
@@ -646,7 +648,8 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 Tensor *wq = c.leaf(type, {K, N}, "wq"), *wk = c.leaf(type, {K, N / 2}, "wk");
                 Tensor *wv = c.leaf(type, {K, N / 2}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
                 Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
-                Tensor *wd = c.leaf(DType::Q8_0, {F, K}, "wd");
+                const bool half = type == DType::F16 || type == DType::BF16;
+                Tensor *wd = c.leaf(half ? type : DType::Q8_0, {F, K}, "wd");
                 for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
                 Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
                 Tensor *q = c.g.add(c.g.mul_mat(wq, h), bias); // bias broadcast over the columns

@@ -91,7 +91,7 @@ TEST_CASE("parallel: small work runs on the caller alone") {
     CHECK(calls == 1);
 }
 
-TEST_CASE("parallel: parallel_for splits evenly and covers every index exactly once") {
+TEST_CASE("parallel: parallel_for covers every index once, in ranges that shrink towards the end") {
     ThreadsGuard guard;
     for (int nth : {1, 2, 3, 5, 8}) {
         set_parallel_threads(nth);
@@ -100,17 +100,27 @@ TEST_CASE("parallel: parallel_for splits evenly and covers every index exactly o
             CAPTURE(n);
             std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
             std::mutex mu;
-            std::vector<int64_t> sizes;
+            std::vector<std::pair<int64_t, int64_t>> ranges;
             parallel_for(n, kBig, [&](int64_t b, int64_t e) {
                 CHECK(b < e);
                 for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
                 std::lock_guard<std::mutex> lock(mu);
-                sizes.push_back(e - b);
+                ranges.emplace_back(b, e);
             });
             for (auto &h : hits) CHECK(h.load() == 1);
-            // One range on one thread, else up to 4 per thread.
-            CHECK(static_cast<int64_t>(sizes.size()) == (n == 0 ? 0 : nth == 1 ? 1 : std::min<int64_t>(n, 4 * nth)));
-            if (!sizes.empty()) CHECK(*std::max_element(sizes.begin(), sizes.end()) - *std::min_element(sizes.begin(), sizes.end()) <= 1);
+            if (n == 0) {
+                CHECK(ranges.empty());
+                continue;
+            }
+            if (nth == 1) { // one range on one thread
+                CHECK(ranges.size() == 1);
+                continue;
+            }
+            // Each range is 1 / (2 x threads) of what was left before it (at least one index),
+            // so the last ones are single indices and no thread waits long for another.
+            std::sort(ranges.begin(), ranges.end());
+            for (const auto &[b, e] : ranges) CHECK(e - b == std::max<int64_t>(1, (n - b) / (2 * nth)));
+            CHECK(ranges.back().second - ranges.back().first == 1);
         }
     }
 }

@@ -84,6 +84,8 @@ public:
         ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");
         planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
+        const char *hp = std::getenv("CORVID_CUDA_HPARTS");
+        ctx_.h_parts = hp && std::strcmp(hp, "1") == 0;
         const char *f = std::getenv("CORVID_CUDA_FUSE");
         fuse_ = !(f && std::strcmp(f, "0") == 0);
         if (const char *off = std::getenv("CORVID_CUDA_FUSE_OFF")) {

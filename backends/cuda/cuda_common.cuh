@@ -59,6 +59,10 @@ struct Context {
     // CORVID_CUDA_RING=1: the ring matvec instead of the stream kernel for one column
     // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
+    // One-column F16/BF16 products by matvec_h_parts (q/k/v and gate/up/GLU one launch each,
+    // an unconverted input's floats rounded as loaded: cuda_matvec.cu); CORVID_CUDA_HPARTS=1.
+    // Off by default until it has run on a GPU (written 2026-12-06 without device time).
+    bool h_parts = false;
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
     bool flash_prompt = true;

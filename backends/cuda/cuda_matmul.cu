@@ -65,7 +65,7 @@ HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K
     const auto &c = ctx.conv_cache;
     const bool cached = c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == K &&
                         c.how == conversion_how(w, kind) && c.epoch == ctx.scratch_epoch;
-    if (M == 1 && !cached && reinterpret_cast<uintptr_t>(x) % 16 == 0) return HInput{x, true};
+    if (ctx.h_parts && M == 1 && !cached && reinterpret_cast<uintptr_t>(x) % 16 == 0) return HInput{x, true};
     return HInput{converted_activations(ctx, w, x, x_nb1, K, M, K, kind), false};
 }
 

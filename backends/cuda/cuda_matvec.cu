@@ -287,6 +287,10 @@ void launch_h(Context &ctx, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t 
     const int n = static_cast<int>(N), k = static_cast<int>(K);
     switch (M) {
     case 1: {
+        if (!ctx.h_parts) {
+            launch(ctx, matvec_h_kernel<BF, 1, 4>, grid, kWarps * 32, 0, W, w_nb1, n, k, x, dst, ldd, res, ldr);
+            break;
+        }
         const MatvecPart part{W, w_nb1, N, dst, ldd, res, ldr};
         matvec_h_parts(ctx, BF ? DType::BF16 : DType::F16, &part, 1, K, xin, MatvecEpilogue::none);
         return;

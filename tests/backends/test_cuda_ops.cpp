@@ -104,6 +104,11 @@ Backend &gpu_ring() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_RING", "1");
     return *b;
 }
+// The one-column F16/BF16 parts kernel and its fusions (CORVID_CUDA_HPARTS=1).
+Backend &gpu_hparts() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_HPARTS", "1");
+    return *b;
+}
 Backend &cpu_ref() {
     static std::unique_ptr<Backend> b = make_cpu_backend(2);
     return *b;
@@ -384,9 +389,9 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Every weight layout and integer matvec kernel: planar (the default), ggml's blocks,
         // the older kernel, and the ring kernel.
-        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_ring()};
-        const char *names[] = {"default", "blocks", "old matvec", "ring matvec"};
-        for (int d = 0; d < 4; ++d) {
+        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_ring(), &gpu_hparts()};
+        const char *names[] = {"default", "blocks", "old matvec", "ring matvec", "F16 parts"};
+        for (int d = 0; d < 5; ++d) {
             CAPTURE(names[d]);
             double worst = 0.0;
             uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
@@ -687,9 +692,10 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 auto got = c.run(gpu(), outs);
                 auto unfused = c.run(gpu_unfused(), outs);
                 auto ring = c.run(gpu_ring(), outs);
+                auto hparts = half ? c.run(gpu_hparts(), outs) : got;
                 const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two",
                                        "rope of q", "K cache", "V cache"};
-                for (auto *r : {&ref, &got, &unfused, &ring})
+                for (auto *r : {&ref, &got, &unfused, &ring, &hparts})
                     for (size_t i = 6; i < 8; ++i) (*r)[i] = f16_as_f32_bytes((*r)[i]);
                 for (size_t i = 0; i < outs.size(); ++i) {
                     CAPTURE(names[i]);
@@ -698,6 +704,8 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                     // walks the rows as the stream kernel does: the same bits too.
                     CHECK(got[i] == unfused[i]);
                     CHECK(ring[i] == got[i]);
+                    // The parts kernel sums each row as the one-row kernel does.
+                    CHECK(hparts[i] == got[i]);
                     // Against the host: the GLU output is re-quantized to 8 bits before the
                     // down product, so a last-bit difference of expf moves a few values by
                     // a quantization step there.

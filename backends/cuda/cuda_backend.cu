@@ -84,8 +84,6 @@ public:
         ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");
         planar_ = !ctx_.matvec_old && !(pl && std::strcmp(pl, "0") == 0);
-        const char *hp = std::getenv("CORVID_CUDA_HPARTS");
-        ctx_.h_parts = hp && std::strcmp(hp, "1") == 0;
         const char *f = std::getenv("CORVID_CUDA_FUSE");
         fuse_ = !(f && std::strcmp(f, "0") == 0);
         if (const char *off = std::getenv("CORVID_CUDA_FUSE_OFF")) {
@@ -98,6 +96,11 @@ public:
             if (all || o.find("hparts") != std::string::npos) ctx_.fuse_off |= Context::kFuseHParts;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;
+        // CORVID_CUDA_HPARTS=0|1 forces the one-column F16/BF16 parts path off or on;
+        // CORVID_CUDA_FUSE_OFF=hparts (or FUSE=0) turns it off with the other fusions.
+        const char *hp = std::getenv("CORVID_CUDA_HPARTS");
+        ctx_.h_parts = hp ? std::strcmp(hp, "1") == 0 : kHPartsByDefault;
+        if (!ctx_.fuses(Context::kFuseHParts)) ctx_.h_parts = false;
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));

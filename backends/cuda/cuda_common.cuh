@@ -60,8 +60,8 @@ struct Context {
     // (cuda_matvec_stream.cu; A/B timing).
     bool matvec_ring = false;
     // One-column F16/BF16 products by matvec_h_parts (q/k/v and gate/up/GLU one launch each,
-    // an unconverted input's floats rounded as loaded: cuda_matvec.cu); CORVID_CUDA_HPARTS=1.
-    // Off by default until it has run on a GPU (written 2026-12-06 without device time).
+    // an unconverted input's floats rounded as loaded: cuda_matvec.cu); kHPartsByDefault,
+    // CORVID_CUDA_HPARTS=0|1, CORVID_CUDA_FUSE_OFF=hparts (cuda_backend.cu).
     bool h_parts = false;
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
@@ -158,6 +158,9 @@ private:
 
 // Error flag bits.
 constexpr int kErrRowId = 1;
+
+// Whether the F16/BF16 parts path (Context::h_parts) is on unless the environment says otherwise.
+constexpr bool kHPartsByDefault = true;
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 

@@ -399,7 +399,7 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     if (t.op == Op::swiglu || t.op == Op::geglu) return glu_into_conversion(ctx, nodes, i);
     // One-column F16 / BF16 products: q, k and v with their bias adds, or gate and up with
     // the GLU, in one launch (before a lone product with its residual below).
-    if (ctx.h_parts && h_matvec_node(t) && ctx.fuses(Context::kFuseHParts)) {
+    if (ctx.h_parts && h_matvec_node(t)) {
         if (const size_t n = try_glu(ctx, nodes, i, Family::h)) return n;
         if (const size_t n = try_group(ctx, nodes, i, Family::h)) return n;
     }

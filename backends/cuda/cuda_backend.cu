@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace corvid {
 namespace cuda {
@@ -88,12 +89,12 @@ public:
         fuse_ = !(f && std::strcmp(f, "0") == 0);
         if (const char *off = std::getenv("CORVID_CUDA_FUSE_OFF")) {
             const std::string o = off;
-            const bool all = o == "all";
-            if (all || o.find("attn") != std::string::npos) ctx_.fuse_off |= Context::kFuseAttnMerge;
-            if (all || o.find("rope") != std::string::npos) ctx_.fuse_off |= Context::kFuseRopeStore;
-            if (all || o.find("convert") != std::string::npos) ctx_.fuse_off |= Context::kFuseNormConvert;
-            if (all || o.find("residual") != std::string::npos) ctx_.fuse_off |= Context::kFuseGemmResidual;
-            if (all || o.find("hparts") != std::string::npos) ctx_.fuse_off |= Context::kFuseHParts;
+            const std::pair<const char *, Context::FuseBit> names[] = {
+                {"attn", Context::kFuseAttnMerge},       {"rope", Context::kFuseRopeStore},
+                {"convert", Context::kFuseNormConvert},  {"residual", Context::kFuseGemmResidual},
+                {"hparts", Context::kFuseHParts}};
+            for (const auto &[name, bit] : names)
+                if (o == "all" || o.find(name) != std::string::npos) ctx_.fuse_off |= bit;
         }
         if (!fuse_) ctx_.fuse_off = ~0u;
         // CORVID_CUDA_HPARTS=0|1 forces the one-column F16/BF16 parts path off or on;

@@ -46,26 +46,31 @@ int conversion_how(DType w, ActOut kind) {
 void *conversion_scratch(Context &ctx, int64_t ld, int64_t M, ActOut kind) {
     return ctx.scratch(kScratchActivations, (kind == ActOut::f32 ? 4 : 2) * ld * M);
 }
+// Whether the conversion scratch holds x converted this way (ctx.conv_cache).
+bool conversion_cached(const Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
+                       ActOut kind) {
+    const auto &c = ctx.conv_cache;
+    return c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == ld && c.how == conversion_how(w, kind) &&
+           c.epoch == ctx.scratch_epoch;
+}
+// The 16-bit form an F16 / BF16 product (and cuBLAS) reads.
+ActOut half_kind(DType w) { return w == DType::BF16 ? ActOut::bf16 : ActOut::f16; }
 } // namespace
 
 void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, int64_t ld,
                             ActOut kind) {
     void *out = conversion_scratch(ctx, ld, M, kind);
-    const int how = conversion_how(w, kind);
-    auto &c = ctx.conv_cache;
-    if (c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == ld && c.how == how && c.epoch == ctx.scratch_epoch)
-        return out;
+    if (conversion_cached(ctx, w, x, x_nb1, K, M, ld, kind)) return out;
     prepare_activations(ctx, w, x, x_nb1, K, M, out, ld, kind);
     note_converted(ctx, w, x, x_nb1, K, M, ld, kind);
     return out;
 }
 
 HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M) {
-    const ActOut kind = w == DType::BF16 ? ActOut::bf16 : ActOut::f16;
-    const auto &c = ctx.conv_cache;
-    const bool cached = c.x == x && c.nb1 == x_nb1 && c.K == K && c.M == M && c.ld == K &&
-                        c.how == conversion_how(w, kind) && c.epoch == ctx.scratch_epoch;
-    if (ctx.h_parts && M == 1 && !cached && reinterpret_cast<uintptr_t>(x) % 16 == 0) return HInput{x, true};
+    const ActOut kind = half_kind(w);
+    if (ctx.h_parts && M == 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+        !conversion_cached(ctx, w, x, x_nb1, K, M, K, kind))
+        return HInput{x, true};
     return HInput{converted_activations(ctx, w, x, x_nb1, K, M, K, kind), false};
 }
 
@@ -91,7 +96,7 @@ bool converts_whole_input(const Tensor &mm, ActOut &kind) {
         return false;
     switch (product_path(w.type, w.ne[0], static_cast<int64_t>(w.nb[1]), x.ne[1])) {
     case ProductPath::gemm:
-    case ProductPath::matvec_h: kind = w.type == DType::BF16 ? ActOut::bf16 : ActOut::f16; return true;
+    case ProductPath::matvec_h: kind = half_kind(w.type); return true;
     default: return false;
     }
 }

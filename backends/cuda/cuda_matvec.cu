@@ -86,6 +86,44 @@ struct Launch {
     }
 };
 
+// Two 16-bit values (F16, or BF16 with BF) packed in 32 bits, as floats.
+template <bool BF> __device__ __forceinline__ float2 pair_f2(uint32_t v) {
+    if constexpr (BF) return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xFFFF0000u));
+    else return __half22float2(*reinterpret_cast<const __half2 *>(&v));
+}
+
+// Chunk c (8 values) of an input as 4 pairs of floats rounded to the weight's format: from
+// 16-bit values, or (XF) from floats, rounded here as the conversion kernel would.
+template <bool BF, bool XF> __device__ __forceinline__ void input_chunk(const void *x, int c, float2 (&af)[4]) {
+    if constexpr (XF) {
+        const float4 a = reinterpret_cast<const float4 *>(x)[2 * c], b = reinterpret_cast<const float4 *>(x)[2 * c + 1];
+        const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            if constexpr (BF)
+                af[e] = make_float2(__bfloat162float(__float2bfloat16_rn(v[2 * e])),
+                                    __bfloat162float(__float2bfloat16_rn(v[2 * e + 1])));
+            else af[e] = make_float2(__half2float(__float2half_rn(v[2 * e])), __half2float(__float2half_rn(v[2 * e + 1])));
+        }
+    } else {
+        const uint4 a = reinterpret_cast<const uint4 *>(x)[c];
+        const uint32_t as[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) af[e] = pair_f2<BF>(as[e]);
+    }
+}
+
+// One weight chunk (8 values) dotted with an input chunk into acc, pair by pair: every F16
+// kernel sums in this order, so their results agree bit for bit.
+template <bool BF> __device__ __forceinline__ void chunk_dot(const uint4 &w, const float2 (&af)[4], float &acc) {
+    const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        const float2 wf = pair_f2<BF>(ws[e]);
+        acc += wf.x * af[e].x + wf.y * af[e].y;
+    }
+}
+
 // 16-bit weights (F16, BF16), several columns (one column: matvec_h_parts_kernel below):
 // each lane takes 16-byte chunks (8 elements), consecutive lanes consecutive chunks, U chunks
 // in flight; the activations are already rounded to the
@@ -111,10 +149,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
-    auto f2 = [](uint32_t v) {
-        if constexpr (BF) return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xFFFF0000u));
-        else return __half22float2(*reinterpret_cast<const __half2 *>(&v));
-    };
     for (int i0 = lane; i0 < chunks; i0 += 32 * U) {
         if (i0 != lane) {
 #pragma unroll
@@ -124,16 +158,11 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int r = 0; r < U; ++r) {
             const int i = i0 + 32 * r;
             if (i >= chunks) break;
-            const uint32_t ws[4] = {w[r].x, w[r].y, w[r].z, w[r].w};
 #pragma unroll
             for (int c = 0; c < NC; ++c) {
-                const uint4 a = reinterpret_cast<const uint4 *>(x + static_cast<int64_t>(c) * K)[i];
-                const uint32_t as[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float2 wf = f2(ws[e]), af = f2(as[e]);
-                    acc[c] += wf.x * af.x + wf.y * af.y;
-                }
+                float2 af[4];
+                input_chunk<BF, false>(x + static_cast<int64_t>(c) * K, i, af);
+                chunk_dot<BF>(w[r], af, acc[c]);
             }
         }
     }
@@ -160,30 +189,6 @@ struct HParts {
     int first[kMaxMatvecParts + 1]; // job j is in part s when first[s] <= j < first[s + 1]
     bool gelu;
 };
-
-// Chunk c of the input as 4 pairs of floats rounded to the weight's format: from the
-// 16-bit values, or (XF) from the floats, rounded here as the conversion kernel would.
-template <bool BF, bool XF> __device__ __forceinline__ void input_chunk(const void *x, int c, float2 (&af)[4]) {
-    if constexpr (XF) {
-        const float4 a = reinterpret_cast<const float4 *>(x)[2 * c], b = reinterpret_cast<const float4 *>(x)[2 * c + 1];
-        const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            if constexpr (BF)
-                af[e] = make_float2(__bfloat162float(__float2bfloat16_rn(v[2 * e])),
-                                    __bfloat162float(__float2bfloat16_rn(v[2 * e + 1])));
-            else af[e] = make_float2(__half2float(__float2half_rn(v[2 * e])), __half2float(__float2half_rn(v[2 * e + 1])));
-        }
-    } else {
-        const uint4 a = reinterpret_cast<const uint4 *>(x)[c];
-        const uint32_t as[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            if constexpr (BF) af[e] = make_float2(__uint_as_float(as[e] << 16), __uint_as_float(as[e] & 0xFFFF0000u));
-            else af[e] = __half22float2(*reinterpret_cast<const __half2 *>(&as[e]));
-        }
-    }
-}
 
 template <bool BF, int R, int U, bool PIPE, bool XF>
 __global__ void __launch_bounds__(kWarps * 32)
@@ -213,10 +218,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     float acc[R];
 #pragma unroll
     for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-    auto f2 = [](uint32_t v) {
-        if constexpr (BF) return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xFFFF0000u));
-        else return __half22float2(*reinterpret_cast<const __half2 *>(&v));
-    };
     for (int i0 = lane; i0 < chunks; i0 += 32 * U) {
         uint4 next[R][U];
         if constexpr (PIPE) load_round(next, i0 + 32 * U);
@@ -228,14 +229,7 @@ __global__ void __launch_bounds__(kWarps * 32)
             float2 af[4];
             input_chunk<BF, XF>(x, c, af);
 #pragma unroll
-            for (int i = 0; i < R; ++i) {
-                const uint32_t ws[4] = {w[i][r].x, w[i][r].y, w[i][r].z, w[i][r].w};
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float2 wf = f2(ws[e]);
-                    acc[i] += wf.x * af[e].x + wf.y * af[e].y;
-                }
-            }
+            for (int i = 0; i < R; ++i) chunk_dot<BF>(w[i][r], af, acc[i]);
         }
         if constexpr (PIPE) {
 #pragma unroll

@@ -246,6 +246,29 @@ Compared compare(const std::vector<float> &ref, const std::vector<float> &got, d
 
 // The largest magnitude in v (a bound relative to it suits sums whose 8-bit activations may
 // move by a step).
+// A K and a V cache [D * HKV, n_ctx] of type kv holding random values (the runtime's
+// layout), and the strided views an attention reads of their first nkv cells ([D, nkv, HKV]).
+struct KvViews {
+    Tensor *k, *v;
+};
+KvViews random_kv_cache(Case &c, DType kv, int64_t D, int64_t HKV, int64_t n_ctx, int64_t nkv, std::mt19937 &rng) {
+    Tensor *kc = c.leaf(kv, {D * HKV, n_ctx}, "k_cache"), *vc = c.leaf(kv, {D * HKV, n_ctx}, "v_cache");
+    for (Tensor *t : {kc, vc}) {
+        const auto v = randn(static_cast<size_t>(D * HKV * n_ctx), rng);
+        REQUIRE(quantize_row(kv, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
+    }
+    const size_t row = static_cast<size_t>(D) * traits(kv).block_bytes;
+    return {c.g.view(kc, {D, nkv, HKV}, {kc->nb[1], row}, 0), c.g.view(vc, {D, nkv, HKV}, {vc->nb[1], row}, 0)};
+}
+
+// A causal mask of `rows` query rows over nkv keys, the last query of T at the last key.
+std::vector<float> causal_mask(int64_t nkv, int64_t T, int64_t rows) {
+    std::vector<float> mv(static_cast<size_t>(nkv * rows));
+    for (int64_t t = 0; t < rows; ++t)
+        for (int64_t j = 0; j < nkv; ++j) mv[static_cast<size_t>(t * nkv + j)] = j > nkv - T + t ? -INFINITY : 0.0f;
+    return mv;
+}
+
 double peak_of(const std::vector<float> &v) {
     double peak = 0.0;
     for (float f : v) peak = std::max(peak, static_cast<double>(std::fabs(f)));
@@ -729,18 +752,9 @@ TEST_CASE("cuda: decode attention writing the next product's 8-bit activations")
             const int64_t H = 4, HKV = 2, NKV = 45, n_ctx = 50, N = 24;
             Tensor *q = c.input(DType::F32, {D, H, T}, "q");
             c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
-            Tensor *kc = c.leaf(DType::F16, {D * HKV, n_ctx}, "k_cache"), *vc = c.leaf(DType::F16, {D * HKV, n_ctx}, "v_cache");
-            for (Tensor *t : {kc, vc}) {
-                const auto v = randn(static_cast<size_t>(D * HKV * n_ctx), rng);
-                REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
-            }
-            Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
-            Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+            const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, n_ctx, NKV, rng);
             Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
-            std::vector<float> mv(static_cast<size_t>(NKV * T));
-            for (int64_t t = 0; t < T; ++t)
-                for (int64_t j = 0; j < NKV; ++j) mv[static_cast<size_t>(t * NKV + j)] = j > NKV - T + t ? -INFINITY : 0.0f;
-            c.set_f32(m, mv);
+            c.set_f32(m, causal_mask(NKV, T, T));
             Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
             const DType wt = D % 32 == 0 ? DType::Q4_0 : DType::Q8_0;
             Tensor *wo = c.leaf(wt, {D * H, N}, "wo");
@@ -950,18 +964,9 @@ TEST_CASE("cuda: prompt flash attention writing the next product's input") {
         const int64_t D = cs.D, H = 4, HKV = 2, T = 40, NKV = 40, N = 24;
         Tensor *q = c.input(DType::F32, {D, H, T}, "q");
         c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
-        Tensor *kc = c.leaf(DType::F16, {D * HKV, NKV}, "k_cache"), *vc = c.leaf(DType::F16, {D * HKV, NKV}, "v_cache");
-        for (Tensor *t : {kc, vc}) {
-            const auto v = randn(static_cast<size_t>(D * HKV * NKV), rng);
-            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
-        }
-        Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
-        Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, NKV, NKV, rng);
         Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
-        std::vector<float> mv(static_cast<size_t>(NKV * T));
-        for (int64_t t = 0; t < T; ++t)
-            for (int64_t j = 0; j < NKV; ++j) mv[static_cast<size_t>(t * NKV + j)] = j > t ? -INFINITY : 0.0f;
-        c.set_f32(m, mv);
+        c.set_f32(m, causal_mask(NKV, T, T)); // (T == NKV)
         Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
         Tensor *w = c.leaf(cs.w, {D * H, N}, "wo");
         fill_weights(c, w, rng);
@@ -1161,21 +1166,9 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         c.set_f32(q, randn(static_cast<size_t>(a.D * a.H * a.T), rng));
         // Cache laid out [D * HKV, n_ctx] as the runtime's; k, v are strided views of it.
         const int64_t n_ctx = a.NKV + 5;
-        Tensor *kc = c.leaf(a.kv, {a.D * a.HKV, n_ctx}, "k_cache");
-        Tensor *vc = c.leaf(a.kv, {a.D * a.HKV, n_ctx}, "v_cache");
-        for (Tensor *t : {kc, vc}) {
-            const auto v = randn(static_cast<size_t>(a.D * a.HKV * n_ctx), rng);
-            REQUIRE(quantize_row(a.kv, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
-        }
-        const size_t es = traits(a.kv).block_bytes;
-        Tensor *k = c.g.view(kc, {a.D, a.NKV, a.HKV}, {kc->nb[1], static_cast<size_t>(a.D) * es}, 0);
-        Tensor *v = c.g.view(vc, {a.D, a.NKV, a.HKV}, {vc->nb[1], static_cast<size_t>(a.D) * es}, 0);
+        const auto [k, v] = random_kv_cache(c, a.kv, a.D, a.HKV, n_ctx, a.NKV, rng);
         Tensor *m = c.input(DType::F32, {a.NKV, a.T + 2}, "mask");
-        std::vector<float> mv(static_cast<size_t>(a.NKV * (a.T + 2)));
-        for (int64_t t = 0; t < a.T + 2; ++t)
-            for (int64_t j = 0; j < a.NKV; ++j)
-                mv[static_cast<size_t>(t * a.NKV + j)] = j > a.NKV - a.T + t ? -INFINITY : 0.0f;
-        c.set_f32(m, mv);
+        c.set_f32(m, causal_mask(a.NKV, a.T, a.T + 2));
         Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
         CHECK(run_and_compare(c, y, 3e-3, 3e-4, "attention").bad == 0);
     }
@@ -1207,14 +1200,7 @@ TEST_CASE("cuda: prompt flash attention (head sizes, tiles, masks, split keys)")
         Tensor *q = c.input(DType::F32, {a.D, a.H, a.T}, "q");
         c.set_f32(q, randn(static_cast<size_t>(a.D * a.H * a.T), rng));
         const int64_t n_ctx = a.NKV + 3;
-        Tensor *kc = c.leaf(DType::F16, {a.D * a.HKV, n_ctx}, "k_cache");
-        Tensor *vc = c.leaf(DType::F16, {a.D * a.HKV, n_ctx}, "v_cache");
-        for (Tensor *t : {kc, vc}) {
-            const auto v = randn(static_cast<size_t>(a.D * a.HKV * n_ctx), rng);
-            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
-        }
-        Tensor *k = c.g.view(kc, {a.D, a.NKV, a.HKV}, {kc->nb[1], static_cast<size_t>(a.D) * 2}, 0);
-        Tensor *v = c.g.view(vc, {a.D, a.NKV, a.HKV}, {vc->nb[1], static_cast<size_t>(a.D) * 2}, 0);
+        const auto [k, v] = random_kv_cache(c, DType::F16, a.D, a.HKV, n_ctx, a.NKV, rng);
         Tensor *m = c.input(DType::F32, {a.NKV, a.T}, "mask");
         std::vector<float> mv(static_cast<size_t>(a.NKV * a.T));
         std::uniform_real_distribution<float> soft(-3.0f, 0.0f);
@@ -1253,14 +1239,7 @@ TEST_CASE("cuda: prompt flash attentions sharing one mask") {
         Tensor *qb = c.input(DType::F32, {D * H * T + 1}, "q");
         c.set_f32(qb, randn(static_cast<size_t>(D * H * T + 1), rng));
         Tensor *q = c.g.view(qb, {D, H, T}, {static_cast<size_t>(D) * 4, static_cast<size_t>(D * H) * 4}, D == 64 ? 4 : 0);
-        Tensor *kc = c.leaf(DType::F16, {D * HKV, NKV}, "k_cache");
-        Tensor *vc = c.leaf(DType::F16, {D * HKV, NKV}, "v_cache");
-        for (Tensor *t : {kc, vc}) {
-            const auto v = randn(static_cast<size_t>(D * HKV * NKV), rng);
-            REQUIRE(quantize_row(DType::F16, v.data(), c.bytes(t).data(), static_cast<int64_t>(v.size())));
-        }
-        Tensor *k = c.g.view(kc, {D, NKV, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
-        Tensor *v = c.g.view(vc, {D, NKV, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+        const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, NKV, NKV, rng);
         ys.push_back(c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D))));
     }
     for (int pass = 0; pass < 2; ++pass) {

@@ -37,6 +37,7 @@ void StepTrace::mark(cudaStream_t stream, const char *label) {
 
 void StepTrace::end(cudaStream_t stream) {
     mark(stream, "(end)");
+    if (labels_.size() < 2) return; // no events (cudaEventCreate failed): nothing to report
     const double host_done = host_us_.back();
     cudaStreamSynchronize(stream);
     const size_t n = labels_.size();

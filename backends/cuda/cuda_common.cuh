@@ -10,9 +10,24 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
 
 namespace corvid::cuda {
+
+// A/B switches read from the environment once: the value of `name` when it is one of
+// `allowed`, else `fallback`; and whether `name` is set to 0.
+inline int env_choice(const char *name, std::initializer_list<int> allowed, int fallback) {
+    const char *e = std::getenv(name);
+    const int v = e ? std::atoi(e) : fallback;
+    return std::find(allowed.begin(), allowed.end(), v) != allowed.end() ? v : fallback;
+}
+inline bool env_off(const char *name) {
+    const char *e = std::getenv(name);
+    return e && e[0] == '0';
+}
 
 // Turns a failed CUDA runtime call into corvid::Error (out_of_memory for allocation
 // failures, unsupported for driver/device problems, internal otherwise).

@@ -253,7 +253,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 // The one-column form (CORVID_CUDA_H_FORM, for A/B timing): 4 = four chunks a round, loaded
 // then computed (the form measured until 2026-12-06); 14 = four, pipelined; 8 / 18 = eight.
 int one_column_form() {
-    static const int form = q8kernels::env_choice("CORVID_CUDA_H_FORM", {4, 14, 8, 18}, 4);
+    static const int form = env_choice("CORVID_CUDA_H_FORM", {4, 14, 8, 18}, 4);
     return form;
 }
 

@@ -14,18 +14,6 @@
 
 namespace corvid::cuda::q8kernels {
 
-// A/B switches read from the environment once: the value of `name` when it is one of
-// `allowed`, else `fallback`; and whether `name` is set to 0.
-inline int env_choice(const char *name, std::initializer_list<int> allowed, int fallback) {
-    const char *e = std::getenv(name);
-    const int v = e ? std::atoi(e) : fallback;
-    return std::find(allowed.begin(), allowed.end(), v) != allowed.end() ? v : fallback;
-}
-inline bool env_off(const char *name) {
-    const char *e = std::getenv(name);
-    return e && e[0] == '0';
-}
-
 constexpr int kOnes = 0x01010101;
 
 __device__ __forceinline__ uint32_t ld_u32(const uint8_t *p) { return *reinterpret_cast<const uint32_t *>(p); }

@@ -1157,10 +1157,13 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         int64_t D, H, HKV, T, NKV;
         DType kv;
     };
-    // T < 16: the split-sequence kernel; T >= 16: the flash kernel (F16, head sizes 64, 128,
-    // 256) or the batched-GEMM prompt path (F32 caches, head sizes 8 and 72).
+    // T < 16: the split-sequence kernel (up to 256 keys one chunk a head, no merge: 37, 20,
+    // 70, 250; longer caches split and merged: 300 in 5 chunks of 64 keys, 700 in 3 of
+    // 256); T >= 16: the flash kernel (F16, head sizes 64, 128, 256) or the batched-GEMM
+    // prompt path (F32 caches, head sizes 8 and 72).
     const A cases[] = {{64, 8, 2, 1, 37, DType::F16},   {64, 8, 2, 7, 37, DType::F16},    {8, 8, 8, 5, 20, DType::F32},
                        {256, 4, 1, 3, 70, DType::F16},  {128, 32, 8, 1, 300, DType::F16}, {80, 6, 3, 9, 33, DType::F32},
+                       {128, 32, 8, 2, 700, DType::F16}, {64, 8, 2, 3, 250, DType::F32}, {128, 32, 32, 1, 129, DType::F16},
                        {64, 8, 2, 20, 37, DType::F16},  {8, 8, 8, 24, 24, DType::F16},    {128, 4, 4, 33, 300, DType::F32},
                        {256, 4, 1, 17, 70, DType::F16}, {72, 6, 2, 40, 40, DType::F16}};
     for (const A &a : cases) {

@@ -49,8 +49,10 @@ namespace {
 // registers (cp.async or bulk copies into a per-warp shared-memory ring).
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
-// Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80).
-template <bool GLU> constexpr int stream_min_blocks() { return GLU ? 3 : 4; }
+// Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80);
+// 4 units a lane 2 (128: at 64 they spilled), so that fewer warps have twice the bytes in
+// flight each.
+template <bool GLU, int U> constexpr int stream_min_blocks() { return U >= 4 ? 2 : GLU ? 3 : 4; }
 // Units a lane loads per row and chunk (two chunks are in registers): the most that compile
 // without spills (a unit and row takes 5 registers at Q4_0; Q4_K, Q6_K: 8; Q8_0: 9).
 // CORVID_CUDA_STREAM_UNITS=1|2|4 forces one for every type (A/B timing).
@@ -158,7 +160,7 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
 
 // R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
 template <DType T, bool GLU, int U>
-__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU>())
+__global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU, U>())
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     constexpr int R = GLU ? 2 : 1;
     extern __shared__ int4 stream_smem[];

@@ -2,12 +2,11 @@
 //
 // Few queries (decode): split over the sequence. Each block takes one (chunk of 32 to 256
 // keys, head, token): four threads per key compute its score (a thread 1-8 keys, their
-// loads in flight together), the block its chunk's max and sum, then a thread per head
-// dimension the chunk's weighted sum of V. With more than one chunk a head's partial
-// softmax states (max, sum, accumulator) are merged, so long caches keep every SM busy and
-// no score matrix leaves the chip; a short cache is one chunk a head, finished by its block
-// (no partial states, no merge: at 7B decode lengths the split and merge were ~10 us a
-// layer, mostly barriers and dependent reads for a few KB). Q is rounded to F16 first when
+// loads in flight together; decode_keys_per_thread), the block its chunk's max and sum,
+// then a thread per head dimension the chunk's weighted sum of V. With more than one chunk
+// a head's partial softmax states (max, sum, accumulator) are merged, so long caches keep
+// every SM busy and no score matrix leaves the chip; a cache of one chunk is finished by its
+// block (no partial states, no merge). Q is rounded to F16 first when
 // the cache is F16, as the reference does. By default the merge is no kernel of its own:
 // the last split block of each (head, token) to finish, told by an atomic counter, merges
 // that head (a decode step's merge is ~4 us of launch and ramp for 16 KB of reads).
@@ -372,12 +371,14 @@ void attention_prompt(Context &ctx, Tensor &dst) {
     }
 }
 
-// Keys per thread of the decode kernel. A cache of up to kChunk * kMaxKpt keys is one chunk
-// a head (no merge). A longer one: the most keys a block that still leave at least one block
-// an SM (heads_tokens blocks a chunk), so that a long cache keeps every SM busy.
-// CORVID_CUDA_ATTN_KPT=1|2|4|8 fixes it (A/B timing; 1 is the split of 32 keys a block).
-int decode_keys_per_thread(int nkv, int heads_tokens, int sm_count) {
-    static const int fixed = env_choice("CORVID_CUDA_ATTN_KPT", {0, 1, 2, 4, 8}, 0);
+// Keys per thread of the decode kernel: `fixed` (Context::attn_kpt, CORVID_CUDA_ATTN_KPT:
+// 1 = 32 keys a block, the default; 2, 4 or 8), or with 0 this rule: a cache of up to kChunk * kMaxKpt keys one chunk a head (no
+// merge), a longer one the most keys a block that still leave at least one block an SM
+// (heads_tokens blocks a chunk). The rule is not the default: its first timing (7B, H100,
+// tg128 from an empty cache, so at most 128 keys: 32 blocks of 1-4 keys a thread, one
+// block a head) came with every type 10-20% slower than the machines before it; each
+// block's V sum then waits on up to 64 dependent rounds of 4-byte loads a thread.
+int decode_keys_per_thread(int fixed, int nkv, int heads_tokens, int sm_count) {
     if (fixed > 0) return fixed;
     const int passes = (nkv + kChunk - 1) / kChunk;
     if (passes <= kMaxKpt) {
@@ -421,7 +422,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     a.H = H;
     a.NKV = NKV;
     a.group = H / HKV;
-    a.kpt = decode_keys_per_thread(NKV, H * T, ctx.sm_count);
+    a.kpt = decode_keys_per_thread(ctx.attn_kpt, NKV, H * T, ctx.sm_count);
     a.chunks = std::max(1, (NKV + kChunk * a.kpt - 1) / (kChunk * a.kpt));
     a.scale = dst.fp[0];
     a.vec = D % 32 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
@@ -439,7 +440,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
     else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
     CV_LAUNCHED("attn_split_kernel");
-    if (!counters) {
+    if (!counters && a.chunks > 1) { // (one chunk: the split kernel wrote the result)
         launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), kThreads, 0, acc, ml,
                mo, D, H, a.chunks);
         CV_LAUNCHED("attn_merge_kernel");

@@ -733,11 +733,12 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                     CHECK(h_rows[i] == got[i]);
                     // Against the host: the GLU output is re-quantized to 8 bits before the
                     // down product, so a last-bit difference of expf moves a few values by
-                    // a quantization step there. BF16 rounds it to 8 significant bits: one
-                    // such flip moved a down-product sum by 1.5% (H100, M = 6, GEGLU), so its
-                    // bound is 1% of each output's peak.
+                    // a quantization step there. F16 and BF16 round it to 16 bits, where a
+                    // step of a large activation is large too (F16 at 32-64: 1/32): such a
+                    // flip moved a down-product sum by 1.5% (H100, F16, M = 6, GEGLU), so
+                    // their bound is 1% of each output's peak.
                     const auto r0 = as_f32(ref[i]);
-                    const double abs_tol = type == DType::BF16 ? 1e-2 * peak_of(r0) : 2e-3;
+                    const double abs_tol = half ? 1e-2 * peak_of(r0) : 2e-3;
                     CHECK(compare(r0, as_f32(got[i]), 2e-3, abs_tol, names[i]).bad == 0);
                 }
             }
@@ -750,12 +751,16 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
 TEST_CASE("cuda: decode attention writing the next product's 8-bit activations") {
     REQUIRE_GPU();
     std::mt19937 rng(16);
+    // 45 keys: two chunks, merged (by the last block, or unfused by the merge kernel); 20:
+    // one chunk, whose block writes the result (and no merge kernel may run after it).
+    for (int64_t NKV : {45, 20})
     for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
         for (int64_t T : {1, 3}) {
+            CAPTURE(NKV);
             CAPTURE(D);
             CAPTURE(T);
             Case c;
-            const int64_t H = 4, HKV = 2, NKV = 45, n_ctx = 50, N = 24;
+            const int64_t H = 4, HKV = 2, n_ctx = 50, N = 24;
             Tensor *q = c.input(DType::F32, {D, H, T}, "q");
             c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
             const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, n_ctx, NKV, rng);
@@ -1157,10 +1162,11 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         int64_t D, H, HKV, T, NKV;
         DType kv;
     };
-    // T < 16: the split-sequence kernel (up to 256 keys one chunk a head, no merge: 37, 20,
-    // 70, 250; longer caches split and merged: 300 in 5 chunks of 64 keys, 700 in 3 of
-    // 256); T >= 16: the flash kernel (F16, head sizes 64, 128, 256) or the batched-GEMM
-    // prompt path (F32 caches, head sizes 8 and 72).
+    // T < 16: the split-sequence kernel (32 keys a block, merged; 20 keys: one block a head,
+    // no merge), and again with the keys a block chosen by its rule (CORVID_CUDA_ATTN_KPT=0:
+    // up to 256 keys one chunk a head, 37, 70, 129, 250; longer caches split and merged,
+    // 300 in 5 chunks of 64 keys, 700 in 3 of 256); T >= 16: the flash kernel (F16, head
+    // sizes 64, 128, 256) or the batched-GEMM prompt path (F32 caches, head sizes 8 and 72).
     const A cases[] = {{64, 8, 2, 1, 37, DType::F16},   {64, 8, 2, 7, 37, DType::F16},    {8, 8, 8, 5, 20, DType::F32},
                        {256, 4, 1, 3, 70, DType::F16},  {128, 32, 8, 1, 300, DType::F16}, {80, 6, 3, 9, 33, DType::F32},
                        {128, 32, 8, 2, 700, DType::F16}, {64, 8, 2, 3, 250, DType::F32}, {128, 32, 32, 1, 129, DType::F16},
@@ -1180,6 +1186,10 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         c.set_f32(m, causal_mask(a.NKV, a.T, a.T + 2));
         Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
         CHECK(run_and_compare(c, y, 3e-3, 3e-4, "attention").bad == 0);
+        static std::unique_ptr<Backend> kpt_rule = gpu_with("CORVID_CUDA_ATTN_KPT", "0");
+        IsaGuard isa;
+        CHECK(compare(as_f32(c.run(cpu_ref(), {y})[0]), as_f32(c.run(*kpt_rule, {y})[0]), 3e-3, 3e-4, "attention, keys a block by rule")
+                  .bad == 0);
     }
 }
 

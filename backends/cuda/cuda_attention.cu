@@ -1,15 +1,13 @@
 // Attention with grouped heads: softmax(Q K^T * scale + mask) V over an F16 or F32 cache.
 //
-// Few queries (decode): split over the sequence. Each block takes one (chunk of 32 to 256
-// keys, head, token): four threads per key compute its score (a thread 1-8 keys, their
-// loads in flight together; decode_keys_per_thread), the block its chunk's max and sum,
-// then a thread per head dimension the chunk's weighted sum of V. With more than one chunk
-// a head's partial softmax states (max, sum, accumulator) are merged, so long caches keep
-// every SM busy and no score matrix leaves the chip; a cache of one chunk is finished by its
-// block (no partial states, no merge). Q is rounded to F16 first when
-// the cache is F16, as the reference does. By default the merge is no kernel of its own:
-// the last split block of each (head, token) to finish, told by an atomic counter, merges
-// that head (a decode step's merge is ~4 us of launch and ramp for 16 KB of reads).
+// Few queries (decode): split over the sequence. Each block takes one (chunk of 32 keys,
+// head, token): four threads per key compute its score, the block its chunk's max and sum,
+// then a thread per head dimension the chunk's weighted sum of V. A second kernel merges
+// the chunks' partial softmax states (max, sum, accumulator), so long caches keep every
+// SM busy and no score matrix leaves the chip. Q is rounded to F16 first when the cache
+// is F16, as the reference does. By default the merge is no kernel of its own: the last
+// split block of each (head, token) to finish, told by an atomic counter, merges that
+// head (a decode step's merge is ~4 us of launch and ramp for 16 KB of reads).
 //
 // Many queries (prompt) over an F16 cache: flash attention on the tensor cores
 // (cuda_flash_attention.cu). Otherwise (an F32 cache, an unusual head size, or
@@ -25,9 +23,8 @@
 namespace corvid::cuda {
 namespace {
 
-constexpr int kChunk = 32;    // keys per pass of a block (decode path)
+constexpr int kChunk = 32;    // keys per block (decode path)
 constexpr int kThreads = 128; // threads per block (decode path): 4 per key
-constexpr int kMaxKpt = 8;    // keys per thread: a block takes up to kChunk * kMaxKpt keys
 constexpr int kMaxHead = 256;
 constexpr int kPromptMinTokens = kPromptAttentionMinTokens;
 
@@ -53,7 +50,6 @@ __device__ float block_reduce(float v, float *sh, bool is_max) {
 
 struct AttnArgs : AttnOperands {
     int D, H, NKV, group, chunks;
-    int kpt; // keys per thread (1..kMaxKpt): a chunk is kChunk * kpt keys
     float scale;
     bool vec;   // K rows can be read with 16-byte loads
     bool vec_v; // V rows can be read as half2 (D even, 4-byte aligned rows)
@@ -73,23 +69,6 @@ struct MergeOut {
 // values). The partial states are read through L2 (__ldcg): in the split kernel other SMs
 // wrote them during this very launch.
 constexpr int kMergeStaged = 256; // chunks whose partial states merge_head stages in shared memory
-
-// Head h of token t's result, value_of(d) for d = threadIdx.x, + blockDim.x, ... (the whole
-// block; a warp holds 32 consecutive values), into mo.out and, with mo.q8, as Q8_0 blocks.
-template <typename ValueOf>
-__device__ void store_head(const MergeOut &mo, int D, int H, int h, int t, ValueOf value_of) {
-    float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        const float v = value_of(d);
-        o[d] = v;
-        if (mo.q8) {
-            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
-            const WarpQ8_0 b = warp_q8_0(v);
-            mo.q8[t * K + k] = static_cast<int8_t>(b.q);
-            if ((threadIdx.x & 31) == 0) mo.d8[t * (K / 32) + k / 32] = b.d16, mo.s8[t * (K / 32) + k / 32] = b.sum;
-        }
-    }
-}
 
 __device__ void merge_head(const float *part_acc, const float2 *part_ml, const MergeOut &mo, int D, int H, int chunks,
                            int h, int t) {
@@ -118,7 +97,11 @@ __device__ void merge_head(const float *part_acc, const float2 *part_ml, const M
         __syncthreads();
     }
     const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    store_head(mo, D, H, h, t, [&](int d) {
+    float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
+    int8_t *q8 = mo.q8;
+    float *d8 = mo.d8;
+    int *s8 = mo.s8;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
         for (int c = 0; c < chunks; ++c) {
             if (staged) {
@@ -128,8 +111,15 @@ __device__ void merge_head(const float *part_acc, const float2 *part_ml, const M
                 if (ml.x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * expf(ml.x - M);
             }
         }
-        return acc * inv;
-    });
+        const float v = acc * inv;
+        o[d] = v;
+        if (q8) {
+            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
+            const WarpQ8_0 b = warp_q8_0(v);
+            q8[t * K + k] = static_cast<int8_t>(b.q);
+            if ((threadIdx.x & 31) == 0) d8[t * (K / 32) + k / 32] = b.d16, s8[t * (K / 32) + k / 32] = b.sum;
+        }
+    }
 }
 
 __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, MergeOut mo, int D, int H, int chunks) {
@@ -138,19 +128,17 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
     merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y);
 }
 
-// 4 threads per key (each a quarter of the head), a.kpt keys per thread, 32 * a.kpt keys
-// per block. One chunk (a.chunks == 1): the block writes the head's result itself (the
-// same bits as a merge of one chunk: its weight is exp(0) = 1). Otherwise counters (T * H
-// zeroed ints, or null for a separate merge kernel): each block counts itself in its
-// (token, head) after its partial state is visible (fence); the one that completes the
-// count merges the head (mo) and zeroes the counter for the next launch.
+// 4 threads per key (each a quarter of the head), 32 keys per block. counters (T * H zeroed
+// ints, or null for a separate merge kernel): each block counts itself in its (token, head)
+// after its partial state is visible (fence); the one that completes the count merges the
+// head (mo) and zeroes the counter for the next launch.
 template <bool F16>
 __global__ void __launch_bounds__(kThreads)
     attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml, MergeOut mo, int *counters) {
     grid_dependency_wait();
     allow_dependents();
-    __shared__ float qs[kMaxHead]; // Q, later (one chunk) the head's result
-    __shared__ float p[kChunk * kMaxKpt];
+    __shared__ float qs[kMaxHead];
+    __shared__ float p[kChunk];
     __shared__ float red[kThreads / 32];
     const int c = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
     const int hk = h / a.group, tid = threadIdx.x;
@@ -159,54 +147,39 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 
     const int kj = tid / 4, part = tid % 4;
-    const int kc = kChunk * a.kpt, j0 = c * kc;
-    const float *mrow = reinterpret_cast<const float *>(a.mask + t * a.mask_nb1);
-    float s[kMaxKpt];
-    float smax = -INFINITY;
+    const int j = c * kChunk + kj;
+    float s = -INFINITY;
+    const float mv = j < a.NKV ? reinterpret_cast<const float *>(a.mask + t * a.mask_nb1)[j] : -INFINITY;
+    float dot = 0.0f;
+    if (mv != -INFINITY) {
+        const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
+        if (F16 && a.vec) { // D % 32 == 0: each quarter is whole 16-byte chunks
+            const int q8 = a.D / 32;
+            const uint4 *kp = reinterpret_cast<const uint4 *>(kr) + part * q8;
+            const float *qq = qs + part * q8 * 8;
+            for (int i = 0; i < q8; ++i) {
+                const uint4 w = kp[i];
+                const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-    for (int kk = 0; kk < kMaxKpt; ++kk) {
-        s[kk] = -INFINITY;
-        if (kk >= a.kpt) continue; // (the same in every thread)
-        const int j = j0 + kk * kChunk + kj;
-        const float mv = j < a.NKV ? mrow[j] : -INFINITY;
-        float dot = 0.0f;
-        if (mv != -INFINITY) {
-            const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
-            if (F16 && a.vec) { // D % 32 == 0: each quarter is whole 16-byte chunks
-                const int q8 = a.D / 32;
-                const uint4 *kp = reinterpret_cast<const uint4 *>(kr) + part * q8;
-                const float *qq = qs + part * q8 * 8;
-                for (int i = 0; i < q8; ++i) {
-                    const uint4 w = kp[i];
-                    const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
-                        dot += qq[8 * i + 2 * e] * f.x + qq[8 * i + 2 * e + 1] * f.y;
-                    }
+                for (int e = 0; e < 4; ++e) {
+                    const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
+                    dot += qq[8 * i + 2 * e] * f.x + qq[8 * i + 2 * e + 1] * f.y;
                 }
-            } else {
-                for (int d = part; d < a.D; d += 4) dot += qs[d] * kv_at<F16>(kr, d);
             }
+        } else {
+            for (int d = part; d < a.D; d += 4) dot += qs[d] * kv_at<F16>(kr, d);
         }
-        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-        if (mv != -INFINITY) s[kk] = dot * a.scale + mv;
-        smax = fmaxf(smax, s[kk]);
     }
-    const float m = block_reduce(part == 0 ? smax : -INFINITY, red, true);
-    float esum = 0.0f;
-#pragma unroll
-    for (int kk = 0; kk < kMaxKpt; ++kk) {
-        if (kk >= a.kpt) continue;
-        const float e = (s[kk] == -INFINITY) ? 0.0f : expf(s[kk] - m);
-        if (part == 0) p[kk * kChunk + kj] = e;
-        esum += e;
-    }
-    const float l = block_reduce(part == 0 ? esum : 0.0f, red, false); // (its barriers also publish p[])
+    dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+    dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+    if (mv != -INFINITY) s = dot * a.scale + mv;
+    const float m = block_reduce(part == 0 ? s : -INFINITY, red, true);
+    const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
+    if (part == 0) p[kj] = e;
+    const float l = block_reduce(part == 0 ? e : 0.0f, red, false); // (its barriers also publish p[])
     const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
-    const int n = min(kc, a.NKV - j0);
-    const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(j0) * a.v_nb1;
+    const int n = min(kChunk, a.NKV - c * kChunk);
+    const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
     // The weighted sum of V: thread (group gi, column pair cp) adds up keys gi, gi + G, ... of
     // the chunk, their loads all in flight, then the G groups' sums are added in order. (A
     // thread per column adding the chunk's 32 keys one after another waited on each key's
@@ -229,6 +202,7 @@ __global__ void __launch_bounds__(kThreads)
             if (pj != 0.0f) acc.x += pj * vv.x, acc.y += pj * vv.y;
         }
     }
+    float *pa = part_acc + slot * a.D;
     if (G > 1) { // (G is the same in every thread)
         __shared__ float2 vsum[kThreads];
         vsum[tid] = acc;
@@ -238,17 +212,6 @@ __global__ void __launch_bounds__(kThreads)
             for (int g = 1; g < G; ++g) acc.x += vsum[g * pairs + cp].x, acc.y += vsum[g * pairs + cp].y;
         }
     }
-    if (a.chunks == 1) {
-        if (gi == 0) {
-            qs[d0] = acc.x;
-            if (d0 + 1 < a.D) qs[d0 + 1] = acc.y;
-        }
-        __syncthreads();
-        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-        store_head(mo, a.D, a.H, h, t, [&](int d) { return (0.0f + qs[d] * 1.0f) * inv; });
-        return;
-    }
-    float *pa = part_acc + slot * a.D;
     if (gi == 0) {
         pa[d0] = acc.x;
         if (d0 + 1 < a.D) pa[d0 + 1] = acc.y;
@@ -371,26 +334,6 @@ void attention_prompt(Context &ctx, Tensor &dst) {
     }
 }
 
-// Keys per thread of the decode kernel: `fixed` (Context::attn_kpt, CORVID_CUDA_ATTN_KPT:
-// 1 = 32 keys a block, the default; 2, 4 or 8), or with 0 this rule: a cache of up to kChunk * kMaxKpt keys one chunk a head (no
-// merge), a longer one the most keys a block that still leave at least one block an SM
-// (heads_tokens blocks a chunk). The rule is not the default: its first timing (7B, H100,
-// tg128 from an empty cache, so at most 128 keys: 32 blocks of 1-4 keys a thread, one
-// block a head) came with every type 10-20% slower than the machines before it; each
-// block's V sum then waits on up to 64 dependent rounds of 4-byte loads a thread.
-int decode_keys_per_thread(int fixed, int nkv, int heads_tokens, int sm_count) {
-    if (fixed > 0) return fixed;
-    const int passes = (nkv + kChunk - 1) / kChunk;
-    if (passes <= kMaxKpt) {
-        int kpt = 1;
-        while (kpt < passes) kpt *= 2;
-        return kpt;
-    }
-    int kpt = kMaxKpt;
-    while (kpt > 1 && static_cast<int64_t>((nkv + kChunk * kpt - 1) / (kChunk * kpt)) * heads_tokens < sm_count) kpt /= 2;
-    return kpt;
-}
-
 } // namespace
 
 void attention_merge(Context &ctx, const float *part_acc, const float2 *part_ml, float *out, int D, int H, int T,
@@ -422,8 +365,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     a.H = H;
     a.NKV = NKV;
     a.group = H / HKV;
-    a.kpt = decode_keys_per_thread(ctx.attn_kpt, NKV, H * T, ctx.sm_count);
-    a.chunks = std::max(1, (NKV + kChunk * a.kpt - 1) / (kChunk * a.kpt));
+    a.chunks = std::max(1, (NKV + kChunk - 1) / kChunk);
     a.scale = dst.fp[0];
     a.vec = D % 32 == 0 && a.k_nb1 % 16 == 0 && a.k_nb2 % 16 == 0 && reinterpret_cast<uintptr_t>(a.k) % 16 == 0;
     a.vec_v = D % 2 == 0 && a.v_nb1 % 4 == 0 && a.v_nb2 % 4 == 0 && reinterpret_cast<uintptr_t>(a.v) % 4 == 0;
@@ -440,7 +382,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
     else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
     CV_LAUNCHED("attn_split_kernel");
-    if (!counters && a.chunks > 1) { // (one chunk: the split kernel wrote the result)
+    if (!counters) {
         launch(ctx, attn_merge_kernel, dim3(static_cast<unsigned>(H), static_cast<unsigned>(T)), kThreads, 0, acc, ml,
                mo, D, H, a.chunks);
         CV_LAUNCHED("attn_merge_kernel");

@@ -102,7 +102,6 @@ public:
         const char *hp = std::getenv("CORVID_CUDA_HPARTS");
         ctx_.h_parts = hp ? std::strcmp(hp, "1") == 0 : kHPartsByDefault;
         if (!ctx_.fuses(Context::kFuseHParts)) ctx_.h_parts = false;
-        ctx_.attn_kpt = env_choice("CORVID_CUDA_ATTN_KPT", {0, 1, 2, 4, 8}, 1);
         CV_CUDA(cudaMalloc(&ctx_.error_flag, sizeof(int)));
         CV_CUDA(cudaMemsetAsync(ctx_.error_flag, 0, sizeof(int), ctx_.stream));
         CV_CUDA(cudaHostAlloc(&flag_host_, sizeof(int), cudaHostAllocDefault));

@@ -78,9 +78,6 @@ struct Context {
     // an unconverted input's floats rounded as loaded: cuda_matvec.cu); kHPartsByDefault,
     // CORVID_CUDA_HPARTS=0|1, CORVID_CUDA_FUSE_OFF=hparts (cuda_backend.cu).
     bool h_parts = false;
-    // Keys per thread of the decode attention (cuda_attention.cu: decode_keys_per_thread):
-    // 1, 2, 4 or 8, or 0 for the rule there; CORVID_CUDA_ATTN_KPT, default 1.
-    int attn_kpt = 1;
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
     bool flash_prompt = true;

@@ -751,8 +751,7 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
 TEST_CASE("cuda: decode attention writing the next product's 8-bit activations") {
     REQUIRE_GPU();
     std::mt19937 rng(16);
-    // 45 keys: two chunks, merged (by the last block, or unfused by the merge kernel); 20:
-    // one chunk, whose block writes the result (and no merge kernel may run after it).
+    // 45 keys: two chunks; 20: one (merged by its own block, or unfused by the merge kernel).
     for (int64_t NKV : {45, 20})
     for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
         for (int64_t T : {1, 3}) {
@@ -1162,11 +1161,9 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         int64_t D, H, HKV, T, NKV;
         DType kv;
     };
-    // T < 16: the split-sequence kernel (32 keys a block, merged; 20 keys: one block a head,
-    // no merge), and again with the keys a block chosen by its rule (CORVID_CUDA_ATTN_KPT=0:
-    // up to 256 keys one chunk a head, 37, 70, 129, 250; longer caches split and merged,
-    // 300 in 5 chunks of 64 keys, 700 in 3 of 256); T >= 16: the flash kernel (F16, head
-    // sizes 64, 128, 256) or the batched-GEMM prompt path (F32 caches, head sizes 8 and 72).
+    // T < 16: the split-sequence kernel (32 keys a block, merged by the last block of each
+    // head); T >= 16: the flash kernel (F16, head sizes 64, 128, 256) or the batched-GEMM
+    // prompt path (F32 caches, head sizes 8 and 72).
     const A cases[] = {{64, 8, 2, 1, 37, DType::F16},   {64, 8, 2, 7, 37, DType::F16},    {8, 8, 8, 5, 20, DType::F32},
                        {256, 4, 1, 3, 70, DType::F16},  {128, 32, 8, 1, 300, DType::F16}, {80, 6, 3, 9, 33, DType::F32},
                        {128, 32, 8, 2, 700, DType::F16}, {64, 8, 2, 3, 250, DType::F32}, {128, 32, 32, 1, 129, DType::F16},
@@ -1186,10 +1183,6 @@ TEST_CASE("cuda: attention with grouped heads over F16 and F32 caches") {
         c.set_f32(m, causal_mask(a.NKV, a.T, a.T + 2));
         Tensor *y = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(a.D)));
         CHECK(run_and_compare(c, y, 3e-3, 3e-4, "attention").bad == 0);
-        static std::unique_ptr<Backend> kpt_rule = gpu_with("CORVID_CUDA_ATTN_KPT", "0");
-        IsaGuard isa;
-        CHECK(compare(as_f32(c.run(cpu_ref(), {y})[0]), as_f32(c.run(*kpt_rule, {y})[0]), 3e-3, 3e-4, "attention, keys a block by rule")
-                  .bad == 0);
     }
 }
 

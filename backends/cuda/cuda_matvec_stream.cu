@@ -51,7 +51,8 @@ namespace {
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
 // Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80);
 // 4 units a lane 2 (128: at 64 they spilled), so that fewer warps have twice the bytes in
-// flight each.
+// flight each. Without spills 4 units were still slower (Q4_0 tg128 on an H100, alternated:
+// 305.4 / 306.7 against 318.8 / 316.2 at 2), so they stay an A/B setting.
 template <bool GLU, int U> constexpr int stream_min_blocks() { return U >= 4 ? 2 : GLU ? 3 : 4; }
 // Units a lane loads per row and chunk (two chunks are in registers): the most that compile
 // without spills (a unit and row takes 5 registers at Q4_0; Q4_K, Q6_K: 8; Q8_0: 9).

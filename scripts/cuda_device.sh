@@ -6,6 +6,7 @@
 #     build            cmake (sm_90 only, Release) + build into build-dev
 #     build-tools      the same, only the corvid program and the model writer (no tests)
 #     test             the CUDA conformance tests and the end-to-end checks (ctest)
+#     e2e=N            the end-to-end checks N times in a row (to e2e.log): flaky or steady
 #     models=T1,T2     write random-weight llama2-7b models of these types to /tmp/m
 #     bench[=TAG]      corvid bench pp512 / tg128 on every model in /tmp/m (to bench[-TAG].md;
 #                      run it under env settings, e.g. CORVID_CUDA_FUSE=0, for an A/B)
@@ -74,6 +75,14 @@ for step in "$@"; do
     test)
         (cd $B && ctest -j8 --output-on-failure -R "cuda|e2e|end-to-end" >"$OUT/ctest.log" 2>&1) || true
         grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -20
+        ;;
+    e2e=*)
+        # The end-to-end checks on the GPU N times in a row (a flaky failure against a steady one).
+        n=${step#e2e=}
+        for i in $(seq "$n"); do
+            (cd $B && ./tests/corvid-tests -tc='e2e:*' 2>&1) | grep -E "MESSAGE|ERROR|Status" | cut -c1-300 >>"$OUT/e2e.log"
+        done
+        echo "e2e x$n: $(grep -c 'Status: SUCCESS' "$OUT/e2e.log") passed, $(grep -c 'Status: FAILURE' "$OUT/e2e.log") failed"
         ;;
     models=*)
         IFS=, read -ra types <<<"${step#models=}"

@@ -72,6 +72,7 @@ void check_model(const std::string &name) {
     ContextParams cp;
     cp.n_ctx = 512;
     double max_diff = 0, sum_diff = 0;
+    std::string worst_at; // where max_diff was seen (prompt, position, token): which path to suspect
     size_t n_diff = 0;
     size_t top1_agree = 0, n_rows = 0, n_steps = 0, n_flips = 0, n_identical = 0;
     for (const json &pr : ref["prompts"]) {
@@ -106,6 +107,7 @@ void check_model(const std::string &name) {
             float ref_best = -INFINITY;
             for (auto &[id, v] : want) {
                 const double d = std::fabs(static_cast<double>(l[id]) - v);
+                if (d > max_diff) worst_at = pname + " pos " + std::to_string(pos) + " token " + std::to_string(id);
                 max_diff = std::max(max_diff, d);
                 sum_diff += d;
                 ++n_diff;
@@ -142,7 +144,7 @@ void check_model(const std::string &name) {
         }
         n_identical += free_running;
     }
-    MESSAGE(name << ": |logit diff| max " << max_diff << " mean " << sum_diff / std::max<size_t>(n_diff, 1) << ", top-1 agreement " << top1_agree << "/" << n_rows
+    MESSAGE(name << ": |logit diff| max " << max_diff << " (" << worst_at << ") mean " << sum_diff / std::max<size_t>(n_diff, 1) << ", top-1 agreement " << top1_agree << "/" << n_rows
                  << ", greedy steps that chose differently " << n_flips << "/" << n_steps
                  << " (all at near-ties), continuations identical " << n_identical << "/" << ref["prompts"].size());
     if (name != "gemma3-270m-q4_k_m") CHECK(n_identical == ref["prompts"].size()); // F32 weights: no near-tie excuse

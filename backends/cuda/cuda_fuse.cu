@@ -158,6 +158,9 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Famil
     Tensor &glu = *nodes[k];
     if ((glu.op != Op::swiglu && glu.op != Op::geglu) || glu.src[0] != &gate || glu.src[1] != &up) return 0;
     if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
+    // The F16 kernel may read the input's floats while the launch stores the GLU, whose
+    // bytes the planner may have taken from that input (its last reader is up).
+    if (f == Family::h && bytes_overlap(glu, *gate.src[1])) return 0;
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
     const MatvecEpilogue e = glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu;
     if (f == Family::h) {
@@ -173,7 +176,7 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Famil
 size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Family f) {
     const Tensor &first = *nodes[i];
     MatvecPart parts[kMaxMatvecParts];
-    const Tensor *outs[kMaxMatvecParts];
+    const Tensor *outs[kMaxMatvecParts], *res_of[kMaxMatvecParts];
     int n = 0;
     size_t end = i; // one past the last node covered
     for (size_t j = i; n < kMaxMatvecParts && j < nodes.size();) {
@@ -188,11 +191,20 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Fam
             ++j;
         }
         parts[n] = part_of(mm, *out, res);
+        res_of[n] = res;
         outs[n++] = out;
         end = j + 1;
         j = next_non_view(nodes, j + 1);
     }
     if (n == 1 && outs[0] == &first) return 0; // a lone product: mul_mat() does it
+    // One launch stores every part while it reads the input (the F16 kernel may read its
+    // floats) and each part's residual: the planner may have given a later part's result
+    // the bytes of those (freed after their last reader, an earlier node of the group).
+    for (int j = 0; j < n; ++j) {
+        if (f == Family::h && bytes_overlap(*outs[j], *first.src[1])) return 0;
+        for (int s = 0; s < n; ++s)
+            if (s != j && res_of[s] && bytes_overlap(*outs[j], *res_of[s])) return 0;
+    }
     if (f == Family::h) launch_h_parts(ctx, first, parts, n, MatvecEpilogue::none);
     else launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
     for (int s = 0; s < n; ++s) ctx.written(outs[s]->data, outs[s]->n_bytes());
@@ -336,11 +348,7 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
             return 0;
         // The memory planner may give the add's result the bytes of an input whose last
         // reader is this pair: the copy must not overwrite x before the GEMM reads it.
-        auto overlap = [](const Tensor &a, const Tensor &b) {
-            const auto *pa = static_cast<const uint8_t *>(a.data), *pb = static_cast<const uint8_t *>(b.data);
-            return pa < pb + b.n_bytes() && pb < pa + a.n_bytes();
-        };
-        if (overlap(add, x) || (r->data != add.data && overlap(add, *r)) || !add.is_contiguous()) return 0;
+        if (bytes_overlap(add, x) || (r->data != add.data && bytes_overlap(add, *r)) || !add.is_contiguous()) return 0;
         if (r->data != add.data)
             CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], static_cast<size_t>(N) * sizeof(float),
                                       static_cast<size_t>(M), cudaMemcpyDeviceToDevice, ctx.stream));

@@ -239,6 +239,7 @@ struct RopeStore {
     int64_t n;
     int *err;
     bool v_quads; // V rows go 4 elements a load and a store (aligned, ne0 % 4 == 0)
+    bool k_rows;  // the rotated K values go to the second rope's result too, not only the cache
 };
 
 // The rotation of pair p (elements i0 = 2p, i0 + 1 of the rotated part) at position `pos`:
@@ -360,8 +361,11 @@ __global__ void rope_kernel(RopeTensor t0, RopeTensor t1, RopeSpace s0, RopeSpac
         // Elements j .. j + N - 1 of the row get v (and, for the K rows, their cache cells too).
         auto put = [&](int64_t j, auto n, const float *v) {
             constexpr int N = decltype(n)::value;
-            if constexpr (N == 2) *reinterpret_cast<float2 *>(o + j) = make_float2(v[0], v[1]);
-            else o[j] = v[0];
+            const bool row_out = Kind < 0 || !second || st.k_rows;
+            if (row_out) {
+                if constexpr (N == 2) *reinterpret_cast<float2 *>(o + j) = make_float2(v[0], v[1]);
+                else o[j] = v[0];
+            }
             if constexpr (Kind >= 0) {
                 if (second) {
                     if (k_flat) {
@@ -435,10 +439,13 @@ void rms_norm(Context &ctx, Tensor &dst) {
 
 bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul) {
     if (norm.op != Op::rms_norm || mul.op != Op::mul || mul.src[0] != &norm) return false;
-    const Tensor &g = *mul.src[1];
+    const Tensor &g = *mul.src[1], &x = *norm.src[0];
+    // The planner may give the mul's result the bytes of x when the norm is x's last reader:
+    // one kernel is safe only if each block then writes over exactly the row it has read.
+    const bool rows_line_up = mul.data == x.data && x.is_contiguous();
     return g.type == DType::F32 && g.nb[0] == sizeof(float) && g.ne[0] == norm.ne[0] && g.ne[1] == 1 &&
-           g.ne[2] == 1 && g.ne[3] == 1 && norm.src[0]->nb[0] == sizeof(float) && norm.is_contiguous() &&
-           mul.is_contiguous();
+           g.ne[2] == 1 && g.ne[3] == 1 && x.nb[0] == sizeof(float) && norm.is_contiguous() &&
+           mul.is_contiguous() && (!bytes_overlap(mul, x) || rows_line_up);
 }
 
 bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, bool write_norm, const NormProductForm &form) {
@@ -569,18 +576,38 @@ void rope(Context &ctx, Tensor &dst) {
     launch_rope(ctx, dst, t, t, 1);
 }
 
-bool rope_pair_fusable(const Tensor &a, const Tensor &b) {
+namespace {
+// Two ropes that one launch can do: the same positions and parameters, b not reading a.
+bool rope_pair_compatible(const Tensor &a, const Tensor &b) {
     return a.op == Op::rope && b.op == Op::rope && a.src[1] == b.src[1] && a.src[2] == b.src[2] && b.src[0] != &a &&
-           b.src[0]->view_src != &a &&
-           std::memcmp(a.ip, b.ip, sizeof a.ip) == 0 && std::memcmp(a.fp, b.fp, sizeof a.fp) == 0;
+           b.src[0]->view_src != &a && std::memcmp(a.ip, b.ip, sizeof a.ip) == 0 &&
+           std::memcmp(a.fp, b.fp, sizeof a.fp) == 0;
+}
+
+// Whether the K store is the only reader of b's result (through kx, a view of it or b
+// itself): the launch then stores the rotated K values in the cache alone, never b's rows.
+bool k_rows_private(const Tensor &b, const Tensor &kx) {
+    auto private_to_one = [](const Tensor &t) { return t.n_uses == 1 && !(t.flags & kFlagOutput); };
+    return private_to_one(b) && (&kx == &b || private_to_one(kx));
+}
+} // namespace
+
+// The memory planner frees a's input after a (its last reader) and may give b's result
+// those bytes (it does, for a llama layer's q and k: rope(k)'s result lands on q's
+// product): in one launch b's threads would then write over values a's threads have yet to
+// read, a race that corrupts q when a q block starts late.
+bool rope_pair_fusable(const Tensor &a, const Tensor &b) {
+    return rope_pair_compatible(a, b) && !bytes_overlap(b, *a.src[0]) && !bytes_overlap(a, *b.src[0]);
 }
 
 void rope_pair(Context &ctx, Tensor &a, Tensor &b) { launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2); }
 
 bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs) {
-    if (!rope_pair_fusable(a, b) || !set_rows_pair_fusable(ks, vs)) return false;
+    if (!rope_pair_compatible(a, b) || !set_rows_pair_fusable(ks, vs)) return false;
     // K's rows are all of b's result, flat: the rotating thread knows where each value goes.
     const Tensor &kx = *ks.src[1], &vx = *vs.src[1];
+    // b's result over a's input (rope_pair_fusable) is harmless when b's rows are not written.
+    if (bytes_overlap(a, *b.src[0]) || (bytes_overlap(b, *a.src[0]) && !k_rows_private(b, kx))) return false;
     const bool k_is_b = (&kx == &b || kx.view_src == &b) && kx.data == b.data && kx.is_contiguous() &&
                         b.is_contiguous() && kx.n_elements() == b.n_elements();
     // V's rows must not be what this launch writes (its threads run in any order).
@@ -599,7 +626,7 @@ void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
     const bool v_quads = reinterpret_cast<uintptr_t>(v.src) % 16 == 0 && v.s_nb1 % 16 == 0 &&
                          store_aligned(v, store_kind(vs.type), 4);
     const RopeStore st{row_store(ks), v, static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
-                       ctx.error_flag, v_quads};
+                       ctx.error_flag, v_quads, !k_rows_private(b, *ks.src[1])};
     launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, store_kind(ks.type), st);
 }
 

@@ -24,6 +24,13 @@ size_t Tensor::n_bytes() const {
     return bytes;
 }
 
+bool bytes_overlap(const Tensor &a, const Tensor &b) {
+    const auto *pa = static_cast<const uint8_t *>(a.data), *pb = static_cast<const uint8_t *>(b.data);
+    if (!pa || !pb) return false;
+    const size_t na = a.n_bytes(), nb = b.n_bytes();
+    return na > 0 && nb > 0 && pa < pb + nb && pb < pa + na;
+}
+
 bool Tensor::is_contiguous() const {
     const auto &tr = traits(type);
     if (nb[0] != tr.block_bytes) return false;

@@ -88,6 +88,12 @@ struct Tensor {
 // Sets nb[] for a contiguous tensor of the given type and ne[].
 void set_contiguous_strides(Tensor &t);
 
+// Whether the bytes spanned by a and by b (n_bytes() from data) share any. The memory
+// planner gives a node's result the bytes of inputs whose last reader came before it, so a
+// backend that runs several nodes in one launch checks that a later node's result does not
+// overlap what an earlier node of the launch still reads.
+bool bytes_overlap(const Tensor &a, const Tensor &b);
+
 // "f32 [64, 512, 1, 1] 'name'" for error messages.
 std::string describe(const Tensor &t);
 

@@ -332,6 +332,27 @@ TEST_CASE("planner: intermediates reuse memory, and live tensors never overlap")
     CHECK(f32(x)[0] == 1.0f); // inputs are never overwritten
 }
 
+TEST_CASE("tensor: bytes_overlap compares the bytes two tensors span, strides included") {
+    std::vector<float> buf(64);
+    auto at = [&](int64_t offset, int64_t n0, int64_t n1) {
+        Tensor t;
+        t.ne[0] = n0, t.ne[1] = n1;
+        set_contiguous_strides(t);
+        t.data = buf.data() + offset;
+        return t;
+    };
+    const Tensor a = at(0, 8, 2);                        // floats 0..15
+    CHECK(bytes_overlap(a, at(15, 4, 1)));               // shares float 15
+    CHECK_FALSE(bytes_overlap(a, at(16, 4, 1)));         // starts where a ends
+    CHECK(bytes_overlap(at(20, 4, 1), at(10, 8, 2)));    // inside the other
+    Tensor strided = at(32, 2, 3);                       // rows 8 floats apart: 32..49
+    strided.nb[1] = 8 * sizeof(float);
+    CHECK(bytes_overlap(strided, at(49, 1, 1)));
+    CHECK_FALSE(bytes_overlap(strided, at(50, 4, 1)));
+    Tensor empty = at(0, 0, 1);
+    CHECK_FALSE(bytes_overlap(a, empty));
+}
+
 TEST_CASE("graph: shape errors are internal errors with a description") {
     Graph g;
     Tensor *a = g.input(DType::F32, {3, 2}, "a");

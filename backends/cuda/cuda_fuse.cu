@@ -140,10 +140,12 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
                             static_cast<int64_t>(out->nb[1]), parts[0].N, M, o.slot);
 }
 
-// The F16 / BF16 parts over first's input (one column).
-void launch_h_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e) {
+// The F16 / BF16 parts over first's input (one column). x_clear: no result of the launch
+// overlaps the input, so its floats may be read as they are (else they are converted first).
+void launch_h_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, int n, MatvecEpilogue e, bool x_clear) {
     const Tensor &w = *first.src[0], &x = *first.src[1];
-    const HInput xh = h_input(ctx, w.type, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), w.ne[0], 1);
+    const HInput xh =
+        h_input(ctx, w.type, static_cast<const uint8_t *>(x.data), static_cast<int64_t>(x.nb[1]), w.ne[0], 1, x_clear);
     matvec_h_parts(ctx, w.type, parts, n, w.ne[0], xh, e);
 }
 
@@ -158,13 +160,11 @@ size_t try_glu(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Famil
     Tensor &glu = *nodes[k];
     if ((glu.op != Op::swiglu && glu.op != Op::geglu) || glu.src[0] != &gate || glu.src[1] != &up) return 0;
     if (!private_to_one(gate) || !private_to_one(up) || !f32_rows(glu) || up.ne[0] != gate.ne[0]) return 0;
-    // The F16 kernel may read the input's floats while the launch stores the GLU, whose
-    // bytes the planner may have taken from that input (its last reader is up).
-    if (f == Family::h && bytes_overlap(glu, *gate.src[1])) return 0;
     const MatvecPart parts[2] = {part_of(gate, glu, nullptr), part_of(up, up, nullptr)};
     const MatvecEpilogue e = glu.op == Op::swiglu ? MatvecEpilogue::swiglu : MatvecEpilogue::geglu;
     if (f == Family::h) {
-        launch_h_parts(ctx, gate, parts, 2, e);
+        // (The planner may have given the GLU the bytes of the input: its last reader is up.)
+        launch_h_parts(ctx, gate, parts, 2, e, !bytes_overlap(glu, *gate.src[1]));
         ctx.written(glu.data, glu.n_bytes());
     } else {
         launch_parts(ctx, gate, parts, 2, e, &glu, q8_0_reader(nodes, k + 1, glu));
@@ -200,12 +200,13 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Fam
     // One launch stores every part while it reads the input (the F16 kernel may read its
     // floats) and each part's residual: the planner may have given a later part's result
     // the bytes of those (freed after their last reader, an earlier node of the group).
+    bool x_clear = true;
     for (int j = 0; j < n; ++j) {
-        if (f == Family::h && bytes_overlap(*outs[j], *first.src[1])) return 0;
+        x_clear = x_clear && !bytes_overlap(*outs[j], *first.src[1]);
         for (int s = 0; s < n; ++s)
             if (s != j && res_of[s] && bytes_overlap(*outs[j], *res_of[s])) return 0;
     }
-    if (f == Family::h) launch_h_parts(ctx, first, parts, n, MatvecEpilogue::none);
+    if (f == Family::h) launch_h_parts(ctx, first, parts, n, MatvecEpilogue::none, x_clear);
     else launch_parts(ctx, first, parts, n, MatvecEpilogue::none);
     for (int s = 0; s < n; ++s) ctx.written(outs[s]->data, outs[s]->n_bytes());
     return end - i;
@@ -342,13 +343,16 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
     const auto *wp = static_cast<const uint8_t *>(w.data), *xp = static_cast<const uint8_t *>(x.data);
     auto *dst = static_cast<float *>(add.data);
     const int64_t ldd = static_cast<int64_t>(add.nb[1] / sizeof(float));
+    // The memory planner may give the add's result the bytes of an input whose last reader
+    // is this pair: x (the GEMM's copy of the residual, or the F16 kernel's stores, must not
+    // overwrite it before it is read), or the residual at another offset than its own.
+    if (r->data != add.data && bytes_overlap(add, *r)) return 0;
+    const bool x_clear = !bytes_overlap(add, x);
     switch (product_path(w.type, K, static_cast<int64_t>(w.nb[1]), M)) {
     case ProductPath::gemm: {
         if (!ctx.fuses(Context::kFuseGemmResidual) || r->ne[1] != M || (w.layout != 0 && w.layout != kLayoutPlanar))
             return 0;
-        // The memory planner may give the add's result the bytes of an input whose last
-        // reader is this pair: the copy must not overwrite x before the GEMM reads it.
-        if (bytes_overlap(add, x) || (r->data != add.data && bytes_overlap(add, *r)) || !add.is_contiguous()) return 0;
+        if (!x_clear || !add.is_contiguous()) return 0;
         if (r->data != add.data)
             CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], static_cast<size_t>(N) * sizeof(float),
                                       static_cast<size_t>(M), cudaMemcpyDeviceToDevice, ctx.stream));
@@ -359,7 +363,7 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
     case ProductPath::matvec_h: {
         ActOut kind{};
         if (w.layout != 0 || !converts_whole_input(mm, kind)) return 0;
-        const HInput xh = h_input(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
+        const HInput xh = h_input(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M, x_clear);
         const int64_t ldr = r->ne[1] == 1 ? 0 : static_cast<int64_t>(r->nb[1] / sizeof(float));
         matvec_h(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xh, M, dst, ldd,
                  static_cast<const float *>(r->data), ldr);

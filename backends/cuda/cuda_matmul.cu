@@ -66,9 +66,9 @@ void *converted_activations(Context &ctx, DType w, const uint8_t *x, int64_t x_n
     return out;
 }
 
-HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M) {
+HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, bool floats_ok) {
     const ActOut kind = half_kind(w);
-    if (ctx.h_parts && M == 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+    if (floats_ok && ctx.h_parts && M == 1 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
         !conversion_cached(ctx, w, x, x_nb1, K, M, K, kind))
         return HInput{x, true};
     return HInput{converted_activations(ctx, w, x, x_nb1, K, M, K, kind), false};

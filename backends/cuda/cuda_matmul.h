@@ -113,8 +113,9 @@ struct HInput {
 };
 // For mul_mat(w, x) on the F16 / BF16 matvec: the conversion already made of x (a norm
 // before q/k/v writes it), else for one 16-byte aligned column x itself (no conversion
-// kernel), else a conversion made now (converted_activations).
-HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M);
+// kernel), else a conversion made now (converted_activations). floats_ok false: never x
+// itself (the launch writes over x's bytes; a conversion kernel reads x before it).
+HInput h_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M, bool floats_ok = true);
 
 // F16 / BF16 weights (K % 8 == 0, 16-byte aligned rows) against activations x rounded to
 // the same format: 16-byte loads throughout. res (may be null): dst[m * ldd + n] = the

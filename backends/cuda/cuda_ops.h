@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_fusable.h"
 
 namespace corvid::cuda {
 
@@ -13,9 +14,6 @@ bool store_type_supported(DType t);
 
 void get_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
 void set_rows(Context &ctx, Tensor &dst);  // cuda_getrows.cu
-// Two set_rows of a plain type with the same row ids into different caches (K and V of a
-// layer), b not reading a: one launch.
-bool set_rows_pair_fusable(const Tensor &a, const Tensor &b);
 void set_rows_pair(Context &ctx, Tensor &a, Tensor &b);
 void mul_mat(Context &ctx, Tensor &dst);   // cuda_matmul.cu (matvec or GEMM)
 void binary(Context &ctx, Tensor &dst);    // add, mul — cuda_elementwise.cu
@@ -41,16 +39,9 @@ struct NormProductForm {
     void *h = nullptr;
     bool bf16 = false;
 };
-bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
 bool rms_norm_mul(Context &ctx, Tensor &norm, Tensor &mul, bool write_norm, const NormProductForm &form = {});
 void rope(Context &ctx, Tensor &dst);      // cuda_norm_rope.cu
-// Two ropes with the same positions and parameters (q and k of a layer), b not reading a:
-// one launch.
-bool rope_pair_fusable(const Tensor &a, const Tensor &b);
 void rope_pair(Context &ctx, Tensor &a, Tensor &b);
-// A rope pair whose k result (b) the K store ks takes whole, then the V store vs (the two
-// stores fusable as a pair, neither reading what the launch writes): all four in one launch.
-bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs);
 void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs);
 void soft_max(Context &ctx, Tensor &dst);  // cuda_norm_rope.cu
 // With q8 (decode only): also writes the result's Q8_0 form (q8, d8, s8 as

@@ -1,0 +1,24 @@
+// Whether the CUDA backend may run a few graph nodes as one launch: the host-side tests of
+// its fusions (plain C++, so the GPU-less tests check them too; the launches are in
+// cuda_ops.h). Each also checks the bytes the memory planner gave the nodes: it plans them
+// one after another, so a later node's result may sit on an input an earlier node of the
+// group still reads (bytes_overlap, graph/tensor.h).
+#pragma once
+
+#include "graph/tensor.h"
+
+namespace corvid::cuda {
+
+// Two set_rows of a plain type with the same row ids into different caches (K and V of a
+// layer), b not reading a: one launch.
+bool set_rows_pair_fusable(const Tensor &a, const Tensor &b);
+// rms_norm, then mul by one broadcast weight row (one kernel).
+bool rms_norm_mul_fusable(const Tensor &norm, const Tensor &mul);
+// Two ropes with the same positions and parameters (q and k of a layer), b not reading a:
+// one launch.
+bool rope_pair_fusable(const Tensor &a, const Tensor &b);
+// A rope pair whose k result (b) the K store ks takes whole, then the V store vs (the two
+// stores fusable as a pair, neither reading what the launch writes): all four in one launch.
+bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs);
+
+} // namespace corvid::cuda

@@ -9,6 +9,14 @@
 
 namespace corvid::cuda {
 
+// Read by exactly one node and never by the caller (Tensor::n_uses, kFlagOutput): a fused
+// launch need not write it.
+inline bool private_to_one(const Tensor &t) { return t.n_uses == 1 && !(t.flags & kFlagOutput); }
+// t's one reader is `via`: t itself read by one node, or a view of t that one node reads.
+inline bool private_through(const Tensor &t, const Tensor &via) {
+    return private_to_one(t) && (&via == &t || private_to_one(via));
+}
+
 // Two set_rows of a plain type with the same row ids into different caches (K and V of a
 // layer), b not reading a: one launch.
 bool set_rows_pair_fusable(const Tensor &a, const Tensor &b);

@@ -43,8 +43,6 @@ namespace {
 
 bool f32_rows(const Tensor &t) { return t.type == DType::F32 && t.nb[0] == sizeof(float); }
 bool two_dims(const Tensor &t) { return t.ne[2] == 1 && t.ne[3] == 1; }
-// Read by exactly one node and never by the caller.
-bool private_to_one(const Tensor &t) { return t.n_uses == 1 && !(t.flags & kFlagOutput); }
 
 // A matrix product the integer matvec computes: few columns, 2-D, contiguous rows.
 bool q8_matvec_node(const Tensor &t) {
@@ -292,7 +290,7 @@ size_t attention_into_conversion(Context &ctx, const std::vector<Tensor *> &node
     form.h = conversion_target(ctx, K, M, kind);
     form.family = qk == 32 ? 32 : 0;
     form.bf16 = kind == ActOut::bf16;
-    form.skip_f32 = private_to_one(att) && (&x == &att || private_to_one(x));
+    form.skip_f32 = private_through(att, x);
     ctx.written(att.data, att.n_bytes());
     bool written = false;
     if (!flash_attention_prompt(ctx, att, &form, &written)) return 0;

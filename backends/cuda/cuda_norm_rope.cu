@@ -583,13 +583,6 @@ bool rope_pair_compatible(const Tensor &a, const Tensor &b) {
            b.src[0]->view_src != &a && std::memcmp(a.ip, b.ip, sizeof a.ip) == 0 &&
            std::memcmp(a.fp, b.fp, sizeof a.fp) == 0;
 }
-
-// Whether the K store is the only reader of b's result (through kx, a view of it or b
-// itself): the launch then stores the rotated K values in the cache alone, never b's rows.
-bool k_rows_private(const Tensor &b, const Tensor &kx) {
-    auto private_to_one = [](const Tensor &t) { return t.n_uses == 1 && !(t.flags & kFlagOutput); };
-    return private_to_one(b) && (&kx == &b || private_to_one(kx));
-}
 } // namespace
 
 // The memory planner frees a's input after a (its last reader) and may give b's result
@@ -606,8 +599,9 @@ bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, cons
     if (!rope_pair_compatible(a, b) || !set_rows_pair_fusable(ks, vs)) return false;
     // K's rows are all of b's result, flat: the rotating thread knows where each value goes.
     const Tensor &kx = *ks.src[1], &vx = *vs.src[1];
-    // b's result over a's input (rope_pair_fusable) is harmless when b's rows are not written.
-    if (bytes_overlap(a, *b.src[0]) || (bytes_overlap(b, *a.src[0]) && !k_rows_private(b, kx))) return false;
+    // b's result over a's input (rope_pair_fusable) is harmless when b's rows are not written:
+    // when the K store is their only reader, the launch stores the rotated values in the cache alone.
+    if (bytes_overlap(a, *b.src[0]) || (bytes_overlap(b, *a.src[0]) && !private_through(b, kx))) return false;
     const bool k_is_b = (&kx == &b || kx.view_src == &b) && kx.data == b.data && kx.is_contiguous() &&
                         b.is_contiguous() && kx.n_elements() == b.n_elements();
     // V's rows must not be what this launch writes (its threads run in any order).
@@ -626,7 +620,7 @@ void rope_store(Context &ctx, Tensor &a, Tensor &b, Tensor &ks, Tensor &vs) {
     const bool v_quads = reinterpret_cast<uintptr_t>(v.src) % 16 == 0 && v.s_nb1 % 16 == 0 &&
                          store_aligned(v, store_kind(vs.type), 4);
     const RopeStore st{row_store(ks), v, static_cast<const int32_t *>(ks.src[2]->data), ks.src[1]->ne[1],
-                       ctx.error_flag, v_quads, !k_rows_private(b, *ks.src[1])};
+                       ctx.error_flag, v_quads, !private_through(b, *ks.src[1])};
     launch_rope(ctx, a, rope_tensor(a), rope_tensor(b), 2, store_kind(ks.type), st);
 }
 

@@ -113,6 +113,12 @@ template <bool BF, bool XF> __device__ __forceinline__ void input_chunk(const vo
     }
 }
 
+// Chunks i0, i0 + 32, ... (U of them, zero from `chunks` on) of a 16-bit weight row.
+template <int U> __device__ __forceinline__ void load_chunks(const uint4 *row, int i0, int chunks, uint4 (&w)[U]) {
+#pragma unroll
+    for (int r = 0; r < U; ++r) w[r] = i0 + 32 * r < chunks ? row[i0 + 32 * r] : make_uint4(0, 0, 0, 0);
+}
+
 // One weight chunk (8 values) dotted with an input chunk into acc, pair by pair: every F16
 // kernel sums in this order, so their results agree bit for bit.
 template <bool BF> __device__ __forceinline__ void chunk_dot(const uint4 &w, const float2 (&af)[4], float &acc) {
@@ -139,10 +145,9 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int lane = threadIdx.x & 31;
     const bool live = row < N;
     const uint4 *wr = reinterpret_cast<const uint4 *>(W + static_cast<int64_t>(live ? row : 0) * w_nb1);
-    const int chunks = K / 8;
+    const int chunks = live ? K / 8 : 0;
     uint4 w[U];
-#pragma unroll
-    for (int r = 0; r < U; ++r) w[r] = live && lane + 32 * r < chunks ? wr[lane + 32 * r] : make_uint4(0, 0, 0, 0);
+    load_chunks(wr, lane, chunks, w);
     grid_dependency_wait();
     allow_dependents();
     if (!live) return;
@@ -150,10 +155,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
     for (int i0 = lane; i0 < chunks; i0 += 32 * U) {
-        if (i0 != lane) {
-#pragma unroll
-            for (int r = 0; r < U; ++r) w[r] = i0 + 32 * r < chunks ? wr[i0 + 32 * r] : make_uint4(0, 0, 0, 0);
-        }
+        if (i0 != lane) load_chunks(wr, i0, chunks, w);
 #pragma unroll
         for (int r = 0; r < U; ++r) {
             const int i = i0 + 32 * r;
@@ -206,9 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int chunks = live ? K / 8 : 0;
     auto load_round = [&](uint4 (&w)[R][U], int i0) {
 #pragma unroll
-        for (int r = 0; r < U; ++r)
-#pragma unroll
-            for (int i = 0; i < R; ++i) w[i][r] = i0 + 32 * r < chunks ? wr[i][i0 + 32 * r] : make_uint4(0, 0, 0, 0);
+        for (int i = 0; i < R; ++i) load_chunks(wr[i], i0, chunks, w[i]);
     };
     uint4 w[R][U];
     load_round(w, lane);

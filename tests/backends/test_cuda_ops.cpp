@@ -752,36 +752,37 @@ TEST_CASE("cuda: decode attention writing the next product's 8-bit activations")
     REQUIRE_GPU();
     std::mt19937 rng(16);
     // 45 keys: two chunks; 20: one (merged by its own block, or unfused by the merge kernel).
-    for (int64_t NKV : {45, 20})
-    for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
-        for (int64_t T : {1, 3}) {
-            CAPTURE(NKV);
-            CAPTURE(D);
-            CAPTURE(T);
-            Case c;
-            const int64_t H = 4, HKV = 2, n_ctx = 50, N = 24;
-            Tensor *q = c.input(DType::F32, {D, H, T}, "q");
-            c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
-            const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, n_ctx, NKV, rng);
-            Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
-            c.set_f32(m, causal_mask(NKV, T, T));
-            Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
-            const DType wt = D % 32 == 0 ? DType::Q4_0 : DType::Q8_0;
-            Tensor *wo = c.leaf(wt, {D * H, N}, "wo");
-            fill_weights(c, wo, rng);
-            Tensor *y = c.g.mul_mat(wo, c.g.reshape(att, {D * H, T}));
-            IsaGuard isa;
-            const auto ref = c.run(cpu_ref(), {y, att});
-            const auto got = c.run(gpu(), {y, att});
-            const auto unfused = c.run(gpu_unfused(), {y, att});
-            CHECK(got[0] == unfused[0]);
-            CHECK(got[1] == unfused[1]);
-            CHECK(compare(as_f32(ref[1]), as_f32(got[1]), 3e-3, 3e-4, "attention").bad == 0);
-            // The host rounds the softmax probabilities to F16 and the GPU does not, so a few
-            // 8-bit activations land a step apart: a sanity bound against gross errors only.
-            const auto yr = as_f32(ref[0]);
-            const double peak = peak_of(yr);
-            CHECK(compare(yr, as_f32(got[0]), 2e-2, 0.05 * peak, "attention x wo").bad == 0);
+    for (int64_t NKV : {45, 20}) {
+        for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
+            for (int64_t T : {1, 3}) {
+                CAPTURE(NKV);
+                CAPTURE(D);
+                CAPTURE(T);
+                Case c;
+                const int64_t H = 4, HKV = 2, n_ctx = 50, N = 24;
+                Tensor *q = c.input(DType::F32, {D, H, T}, "q");
+                c.set_f32(q, randn(static_cast<size_t>(D * H * T), rng));
+                const auto [k, v] = random_kv_cache(c, DType::F16, D, HKV, n_ctx, NKV, rng);
+                Tensor *m = c.input(DType::F32, {NKV, T}, "mask");
+                c.set_f32(m, causal_mask(NKV, T, T));
+                Tensor *att = c.g.attention(q, k, v, m, 1.0f / std::sqrt(static_cast<float>(D)));
+                const DType wt = D % 32 == 0 ? DType::Q4_0 : DType::Q8_0;
+                Tensor *wo = c.leaf(wt, {D * H, N}, "wo");
+                fill_weights(c, wo, rng);
+                Tensor *y = c.g.mul_mat(wo, c.g.reshape(att, {D * H, T}));
+                IsaGuard isa;
+                const auto ref = c.run(cpu_ref(), {y, att});
+                const auto got = c.run(gpu(), {y, att});
+                const auto unfused = c.run(gpu_unfused(), {y, att});
+                CHECK(got[0] == unfused[0]);
+                CHECK(got[1] == unfused[1]);
+                CHECK(compare(as_f32(ref[1]), as_f32(got[1]), 3e-3, 3e-4, "attention").bad == 0);
+                // The host rounds the softmax probabilities to F16 and the GPU does not, so a few
+                // 8-bit activations land a step apart: a sanity bound against gross errors only.
+                const auto yr = as_f32(ref[0]);
+                const double peak = peak_of(yr);
+                CHECK(compare(yr, as_f32(got[0]), 2e-2, 0.05 * peak, "attention x wo").bad == 0);
+            }
         }
     }
 }

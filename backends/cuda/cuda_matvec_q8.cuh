@@ -8,10 +8,6 @@
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_quant.cuh"
 
-#include <algorithm>
-#include <cstdlib>
-#include <initializer_list>
-
 namespace corvid::cuda::q8kernels {
 
 constexpr int kOnes = 0x01010101;

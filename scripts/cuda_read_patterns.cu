@@ -1,0 +1,280 @@
+// How fast a decode step's weight stream can be read on this GPU, by access pattern: a
+// standalone measurement behind the stream matvec's design (docs/cuda_performance.md).
+//
+// A 7B Q4_0 decode step reads 32 layers of four products (q/k/v 28.3 MB, wo 9.4 MB, gate/up
+// 50.7 MB, down 25.4 MB), each one kernel over its own bytes, none of them in L2 from the
+// step before. Each pattern below reads exactly those bytes as 128 back-to-back launches
+// (the step), ten steps, and prints the effective read rate; a probe of one 2 GiB sweep is
+// the reference. The work per byte is an xor, so only the loads' pattern is measured:
+//   seq        every thread a grid-stride run of 16-byte loads, 4 in flight
+//   rowsU      the stream matvec's walk: a warp owns whole rows (2048 bytes; down 5504), 32
+//              lanes x 16 bytes x U a chunk, the next chunk loaded before the current one
+//              is used; 4 blocks of 256 threads an SM
+//   tmaS/C     bulk copies (cp.async.bulk, mbarrier) of C KiB into a ring of S stages per
+//              block, each block one contiguous slice of the product; 1 block an SM
+//   wtmaS      bulk copies per warp: each warp a ring of S stages of one row each, rows as
+//              in rowsU; 2 blocks of 256 threads an SM
+//
+// Build and run on the device machine:
+//   nvcc -O3 -arch=sm_90 -std=c++17 -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CK(x)                                                                                                          \
+    do {                                                                                                               \
+        cudaError_t e_ = (x);                                                                                          \
+        if (e_ != cudaSuccess) {                                                                                       \
+            std::fprintf(stderr, "%s: %s (line %d)\n", #x, cudaGetErrorString(e_), __LINE__);                      \
+            std::exit(1);                                                                                              \
+        }                                                                                                              \
+    } while (0)
+
+__device__ unsigned g_sink;
+
+__device__ __forceinline__ unsigned xor4(uint4 v) { return v.x ^ v.y ^ v.z ^ v.w; }
+__device__ __forceinline__ void sink(unsigned acc) {
+    if (acc == 0x9e3779b9u) g_sink = acc; // never in practice; keeps the loads
+}
+
+__global__ void seq_kernel(const uint4 *p, size_t n) {
+    unsigned acc = 0;
+    const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+    size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+        const uint4 a = __ldcs(p + i), b = __ldcs(p + i + stride), c = __ldcs(p + i + 2 * stride),
+                    d = __ldcs(p + i + 3 * stride);
+        acc ^= xor4(a) ^ xor4(b) ^ xor4(c) ^ xor4(d);
+    }
+    for (; i < n; i += stride) acc ^= xor4(__ldcs(p + i));
+    sink(acc);
+}
+
+template <int U> __global__ void __launch_bounds__(256, 4) rows_kernel(const uint8_t *p, int rows, int row_bytes) {
+    const int lane = threadIdx.x & 31;
+    const int W = gridDim.x * 8;
+    const int chunk = 32 * 16 * U;
+    const int chunks = (row_bytes + chunk - 1) / chunk;
+    unsigned acc = 0;
+    uint4 cur[U], nxt[U];
+    int row = blockIdx.x * 8 + threadIdx.x / 32, c = 0;
+    auto load = [&](uint4 *dst, int r, int ch) {
+#pragma unroll
+        for (int j = 0; j < U; ++j) {
+            const int off = ch * chunk + (j * 32 + lane) * 16;
+            if (off < row_bytes)
+                dst[j] = __ldcs(reinterpret_cast<const uint4 *>(p + static_cast<size_t>(r) * row_bytes + off));
+            else
+                dst[j] = make_uint4(0, 0, 0, 0);
+        }
+    };
+    if (row >= rows) return;
+    load(cur, row, 0);
+    while (true) {
+        int nr = row, nc = c + 1;
+        if (nc == chunks) nc = 0, nr += W;
+        const bool more = nr < rows;
+        if (more) load(nxt, nr, nc);
+#pragma unroll
+        for (int j = 0; j < U; ++j) acc ^= xor4(cur[j]);
+        if (!more) break;
+#pragma unroll
+        for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+        row = nr, c = nc;
+    }
+    sink(acc);
+}
+
+__device__ __forceinline__ unsigned smem_addr(const void *p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void bulk_copy(void *dst, const void *src, unsigned bytes, uint64_t *bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_addr(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_addr(bar))
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
+    unsigned done = 0;
+    while (!done)
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(smem_addr(bar)), "r"(parity)
+                     : "memory");
+}
+
+// Each block streams its slice [begin, end) of the product in pieces of `piece` bytes
+// through S stages; thread 0 issues, every thread reads each landed stage.
+__global__ void __launch_bounds__(256, 1) tma_kernel(const uint8_t *p, size_t bytes, int S, int piece) {
+    extern __shared__ __align__(128) uint8_t smem[];
+    uint64_t *full = reinterpret_cast<uint64_t *>(smem);
+    uint8_t *ring = smem + 128;
+    const size_t per = (bytes / gridDim.x + 15) / 16 * 16;
+    const size_t begin = per * blockIdx.x, end = begin + per < bytes ? begin + per : bytes;
+    if (begin >= end) return;
+    const int pieces = static_cast<int>((end - begin + piece - 1) / piece);
+    if (threadIdx.x == 0)
+        for (int s = 0; s < S; ++s) mbar_init(full + s, 1);
+    __syncthreads();
+    auto issue = [&](int i) {
+        const int s = i % S;
+        const size_t off = begin + static_cast<size_t>(i) * piece;
+        const unsigned n = static_cast<unsigned>(end - off < static_cast<size_t>(piece) ? end - off : piece);
+        mbar_expect_tx(full + s, n);
+        bulk_copy(ring + static_cast<size_t>(s) * piece, p + off, n, full + s);
+    };
+    if (threadIdx.x == 0)
+        for (int i = 0; i < S && i < pieces; ++i) issue(i);
+    unsigned acc = 0;
+    for (int i = 0; i < pieces; ++i) {
+        const int s = i % S;
+        mbar_wait(full + s, (i / S) & 1);
+        const size_t off = begin + static_cast<size_t>(i) * piece;
+        const int n = static_cast<int>(end - off < static_cast<size_t>(piece) ? end - off : piece);
+        const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
+        for (int k = threadIdx.x; k < n / 16; k += 256) acc ^= xor4(st[k]);
+        __syncthreads(); // every thread is done with stage s
+        if (threadIdx.x == 0 && i + S < pieces) issue(i + S);
+    }
+    sink(acc);
+}
+
+// Each warp a ring of S one-row stages (lane 0 issues), rows as in rows_kernel.
+__global__ void __launch_bounds__(256, 2) wtma_kernel(const uint8_t *p, int rows, int row_bytes, int S) {
+    extern __shared__ __align__(128) uint8_t smem[];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int stage_bytes = (row_bytes + 127) / 128 * 128;
+    uint64_t *full = reinterpret_cast<uint64_t *>(smem) + warp * 8;
+    uint8_t *ring = smem + 8 * 8 * 8 + static_cast<size_t>(warp) * S * stage_bytes;
+    const int W = gridDim.x * 8;
+    const int first = blockIdx.x * 8 + warp;
+    if (lane == 0)
+        for (int s = 0; s < S; ++s) mbar_init(full + s, 1);
+    __syncwarp();
+    auto issue = [&](int i) { // i-th row of this warp
+        const int s = i % S;
+        mbar_expect_tx(full + s, row_bytes);
+        bulk_copy(ring + s * stage_bytes, p + static_cast<size_t>(first + i * W) * row_bytes, row_bytes, full + s);
+    };
+    const int mine = first < rows ? (rows - first + W - 1) / W : 0;
+    if (lane == 0)
+        for (int i = 0; i < S && i < mine; ++i) issue(i);
+    unsigned acc = 0;
+    for (int i = 0; i < mine; ++i) {
+        const int s = i % S;
+        mbar_wait(full + s, (i / S) & 1);
+        const uint4 *st = reinterpret_cast<const uint4 *>(ring + s * stage_bytes);
+        for (int k = lane; k < row_bytes / 16; k += 32) acc ^= xor4(st[k]);
+        __syncwarp();
+        if (lane == 0 && i + S < mine) issue(i + S);
+    }
+    sink(acc);
+}
+
+struct Product {
+    size_t bytes;
+    int row_bytes;
+};
+
+int main(int argc, char **argv) {
+    int dev = 0, sms = 0;
+    CK(cudaSetDevice(dev));
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    cudaDeviceProp prop{};
+    CK(cudaGetDeviceProperties(&prop, dev));
+    const int layers = argc > 1 ? std::atoi(argv[1]) : 32;
+    const std::vector<Product> layer = {{28311552, 2048}, {9437184, 2048}, {50724864, 2048}, {25362432, 5504}};
+    size_t step_bytes = 0;
+    for (const Product &pr : layer) step_bytes += pr.bytes;
+    step_bytes *= layers;
+    uint8_t *buf = nullptr;
+    CK(cudaMalloc(&buf, step_bytes + (1 << 20)));
+    CK(cudaMemset(buf, 1, step_bytes));
+    std::printf("%s, %d SMs, %d layers, %.2f GB a step\n", prop.name, sms, layers, step_bytes / 1e9);
+    cudaEvent_t t0, t1;
+    CK(cudaEventCreate(&t0));
+    CK(cudaEventCreate(&t1));
+
+    auto time_steps = [&](const char *name, auto launch_product) {
+        auto step = [&] {
+            size_t off = 0;
+            for (int l = 0; l < layers; ++l)
+                for (const Product &pr : layer) {
+                    launch_product(buf + off, pr);
+                    off += pr.bytes;
+                }
+        };
+        step(); // warm-up
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        const int reps = 10;
+        CK(cudaEventRecord(t0));
+        for (int r = 0; r < reps; ++r) step();
+        CK(cudaEventRecord(t1));
+        CK(cudaEventSynchronize(t1));
+        CK(cudaGetLastError());
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, t0, t1));
+        const double us_step = ms * 1000.0 / reps;
+        std::printf("%-12s %8.1f us a step  %6.3f TB/s\n", name, us_step, step_bytes / (us_step * 1e-6) / 1e12);
+    };
+
+    // The reference: one sweep of the whole step's bytes.
+    {
+        const size_t n = step_bytes / 16;
+        seq_kernel<<<sms * 8, 256>>>(reinterpret_cast<const uint4 *>(buf), n);
+        CK(cudaDeviceSynchronize());
+        CK(cudaEventRecord(t0));
+        for (int r = 0; r < 5; ++r) seq_kernel<<<sms * 8, 256>>>(reinterpret_cast<const uint4 *>(buf), n);
+        CK(cudaEventRecord(t1));
+        CK(cudaEventSynchronize(t1));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, t0, t1));
+        std::printf("%-12s %8.1f us a sweep %6.3f TB/s\n", "probe", ms * 1000.0 / 5, 5.0 * step_bytes / (ms * 1e-3) / 1e12);
+    }
+    for (int per_sm : {4, 8})
+        time_steps(per_sm == 4 ? "seq 4/SM" : "seq 8/SM", [&](const uint8_t *p, const Product &pr) {
+            seq_kernel<<<sms * per_sm, 256>>>(reinterpret_cast<const uint4 *>(p), pr.bytes / 16);
+        });
+    time_steps("rows1", [&](const uint8_t *p, const Product &pr) {
+        rows_kernel<1><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+    });
+    time_steps("rows2", [&](const uint8_t *p, const Product &pr) {
+        rows_kernel<2><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+    });
+    time_steps("rows4", [&](const uint8_t *p, const Product &pr) {
+        rows_kernel<4><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+    });
+    CK(cudaFuncSetAttribute(tma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10));
+    const int tma_forms[][2] = {{4, 8}, {8, 8}, {4, 16}, {8, 16}, {12, 16}, {6, 32}};
+    for (const auto &f : tma_forms) {
+        char name[32];
+        std::snprintf(name, sizeof name, "tma%d/%dK", f[0], f[1]);
+        const int S = f[0], piece = f[1] << 10;
+        time_steps(name, [&](const uint8_t *p, const Product &pr) {
+            tma_kernel<<<sms, 256, 128 + S * piece>>>(p, pr.bytes, S, piece);
+        });
+    }
+    CK(cudaFuncSetAttribute(wtma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 110 << 10));
+    for (int S : {2, 3}) {
+        char name[32];
+        std::snprintf(name, sizeof name, "wtma%d", S);
+        time_steps(name, [&](const uint8_t *p, const Product &pr) {
+            const int stage = (pr.row_bytes + 127) / 128 * 128;
+            wtma_kernel<<<sms * 2, 256, 512 + 8 * S * stage>>>(p, static_cast<int>(pr.bytes / pr.row_bytes),
+                                                               pr.row_bytes, S);
+        });
+    }
+    CK(cudaFree(buf));
+    return 0;
+}

@@ -14,6 +14,12 @@
 //              block, each block one contiguous slice of the product; 1 block an SM
 //   wtmaS      bulk copies per warp: each warp a ring of S stages of one row each, rows as
 //              in rowsU; 2 blocks of 256 threads an SM
+// and the same launched as a chain under programmatic dependent launch, as the decode step
+// runs them: each kernel issues its first loads, then waits for the one before it to finish
+// (griddepcontrol.wait), then lets the next one launch, so that the next kernel's first
+// loads overlap this one's tail when both fit on an SM:
+//   pdl-rows4  rowsU with U = 4, 2 blocks an SM (so that two kernels fit), first chunk early
+//   pdl-tmaS/C tmaS/C, 1 block an SM, the first S stages issued before the wait
 //
 // Build and run on the device machine:
 //   nvcc -O3 -arch=sm_90 -std=c++17 -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
@@ -53,7 +59,13 @@ __global__ void seq_kernel(const uint4 *p, size_t n) {
     sink(acc);
 }
 
-template <int U> __global__ void __launch_bounds__(256, 4) rows_kernel(const uint8_t *p, int rows, int row_bytes) {
+__device__ __forceinline__ void pdl_wait_then_release() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+template <int U, int MIN_BLOCKS = 4>
+__global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p, int rows, int row_bytes, bool pdl) {
     const int lane = threadIdx.x & 31;
     const int W = gridDim.x * 8;
     const int chunk = 32 * 16 * U;
@@ -71,8 +83,12 @@ template <int U> __global__ void __launch_bounds__(256, 4) rows_kernel(const uin
                 dst[j] = make_uint4(0, 0, 0, 0);
         }
     };
-    if (row >= rows) return;
+    if (row >= rows) {
+        if (pdl) pdl_wait_then_release();
+        return;
+    }
     load(cur, row, 0);
+    if (pdl) pdl_wait_then_release();
     while (true) {
         int nr = row, nc = c + 1;
         if (nc == chunks) nc = 0, nr += W;
@@ -115,13 +131,16 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
 
 // Each block streams its slice [begin, end) of the product in pieces of `piece` bytes
 // through S stages; thread 0 issues, every thread reads each landed stage.
-__global__ void __launch_bounds__(256, 1) tma_kernel(const uint8_t *p, size_t bytes, int S, int piece) {
+__global__ void __launch_bounds__(256, 1) tma_kernel(const uint8_t *p, size_t bytes, int S, int piece, bool pdl) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem);
     uint8_t *ring = smem + 128;
     const size_t per = (bytes / gridDim.x + 15) / 16 * 16;
     const size_t begin = per * blockIdx.x, end = begin + per < bytes ? begin + per : bytes;
-    if (begin >= end) return;
+    if (begin >= end) {
+        if (pdl) pdl_wait_then_release();
+        return;
+    }
     const int pieces = static_cast<int>((end - begin + piece - 1) / piece);
     if (threadIdx.x == 0)
         for (int s = 0; s < S; ++s) mbar_init(full + s, 1);
@@ -135,6 +154,7 @@ __global__ void __launch_bounds__(256, 1) tma_kernel(const uint8_t *p, size_t by
     };
     if (threadIdx.x == 0)
         for (int i = 0; i < S && i < pieces; ++i) issue(i);
+    if (pdl) pdl_wait_then_release();
     unsigned acc = 0;
     for (int i = 0; i < pieces; ++i) {
         const int s = i % S;
@@ -247,13 +267,13 @@ int main(int argc, char **argv) {
             seq_kernel<<<sms * per_sm, 256>>>(reinterpret_cast<const uint4 *>(p), pr.bytes / 16);
         });
     time_steps("rows1", [&](const uint8_t *p, const Product &pr) {
-        rows_kernel<1><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+        rows_kernel<1><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes, false);
     });
     time_steps("rows2", [&](const uint8_t *p, const Product &pr) {
-        rows_kernel<2><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+        rows_kernel<2><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes, false);
     });
     time_steps("rows4", [&](const uint8_t *p, const Product &pr) {
-        rows_kernel<4><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes);
+        rows_kernel<4><<<sms * 4, 256>>>(p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes, false);
     });
     CK(cudaFuncSetAttribute(tma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10));
     const int tma_forms[][2] = {{4, 8}, {8, 8}, {4, 16}, {8, 16}, {12, 16}, {6, 32}};
@@ -262,10 +282,10 @@ int main(int argc, char **argv) {
         std::snprintf(name, sizeof name, "tma%d/%dK", f[0], f[1]);
         const int S = f[0], piece = f[1] << 10;
         time_steps(name, [&](const uint8_t *p, const Product &pr) {
-            tma_kernel<<<sms, 256, 128 + S * piece>>>(p, pr.bytes, S, piece);
+            tma_kernel<<<sms, 256, 128 + S * piece>>>(p, pr.bytes, S, piece, false);
         });
     }
-    CK(cudaFuncSetAttribute(wtma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 110 << 10));
+    CK(cudaFuncSetAttribute(wtma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10));
     for (int S : {2, 3}) {
         char name[32];
         std::snprintf(name, sizeof name, "wtma%d", S);
@@ -273,6 +293,32 @@ int main(int argc, char **argv) {
             const int stage = (pr.row_bytes + 127) / 128 * 128;
             wtma_kernel<<<sms * 2, 256, 512 + 8 * S * stage>>>(p, static_cast<int>(pr.bytes / pr.row_bytes),
                                                                pr.row_bytes, S);
+        });
+    }
+
+    // The chains under programmatic dependent launch.
+    auto launch_pdl = [](auto kernel, unsigned grid, size_t smem, auto... args) {
+        cudaLaunchConfig_t cfg{};
+        cfg.gridDim = dim3(grid);
+        cfg.blockDim = dim3(256);
+        cfg.dynamicSmemBytes = smem;
+        cudaLaunchAttribute attr{};
+        attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr.val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+        CK(cudaLaunchKernelEx(&cfg, kernel, args...));
+    };
+    time_steps("pdl-rows4", [&](const uint8_t *p, const Product &pr) {
+        launch_pdl(rows_kernel<4, 2>, sms * 2, 0, p, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes, true);
+    });
+    const int pdl_forms[][2] = {{4, 16}, {6, 16}, {3, 32}, {12, 8}};
+    for (const auto &f : pdl_forms) {
+        char name[32];
+        std::snprintf(name, sizeof name, "pdl-tma%d/%dK", f[0], f[1]);
+        const int S = f[0], piece = f[1] << 10;
+        time_steps(name, [&](const uint8_t *p, const Product &pr) {
+            launch_pdl(tma_kernel, sms, 128 + S * piece, p, pr.bytes, S, piece, true);
         });
     }
     CK(cudaFree(buf));

@@ -19,6 +19,13 @@
 #                      host enqueue time, time the GPU had caught up with the host (to trace-T.txt)
 #     ab=VAR=VALUE     tg128 on every model in /tmp/m four times, alternating the default and
 #                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
+#     build-as=DIR:FLAGS  the corvid program alone, built into DIR with extra CUDA compiler
+#                      flags (e.g. build-as=build-late:-DCORVID_CUDA_LATE_TRIGGER), for an A/B
+#                      of a compile-time choice with tgs=
+#     tgs=SPEC|SPEC... tg128 on every model in /tmp/m for each SPEC in turn, two rounds, to
+#                      results.md; a SPEC is space-separated VAR=VALUE settings and optionally
+#                      bin=DIR (the corvid program of build-as=DIR), e.g.
+#                      "tgs=|bin=build-late|CORVID_CUDA_STREAM_BLOCKS=2"
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)
@@ -158,6 +165,29 @@ EOF
             for setting in CORVID_AB_DEFAULT=1 "${step#ab=}"; do # a no-op variable for the default
                 echo "### ab round $round: $setting" >>"$OUT/results.md"
                 env "$setting" $CORVID bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
+            done
+        done
+        ;;
+    build-as=*)
+        spec=${step#build-as=}
+        dir=${spec%%:*}
+        cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCORVID_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+            "-DCMAKE_CUDA_FLAGS=${spec#*:}" >"$OUT/cmake-$dir.log" 2>&1 || { tail -30 "$OUT/cmake-$dir.log"; exit 1; }
+        cmake --build "$dir" -j"$J" --target corvid-cli >"$OUT/build-$dir.log" 2>&1 ||
+            { grep -E "error|Error" "$OUT/build-$dir.log" | head -30; exit 1; }
+        echo "$step: ok"
+        ;;
+    tgs=*)
+        mapfile -t args < <(model_args)
+        IFS='|' read -ra specs <<<"${step#tgs=}"
+        for round in 1 2; do
+            for spec in "${specs[@]}"; do
+                bin=$CORVID settings=(CORVID_AB_DEFAULT=1) # a no-op variable: env needs one
+                for tok in $spec; do
+                    if [[ $tok == bin=* ]]; then bin=${tok#bin=}/tools/corvid; else settings+=("$tok"); fi
+                done
+                echo "### tgs round $round: $bin ${settings[*]}" >>"$OUT/results.md"
+                env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
             done
         done
         ;;

@@ -24,6 +24,69 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
+// Bulk copies: the TMA unit copies a contiguous run of bytes (16-byte aligned, a multiple of
+// 16 long) from global into shared memory, holding no registers and no L1 requests of the
+// threads. The shared-memory barriers ("mbarrier") count their bytes in: a barrier completes
+// a phase once its expected arrivals have arrived and every byte announced by mbar_expect_tx
+// has landed; waiters name the phase by its parity (0, 1, 0, ...). sm_90 and later only: on
+// older devices these trap, and the host never launches a kernel that uses them there.
+__device__ __forceinline__ unsigned shared_address(const void *p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned arrivals) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(arrivals) : "memory");
+#else
+    __trap(); // only launched on sm_90 and later
+#endif
+}
+// Makes the barriers' initialisation visible to the bulk-copy unit (before a barrier of the block).
+__device__ __forceinline__ void mbar_init_fence() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#else
+    __trap(); // only launched on sm_90 and later
+#endif
+}
+// One arrival that also announces `bytes` still to land in this phase.
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes)
+                 : "memory");
+#else
+    __trap(); // only launched on sm_90 and later
+#endif
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+#else
+    __trap(); // only launched on sm_90 and later
+#endif
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned done = 0;
+    while (!done)
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(shared_address(bar)), "r"(parity)
+                     : "memory");
+#else
+    __trap();
+#endif
+}
+__device__ __forceinline__ void bulk_copy(void *dst, const void *src, unsigned bytes, uint64_t *bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     shared_address(dst)),
+                 "l"(src), "r"(bytes), "r"(shared_address(bar))
+                 : "memory");
+#else
+    __trap(); // only launched on sm_90 and later
+#endif
+}
+
 // Four 8x8 matrices of 16-bit values from shared memory: lane i gives the address of row
 // i % 8 of matrix i / 8; register m of every lane then holds row lane / 4, columns
 // 2 (lane % 4) and 2 (lane % 4) + 1 of matrix m (transposed: of its transpose).

@@ -79,8 +79,8 @@ public:
         }
         const char *mv = std::getenv("CORVID_CUDA_MATVEC");
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
-        const char *ring = std::getenv("CORVID_CUDA_RING");
-        ctx_.matvec_ring = ring && std::strcmp(ring, "1") == 0;
+        const char *bulk = std::getenv("CORVID_CUDA_BULK");
+        ctx_.matvec_bulk = p.major >= 9 && bulk && std::strcmp(bulk, "1") == 0;
         const char *fl = std::getenv("CORVID_CUDA_FLASH");
         ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");

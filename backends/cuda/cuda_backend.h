@@ -8,6 +8,7 @@
 
 #include "backend.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -24,5 +25,10 @@ std::unique_ptr<Backend> make_cuda_backend(int device);
 
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; throws like make_cuda_backend.
 std::string cuda_device_description(int device);
+
+// How many matvec launches of this process took the bulk kernel (CORVID_CUDA_BULK=1), so
+// that a test can tell that kernel ran rather than the stream kernel it falls back to.
+// Thread-safe.
+uint64_t cuda_bulk_matvec_launches();
 
 } // namespace corvid

@@ -71,9 +71,9 @@ struct Context {
     // CORVID_CUDA_MATVEC=old: the one-row-per-warp integer matvec over ggml's blocks (A/B
     // timing); weights are then never stored planar.
     bool matvec_old = false;
-    // CORVID_CUDA_RING=1: the ring matvec instead of the stream kernel for one column
-    // (cuda_matvec_stream.cu; A/B timing).
-    bool matvec_ring = false;
+    // CORVID_CUDA_BULK=1 (compute capability 9.0+): the bulk matvec instead of the stream
+    // kernel for one column where it can take the rows (cuda_matvec_stream.cu; A/B timing).
+    bool matvec_bulk = false;
     // One-column F16/BF16 products by matvec_h_parts (q/k/v and gate/up/GLU one launch each,
     // an unconverted input's floats rounded as loaded: cuda_matvec.cu); kHPartsByDefault,
     // CORVID_CUDA_HPARTS=0|1, CORVID_CUDA_FUSE_OFF=hparts (cuda_backend.cu).

@@ -1,11 +1,14 @@
 // The decode step's integer matvec: one column of planar weights (cuda_planar.cuh), every
-// warp streaming whole rows (the stream kernel; the ring kernel with Context::matvec_ring).
+// warp streaming whole rows (the stream kernel), or bulk copies into a shared-memory ring
+// (the bulk kernel, with Context::matvec_bulk).
 // The units, their dot product and the launch's parts are cuda_matvec_q8.cuh's; the
 // dispatch that chooses these kernels is in cuda_matvec_q8.cu.
 #include "cuda/cuda_matvec_q8.cuh"
 #include "cuda/cuda_async.cuh"
+#include "cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 #include <vector>
 
@@ -258,7 +261,7 @@ template <typename Kernel> int resident_blocks(Kernel kernel, size_t smem) {
     return known.back().blocks;
 }
 
-// Blocks of a stream or ring launch: per_sm blocks on every SM at most, then as few warps as
+// Blocks of a stream launch: per_sm blocks on every SM at most, then as few warps as
 // give every warp the same number of jobs.
 unsigned stream_grid(const Context &ctx, unsigned jobs, int per_sm) {
     const unsigned max_warps = static_cast<unsigned>(ctx.sm_count * per_sm * kStreamWarps);
@@ -296,175 +299,187 @@ void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, con
 }
 
 
-// ---- the ring kernel (CORVID_CUDA_RING=1; not yet run on a GPU) -------------------------
+// ---- the bulk kernel (CORVID_CUDA_BULK=1, sm_90 and later) ----------------------------
 //
-// The stream kernel's walk (warps own whole rows, activations staged in shared memory, the
-// same sums in the same order, so the same bits), but the weights' bulk bytes travel by
-// cp.async into a per-warp ring of S stages in shared memory instead of into registers: a
-// warp has S - 1 chunks in flight and registers hold only the 2-byte scales of those
-// stages. Why: the stream kernel is capped by registers at one or two chunks (0.5-2 KiB) in
-// flight a warp, ~32-64 KiB an SM, and its products reach 1.2-2.0 TB/s of 3.1; with S = 4
-// a warp keeps 3 chunks in flight, ~96 KiB an SM. Each lane copies and later reads only its
-// own bytes, so no barrier is needed: cp.async.wait_group makes a thread's copies visible
-// to itself.
-// Per lane and unit the ring holds the quants (16 bytes; Q8_0: 32) and, for Q4_K, the
-// super-block's 16 metadata bytes, for Q6_K the 8 high-bit bytes; the f16 scales (Q4_0,
-// Q8_0, Q6_K: d; Q6_K: the two int8 scales) are loaded into registers when the stage is
-// issued.
-template <DType T> constexpr int ring_quant_bytes() { return T == DType::Q8_0 ? 32 : 16; }
-template <DType T> constexpr int ring_extra_bytes() { return T == DType::Q4_K ? 16 : T == DType::Q6_K ? 8 : 0; }
-template <DType T> constexpr int ring_unit_bytes() { return ring_quant_bytes<T>() + ring_extra_bytes<T>(); }
-constexpr int kRingStages = 4;
-template <DType T, int R> constexpr int ring_units() { return T == DType::Q4_0 ? 2 : 1; }
-template <DType T, bool GLU> constexpr int ring_warp_bytes() {
-    constexpr int R = GLU ? 2 : 1;
-    return kRingStages * R * ring_units<T, R>() * 32 * ring_unit_bytes<T>();
-}
-__host__ __device__ inline size_t ring_act_bytes(int units, bool sums) { return (stream_smem_bytes(units, sums) + 15) / 16 * 16; }
+// The same rows, sums and epilogues as the stream kernel, but the weights travel by bulk
+// copies (cuda_async.cuh) into a ring of S stages in shared memory, each stage the whole rows
+// of `jps` consecutive jobs (every plane of each row in full), issued by a producer warp
+// beside 8 computing warps. Each block owns one contiguous run of jobs, so an SM reads one
+// stretch of memory. Why: a decode step is a chain of small kernels, and each boundary
+// drains the memory pipe; with the early trigger (grid_dependency_wait) the next product's
+// blocks take an SM while the previous kernels still run, and this kernel's producer fills
+// its whole ring (up to ~80 KiB an SM, ~10 MB over an H100) before its grid-dependency wait,
+// where the stream kernel could hold only a chunk a warp in registers. One block an SM, so
+// that the next product's block fits beside it.
+// Stage k of a block holds its jobs j0 + k jps ...; its slot is consumed by the warp
+// (k jps + slot) % 8, which waits on the stage's `full` barrier (the bytes) and, once done
+// with its slots of the stage, arrives on its `empty` barrier, which the producer waits on
+// before it reuses the stage. Each lane sums its units u = lane, lane + 32, ... in order, as
+// the stream kernel does, so the two give the same bits.
+constexpr int kBulkComputeWarps = 8, kBulkThreads = 32 * (kBulkComputeWarps + 1);
+constexpr int kBulkMaxStages = 8;
+constexpr size_t kBulkRingBytes = 80 << 10;
+std::atomic<uint64_t> bulk_launches{0}; // cuda_bulk_matvec_launches()
 
-template <int I, int N, typename F> __device__ __forceinline__ void static_for(F &&f) {
-    if constexpr (I < N) {
-        f(std::integral_constant<int, I>{});
-        static_for<I + 1, N>(f);
-    }
+// The stage layout of a launch (host-made): jps jobs a stage, S stages, each job's rows one
+// after the other, each row's planes one after the other (plane p at plane_at[p]).
+struct BulkPlan {
+    int jps, stages;
+    int row_bytes;               // one row, all planes (each a multiple of 16 bytes)
+    int plane_at[kMaxPlanes];    // byte offset of plane p within a row's bytes
+    int plane_bytes[kMaxPlanes]; // its length (0 past the type's planes)
+};
+// Shared memory of a bulk launch: the barriers, the activations, the ring.
+constexpr size_t kBulkBarrierBytes = 2 * kBulkMaxStages * sizeof(uint64_t);
+__host__ __device__ inline size_t bulk_act_bytes(int units, bool sums) {
+    return (stream_smem_bytes(units, sums) + 127) / 128 * 128;
 }
 
 template <DType T, bool GLU>
-__global__ void __launch_bounds__(kStreamThreads, GLU ? 2 : 4)
-    matvec_ring_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
-    constexpr int R = GLU ? 2 : 1, U = ring_units<T, R>(), S = kRingStages;
-    constexpr int QB = ring_quant_bytes<T>(), XB = ring_extra_bytes<T>();
-    constexpr int kSlot = 32 * (QB + XB); // one (stage, row, unit) of a warp
-    extern __shared__ int4 ring_smem[];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const int W = static_cast<int>(gridDim.x) * kStreamWarps;
-    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+__global__ void __launch_bounds__(kBulkThreads, 1)
+    matvec_bulk_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act, BulkPlan plan) {
+    constexpr int R = GLU ? 2 : 1;
+    constexpr PlanarFormat f = planar_format(T);
+    extern __shared__ __align__(128) uint8_t bulk_smem[];
+    uint64_t *full = reinterpret_cast<uint64_t *>(bulk_smem), *empty = full + kBulkMaxStages;
     const int units = K / 32;
-    const int chunks = (units + 32 * U - 1) / (32 * U);
-    const int64_t bpr = units / (QTraits<T>::qk / 32);
-    int4 *s_q = ring_smem;
+    int4 *s_q = reinterpret_cast<int4 *>(bulk_smem + kBulkBarrierBytes);
     float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
     int *s_sum = reinterpret_cast<int *>(s_d + units);
-    uint8_t *ring = reinterpret_cast<uint8_t *>(ring_smem) + ring_act_bytes(units, sq != nullptr) +
-                    static_cast<size_t>(warp) * ring_warp_bytes<T, GLU>();
-    auto slot = [&](int st, int i, int j) { return ring + ((st * R + i) * U + j) * kSlot; };
+    uint8_t *ring = bulk_smem + kBulkBarrierBytes + bulk_act_bytes(units, sq != nullptr);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]);
+    const int64_t bpr = units / (QTraits<T>::qk / 32);
+    const int j0 = static_cast<int>(static_cast<int64_t>(jobs) * blockIdx.x / gridDim.x);
+    const int j1 = static_cast<int>(static_cast<int64_t>(jobs) * (blockIdx.x + 1) / gridDim.x);
+    const int jps = plan.jps, S = plan.stages;
+    const int n_stages = (j1 - j0 + jps - 1) / jps;
+    const int job_bytes = R * plan.row_bytes;
+    auto stage_at = [&](int k) { return ring + static_cast<size_t>(k % S) * jps * job_bytes; };
 
-    uint16_t small_d[S][R][U], small_s[S][R][U]; // the stages' f16 / int8 scales (as loaded)
-    StreamRows<T, R> lr;
-    int ljob = static_cast<int>(blockIdx.x) * kStreamWarps + warp, lchunk = 0;
-    if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
-    // Copies the load cursor's chunk into stage ST (nothing past the last job), one commit group.
-    auto issue = [&](auto st_c) {
-        constexpr int st = decltype(st_c)::value;
-        if (ljob < jobs) {
-#pragma unroll
-            for (int j = 0; j < U; ++j) {
-                const int u = 32 * U * lchunk + 32 * j + lane;
-#pragma unroll
-                for (int i = 0; i < R; ++i) {
-                    if (u >= units || !lr.ok[i]) continue;
-                    const PlanarRow<T> &r = lr.r[i];
-                    uint8_t *dst = slot(st, i, j);
-                    [[maybe_unused]] const int64_t sb = u >> 3, k = u & 7;
-                    if constexpr (T == DType::Q8_0) {
-                        cp_async16(dst + 32 * lane, r.p[0] + 32 * static_cast<int64_t>(u));
-                        cp_async16(dst + 32 * lane + 16, r.p[0] + 32 * static_cast<int64_t>(u) + 16);
-                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
-                    } else if constexpr (T == DType::Q4_0) {
-                        cp_async16(dst + 16 * lane, r.p[0] + 16 * static_cast<int64_t>(u));
-                        small_d[st][i][j] = ld_u16(r.p[1] + 2 * static_cast<int64_t>(u));
-                    } else if constexpr (T == DType::Q4_K) {
-                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
-                        cp_async16(dst + 32 * QB + 16 * lane, r.p[1] + 16 * sb);
-                    } else { // Q6_K
-                        cp_async16(dst + 16 * lane, r.p[0] + 128 * sb + 16 * k);
-                        cp_async8(dst + 32 * QB + 8 * lane, r.p[1] + 64 * sb + 8 * k);
-                        small_s[st][i][j] = ld_u16(r.p[2] + 16 * sb + 2 * k);
-                        small_d[st][i][j] = ld_u16(r.p[3] + 2 * sb);
-                    }
-                }
-            }
-            if (++lchunk == chunks) {
-                lchunk = 0;
-                ljob += W;
-                if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
-            }
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; ++s) {
+            mbar_init(full + s, 1);
+            mbar_init(empty + s, min(jps, kBulkComputeWarps));
         }
-        cp_async_commit();
+        mbar_init_fence();
+    }
+    __syncthreads();
+    // Stage k's copies, by the producer warp: one lane announces the bytes, then every lane
+    // copies some of the (job, row, plane) runs.
+    auto issue = [&](int k) {
+        const int first = j0 + k * jps, n = min(jps, j1 - first);
+        if (lane == 0) mbar_expect_tx(full + k % S, static_cast<unsigned>(n * job_bytes));
+        __syncwarp();
+        uint8_t *dst0 = stage_at(k);
+        for (int c = lane; c < n * R * f.n_planes; c += 32) {
+            const int slot = c / (R * f.n_planes), i = c / f.n_planes % R, pl = c % f.n_planes;
+            StreamRows<T, R> r;
+            stream_rows<T, R, GLU>(p, first + slot, jobs, bpr, r);
+            bulk_copy(dst0 + slot * job_bytes + i * plan.row_bytes + plan.plane_at[pl], r.r[i].p[pl],
+                      static_cast<unsigned>(plan.plane_bytes[pl]), full + k % S);
+        }
     };
-    // The first S - 1 stages before the dependency wait: weights only.
-    static_for<0, S - 1>(issue);
+    const bool producer = warp == kBulkComputeWarps;
+    if (producer)
+        for (int k = 0; k < min(S, n_stages); ++k) issue(k); // the weights first: no kernel writes them
     grid_dependency_wait();
     allow_dependents();
-    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
-
-    const int first_job = static_cast<int>(blockIdx.x) * kStreamWarps + warp;
-    int cjob = first_job, cchunk = 0;
-    float acc[R];
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kBulkThreads)
+        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += kBulkThreads) {
+        s_d[i] = dq[i];
+        if (sq) s_sum[i] = sq[i];
+    }
+    __syncthreads();
+    if (producer) {
+        for (int k = S; k < n_stages; ++k) {
+            mbar_wait(empty + k % S, (k / S - 1) & 1); // the stage's previous jobs are done
+            issue(k);
+        }
+        return;
+    }
+    for (int k = 0; k < n_stages; ++k) {
+        bool mine = false;
+        for (int slot = 0; slot < jps; ++slot) {
+            if ((k * jps + slot) % kBulkComputeWarps != warp) continue;
+            if (!mine) mbar_wait(full + k % S, (k / S) & 1);
+            mine = true;
+            const int job = j0 + k * jps + slot;
+            if (job >= j1) continue;
+            StreamRows<T, R> r;
+            stream_rows<T, R, GLU>(p, job, jobs, bpr, r);
+            PlanarRow<T> sr[R];
+            float acc[R];
 #pragma unroll
-    for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-    auto finish_row = [&] {
-        const int s = GLU ? 0 : part_of_job(p, cjob);
-        store_row<GLU>(p, act, acc, s, cjob - static_cast<int>(p.first_block[s]), lane);
+            for (int i = 0; i < R; ++i) {
+                const uint8_t *row = stage_at(k) + slot * job_bytes + i * plan.row_bytes;
 #pragma unroll
-        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-    };
-    bool go = cjob < jobs;
-    while (go) {
-        static_for<0, S>([&](auto st_c) {
-            constexpr int st = decltype(st_c)::value;
-            if (!go) return;
-            cp_async_wait<S - 2>(); // stage st has landed (one group is committed per stage)
-            issue(std::integral_constant<int, (st + S - 1) % S>{}); // into the stage computed last
-#pragma unroll
-            for (int j = 0; j < U; ++j) {
-                const int u = 32 * U * cchunk + 32 * j + lane;
-                if (u >= units) continue;
+                for (int pl = 0; pl < kMaxPlanes; ++pl) sr[i].p[pl] = pl < f.n_planes ? row + plan.plane_at[pl] : nullptr;
+                acc[i] = 0.0f;
+            }
+#pragma unroll 4
+            for (int u = lane; u < units; u += 32) {
                 const ActUnit a = act_unit_shared(s_q, u);
 #pragma unroll
-                for (int i = 0; i < R; ++i) {
-                    const uint8_t *src = slot(st, i, j);
-                    RawUnit<T> raw{};
-                    if constexpr (T == DType::Q8_0) {
-                        raw.q = *reinterpret_cast<const uint4 *>(src + 32 * lane);
-                        raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * lane + 16);
-                    } else {
-                        raw.q = *reinterpret_cast<const uint4 *>(src + 16 * lane);
-                    }
-                    if constexpr (T == DType::Q4_K) raw.q2_or_m = *reinterpret_cast<const uint4 *>(src + 32 * QB + 16 * lane);
-                    if constexpr (T == DType::Q6_K) {
-                        raw.h = *reinterpret_cast<const uint2 *>(src + 32 * QB + 8 * lane);
-                        raw.s = small_s[st][i][j];
-                    }
-                    raw.d = small_d[st][i][j];
-                    acc[i] += unit_dot<T>(decode_unit<T>(raw, u), a.a, s_d[u], sq ? s_sum + u : nullptr);
-                }
+                for (int i = 0; i < R; ++i)
+                    acc[i] += unit_dot<T>(decode_unit<T>(load_raw<T>(sr[i], u), u), a.a, s_d[u], sq ? s_sum + u : nullptr);
             }
-            if (cchunk == chunks - 1) finish_row();
-            if (++cchunk == chunks) {
-                cchunk = 0;
-                cjob += W;
-                go = cjob < jobs;
-            }
-        });
+            store_row<GLU>(p, act, acc, r.s[0], r.row[0], lane);
+            // (Part 0 is the only part when out.q is set, so jobs are its rows.)
+            if (p.out.q) quantize_finished_groups_warp(p, job, 1, job + 1, lane);
+        }
+        if (mine) {
+            __syncwarp();
+            if (lane == 0) mbar_arrive(empty + k % S);
+        }
     }
-    cp_async_wait<0>();
-    // (Part 0 is the only part when out.q is set, so jobs are its rows.)
-    if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);
 }
 
+// The plan of a bulk launch of type T over rows of K elements (R of them a job), or
+// stages == 0 where the kernel cannot take it: a plane's run of a row not a multiple of 16
+// bytes or not 16-byte aligned (Q6_K's scales at K = 11008), or rows too long for 2 stages.
+template <DType T> BulkPlan bulk_plan(const Parts &p, int n_parts, int K, int R) {
+    constexpr PlanarFormat f = planar_format(T);
+    BulkPlan plan{};
+    const int64_t bpr = K / QTraits<T>::qk;
+    for (int pl = 0; pl < f.n_planes; ++pl) {
+        plan.plane_at[pl] = plan.row_bytes;
+        plan.plane_bytes[pl] = static_cast<int>(bpr * f.bytes[pl]);
+        plan.row_bytes += plan.plane_bytes[pl];
+        if (plan.plane_bytes[pl] % 16 != 0) return BulkPlan{};
+        for (int s = 0; s < n_parts; ++s)
+            if ((reinterpret_cast<uintptr_t>(p.W[s]) + plane_offset(T, pl, p.N[s] * bpr)) % 16 != 0) return BulkPlan{};
+    }
+    const int job_bytes = R * plan.row_bytes;
+    plan.jps = 1;
+    while (plan.jps < 16 && 2 * plan.jps * job_bytes <= (16 << 10)) plan.jps *= 2;
+    plan.stages = std::min<int>(kBulkMaxStages, static_cast<int>(kBulkRingBytes / (static_cast<size_t>(plan.jps) * job_bytes)));
+    if (plan.stages < 2) return BulkPlan{};
+    return plan;
+}
+
+// One block an SM at most, each a contiguous run of jobs; false where the kernel cannot take
+// the launch (the caller then takes the stream kernel).
 template <DType T, bool GLU>
-void launch_ring_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
-                        const int *sq, int glu) {
-    auto *kernel = matvec_ring_kernel<T, GLU>;
-    const size_t smem = ring_act_bytes(k / 32, sq != nullptr) + kStreamWarps * static_cast<size_t>(ring_warp_bytes<T, GLU>());
-    static const bool raised = [kernel] { // once per kernel: the activations of the longest planar rows and the rings
+bool launch_bulk_kernel(Context &ctx, const Parts &p, int n_parts, unsigned jobs, int k, const int8_t *q,
+                        const float *d, const int *sq, int glu) {
+    const BulkPlan plan = bulk_plan<T>(p, n_parts, k, GLU ? 2 : 1);
+    if (plan.stages == 0) return false;
+    auto *kernel = matvec_bulk_kernel<T, GLU>;
+    const size_t ring = static_cast<size_t>(plan.stages) * plan.jps * (GLU ? 2 : 1) * plan.row_bytes;
+    const size_t smem = kBulkBarrierBytes + bulk_act_bytes(k / 32, sq != nullptr) + ring;
+    static const bool raised = [kernel] { // once per kernel: the longest planar rows' activations and the ring
         CV_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     kStreamSmemMax + 16 + kStreamWarps * ring_warp_bytes<T, GLU>()));
+                                     static_cast<int>(kBulkBarrierBytes + bulk_act_bytes(kStreamSmemMax / 40, true) +
+                                                      kBulkRingBytes)));
         return true;
     }();
     (void)raised;
-    launch(ctx, kernel, stream_grid(ctx, jobs, resident_blocks(kernel, smem)), kStreamThreads, smem, p, k, q, d, sq, glu);
+    const unsigned grid = std::min<unsigned>(static_cast<unsigned>(ctx.sm_count), (jobs + plan.jps - 1) / plan.jps);
+    launch(ctx, kernel, grid, kBulkThreads, smem, p, k, q, d, sq, glu, plan);
+    bulk_launches.fetch_add(1, std::memory_order_relaxed);
+    return true;
 }
 
 } // namespace
@@ -473,9 +488,10 @@ template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu) {
     const unsigned jobs = assign_blocks(p, n_parts, glu != 0, 1);
     if (jobs == 0) return; // no rows: nothing to launch (and stream_grid would divide by zero)
-    if (ctx.matvec_ring && glu) launch_ring_kernel<T, true>(ctx, p, jobs, k, q, d, sq, glu);
-    else if (ctx.matvec_ring) launch_ring_kernel<T, false>(ctx, p, jobs, k, q, d, sq, glu);
-    else if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
+    if (ctx.matvec_bulk && (glu ? launch_bulk_kernel<T, true>(ctx, p, n_parts, jobs, k, q, d, sq, glu)
+                                : launch_bulk_kernel<T, false>(ctx, p, n_parts, jobs, k, q, d, sq, glu)))
+        return;
+    if (glu) launch_stream_units<T, true>(ctx, p, jobs, k, q, d, sq, glu);
     else launch_stream_units<T, false>(ctx, p, jobs, k, q, d, sq, glu);
 }
 
@@ -486,3 +502,7 @@ template void launch_stream<DType::Q6_K>(Context &, Parts, int, int, const int8_
 
 } // namespace q8kernels
 } // namespace corvid::cuda
+
+namespace corvid {
+uint64_t cuda_bulk_matvec_launches() { return cuda::q8kernels::bulk_launches.load(std::memory_order_relaxed); }
+} // namespace corvid

@@ -99,9 +99,10 @@ Backend &gpu_old_matvec() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_MATVEC", "old");
     return *b;
 }
-// The ring matvec for one column of planar weights (CORVID_CUDA_RING=1).
-Backend &gpu_ring() {
-    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_RING", "1");
+// The bulk matvec for one column of planar weights (CORVID_CUDA_BULK=1; on devices before
+// compute capability 9.0 the same as gpu()).
+Backend &gpu_bulk() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_BULK", "1");
     return *b;
 }
 // One-column F16/BF16 products by the one-row kernel, one launch each (CORVID_CUDA_HPARTS=0;
@@ -412,9 +413,9 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
             {2048, 19, 1, 1, 1, 1, 1}, {4096, 9, 3, 1, 1, 1, 1}, {8192, 5, 1, 1, 1, 1, 1}};
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Every weight layout and integer matvec kernel: planar (the default), ggml's blocks,
-        // the older kernel, and the ring kernel.
-        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_ring(), &gpu_h_rows()};
-        const char *names[] = {"default", "blocks", "old matvec", "ring matvec", "F16 one-row"};
+        // the older kernel, and the bulk kernel.
+        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_bulk(), &gpu_h_rows()};
+        const char *names[] = {"default", "blocks", "old matvec", "bulk matvec", "F16 one-row"};
         for (int d = 0; d < 5; ++d) {
             CAPTURE(names[d]);
             double worst = 0.0;
@@ -716,19 +717,19 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 auto ref = c.run(cpu_ref(), outs);
                 auto got = c.run(gpu(), outs);
                 auto unfused = c.run(gpu_unfused(), outs);
-                auto ring = c.run(gpu_ring(), outs);
+                auto bulk = c.run(gpu_bulk(), outs);
                 auto h_rows = half ? c.run(gpu_h_rows(), outs) : got;
                 const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two",
                                        "rope of q", "K cache", "V cache"};
-                for (auto *r : {&ref, &got, &unfused, &ring, &h_rows})
+                for (auto *r : {&ref, &got, &unfused, &bulk, &h_rows})
                     for (size_t i = 6; i < 8; ++i) (*r)[i] = f16_as_f32_bytes((*r)[i]);
                 for (size_t i = 0; i < outs.size(); ++i) {
                     CAPTURE(names[i]);
                     // The same float operations in the same order (the rows here are short
-                    // enough that both use one warp per row): bit for bit. The ring kernel
+                    // enough that both use one warp per row): bit for bit. The bulk kernel
                     // walks the rows as the stream kernel does: the same bits too.
                     CHECK(got[i] == unfused[i]);
-                    CHECK(ring[i] == got[i]);
+                    CHECK(bulk[i] == got[i]);
                     // The parts kernel (the default) sums each row as the one-row kernel does.
                     CHECK(h_rows[i] == got[i]);
                     // Against the host: the GLU output is re-quantized to 8 bits before the
@@ -741,6 +742,55 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                     const double abs_tol = half ? 1e-2 * peak_of(r0) : 2e-3;
                     CHECK(compare(r0, as_f32(got[i]), 2e-3, abs_tol, names[i]).bad == 0);
                 }
+            }
+        }
+    }
+}
+
+// The bulk matvec (CORVID_CUDA_BULK=1) against the stream kernel, bit for bit, on one decode
+// layer at sizes where each block's run of rows wraps its ring of stages several times: q/k/v
+// as one launch (a stage's rows straddling two matrices), the residual product, the GLU pair
+// writing the down product's 8-bit input, and the down product at a row length whose
+// every plane the kernel can copy (F = 6144) and at one whose Q6_K scales it cannot
+// (F = 5504: 43 super-blocks, the stream kernel takes over).
+TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
+    REQUIRE_GPU();
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+        for (int64_t F : {6144, 5504}) {
+            if (traits(type).block_size == 32 && F == 5504) continue; // the same path as 6144 there
+            const std::string type_name = dtype_name(type);
+            CAPTURE(type_name);
+            CAPTURE(F);
+            std::mt19937 rng(40 + static_cast<uint32_t>(type));
+            Case c;
+            const int64_t K = 4096, NQ = 4608, NKV = 1024;
+            Tensor *x = c.input(DType::F32, {K, 1}, "x");
+            c.set_f32(x, randn(static_cast<size_t>(K), rng));
+            Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
+            c.set_f32(gamma, randn(K, rng));
+            Tensor *wq = c.leaf(type, {K, NQ}, "wq"), *wk = c.leaf(type, {K, NKV}, "wk");
+            Tensor *wv = c.leaf(type, {K, NKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
+            Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
+            Tensor *wd = c.leaf(type, {F, K}, "wd");
+            for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+            Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
+            Tensor *q = c.g.mul_mat(wq, h), *k = c.g.mul_mat(wk, h), *v = c.g.mul_mat(wv, h);
+            Tensor *o = c.g.add(x, c.g.mul_mat(wo, h));
+            Tensor *o2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
+            Tensor *act = c.g.swiglu(c.g.mul_mat(wg, o2), c.g.mul_mat(wu, o2));
+            Tensor *y = c.g.add(c.g.mul_mat(wd, act), o);
+            const std::vector<Tensor *> outs = {q, k, v, o, act, y};
+            const auto got = c.run(gpu(), outs);
+            const uint64_t before = cuda_bulk_matvec_launches();
+            const auto bulk = c.run(gpu_bulk(), outs);
+            // q/k/v, the residual product, the GLU pair, and the down product where it can.
+            const bool down_too = !(type == DType::Q6_K && F == 5504);
+            if (cuda_device_description(0).find("(sm_8") == std::string::npos) // the kernel needs sm_90
+                CHECK(cuda_bulk_matvec_launches() - before == (down_too ? 4u : 3u));
+            const char *names[] = {"q", "k", "v", "residual", "glu", "down + residual"};
+            for (size_t i = 0; i < outs.size(); ++i) {
+                CAPTURE(names[i]);
+                CHECK(bulk[i] == got[i]);
             }
         }
     }

@@ -20,12 +20,12 @@
 #     ab=VAR=VALUE     tg128 on every model in /tmp/m four times, alternating the default and
 #                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
 #     build-as=DIR:FLAGS  the corvid program alone, built into DIR with extra CUDA compiler
-#                      flags (e.g. build-as=build-late:-DCORVID_CUDA_LATE_TRIGGER), for an A/B
+#                      flags (e.g. build-as=build-early:-DCORVID_CUDA_EARLY_TRIGGER), for an A/B
 #                      of a compile-time choice with tgs=
 #     tgs=SPEC|SPEC... tg128 on every model in /tmp/m for each SPEC in turn, two rounds, to
 #                      results.md; a SPEC is space-separated VAR=VALUE settings and optionally
 #                      bin=DIR (the corvid program of build-as=DIR), e.g.
-#                      "tgs=|bin=build-late|CORVID_CUDA_STREAM_BLOCKS=2"
+#                      "tgs=|bin=build-early|CORVID_CUDA_BULK=1"
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)

@@ -207,17 +207,17 @@ void launch(Context &ctx, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_
 // Waits until the kernels this one may overlap have finished and their writes are
 // visible. Called at the top of every kernel, before any early return (so that the order
 // stays transitive); only reads of what no kernel writes (weights) may come before it.
-// It first lets the next kernel be scheduled (as allow_dependents does): a dependent still
-// waits here for this kernel to finish, so the early trigger changes no order, only how soon
-// the next kernel's blocks may take an SM and issue their weight loads. Why: a decode step
+// Built with -DCORVID_CUDA_EARLY_TRIGGER it first lets the next kernel be scheduled (as
+// allow_dependents does): a dependent still waits here for this kernel to finish, so the
+// early trigger changes no order, only how soon the next kernel's blocks may take an SM and
+// issue their weight loads (the bulk matvec fills its whole ring then). Why: a decode step
 // is ~260 kernels, and each boundary drained the memory pipe (a standalone chain of the 7B
 // step's reads, scripts/cuda_read_patterns.cu: 2.45 TB/s as plain launches, 2.64 under PDL
-// with the next kernel's first loads overlapping, of a 3.17 TB/s sweep). Build with
-// -DCORVID_CUDA_LATE_TRIGGER for the former order (each kernel let the next one launch only
-// after its own wait) in an A/B.
+// with the next kernel's first loads overlapping, of a 3.17 TB/s sweep). Not yet run on a
+// GPU in the backend, so not the default until an A/B shows it helps.
 __device__ __forceinline__ void grid_dependency_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#ifndef CORVID_CUDA_LATE_TRIGGER
+#ifdef CORVID_CUDA_EARLY_TRIGGER
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
     asm volatile("griddepcontrol.wait;" ::: "memory");

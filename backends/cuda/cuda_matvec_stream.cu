@@ -306,11 +306,12 @@ void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, con
 // of `jps` consecutive jobs (every plane of each row in full), issued by a producer warp
 // beside 8 computing warps. Each block owns one contiguous run of jobs, so an SM reads one
 // stretch of memory. Why: a decode step is a chain of small kernels, and each boundary
-// drains the memory pipe; with the early trigger (grid_dependency_wait) the next product's
-// blocks take an SM while the previous kernels still run, and this kernel's producer fills
+// drains the memory pipe; with the early trigger (grid_dependency_wait, a build option) the
+// next product's blocks take an SM while the previous kernels still run, and its producer fills
 // its whole ring (up to ~80 KiB an SM, ~10 MB over an H100) before its grid-dependency wait,
 // where the stream kernel could hold only a chunk a warp in registers. One block an SM, so
-// that the next product's block fits beside it.
+// that the next product's block fits beside it. Not yet run on a GPU (2026-12-07: no device
+// time was left); the test `cuda: bulk matvec against the stream kernel ...` checks it there.
 // Stage k of a block holds its jobs j0 + k jps ...; its slot is consumed by the warp
 // (k jps + slot) % 8, which waits on the stage's `full` barrier (the bytes) and, once done
 // with its slots of the stage, arrives on its `empty` barrier, which the producer waits on

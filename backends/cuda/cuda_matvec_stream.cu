@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 #include <vector>
 
 namespace corvid::cuda {

@@ -7,6 +7,9 @@
 
 #include "graph/tensor.h"
 
+#include <cstddef>
+#include <vector>
+
 namespace corvid::cuda {
 
 // Read by exactly one node and never by the caller (Tensor::n_uses, kFlagOutput): a fused
@@ -28,5 +31,10 @@ bool rope_pair_fusable(const Tensor &a, const Tensor &b);
 // A rope pair whose k result (b) the K store ks takes whole, then the V store vs (the two
 // stores fusable as a pair, neither reading what the launch writes): all four in one launch.
 bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs);
+// How many nodes from nodes[i] one rope + K/V store launch takes (rope of q, rope of k, the K
+// store, the V store and the views between them), or 0 where it may not. A pair that may not
+// be one launch alone may still be one with its stores (rope_store_fusable), so this does not
+// ask rope_pair_fusable first.
+size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i);
 
 } // namespace corvid::cuda

@@ -375,18 +375,25 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
 
 } // namespace
 
+size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i) {
+    if (i + 1 >= nodes.size() || nodes[i]->op != Op::rope || nodes[i + 1]->op != Op::rope) return 0;
+    const size_t ks = next_non_view(nodes, i + 2), vs = ks < nodes.size() ? next_non_view(nodes, ks + 1) : ks;
+    if (vs >= nodes.size() || !rope_store_fusable(*nodes[i], *nodes[i + 1], *nodes[ks], *nodes[vs])) return 0;
+    return vs + 1 - i;
+}
+
 size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
     Tensor &t = *nodes[i];
     if (i + 1 < nodes.size() && rms_norm_mul_fusable(t, *nodes[i + 1])) {
         norm_mul(ctx, nodes, i);
         return 2;
     }
-    if (i + 1 < nodes.size() && ctx.fuses(Context::kFuseRopeStore) && rope_pair_fusable(t, *nodes[i + 1])) {
-        const size_t ks = next_non_view(nodes, i + 2), vs = ks < nodes.size() ? next_non_view(nodes, ks + 1) : ks;
-        if (vs < nodes.size() && rope_store_fusable(t, *nodes[i + 1], *nodes[ks], *nodes[vs])) {
+    if (ctx.fuses(Context::kFuseRopeStore)) {
+        if (const size_t n = rope_store_span(nodes, i)) {
+            const size_t ks = next_non_view(nodes, i + 2), vs = next_non_view(nodes, ks + 1);
             rope_store(ctx, t, *nodes[i + 1], *nodes[ks], *nodes[vs]);
-            for (const size_t n : {i, i + 1, ks, vs}) ctx.written(nodes[n]->data, nodes[n]->n_bytes());
-            return vs + 1 - i;
+            for (const size_t m : {i, i + 1, ks, vs}) ctx.written(nodes[m]->data, nodes[m]->n_bytes());
+            return n;
         }
     }
     const size_t j = next_non_view(nodes, i + 1);

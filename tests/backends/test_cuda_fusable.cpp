@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -34,8 +35,10 @@ struct Layer {
         Tensor *mk = g.mul_mat(&wk.t, h), *mv = g.mul_mat(&wv.t, h);
         RopeParams rp;
         rp.n_dims = 8;
-        rq = g.rope(g.reshape(mq, {8, 8, T}), pos, rp);
-        rk = g.rope(g.reshape(mk, {8, 4, T}), pos, rp);
+        // In the order of self_attention (src/arch/layers.cpp): both reshapes, then both ropes.
+        Tensor *q3 = g.reshape(mq, {8, 8, T}), *k3 = g.reshape(mk, {8, 4, T});
+        rq = g.rope(q3, pos, rp);
+        rk = g.rope(k3, pos, rp);
         ks = g.set_rows(&kc.t, g.reshape(rk, {32, T}), ids);
         vs = g.set_rows(&vc.t, mv, ids);
         g.mark_output(rq); // (the attention would read it)
@@ -61,6 +64,14 @@ TEST_CASE("cuda fusions: a rope pair is one launch only where its results leave 
         } else {
             CHECK(cuda::rope_pair_fusable(*l.rq, *l.rk));
         }
+        // The backend's walk over the nodes finds the four-node launch from rope(q) either way
+        // (the eighth session's fix asked for a fusable pair first, so a layer whose rope(k)
+        // sat on q's product ran rope, rope and the store pair as three launches).
+        const std::vector<Tensor *> &nodes = l.g.nodes();
+        const size_t at_rq = static_cast<size_t>(std::find(nodes.begin(), nodes.end(), l.rq) - nodes.begin());
+        const size_t at_vs = static_cast<size_t>(std::find(nodes.begin(), nodes.end(), l.vs) - nodes.begin());
+        REQUIRE(at_vs < nodes.size());
+        CHECK(cuda::rope_store_span(nodes, at_rq) == at_vs + 1 - at_rq);
         // Forced: k's result read by the caller too (so written) over q's product.
         l.rk->data = l.rq->src[0]->data;
         l.rk->flags |= kFlagOutput;

@@ -343,19 +343,23 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
     const int64_t ldd = static_cast<int64_t>(add.nb[1] / sizeof(float));
     // The memory planner may give the add's result the bytes of an input whose last reader
     // is this pair: x (the GEMM's copy of the residual, or the F16 kernel's stores, must not
-    // overwrite it before it is read), or the residual at another offset than its own.
+    // overwrite it before it is read: both convert it first then), or the residual at another
+    // offset than its own.
     if (r->data != add.data && bytes_overlap(add, *r)) return 0;
     const bool x_clear = !bytes_overlap(add, x);
     switch (product_path(w.type, K, static_cast<int64_t>(w.nb[1]), M)) {
     case ProductPath::gemm: {
         if (!ctx.fuses(Context::kFuseGemmResidual) || r->ne[1] != M || (w.layout != 0 && w.layout != kLayoutPlanar))
             return 0;
-        if (!x_clear || !add.is_contiguous()) return 0;
+        if (!add.is_contiguous()) return 0;
+        // x converted first: the residual copy below may then land on x's floats (the
+        // planner puts wo's sum on the attention output it reads, in every llama layer).
+        const void *xin = gemm_input(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
         if (r->data != add.data)
             CV_CUDA(cudaMemcpy2DAsync(dst, add.nb[1], r->data, r->nb[1], static_cast<size_t>(N) * sizeof(float),
                                       static_cast<size_t>(M), cudaMemcpyDeviceToDevice, ctx.stream));
-        gemm(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xp, static_cast<int64_t>(x.nb[1]), M, dst, ldd,
-             w.layout == kLayoutPlanar, true);
+        gemm_converted(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, xin, M, dst, ldd,
+                       w.layout == kLayoutPlanar, true);
         break;
     }
     case ProductPath::matvec_h: {

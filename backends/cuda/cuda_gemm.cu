@@ -59,13 +59,23 @@ constexpr int64_t kMaxScratchElements = int64_t(64) << 20; // 128 MiB of F16 wei
 
 } // namespace
 
+const void *gemm_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M) {
+    const ActOut kind = w == DType::F32 ? ActOut::f32 : w == DType::BF16 ? ActOut::bf16 : ActOut::f16;
+    return converted_activations(ctx, w, x, x_nb1, K, M, K, kind);
+}
+
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
           int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate) {
+    gemm_converted(ctx, w, W, w_nb1, N, K, gemm_input(ctx, w, x, x_nb1, K, M), M, dst, ldd, planar, accumulate);
+}
+
+void gemm_converted(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *xin,
+                    int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate) {
     const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f; // beta: dst += the product
     const int n = static_cast<int>(N), m = static_cast<int>(M), k = static_cast<int>(K);
     if (w == DType::F32) {
         if (w_nb1 % 4 != 0) fail(Status::internal, "cuda gemm: misaligned f32 weight rows");
-        const auto *xf = static_cast<const float *>(converted_activations(ctx, w, x, x_nb1, K, M, K, ActOut::f32));
+        const auto *xf = static_cast<const float *>(xin);
         CV_CUBLAS(cublasSgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, reinterpret_cast<const float *>(W),
                               static_cast<int>(w_nb1 / 4), xf, k, &zero, dst, static_cast<int>(ldd)));
         return;
@@ -74,13 +84,13 @@ void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int
         if (w_nb1 % 2 != 0) fail(Status::internal, "cuda gemm: misaligned weight rows");
         const bool bf = w == DType::BF16;
         const cudaDataType_t dt = bf ? CUDA_R_16BF : CUDA_R_16F;
-        const void *xh = converted_activations(ctx, w, x, x_nb1, K, M, K, bf ? ActOut::bf16 : ActOut::f16);
+        const void *xh = xin;
         CV_CUBLAS(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, W, dt, static_cast<int>(w_nb1 / 2),
                                xh, dt, k, &zero, dst, CUDA_R_32F, static_cast<int>(ldd), CUBLAS_COMPUTE_32F,
                                CUBLAS_GEMM_DEFAULT));
         return;
     }
-    const void *xh = converted_activations(ctx, w, x, x_nb1, K, M, K, ActOut::f16);
+    const void *xh = xin;
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(N, kMaxScratchElements / K));
     __half *wh = static_cast<__half *>(ctx.scratch(kScratchWeights, 2 * K * chunk));
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {

@@ -142,5 +142,12 @@ void matvec(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, i
 // is added to what dst holds (cuBLAS's beta = 1: a residual add in the GEMM's epilogue).
 void gemm(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const uint8_t *x,
           int64_t x_nb1, int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate = false);
+// gemm() in two steps, for a caller that writes dst over x's floats in between (the residual
+// copy of a GEMM that adds it): gemm_input converts x as gemm() reads it (made now unless the
+// conversion scratch holds it), gemm_converted multiplies that conversion (it stays put when
+// other scratch slots grow, which would make gemm() convert x again).
+const void *gemm_input(Context &ctx, DType w, const uint8_t *x, int64_t x_nb1, int64_t K, int64_t M);
+void gemm_converted(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const void *xin,
+                    int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate);
 
 } // namespace corvid::cuda

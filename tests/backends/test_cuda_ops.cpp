@@ -977,16 +977,22 @@ TEST_CASE("cuda: swiglu / geglu converted straight into the next product's input
 // algorithm with beta = 1, so against the ops one by one the bound is the GEMM's.
 TEST_CASE("cuda: prompt products adding a residual in the GEMM") {
     REQUIRE_GPU();
+    // x_made: x is a node's result (the attention output before wo), so the planner may give
+    // the sum x's bytes once the product has read them: the fused launch converts x before it
+    // copies the residual there.
     struct C {
         int64_t K, N, M;
         DType w;
-        bool residual_first;
+        bool residual_first, x_made;
     };
-    const C cases[] = {{256, 96, 20, DType::F16, true}, {512, 64, 33, DType::Q4_0, false}, {256, 40, 17, DType::Q4_K, true},
-                       {96, 50, 12, DType::BF16, true}, {64, 30, 9, DType::F32, false}};
+    const C cases[] = {{256, 96, 20, DType::F16, true, false},  {512, 64, 33, DType::Q4_0, false, false},
+                       {256, 40, 17, DType::Q4_K, true, false}, {96, 50, 12, DType::BF16, true, false},
+                       {64, 30, 9, DType::F32, false, false},   {256, 256, 20, DType::F16, true, true},
+                       {512, 512, 33, DType::Q4_0, false, true}};
     for (const C &cs : cases) {
         CAPTURE(dtype_name(cs.w));
         CAPTURE(cs.M);
+        CAPTURE(cs.x_made);
         std::mt19937 rng(41 + static_cast<uint32_t>(cs.K + cs.M));
         Case c;
         Tensor *x = c.input(DType::F32, {cs.K, cs.M}, "x"), *r = c.input(DType::F32, {cs.N, cs.M}, "r");
@@ -994,7 +1000,7 @@ TEST_CASE("cuda: prompt products adding a residual in the GEMM") {
         c.set_f32(r, randn(static_cast<size_t>(cs.N * cs.M), rng, 4.0f));
         Tensor *w = c.leaf(cs.w, {cs.K, cs.N}, "w");
         fill_weights(c, w, rng);
-        Tensor *mm = c.g.mul_mat(w, x);
+        Tensor *mm = c.g.mul_mat(w, cs.x_made ? c.g.scale(x, 1.0f) : x);
         Tensor *y = cs.residual_first ? c.g.add(r, mm) : c.g.add(mm, r);
         IsaGuard isa;
         const auto ref = c.run(cpu_ref(), {y});

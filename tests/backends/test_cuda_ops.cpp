@@ -752,12 +752,12 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
 // as one launch (a stage's rows straddling two matrices), the residual product, the GLU pair
 // writing the down product's 8-bit input, and the down product at a row length whose
 // every plane the kernel can copy (F = 6144) and at one whose Q6_K scales it cannot
-// (F = 5504: 43 super-blocks, the stream kernel takes over).
+// (F = 2816: 11 super-blocks, 22 bytes of scales a row; the stream kernel takes over).
 TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
     REQUIRE_GPU();
     for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
-        for (int64_t F : {6144, 5504}) {
-            if (traits(type).block_size == 32 && F == 5504) continue; // the same path as 6144 there
+        for (int64_t F : {6144, 2816}) {
+            if (traits(type).block_size == 32 && F == 2816) continue; // the same path as 6144 there
             const std::string type_name = dtype_name(type);
             CAPTURE(type_name);
             CAPTURE(F);
@@ -784,7 +784,7 @@ TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
             const uint64_t before = cuda_bulk_matvec_launches();
             const auto bulk = c.run(gpu_bulk(), outs);
             // q/k/v, the residual product, the GLU pair, and the down product where it can.
-            const bool down_too = !(type == DType::Q6_K && F == 5504);
+            const bool down_too = !(type == DType::Q6_K && F == 2816);
             if (cuda_device_description(0).find("(sm_8") == std::string::npos) // the kernel needs sm_90
                 CHECK(cuda_bulk_matvec_launches() - before == (down_too ? 4u : 3u));
             const char *names[] = {"q", "k", "v", "residual", "glu", "down + residual"};

@@ -307,18 +307,22 @@ void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, con
 // stretch of memory. Why: a decode step is a chain of small kernels, and each boundary
 // drains the memory pipe; with the early trigger (grid_dependency_wait, a build option) the
 // next product's blocks take an SM while the previous kernels still run, and its producer fills
-// its whole ring (up to ~80 KiB an SM, ~10 MB over an H100) before its grid-dependency wait,
+// its whole ring (up to 96 KiB an SM, ~10 MB over an H100) before its grid-dependency wait,
 // where the stream kernel could hold only a chunk a warp in registers. One block an SM, so
 // that the next product's block fits beside it. Not yet run on a GPU (2026-12-07: no device
 // time was left); the test `cuda: bulk matvec against the stream kernel ...` checks it there.
 // Stage k of a block holds its jobs j0 + k jps ...; its slot is consumed by the warp
 // (k jps + slot) % 8, which waits on the stage's `full` barrier (the bytes) and, once done
 // with its slots of the stage, arrives on its `empty` barrier, which the producer waits on
-// before it reuses the stage. Each lane sums its units u = lane, lane + 32, ... in order, as
+// before it reuses the stage. The ring holds a multiple of 8 jobs (S jps % 8 == 0), so a
+// stage's slot goes to the same warp in every round, which takes the rounds in order: a wait
+// names a phase by its parity only, and a warp waiting for round n + 1 while round n had not
+// landed would pass at once. Each lane sums its units u = lane, lane + 32, ... in order, as
 // the stream kernel does, so the two give the same bits.
 constexpr int kBulkComputeWarps = 8, kBulkThreads = 32 * (kBulkComputeWarps + 1);
 constexpr int kBulkMaxStages = 8;
-constexpr size_t kBulkRingBytes = 80 << 10;
+// Two blocks of the longest 7B rows (activations ~14 KiB each) still fit an SM's 228 KiB.
+constexpr size_t kBulkRingBytes = 96 << 10;
 std::atomic<uint64_t> bulk_launches{0}; // cuda_bulk_matvec_launches()
 
 // The stage layout of a launch (host-made): jps jobs a stage, S stages, each job's rows one
@@ -454,7 +458,9 @@ template <DType T> BulkPlan bulk_plan(const Parts &p, int n_parts, int K, int R)
     const int job_bytes = R * plan.row_bytes;
     plan.jps = 1;
     while (plan.jps < 16 && 2 * plan.jps * job_bytes <= (16 << 10)) plan.jps *= 2;
+    // The most stages that fit, holding a multiple of 8 jobs (see the kernel).
     plan.stages = std::min<int>(kBulkMaxStages, static_cast<int>(kBulkRingBytes / (static_cast<size_t>(plan.jps) * job_bytes)));
+    while (plan.stages >= 2 && plan.stages * plan.jps % kBulkComputeWarps != 0) --plan.stages;
     if (plan.stages < 2) return BulkPlan{};
     return plan;
 }

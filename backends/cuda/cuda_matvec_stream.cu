@@ -6,6 +6,7 @@
 #include "cuda/cuda_matvec_q8.cuh"
 #include "cuda/cuda_async.cuh"
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_bulk_plan.h"
 
 #include <algorithm>
 #include <atomic>
@@ -319,20 +320,10 @@ void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, con
 // names a phase by its parity only, and a warp waiting for round n + 1 while round n had not
 // landed would pass at once. Each lane sums its units u = lane, lane + 32, ... in order, as
 // the stream kernel does, so the two give the same bits.
-constexpr int kBulkComputeWarps = 8, kBulkThreads = 32 * (kBulkComputeWarps + 1);
-constexpr int kBulkMaxStages = 8;
-// Two blocks of the longest 7B rows (activations ~14 KiB each) still fit an SM's 228 KiB.
-constexpr size_t kBulkRingBytes = 96 << 10;
+// The plan of a launch (jobs a stage, stages, where each plane lies): cuda_bulk_plan.h.
+constexpr int kBulkThreads = 32 * (kBulkComputeWarps + 1);
+static_assert(kBulkPlanes == kMaxPlanes, "a plan's planes are the planar layout's");
 std::atomic<uint64_t> bulk_launches{0}; // cuda_bulk_matvec_launches()
-
-// The stage layout of a launch (host-made): jps jobs a stage, S stages, each job's rows one
-// after the other, each row's planes one after the other (plane p at plane_at[p]).
-struct BulkPlan {
-    int jps, stages;
-    int row_bytes;               // one row, all planes (each a multiple of 16 bytes)
-    int plane_at[kMaxPlanes];    // byte offset of plane p within a row's bytes
-    int plane_bytes[kMaxPlanes]; // its length (0 past the type's planes)
-};
 // Shared memory of a bulk launch: the barriers, the activations, the ring.
 constexpr size_t kBulkBarrierBytes = 2 * kBulkMaxStages * sizeof(uint64_t);
 __host__ __device__ inline size_t bulk_act_bytes(int units, bool sums) {
@@ -440,37 +431,12 @@ __global__ void __launch_bounds__(kBulkThreads, 1)
     }
 }
 
-// The plan of a bulk launch of type T over rows of K elements (R of them a job), or
-// stages == 0 where the kernel cannot take it: a plane's run of a row not a multiple of 16
-// bytes or not 16-byte aligned (Q6_K's scales at K = 11008), or rows too long for 2 stages.
-template <DType T> BulkPlan bulk_plan(const Parts &p, int n_parts, int K, int R) {
-    constexpr PlanarFormat f = planar_format(T);
-    BulkPlan plan{};
-    const int64_t bpr = K / QTraits<T>::qk;
-    for (int pl = 0; pl < f.n_planes; ++pl) {
-        plan.plane_at[pl] = plan.row_bytes;
-        plan.plane_bytes[pl] = static_cast<int>(bpr * f.bytes[pl]);
-        plan.row_bytes += plan.plane_bytes[pl];
-        if (plan.plane_bytes[pl] % 16 != 0) return BulkPlan{};
-        for (int s = 0; s < n_parts; ++s)
-            if ((reinterpret_cast<uintptr_t>(p.W[s]) + plane_offset(T, pl, p.N[s] * bpr)) % 16 != 0) return BulkPlan{};
-    }
-    const int job_bytes = R * plan.row_bytes;
-    plan.jps = 1;
-    while (plan.jps < 16 && 2 * plan.jps * job_bytes <= (16 << 10)) plan.jps *= 2;
-    // The most stages that fit, holding a multiple of 8 jobs (see the kernel).
-    plan.stages = std::min<int>(kBulkMaxStages, static_cast<int>(kBulkRingBytes / (static_cast<size_t>(plan.jps) * job_bytes)));
-    while (plan.stages >= 2 && plan.stages * plan.jps % kBulkComputeWarps != 0) --plan.stages;
-    if (plan.stages < 2) return BulkPlan{};
-    return plan;
-}
-
 // One block an SM at most, each a contiguous run of jobs; false where the kernel cannot take
 // the launch (the caller then takes the stream kernel).
 template <DType T, bool GLU>
 bool launch_bulk_kernel(Context &ctx, const Parts &p, int n_parts, unsigned jobs, int k, const int8_t *q,
                         const float *d, const int *sq, int glu) {
-    const BulkPlan plan = bulk_plan<T>(p, n_parts, k, GLU ? 2 : 1);
+    const BulkPlan plan = bulk_plan(T, k, GLU ? 2 : 1, p.W, p.N, n_parts);
     if (plan.stages == 0) return false;
     auto *kernel = matvec_bulk_kernel<T, GLU>;
     const size_t ring = static_cast<size_t>(plan.stages) * plan.jps * (GLU ? 2 : 1) * plan.row_bytes;
@@ -507,6 +473,31 @@ template void launch_stream<DType::Q4_K>(Context &, Parts, int, int, const int8_
 template void launch_stream<DType::Q6_K>(Context &, Parts, int, int, const int8_t *, const float *, const int *, int);
 
 } // namespace q8kernels
+
+BulkPlan bulk_plan(DType t, int64_t K, int R, const uint8_t *const *W, const int *N, int n_parts) {
+    const PlanarFormat f = planar_format(t);
+    const int64_t qk = traits(t).block_size;
+    if (f.n_planes == 0 || K <= 0 || K % qk != 0) return BulkPlan{};
+    BulkPlan plan{};
+    const int64_t bpr = K / qk;
+    for (int pl = 0; pl < f.n_planes; ++pl) {
+        plan.plane_at[pl] = plan.row_bytes;
+        plan.plane_bytes[pl] = static_cast<int>(bpr * f.bytes[pl]);
+        plan.row_bytes += plan.plane_bytes[pl];
+        if (plan.plane_bytes[pl] % 16 != 0) return BulkPlan{};
+        for (int s = 0; s < n_parts; ++s)
+            if ((reinterpret_cast<uintptr_t>(W[s]) + plane_offset(t, pl, N[s] * bpr)) % 16 != 0) return BulkPlan{};
+    }
+    const int job_bytes = R * plan.row_bytes;
+    plan.jps = 1;
+    while (plan.jps < 16 && 2 * plan.jps * job_bytes <= (16 << 10)) plan.jps *= 2;
+    // The most stages that fit, holding a multiple of 8 jobs (see the kernel).
+    plan.stages = std::min<int>(kBulkMaxStages, static_cast<int>(kBulkRingBytes / (static_cast<size_t>(plan.jps) * job_bytes)));
+    while (plan.stages >= 2 && plan.stages * plan.jps % kBulkComputeWarps != 0) --plan.stages;
+    if (plan.stages < 2) return BulkPlan{};
+    return plan;
+}
+
 } // namespace corvid::cuda
 
 namespace corvid {

@@ -136,13 +136,14 @@ __device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int
         r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
     }
 }
-// The column's activations into shared memory (layout above), by the whole block (kStreamThreads), which then
-// meets at a barrier.
+// The column's activations into shared memory (layout above), by the whole block (Threads
+// threads), which then meets at a barrier.
+template <int Threads = kStreamThreads>
 __device__ __forceinline__ void stage_activations(int4 *s_q, float *s_d, int *s_sum, const int8_t *q, const float *dq,
                                                   const int *sq, int units) {
-    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kStreamThreads)
+    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += Threads)
         s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
-    for (int i = static_cast<int>(threadIdx.x); i < units; i += kStreamThreads) {
+    for (int i = static_cast<int>(threadIdx.x); i < units; i += Threads) {
         s_d[i] = dq[i];
         if (sq) s_sum[i] = sq[i];
     }
@@ -380,13 +381,7 @@ __global__ void __launch_bounds__(kBulkThreads, 1)
         for (int k = 0; k < min(S, n_stages); ++k) issue(k); // the weights first: no kernel writes them
     grid_dependency_wait();
     allow_dependents();
-    for (int i = static_cast<int>(threadIdx.x); i < 2 * units; i += kBulkThreads)
-        s_q[act_half(i / 2, i & 1)] = reinterpret_cast<const int4 *>(q)[i];
-    for (int i = static_cast<int>(threadIdx.x); i < units; i += kBulkThreads) {
-        s_d[i] = dq[i];
-        if (sq) s_sum[i] = sq[i];
-    }
-    __syncthreads();
+    stage_activations<kBulkThreads>(s_q, s_d, s_sum, q, dq, sq, units);
     if (producer) {
         for (int k = S; k < n_stages; ++k) {
             mbar_wait(empty + k % S, (k / S - 1) & 1); // the stage's previous jobs are done

@@ -32,9 +32,9 @@ bool rope_pair_fusable(const Tensor &a, const Tensor &b);
 // stores fusable as a pair, neither reading what the launch writes): all four in one launch.
 bool rope_store_fusable(const Tensor &a, const Tensor &b, const Tensor &ks, const Tensor &vs);
 // How many nodes from nodes[i] one rope + K/V store launch takes (rope of q, rope of k, the K
-// store, the V store and the views between them), or 0 where it may not. A pair that may not
-// be one launch alone may still be one with its stores (rope_store_fusable), so this does not
-// ask rope_pair_fusable first.
-size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i);
+// store, the V store and the views between them; the V store is the last), or 0 where it may
+// not; *ks (when given) is the K store's index. A pair that may not be one launch alone may
+// still be one with its stores (rope_store_fusable), so this does not ask rope_pair_fusable.
+size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i, size_t *ks = nullptr);
 
 } // namespace corvid::cuda

@@ -379,10 +379,11 @@ size_t product_into_residual(Context &ctx, const std::vector<Tensor *> &nodes, s
 
 } // namespace
 
-size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i) {
+size_t rope_store_span(const std::vector<Tensor *> &nodes, size_t i, size_t *ks_at) {
     if (i + 1 >= nodes.size() || nodes[i]->op != Op::rope || nodes[i + 1]->op != Op::rope) return 0;
     const size_t ks = next_non_view(nodes, i + 2), vs = ks < nodes.size() ? next_non_view(nodes, ks + 1) : ks;
     if (vs >= nodes.size() || !rope_store_fusable(*nodes[i], *nodes[i + 1], *nodes[ks], *nodes[vs])) return 0;
+    if (ks_at) *ks_at = ks;
     return vs + 1 - i;
 }
 
@@ -393,8 +394,9 @@ size_t run_fused(Context &ctx, const std::vector<Tensor *> &nodes, size_t i) {
         return 2;
     }
     if (ctx.fuses(Context::kFuseRopeStore)) {
-        if (const size_t n = rope_store_span(nodes, i)) {
-            const size_t ks = next_non_view(nodes, i + 2), vs = next_non_view(nodes, ks + 1);
+        size_t ks = 0;
+        if (const size_t n = rope_store_span(nodes, i, &ks)) {
+            const size_t vs = i + n - 1;
             rope_store(ctx, t, *nodes[i + 1], *nodes[ks], *nodes[vs]);
             for (const size_t m : {i, i + 1, ks, vs}) ctx.written(nodes[m]->data, nodes[m]->n_bytes());
             return n;

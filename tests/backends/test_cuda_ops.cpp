@@ -801,7 +801,7 @@ TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
 TEST_CASE("cuda: decode attention writing the next product's 8-bit activations") {
     REQUIRE_GPU();
     std::mt19937 rng(16);
-    // 45 keys: two chunks; 20: one (merged by its own block, or unfused by the merge kernel).
+    // 45 keys: two chunks; 20: one (a merge of one partial state, fused or by the merge kernel).
     for (int64_t NKV : {45, 20}) {
         for (int64_t D : {64, 128, 80}) { // 80: not whole 32-blocks per head, so no fusion
             for (int64_t T : {1, 3}) {

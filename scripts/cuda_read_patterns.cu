@@ -22,13 +22,17 @@
 //   pdl-tmaS/C tmaS/C, 1 block an SM, the first S stages issued before the wait
 //
 // Build and run on the device machine:
-//   nvcc -O3 -arch=sm_90 -std=c++17 -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
+//   nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
+#include "cuda/cuda_async.cuh" // the bulk copies and barriers, as the backend issues them
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+
+using namespace corvid::cuda;
 
 #define CK(x)                                                                                                          \
     do {                                                                                                               \
@@ -102,31 +106,6 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p,
         row = nr, c = nc;
     }
     sink(acc);
-}
-
-__device__ __forceinline__ unsigned smem_addr(const void *p) {
-    return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, unsigned bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void bulk_copy(void *dst, const void *src, unsigned bytes, uint64_t *bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                     smem_addr(dst)),
-                 "l"(src), "r"(bytes), "r"(smem_addr(bar))
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
-    unsigned done = 0;
-    while (!done)
-        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(done)
-                     : "r"(smem_addr(bar)), "r"(parity)
-                     : "memory");
 }
 
 // Each block streams its slice [begin, end) of the product in pieces of `piece` bytes

@@ -397,9 +397,8 @@ __global__ void __launch_bounds__(kBulkThreads, 1)
             mine = true;
             const int job = j0 + k * jps + slot;
             if (job >= j1) continue;
-            StreamRows<T, R> r;
-            stream_rows<T, R, GLU>(p, job, jobs, bpr, r);
-            PlanarRow<T> sr[R];
+            const int part = GLU ? 0 : part_of_job(p, job); // (a GLU's rows are its jobs)
+            PlanarRow<T> sr[R]; // the job's rows in the stage
             float acc[R];
 #pragma unroll
             for (int i = 0; i < R; ++i) {
@@ -415,7 +414,7 @@ __global__ void __launch_bounds__(kBulkThreads, 1)
                 for (int i = 0; i < R; ++i)
                     acc[i] += unit_dot<T>(decode_unit<T>(load_raw<T>(sr[i], u), u), a.a, s_d[u], sq ? s_sum + u : nullptr);
             }
-            store_row<GLU>(p, act, acc, r.s[0], r.row[0], lane);
+            store_row<GLU>(p, act, acc, part, job - static_cast<int>(p.first_block[part]), lane);
             // (Part 0 is the only part when out.q is set, so jobs are its rows.)
             if (p.out.q) quantize_finished_groups_warp(p, job, 1, job + 1, lane);
         }

@@ -20,6 +20,15 @@
 // loads overlap this one's tail when both fit on an SM:
 //   pdl-rows4  rowsU with U = 4, 2 blocks an SM (so that two kernels fit), first chunk early
 //   pdl-tmaS/C tmaS/C, 1 block an SM, the first S stages issued before the wait
+// and as one persistent launch for the whole step (what a decode megakernel would read):
+// B blocks an SM walk each product as rowsU does, a grid-wide barrier after each product
+// (plus E more, standing for the small phases between products: norm, rope, attention),
+// since a real step's next product needs the activations the last one wrote:
+//   pers-B/U/E      the first chunk of the next product loaded after the barrier
+//   pers-B/U/E+a    loaded before it (weights never depend on the barrier, only the
+//                   activations do), so loads stay in flight through it
+//   pers-B/U/E+aL   and also each warp's first rows of the next product prefetched into L2
+//                   (cp.async.bulk.prefetch.L2) before the barriers, no registers held
 //
 // Build and run on the device machine:
 //   nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
@@ -180,6 +189,99 @@ __global__ void __launch_bounds__(256, 2) wtma_kernel(const uint8_t *p, int rows
     sink(acc);
 }
 
+// ---- one persistent launch a step ----
+__device__ unsigned g_bar_count, g_bar_gen;
+
+// Every block of the grid meets here (the grid must be co-resident: B blocks an SM at most
+// what fits). Thread 0 arrives; the last to arrive resets the count and opens the next
+// generation.
+__device__ __forceinline__ void grid_barrier() {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        volatile unsigned *gen = &g_bar_gen;
+        const unsigned g = *gen;
+        __threadfence();
+        if (atomicAdd(&g_bar_count, 1) == gridDim.x - 1) {
+            atomicExch(&g_bar_count, 0);
+            __threadfence();
+            atomicAdd(&g_bar_gen, 1);
+        } else {
+            while (*gen == g) {
+            }
+        }
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+struct Phase {
+    const uint8_t *p;
+    int rows, row_bytes;
+};
+
+__device__ __forceinline__ void prefetch_l2(const void *p, unsigned bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+
+// mode 0: next product's first chunk after the barriers; 1: before them; 2: 1 and the warp's
+// first `l2_rows` rows of the next product prefetched into L2 before them.
+template <int U, int MIN_BLOCKS>
+__global__ void __launch_bounds__(256, MIN_BLOCKS)
+    persistent_kernel(const Phase *phases, int n, int extra_bars, int mode, int l2_rows) {
+    const int lane = threadIdx.x & 31;
+    const int W = gridDim.x * 8, first = blockIdx.x * 8 + threadIdx.x / 32;
+    const int chunk = 32 * 16 * U;
+    unsigned acc = 0;
+    uint4 cur[U], nxt[U];
+    auto load = [&](uint4 *dst, const Phase &ph, int r, int ch) {
+#pragma unroll
+        for (int j = 0; j < U; ++j) {
+            const int off = ch * chunk + (j * 32 + lane) * 16;
+            if (off < ph.row_bytes)
+                dst[j] = __ldcs(reinterpret_cast<const uint4 *>(ph.p + static_cast<size_t>(r) * ph.row_bytes + off));
+            else
+                dst[j] = make_uint4(0, 0, 0, 0);
+        }
+    };
+    bool have = false; // cur holds (row first, chunk 0) of phase f
+    for (int f = 0; f < n; ++f) {
+        const Phase ph = phases[f];
+        const int chunks = (ph.row_bytes + chunk - 1) / chunk;
+        int row = first, c = 0;
+        if (row < ph.rows && !have) load(cur, ph, row, 0);
+        have = false;
+        const bool next_phase = f + 1 < n;
+        const Phase nph = next_phase ? phases[f + 1] : ph;
+        while (row < ph.rows) {
+            int nr = row, nc = c + 1;
+            if (nc == chunks) nc = 0, nr += W;
+            const bool more = nr < ph.rows;
+            if (more) {
+                load(nxt, ph, nr, nc);
+            } else if (mode >= 1 && next_phase && first < nph.rows) {
+                load(nxt, nph, first, 0); // the weights do not depend on the barrier
+                have = true;
+                if (mode == 2 && lane == 0)
+                    for (int i = 0; i < l2_rows; ++i) {
+                        const int r2 = first + i * W;
+                        if (r2 < nph.rows) prefetch_l2(nph.p + static_cast<size_t>(r2) * nph.row_bytes, nph.row_bytes);
+                    }
+            }
+#pragma unroll
+            for (int j = 0; j < U; ++j) acc ^= xor4(cur[j]);
+            if (!more) break;
+#pragma unroll
+            for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+            row = nr, c = nc;
+        }
+        if (have)
+#pragma unroll
+            for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+        for (int b = 0; b <= extra_bars; ++b) grid_barrier();
+    }
+    sink(acc);
+}
+
 struct Product {
     size_t bytes;
     int row_bytes;
@@ -299,6 +401,48 @@ int main(int argc, char **argv) {
         time_steps(name, [&](const uint8_t *p, const Product &pr) {
             launch_pdl(tma_kernel, sms, 128 + S * piece, p, pr.bytes, S, piece, true);
         });
+    }
+
+    // One persistent launch a step: phases laid out as the step's products.
+    {
+        std::vector<Phase> host;
+        size_t off = 0;
+        for (int l = 0; l < layers; ++l)
+            for (const Product &pr : layer) {
+                host.push_back({buf + off, static_cast<int>(pr.bytes / pr.row_bytes), pr.row_bytes});
+                off += pr.bytes;
+            }
+        Phase *dev_phases = nullptr;
+        CK(cudaMalloc(&dev_phases, host.size() * sizeof(Phase)));
+        CK(cudaMemcpy(dev_phases, host.data(), host.size() * sizeof(Phase), cudaMemcpyHostToDevice));
+        const int n = static_cast<int>(host.size());
+        struct Form {
+            int blocks, units, extra, mode, l2_rows;
+        };
+        const Form forms[] = {{2, 4, 0, 0, 0}, {2, 4, 0, 1, 0}, {2, 4, 0, 2, 2}, {2, 4, 2, 0, 0}, {2, 4, 2, 1, 0},
+                              {2, 4, 2, 2, 2}, {2, 4, 2, 2, 4}, {4, 2, 2, 1, 0}, {4, 2, 2, 2, 2}, {1, 4, 2, 2, 4}};
+        for (const Form &f : forms) {
+            char name[40];
+            std::snprintf(name, sizeof name, "pers-%d/%d/%d%s", f.blocks, f.units, f.extra,
+                          f.mode == 0 ? "" : f.mode == 1 ? "+a" : f.l2_rows == 2 ? "+aL2" : "+aL4");
+            int fit = 0; // a grid that is not co-resident would never pass its first barrier
+            if (f.units == 4)
+                CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, persistent_kernel<4, 2>, 256, 0));
+            else
+                CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, persistent_kernel<2, 4>, 256, 0));
+            if (fit < f.blocks) {
+                std::printf("%-12s skipped: %d blocks an SM fit\n", name, fit);
+                continue;
+            }
+            time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
+                if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
+                if (f.units == 4)
+                    persistent_kernel<4, 2><<<sms * f.blocks, 256>>>(dev_phases, n, f.extra, f.mode, f.l2_rows);
+                else
+                    persistent_kernel<2, 4><<<sms * f.blocks, 256>>>(dev_phases, n, f.extra, f.mode, f.l2_rows);
+            });
+        }
+        CK(cudaFree(dev_phases));
     }
     CK(cudaFree(buf));
     return 0;

@@ -26,6 +26,8 @@
 #                      results.md; a SPEC is space-separated VAR=VALUE settings and optionally
 #                      bin=DIR (the corvid program of build-as=DIR), e.g.
 #                      "tgs=|bin=build-early|CORVID_CUDA_BULK=1"
+#     patterns         scripts/cuda_read_patterns.cu: how fast the 7B Q4_0 step's weights can be read,
+#                      by access pattern and launch form (to results.md)
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)
@@ -80,7 +82,8 @@ for step in "$@"; do
         echo "$step: ok"
         ;;
     test)
-        (cd $B && ctest -j8 --output-on-failure -R "cuda|e2e|end-to-end" >"$OUT/ctest.log" 2>&1) || true
+        # (a time limit per entry: a kernel that never finishes costs minutes, not the call)
+        (cd $B && ctest -j8 --timeout 180 --output-on-failure -R "cuda|e2e|end-to-end" >"$OUT/ctest.log" 2>&1) || true
         grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -20
         ;;
     e2e=*)
@@ -187,9 +190,14 @@ EOF
                     if [[ $tok == bin=* ]]; then bin=${tok#bin=}/tools/corvid; else settings+=("$tok"); fi
                 done
                 echo "### tgs round $round: $bin ${settings[*]}" >>"$OUT/results.md"
-                env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md"
+                timeout 240 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
+                    echo "(failed or timed out)" | tee -a "$OUT/results.md"
             done
         done
+        ;;
+    patterns)
+        nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu &&
+            { echo "### read patterns"; timeout 240 /tmp/read_patterns; } 2>&1 | tee -a "$OUT/results.md"
         ;;
     ncu=* | ncu-pp=*)
         spec=${step#*=}

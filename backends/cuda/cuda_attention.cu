@@ -309,6 +309,7 @@ void attention_prompt(Context &ctx, Tensor &dst) {
                 qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<float *>(qc));
         CV_LAUNCHED("q_convert_kernel");
         // S_h = K_hk^T Q_h, batched over the kv heads, once per head of a group.
+        flush_persistent(ctx); // (cuBLAS enqueues without launch())
         for (int g = 0; g < group; ++g)
             CV_CUBLAS(cublasGemmStridedBatchedEx(
                 ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, NKV, nt, D, &one, kb, dt, ldk, k_bs, qc + es * g * D, dt, H * D,
@@ -325,6 +326,7 @@ void attention_prompt(Context &ctx, Tensor &dst) {
         CV_LAUNCHED("attn_softmax_kernel");
         // O_h = V_hk P_h into dst[:, h, t0 + t].
         float *out = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + t0 * dst.nb[2]);
+        flush_persistent(ctx); // (cuBLAS enqueues without launch())
         for (int g = 0; g < group; ++g)
             CV_CUBLAS(cublasGemmStridedBatchedEx(
                 ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, D, nt, NKV, &one, vb, dt, ldv, v_bs,

@@ -4,6 +4,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_persistent.h"
 #include "cuda/cuda_planar.cuh"
 #include "cuda/cuda_trace.h"
 
@@ -28,6 +29,7 @@ void *Context::scratch(ScratchSlot slot, size_t bytes) {
 
 void Context::grow_scratch(ScratchSlot slot, size_t bytes) {
     if (scratch_bytes_[slot] >= bytes) return;
+    flush_persistent(*this); // its steps may read the old buffer
     if (scratch_ptr_[slot]) CV_CUDA(cudaFreeAsync(scratch_ptr_[slot], stream));
     scratch_ptr_[slot] = nullptr;
     scratch_bytes_[slot] = 0;
@@ -79,6 +81,7 @@ public:
         }
         const char *mv = std::getenv("CORVID_CUDA_MATVEC");
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
+        persist_setup(ctx_);
         const char *bulk = std::getenv("CORVID_CUDA_BULK");
         ctx_.matvec_bulk = p.major >= 9 && bulk && std::strcmp(bulk, "1") == 0;
         const char *fl = std::getenv("CORVID_CUDA_FLASH");
@@ -111,8 +114,10 @@ public:
         // Nothing here may throw: errors are ignored while tearing down.
         cudaSetDevice(ctx_.device);
         if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
+        ctx_.pending = 0;
         ctx_.release_scratch();
         if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
+        persist_release(ctx_);
         for (int i = 0; i < 2; ++i) {
             if (staging_[i]) cudaFreeHost(staging_[i]);
             if (staged_[i]) cudaEventDestroy(staged_[i]);
@@ -240,6 +245,7 @@ public:
 
     void download(void *dst, const void *src, size_t bytes) override {
         bind();
+        flush_persistent(ctx_);
         CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
         wait_and_check();
     }
@@ -247,12 +253,14 @@ public:
     void copy(void *dst, const void *src, size_t bytes) override {
         bind();
         ctx_.written(dst, bytes);
+        flush_persistent(ctx_);
         CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
     }
 
     void fill(void *dst, int value, size_t bytes) override {
         bind();
         ctx_.written(dst, bytes);
+        flush_persistent(ctx_);
         CV_CUDA(cudaMemsetAsync(dst, value, bytes, ctx_.stream));
     }
 
@@ -291,6 +299,22 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.forget_derived(); // another graph: its memory may have been reused
+        // The persistent kernel takes a decode step's products and norms (not under the
+        // step trace, whose events would split every run).
+        ctx_.pending = 0;
+        ctx_.recording = ctx_.persist && !trace_ && decode_sized(nodes);
+        try {
+            walk(nodes);
+            flush_persistent(ctx_);
+        } catch (...) {
+            ctx_.pending = 0; // steps of a failed walk are never launched
+            ctx_.recording = false;
+            throw;
+        }
+        ctx_.recording = false;
+    }
+
+    void walk(const std::vector<Tensor *> &nodes) {
         if (trace_) trace_->begin(ctx_.stream);
         for (size_t i = 0; i < nodes.size();) {
             if (trace_ && nodes[i]->op != Op::view) trace_->mark(ctx_.stream, op_name(nodes[i]->op));

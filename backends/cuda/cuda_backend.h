@@ -31,4 +31,8 @@ std::string cuda_device_description(int device);
 // Thread-safe.
 uint64_t cuda_bulk_matvec_launches();
 
+// How many persistent-kernel launches (CORVID_CUDA_PERSIST=1) of this process ran more than
+// one step, so that a test can tell the steps ran in it. Thread-safe.
+uint64_t cuda_persistent_launches();
+
 } // namespace corvid

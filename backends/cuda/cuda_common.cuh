@@ -151,6 +151,18 @@ struct Context {
         if (overlaps(rope_angles.pos, rope_angles.n_pos * 4)) rope_angles.pos = nullptr;
     }
 
+    // The persistent decode kernel (cuda_persistent.cu; CORVID_CUDA_PERSIST=1, off by
+    // default). While `recording` (a decode step's compute), the products and norms it can run
+    // are kept as steps instead of launched, and run as one launch whose blocks meet at a grid
+    // barrier between steps, when anything else is enqueued (launch() and the other enqueue
+    // sites call flush_persistent()) or the step ends.
+    bool persist = false;
+    bool recording = false;
+    int persist_grid = 0;                      // its blocks, all of them resident at once
+    unsigned *grid_barrier = nullptr;          // device: arrivals, generation
+    struct PersistProgram *program = nullptr;  // host: the steps not yet launched
+    int pending = 0;                           // how many
+
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it
     // records the size it needs and throws ScratchGrowth; compute() then grows the buffer
     // and runs the nodes uncaptured.
@@ -182,6 +194,13 @@ constexpr bool kHPartsByDefault = true;
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
+// Launches the steps the persistent kernel has recorded (cuda_persistent.cu), if any, so
+// that what is enqueued next comes after them.
+void flush_persistent_steps(Context &ctx);
+inline void flush_persistent(Context &ctx) {
+    if (ctx.pending) flush_persistent_steps(ctx);
+}
+
 // Every kernel of the backend is launched here. With ctx.pdl the launch is a programmatic
 // dependent one: the kernel may be scheduled while the previous one in the stream is
 // still running (hiding the launch gap between the hundreds of small kernels of a decode
@@ -189,6 +208,7 @@ inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned
 // kernel wrote. Launch errors throw.
 template <typename... KArgs, typename... Args>
 void launch(Context &ctx, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Args &&...args) {
+    flush_persistent(ctx);
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = block;

@@ -105,6 +105,12 @@ Backend &gpu_bulk() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_BULK", "1");
     return *b;
 }
+// The persistent decode kernel (CORVID_CUDA_PERSIST=1): a decode step's products and norms
+// as steps of one launch (cuda_persistent.cu).
+Backend &gpu_persistent() {
+    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_PERSIST", "1");
+    return *b;
+}
 // One-column F16/BF16 products by the one-row kernel, one launch each (CORVID_CUDA_HPARTS=0;
 // the default takes the parts kernel and its fusions).
 Backend &gpu_h_rows() {
@@ -792,6 +798,55 @@ TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
                 CAPTURE(names[i]);
                 CHECK(bulk[i] == got[i]);
             }
+        }
+    }
+}
+
+// Two decode layers' products and norms (no attention: wo reads the norm's output, as q/k/v
+// do, so no conversion kernel splits the run) as steps of the persistent kernel, 12, so that a
+// full program (10 steps) is launched mid-graph and the rest after: the same bits as the
+// kernels one by one (the norm sums its squares in double over 256 threads instead of up to
+// 1024, an order that could move the float mean by a last bit only in a tie).
+TEST_CASE("cuda: persistent decode kernel against the launches") {
+    REQUIRE_GPU();
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+        const std::string type_name = dtype_name(type);
+        CAPTURE(type_name);
+        std::mt19937 rng(60 + static_cast<uint32_t>(type));
+        Case c;
+        const int64_t K = 4096, NQ = 4096, NKV = 1024, F = 11008;
+        Tensor *x = c.input(DType::F32, {K, 1}, "x");
+        c.set_f32(x, randn(static_cast<size_t>(K), rng));
+        Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
+        c.set_f32(gamma, randn(K, rng));
+        Tensor *wq = c.leaf(type, {K, NQ}, "wq"), *wk = c.leaf(type, {K, NKV}, "wk");
+        Tensor *wv = c.leaf(type, {K, NKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
+        Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
+        Tensor *wd = c.leaf(type, {F, K}, "wd");
+        for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+        std::vector<Tensor *> outs;
+        Tensor *cur = x;
+        for (int layer = 0; layer < 2; ++layer) {
+            Tensor *h = c.g.mul(c.g.rms_norm(cur, 1e-5f), gamma);
+            Tensor *q = c.g.mul_mat(wq, h), *k = c.g.mul_mat(wk, h), *v = c.g.mul_mat(wv, h);
+            Tensor *o = c.g.add(cur, c.g.mul_mat(wo, h)); // (wo reads h: no conversion kernel splits the run)
+            Tensor *o2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
+            Tensor *act = c.g.swiglu(c.g.mul_mat(wg, o2), c.g.mul_mat(wu, o2));
+            cur = c.g.add(c.g.mul_mat(wd, act), o);
+            for (Tensor *t : {q, k, v, o, cur}) outs.push_back(t);
+        }
+        const auto got = c.run(gpu(), outs);
+        const uint64_t before = cuda_persistent_launches();
+        const auto pers = c.run(gpu_persistent(), outs);
+        CHECK(cuda_persistent_launches() - before >= 2);
+        for (size_t i = 0; i < outs.size(); ++i) {
+            CAPTURE(i);
+            CHECK(pers[i] == got[i]);
+        }
+        const auto again = c.run(gpu_persistent(), outs); // the captured step replayed
+        for (size_t i = 0; i < outs.size(); ++i) {
+            CAPTURE(i);
+            CHECK(again[i] == got[i]);
         }
     }
 }

@@ -26,6 +26,7 @@
 #                      results.md; a SPEC is space-separated VAR=VALUE settings and optionally
 #                      bin=DIR (the corvid program of build-as=DIR), e.g.
 #                      "tgs=|bin=build-early|CORVID_CUDA_BULK=1"
+#     same=T:VAR=VALUE greedy text of /tmp/m/7b-T.gguf with and without VAR=VALUE, compared
 #     patterns         scripts/cuda_read_patterns.cu: how fast the 7B Q4_0 step's weights can be read,
 #                      by access pattern and launch form (to results.md)
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
@@ -190,10 +191,25 @@ EOF
                     if [[ $tok == bin=* ]]; then bin=${tok#bin=}/tools/corvid; else settings+=("$tok"); fi
                 done
                 echo "### tgs round $round: $bin ${settings[*]}" >>"$OUT/results.md"
-                timeout 240 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
+                timeout 120 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
                     echo "(failed or timed out)" | tee -a "$OUT/results.md"
             done
         done
+        ;;
+    same=*)
+        # Greedy text of /tmp/m/7b-T.gguf with and without a setting: a path that must give the
+        # same bits (e.g. same=Q4_0:CORVID_CUDA_PERSIST=1) gives the same 96 tokens.
+        spec=${step#same=}
+        t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
+        gen() { timeout 120 env CORVID_AB_DEFAULT=1 "$@" $CORVID run -m /tmp/m/7b-$t.gguf -p "Once upon a time" -n 96 \
+            --temp 0 --ignore-eos 2>/dev/null; }
+        gen >"$OUT/same-a.txt"
+        gen "${spec#*:}" >"$OUT/same-b.txt"
+        if cmp -s "$OUT/same-a.txt" "$OUT/same-b.txt" && [ -s "$OUT/same-a.txt" ]; then
+            echo "same $spec: identical greedy text"
+        else
+            echo "same $spec: DIFFERENT"; diff "$OUT/same-a.txt" "$OUT/same-b.txt" | head -5
+        fi | tee -a "$OUT/results.md"
         ;;
     patterns)
         nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu &&

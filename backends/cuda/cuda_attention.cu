@@ -16,22 +16,16 @@
 // rounded to F16 (as the reference rounds them), O = V P by batched GEMM written straight
 // into the result's [head_dim, n_head, n_tokens] layout. Tokens go in chunks so the score
 // scratch stays bounded.
+#include "cuda/cuda_attention_body.cuh"
 #include "cuda/cuda_ops.h"
+#include "cuda/cuda_persistent.h"
 
 #include <algorithm>
 
 namespace corvid::cuda {
 namespace {
 
-constexpr int kChunk = 32;    // keys per block (decode path)
-constexpr int kThreads = 128; // threads per block (decode path): 4 per key
-constexpr int kMaxHead = 256;
 constexpr int kPromptMinTokens = kPromptAttentionMinTokens;
-
-template <bool F16> __device__ __forceinline__ float kv_at(const uint8_t *row, int d) {
-    if constexpr (F16) return h2f(reinterpret_cast<const uint16_t *>(row)[d]);
-    else return reinterpret_cast<const float *>(row)[d];
-}
 
 __device__ float block_reduce(float v, float *sh, bool is_max) {
     const int lane = threadIdx.x & 31, w = threadIdx.x / 32;
@@ -48,188 +42,22 @@ __device__ float block_reduce(float v, float *sh, bool is_max) {
     return r;
 }
 
-struct AttnArgs : AttnOperands {
-    int D, H, NKV, group, chunks;
-    float scale;
-    bool vec;   // K rows can be read with 16-byte loads
-    bool vec_v; // V rows can be read as half2 (D even, 4-byte aligned rows)
-};
-
-// Where the merged result goes. q8 (may be null; D % 32 == 0): the output is also written as
-// Q8_0 blocks with their sums, as cuda_activations.cu's q8_0_kernel would from the stored
-// floats, for the product that reads it next (column t of K = H * D values).
-struct MergeOut {
-    float *out;
-    int8_t *q8;
-    float *d8;
-    int *s8;
-};
-
-// Merges the chunks of head h, token t (the whole block; a warp holds 32 consecutive
-// values). The partial states are read through L2 (__ldcg): in the split kernel other SMs
-// wrote them during this very launch.
-constexpr int kMergeStaged = 256; // chunks whose partial states merge_head stages in shared memory
-
-__device__ void merge_head(const float *part_acc, const float2 *part_ml, const MergeOut &mo, int D, int H, int chunks,
-                           int h, int t) {
-    const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
-    // Each chunk's (max, sum) read once, by one thread each, and its weight exp(max - M)
-    // computed once: every thread then reads them from shared memory (three passes of
-    // dependent L2 reads per thread were most of the merge's time in a decode step). More
-    // chunks than that (very long caches): read where they are.
-    __shared__ float2 s_ml[kMergeStaged];
-    __shared__ float s_w[kMergeStaged];
-    const bool staged = chunks <= kMergeStaged;
-    auto ml_at = [&](int c) { return staged ? s_ml[c] : __ldcg(&part_ml[base + c]); };
-    if (staged) {
-        for (int c = threadIdx.x; c < chunks; c += blockDim.x) s_ml[c] = __ldcg(&part_ml[base + c]);
-        __syncthreads();
-    }
-    float M = -INFINITY;
-    for (int c = 0; c < chunks; ++c) M = fmaxf(M, ml_at(c).x);
-    float L = 0.0f;
-    for (int c = 0; c < chunks; ++c) {
-        const float2 ml = ml_at(c);
-        if (ml.x != -INFINITY) L += ml.y * expf(ml.x - M);
-    }
-    if (staged) {
-        for (int c = threadIdx.x; c < chunks; c += blockDim.x) s_w[c] = s_ml[c].x != -INFINITY ? expf(s_ml[c].x - M) : 0.0f;
-        __syncthreads();
-    }
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
-    int8_t *q8 = mo.q8;
-    float *d8 = mo.d8;
-    int *s8 = mo.s8;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int c = 0; c < chunks; ++c) {
-            if (staged) {
-                if (s_ml[c].x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * s_w[c];
-            } else {
-                const float2 ml = __ldcg(&part_ml[base + c]);
-                if (ml.x != -INFINITY) acc += __ldcg(&part_acc[(base + c) * D + d]) * expf(ml.x - M);
-            }
-        }
-        const float v = acc * inv;
-        o[d] = v;
-        if (q8) {
-            const int64_t k = static_cast<int64_t>(h) * D + d, K = static_cast<int64_t>(H) * D;
-            const WarpQ8_0 b = warp_q8_0(v);
-            q8[t * K + k] = static_cast<int8_t>(b.q);
-            if ((threadIdx.x & 31) == 0) d8[t * (K / 32) + k / 32] = b.d16, s8[t * (K / 32) + k / 32] = b.sum;
-        }
-    }
-}
-
 __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, MergeOut mo, int D, int H, int chunks) {
     grid_dependency_wait();
     allow_dependents();
-    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y);
+    __shared__ AttnShared sh;
+    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y, threadIdx.x, sh, SliceSync{0});
 }
 
-// 4 threads per key (each a quarter of the head), 32 keys per block. counters (T * H zeroed
-// ints, or null for a separate merge kernel): each block counts itself in its (token, head)
-// after its partial state is visible (fence); the one that completes the count merges the
-// head (mo) and zeroes the counter for the next launch.
+// One split block a CTA (cuda_attention_body.cuh: attn_split_body).
 template <bool F16>
 __global__ void __launch_bounds__(kThreads)
     attn_split_kernel(AttnArgs a, float *part_acc, float2 *part_ml, MergeOut mo, int *counters) {
     grid_dependency_wait();
     allow_dependents();
-    __shared__ float qs[kMaxHead];
-    __shared__ float p[kChunk];
-    __shared__ float red[kThreads / 32];
-    const int c = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
-    const int hk = h / a.group, tid = threadIdx.x;
-    const float *qr = reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2);
-    for (int d = tid; d < a.D; d += kThreads) qs[d] = F16 ? __half2float(__float2half_rn(qr[d])) : qr[d];
-    __syncthreads();
-
-    const int kj = tid / 4, part = tid % 4;
-    const int j = c * kChunk + kj;
-    float s = -INFINITY;
-    const float mv = j < a.NKV ? reinterpret_cast<const float *>(a.mask + t * a.mask_nb1)[j] : -INFINITY;
-    float dot = 0.0f;
-    if (mv != -INFINITY) {
-        const uint8_t *kr = a.k + hk * a.k_nb2 + static_cast<int64_t>(j) * a.k_nb1;
-        if (F16 && a.vec) { // D % 32 == 0: each quarter is whole 16-byte chunks
-            const int q8 = a.D / 32;
-            const uint4 *kp = reinterpret_cast<const uint4 *>(kr) + part * q8;
-            const float *qq = qs + part * q8 * 8;
-            for (int i = 0; i < q8; ++i) {
-                const uint4 w = kp[i];
-                const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&ws[e]));
-                    dot += qq[8 * i + 2 * e] * f.x + qq[8 * i + 2 * e + 1] * f.y;
-                }
-            }
-        } else {
-            for (int d = part; d < a.D; d += 4) dot += qs[d] * kv_at<F16>(kr, d);
-        }
-    }
-    dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-    dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-    if (mv != -INFINITY) s = dot * a.scale + mv;
-    const float m = block_reduce(part == 0 ? s : -INFINITY, red, true);
-    const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
-    if (part == 0) p[kj] = e;
-    const float l = block_reduce(part == 0 ? e : 0.0f, red, false); // (its barriers also publish p[])
-    const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
-    const int n = min(kChunk, a.NKV - c * kChunk);
-    const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
-    // The weighted sum of V: thread (group gi, column pair cp) adds up keys gi, gi + G, ... of
-    // the chunk, their loads all in flight, then the G groups' sums are added in order. (A
-    // thread per column adding the chunk's 32 keys one after another waited on each key's
-    // loads in turn.) Masked keys (p == 0) may sit over stale cells: skipped, not multiplied.
-    const int pairs = (a.D + 1) / 2; // <= kThreads (D <= 256)
-    const int G = kThreads / pairs, gi = tid / pairs, cp = tid % pairs, d0 = 2 * cp;
-    float2 acc = make_float2(0.0f, 0.0f);
-    if (gi < G) {
-#pragma unroll 8
-        for (int jj = gi; jj < n; jj += G) {
-            const float pj = p[jj];
-            const uint8_t *vr = vb + jj * a.v_nb1;
-            float2 vv;
-            if (F16 && a.vec_v) {
-                vv = __half22float2(reinterpret_cast<const __half2 *>(vr)[cp]);
-            } else {
-                vv.x = kv_at<F16>(vr, d0);
-                vv.y = d0 + 1 < a.D ? kv_at<F16>(vr, d0 + 1) : 0.0f;
-            }
-            if (pj != 0.0f) acc.x += pj * vv.x, acc.y += pj * vv.y;
-        }
-    }
-    float *pa = part_acc + slot * a.D;
-    if (G > 1) { // (G is the same in every thread)
-        __shared__ float2 vsum[kThreads];
-        vsum[tid] = acc;
-        __syncthreads();
-        if (gi == 0) {
-            acc = vsum[cp];
-            for (int g = 1; g < G; ++g) acc.x += vsum[g * pairs + cp].x, acc.y += vsum[g * pairs + cp].y;
-        }
-    }
-    if (gi == 0) {
-        pa[d0] = acc.x;
-        if (d0 + 1 < a.D) pa[d0 + 1] = acc.y;
-    }
-    if (tid == 0) part_ml[slot] = make_float2(m, l);
-    if (!counters) return;
-    __shared__ bool last;
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-        int &count = counters[static_cast<int64_t>(t) * a.H + h];
-        last = atomicAdd(&count, 1) == a.chunks - 1;
-        if (last) count = 0;
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    merge_head(part_acc, part_ml, mo, a.D, a.H, a.chunks, h, t);
+    __shared__ AttnShared sh;
+    attn_split_body<F16>(a, part_acc, part_ml, mo, counters, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, sh,
+                         SliceSync{0});
 }
 
 // ---- prompt path ------------------------------------------------------------------------
@@ -381,6 +209,7 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     int *counters = nullptr;
     if (ctx.fuses(Context::kFuseAttnMerge))
         counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(T) * H));
+    if (persist_attention(ctx, k.type == DType::F16, a, acc, ml, mo, counters, T)) return quantize; // a persistent step
     if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
     else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
     CV_LAUNCHED("attn_split_kernel");

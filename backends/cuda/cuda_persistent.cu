@@ -1,9 +1,11 @@
 // The persistent decode kernel (CORVID_CUDA_PERSIST=1; off by default until a GPU run has
-// timed it): a run of a decode step's products and the norms before them, recorded by their
-// launch sites (cuda_persistent.h) and run as ONE launch whose blocks step through them,
-// meeting at a grid-wide barrier between steps. Each step is the same device code as its
-// own kernel (cuda_matvec_stream.cuh: stream_body; cuda_norm_body.cuh: rms_norm_row), so a
-// step gives the same bits either way.
+// timed it): a run of a decode step's products, the norms before them, the rope + K/V store
+// launches and the decode attention, recorded by their launch sites (cuda_persistent.h) and
+// run as ONE launch whose blocks step through them, meeting at a grid-wide barrier between
+// steps. Each step is the same device code as its own kernel (cuda_matvec_stream.cuh:
+// stream_body; cuda_norm_body.cuh: rms_norm_row; cuda_rope_body.cuh: rope_item;
+// cuda_attention_body.cuh: attn_split_body, two split blocks of 128 threads in each block of
+// 256), so a step gives the same bits either way.
 //
 // Why: a 7B decode step is ~260 kernels; every boundary drains the memory pipe and ramps it
 // up again (~3 us each on an H100: scripts/cuda_read_patterns.cu measured a chain of the
@@ -28,11 +30,14 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_matvec_stream.cuh"
 #include "cuda/cuda_norm_body.cuh"
+#include "cuda/cuda_rope_body.cuh"
+#include "cuda/cuda_attention_body.cuh"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace corvid::cuda {
 
@@ -42,10 +47,9 @@ namespace {
 
 constexpr int kPersistThreads = q8kernels::kStreamThreads;
 constexpr int kPersistMaxBlocksPerSm = 2;
-constexpr int kMaxSteps = 10;
-std::atomic<uint64_t> multi_step_launches{0}; // cuda_persistent_launches() // a llama layer's run is 6: wo, norm, gate/up, down, norm, q/k/v
+std::atomic<uint64_t> multi_step_launches{0}; // cuda_persistent_launches()
 
-enum StepKind : int { kStepMatvec = 1, kStepNorm = 2 };
+enum StepKind : int { kStepMatvec = 1, kStepNorm = 2, kStepRope = 3, kStepAttention = 4 };
 
 struct MatvecStep {
     Parts p;
@@ -67,18 +71,49 @@ struct NormStep {
     Q8Out q8;
 };
 
+struct RopeStep {
+    RopeTensor t0, t1;
+    RopeSpace s0, s1;
+    int n_t, kind, items; // kind: the cache type of the stores (-1: none); items: threads
+    const int32_t *pos;
+    const float *ff;
+    RopeArgs a;
+    RopeTable tab;
+    RopeStore st;
+    bool k_flat, pairs;
+};
+
+struct AttnStep {
+    AttnArgs a;
+    float *acc;
+    float2 *ml;
+    MergeOut mo;
+    int *counters;
+    int T;
+    bool f16;
+};
+
+constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
+constexpr size_t kStepBytes =
+    (cmax(cmax(sizeof(MatvecStep), sizeof(NormStep)), cmax(sizeof(RopeStep), sizeof(AttnStep))) + 7) / 8 * 8;
+
+// One step: its kind and its arguments (one of the structs above, by kind).
 struct Step {
     int kind;
-    MatvecStep mv; // kind kStepMatvec
-    NormStep norm; // kind kStepNorm
+    alignas(8) unsigned char args[kStepBytes];
+    template <typename S> __host__ __device__ S &as() { return *reinterpret_cast<S *>(args); }
+    template <typename S> __host__ __device__ const S &as() const { return *reinterpret_cast<const S *>(args); }
 };
 
 // The kernel's parameter (read from the constant bank: a kernel parameter stays within 4 KiB
-// on every driver).
+// on every driver). A llama layer is 8 steps: norm, q/k/v, rope + stores, attention, wo,
+// norm, gate/up, down.
+constexpr int kMaxSteps = static_cast<int>((4000 - 16) / sizeof(Step));
 struct Program {
     int n;
     Step step[kMaxSteps];
 };
+static_assert(kMaxSteps >= 8, "a layer's steps fit in a kernel parameter");
 static_assert(sizeof(Program) <= 4000, "the program is a kernel parameter");
 static_assert(sizeof(Step) % 4 == 0 && alignof(Step) <= 8, "copied a word at a time");
 
@@ -147,6 +182,37 @@ __device__ __forceinline__ void matvec_step(const MatvecStep &m, int4 *smem, Ste
                                                 static_cast<int>(gridDim.x), smem, wait);
 }
 
+// One thread an item, over the whole grid.
+template <int Kind> __device__ __forceinline__ void rope_items(const RopeStep &m) {
+    for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < m.items;
+         i += static_cast<int>(gridDim.x * blockDim.x))
+        rope_item<Kind>(m.t0, m.t1, m.s0, m.s1, m.n_t, m.pos, m.ff, m.a, m.tab, m.st, m.k_flat, m.pairs, i);
+}
+__device__ __forceinline__ void rope_step(const RopeStep &m, StepWait wait) {
+    wait();
+    switch (m.kind) {
+    case -1: rope_items<-1>(m); break;
+    case 0: rope_items<0>(m); break;
+    case 1: rope_items<1>(m); break;
+    default: rope_items<2>(m); break;
+    }
+}
+
+// Each half of the block (128 threads, its own named barrier and shared state) runs split
+// blocks (chunk, head, token) in turn, the halves of the grid taking every other one.
+__device__ __forceinline__ void attention_step(const AttnStep &m, AttnShared (&sh)[2], StepWait wait) {
+    wait();
+    const int half = static_cast<int>(threadIdx.x) / kThreads, tid = static_cast<int>(threadIdx.x) % kThreads;
+    const SliceSync sync{1 + half};
+    const int chunks = m.a.chunks, H = m.a.H, n = chunks * H * m.T;
+    for (int vb = 2 * static_cast<int>(blockIdx.x) + half; vb < n; vb += 2 * static_cast<int>(gridDim.x)) {
+        const int c = vb % chunks, h = (vb / chunks) % H, t = vb / (chunks * H);
+        if (m.f16) attn_split_body<true>(m.a, m.acc, m.ml, m.mo, m.counters, c, h, t, tid, sh[half], sync);
+        else attn_split_body<false>(m.a, m.acc, m.ml, m.mo, m.counters, c, h, t, tid, sh[half], sync);
+        sync(); // the half's shared state is free for its next split block
+    }
+}
+
 // A decode step's norm is one row: one block computes it, the others only meet.
 __device__ __forceinline__ void norm_step(const NormStep &m, StepWait wait) {
     if (blockIdx.x == 0) rms_norm_row<true, true, 32>(m.x, m.xm, m.out, m.out2, m.g, m.n, m.eps, m.q8, 0, wait);
@@ -163,6 +229,7 @@ __global__ void __launch_bounds__(kPersistThreads, kPersistMaxBlocksPerSm)
     // there: no block-wide meeting before a step (a warp done with the last one goes on to
     // issue the next one's loads), and no dynamically indexed parameter space in the bodies.
     __shared__ Step warp_step[kPersistThreads / 32];
+    __shared__ AttnShared attn_shared[2];
     Step &s = warp_step[threadIdx.x / 32];
     const int lane = static_cast<int>(threadIdx.x & 31);
     for (int i = 0; i < prog.n; ++i) {
@@ -172,12 +239,14 @@ __global__ void __launch_bounds__(kPersistThreads, kPersistMaxBlocksPerSm)
         for (int w = lane; w < static_cast<int>(sizeof(Step) / 4); w += 32) to[w] = from[w];
         __syncwarp();
         const StepWait wait{i, prog.n, bar};
-        if (s.kind == kStepNorm) {
-            norm_step(s.norm, wait);
-            continue;
+        switch (s.kind) {
+        case kStepNorm: norm_step(s.as<NormStep>(), wait); break;
+        case kStepRope: rope_step(s.as<RopeStep>(), wait); break;
+        case kStepAttention: attention_step(s.as<AttnStep>(), attn_shared, wait); break;
+        default:
+            if (s.as<MatvecStep>().glu) matvec_step<T, true>(s.as<MatvecStep>(), persist_smem, wait);
+            else matvec_step<T, false>(s.as<MatvecStep>(), persist_smem, wait);
         }
-        if (s.mv.glu) matvec_step<T, true>(s.mv, persist_smem, wait);
-        else matvec_step<T, false>(s.mv, persist_smem, wait);
     }
 }
 
@@ -195,7 +264,7 @@ namespace {
 Step &next_step(Context &ctx) {
     if (ctx.pending == kMaxSteps) flush_persistent_steps(ctx);
     Step &s = ctx.program->prog.step[ctx.pending++];
-    s = Step{};
+    std::memset(&s, 0, sizeof s);
     return s;
 }
 } // namespace
@@ -264,7 +333,7 @@ bool persist_matvec(Context &ctx, DType t, bool glu, const Parts &p, int K, cons
     Step &s = next_step(ctx);
     ctx.program->type = t;
     s.kind = kStepMatvec;
-    s.mv = MatvecStep{p, q, d, sq, K, act, t, glu};
+    new (s.args) MatvecStep{p, q, d, sq, K, act, t, glu};
     ctx.program->smem = std::max(ctx.program->smem, q8kernels::stream_smem_bytes(K / 32, sq != nullptr));
     return true;
 }
@@ -274,7 +343,26 @@ bool persist_rms_norm(Context &ctx, const uint8_t *x, const RowMap &xm, float *o
     if (!ctx.recording) return false;
     Step &s = next_step(ctx);
     s.kind = kStepNorm;
-    s.norm = NormStep{x, xm, out, out2, g, n, eps, q8};
+    new (s.args) NormStep{x, xm, out, out2, g, n, eps, q8};
+    return true;
+}
+
+bool persist_rope(Context &ctx, const RopeTensor &t0, const RopeTensor &t1, const RopeSpace &s0, const RopeSpace &s1,
+                  int n_t, int kind, int items, const int32_t *pos, const float *ff, const RopeArgs &a,
+                  const RopeTable &tab, const RopeStore &st, bool k_flat, bool pairs) {
+    if (!ctx.recording) return false;
+    Step &s = next_step(ctx);
+    s.kind = kStepRope;
+    new (s.args) RopeStep{t0, t1, s0, s1, n_t, kind, items, pos, ff, a, tab, st, k_flat, pairs};
+    return true;
+}
+
+bool persist_attention(Context &ctx, bool f16, const AttnArgs &a, float *acc, float2 *ml, const MergeOut &mo,
+                       int *counters, int T) {
+    if (!ctx.recording || !counters) return false; // (a separate merge kernel would follow)
+    Step &s = next_step(ctx);
+    s.kind = kStepAttention;
+    new (s.args) AttnStep{a, acc, ml, mo, counters, T, f16};
     return true;
 }
 

@@ -851,6 +851,71 @@ TEST_CASE("cuda: persistent decode kernel against the launches") {
     }
 }
 
+// Two whole llama decode layers at the 7B shape (32 heads of 128, 8 KV heads over F16 caches
+// of 40 cells, stale cells beyond): the norms, products, rope with the K/V stores and the
+// attention with its merge all steps of the persistent kernel: the same bits as the kernels
+// one by one, in the captured step and in its replay.
+TEST_CASE("cuda: persistent decode kernel on whole llama layers (rope, K/V stores, attention)") {
+    REQUIRE_GPU();
+    for (DType type : {DType::Q4_0, DType::Q4_K}) {
+        const std::string type_name = dtype_name(type);
+        CAPTURE(type_name);
+        std::mt19937 rng(70 + static_cast<uint32_t>(type));
+        Case c;
+        const int64_t D = 128, H = 32, HKV = 8, K = D * H, F = 11008, n_ctx = 64, n_kv = 40;
+        Tensor *x = c.input(DType::F32, {K, 1}, "x");
+        c.set_f32(x, randn(static_cast<size_t>(K), rng));
+        Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
+        c.set_f32(gamma, randn(K, rng));
+        Tensor *pos = c.input(DType::I32, {1}, "pos"), *ids = c.input(DType::I32, {1}, "ids");
+        c.set_i32(pos, {static_cast<int32_t>(n_kv - 1)});
+        c.set_i32(ids, {static_cast<int32_t>(n_kv - 1)});
+        Tensor *mask = c.input(DType::F32, {n_kv, 1}, "mask");
+        c.set_f32(mask, std::vector<float>(static_cast<size_t>(n_kv), 0.0f));
+        Tensor *wq = c.leaf(type, {K, K}, "wq"), *wk = c.leaf(type, {K, D * HKV}, "wk");
+        Tensor *wv = c.leaf(type, {K, D * HKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
+        Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
+        Tensor *wd = c.leaf(type, {F, K}, "wd");
+        for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+        RopeParams rp;
+        rp.n_dims = static_cast<int32_t>(D);
+        std::vector<Tensor *> outs;
+        Tensor *cur = x;
+        for (int layer = 0; layer < 2; ++layer) {
+            const std::string l = std::to_string(layer);
+            Tensor *kcache = c.leaf(DType::F16, {D * HKV, n_ctx}, ("k_cache" + l).c_str());
+            Tensor *vcache = c.leaf(DType::F16, {D * HKV, n_ctx}, ("v_cache" + l).c_str());
+            for (Tensor *t : {kcache, vcache}) {
+                const auto cells = randn(static_cast<size_t>(D * HKV * n_ctx), rng);
+                REQUIRE(quantize_row(DType::F16, cells.data(), c.bytes(t).data(), static_cast<int64_t>(cells.size())));
+            }
+            Tensor *h = c.g.mul(c.g.rms_norm(cur, 1e-5f), gamma);
+            Tensor *q = c.g.rope(c.g.reshape(c.g.mul_mat(wq, h), {D, H, 1}), pos, rp);
+            Tensor *k = c.g.rope(c.g.reshape(c.g.mul_mat(wk, h), {D, HKV, 1}), pos, rp);
+            Tensor *v = c.g.mul_mat(wv, h);
+            Tensor *kc = c.g.set_rows(kcache, c.g.reshape(k, {D * HKV, 1}), ids);
+            Tensor *vc = c.g.set_rows(vcache, v, ids);
+            Tensor *kview = c.g.view(kc, {D, n_kv, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
+            Tensor *vview = c.g.view(vc, {D, n_kv, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
+            Tensor *att = c.g.attention(q, kview, vview, mask, 1.0f / std::sqrt(static_cast<float>(D)));
+            Tensor *o = c.g.add(c.g.mul_mat(wo, c.g.reshape(att, {K, 1})), cur);
+            Tensor *h2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
+            cur = c.g.add(c.g.mul_mat(wd, c.g.swiglu(c.g.mul_mat(wg, h2), c.g.mul_mat(wu, h2))), o);
+            outs.push_back(cur);
+        }
+        const auto got = c.run(gpu(), outs);
+        const uint64_t before = cuda_persistent_launches();
+        const auto pers = c.run(gpu_persistent(), outs);
+        CHECK(cuda_persistent_launches() - before >= 1);
+        const auto again = c.run(gpu_persistent(), outs); // the captured step replayed
+        for (size_t i = 0; i < outs.size(); ++i) {
+            CAPTURE(i);
+            CHECK(pers[i] == got[i]);
+            CHECK(again[i] == got[i]);
+        }
+    }
+}
+
 // Decode attention feeding a product with Q8_0 activations: the merge kernel writes them
 // (fused) or the product converts the stored result (unfused): the same bits either way.
 TEST_CASE("cuda: decode attention writing the next product's 8-bit activations") {

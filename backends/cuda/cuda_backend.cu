@@ -299,8 +299,8 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.forget_derived(); // another graph: its memory may have been reused
-        // The persistent kernel takes a decode step's products and norms (not under the
-        // step trace, whose events would split every run).
+        // The persistent kernel takes a decode step's products, norms, ropes and attention
+        // (not under the step trace, whose events would split every run).
         ctx_.pending = 0;
         ctx_.recording = ctx_.persist && !trace_ && decode_sized(nodes);
         try {

@@ -152,10 +152,10 @@ struct Context {
     }
 
     // The persistent decode kernel (cuda_persistent.cu; CORVID_CUDA_PERSIST=1, off by
-    // default). While `recording` (a decode step's compute), the products and norms it can run
-    // are kept as steps instead of launched, and run as one launch whose blocks meet at a grid
-    // barrier between steps, when anything else is enqueued (launch() and the other enqueue
-    // sites call flush_persistent()) or the step ends.
+    // default). While `recording` (a decode step's compute), the launches it can run (stream
+    // products, norms, rope + stores, attention) are kept as steps instead, and run as one
+    // launch whose blocks meet at a grid barrier between steps, when anything else is enqueued
+    // (launch() and the other enqueue sites call flush_persistent()) or the step ends.
     bool persist = false;
     bool recording = false;
     int persist_grid = 0;                      // its blocks, all of them resident at once

@@ -184,15 +184,17 @@ EOF
     tgs=*)
         mapfile -t args < <(model_args)
         IFS='|' read -ra specs <<<"${step#tgs=}"
+        declare -A failed=() # a spec that failed or hung once is not run again (a hang costs 120 s a run)
         for round in 1 2; do
             for spec in "${specs[@]}"; do
+                [ -n "${failed[k$spec]:-}" ] && continue
                 bin=$CORVID settings=(CORVID_AB_DEFAULT=1) # a no-op variable: env needs one
                 for tok in $spec; do
                     if [[ $tok == bin=* ]]; then bin=${tok#bin=}/tools/corvid; else settings+=("$tok"); fi
                 done
                 echo "### tgs round $round: $bin ${settings[*]}" >>"$OUT/results.md"
                 timeout 120 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
-                    echo "(failed or timed out)" | tee -a "$OUT/results.md"
+                    { echo "(failed or timed out)" | tee -a "$OUT/results.md"; failed[k$spec]=1; }
             done
         done
         ;;

@@ -184,7 +184,7 @@ EOF
     tgs=*)
         mapfile -t args < <(model_args)
         IFS='|' read -ra specs <<<"${step#tgs=}"
-        declare -A failed=() # a spec that failed or hung once is not run again (a hang costs 120 s a run)
+        declare -A failed=() # a spec that failed or hung once is not run again (a hang costs 90 s a run)
         for round in 1 2; do
             for spec in "${specs[@]}"; do
                 [ -n "${failed[k$spec]:-}" ] && continue
@@ -193,7 +193,7 @@ EOF
                     if [[ $tok == bin=* ]]; then bin=${tok#bin=}/tools/corvid; else settings+=("$tok"); fi
                 done
                 echo "### tgs round $round: $bin ${settings[*]}" >>"$OUT/results.md"
-                timeout 120 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
+                timeout 90 env "${settings[@]}" "$bin" bench "${args[@]}" -p 0 -n 128 -r 3 -o md | tee -a "$OUT/results.md" ||
                     { echo "(failed or timed out)" | tee -a "$OUT/results.md"; failed[k$spec]=1; }
             done
         done
@@ -203,7 +203,7 @@ EOF
         # same bits (e.g. same=Q4_0:CORVID_CUDA_PERSIST=1) gives the same 96 tokens.
         spec=${step#same=}
         t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
-        gen() { timeout 120 env CORVID_AB_DEFAULT=1 "$@" $CORVID run -m /tmp/m/7b-$t.gguf -p "Once upon a time" -n 96 \
+        gen() { timeout 60 env CORVID_AB_DEFAULT=1 "$@" $CORVID run -m /tmp/m/7b-$t.gguf -p "Once upon a time" -n 96 \
             --temp 0 --ignore-eos 2>/dev/null; }
         gen >"$OUT/same-a.txt"
         gen "${spec#*:}" >"$OUT/same-b.txt"

@@ -224,31 +224,37 @@ void launch(Context &ctx, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_
 
 // ---- programmatic dependent launch (no-ops before compute capability 9.0) -------------
 
-// Waits until the kernels this one may overlap have finished and their writes are
-// visible. Called at the top of every kernel, before any early return (so that the order
-// stays transitive); only reads of what no kernel writes (weights) may come before it.
-// Built with -DCORVID_CUDA_EARLY_TRIGGER it first lets the next kernel be scheduled (as
-// allow_dependents does): a dependent still waits here for this kernel to finish, so the
-// early trigger changes no order, only how soon the next kernel's blocks may take an SM and
-// issue their weight loads (the bulk matvec fills its whole ring then). Why: a decode step
-// is ~260 kernels, and each boundary drained the memory pipe (a standalone chain of the 7B
-// step's reads, scripts/cuda_read_patterns.cu: 2.45 TB/s as plain launches, 2.64 under PDL
-// with the next kernel's first loads overlapping, of a 3.17 TB/s sweep). Not yet run on a
-// GPU in the backend, so not the default until an A/B shows it helps.
-__device__ __forceinline__ void grid_dependency_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#ifdef CORVID_CUDA_EARLY_TRIGGER
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 // Lets the next kernel in the stream be scheduled now (it still waits in its own
 // grid_dependency_wait() for this one to finish).
 __device__ __forceinline__ void allow_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+// The wait of grid_dependency_wait() alone, never with the early trigger: for a kernel that
+// must choose when the next one may take room beside it (the persistent kernel, whose blocks
+// must all be resident first).
+__device__ __forceinline__ void dependency_wait_only() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// Waits until the kernels this one may overlap have finished and their writes are
+// visible. Called at the top of every kernel, before any early return (so that the order
+// stays transitive); only reads of what no kernel writes (weights) may come before it.
+// Built with -DCORVID_CUDA_EARLY_TRIGGER it first lets the next kernel be scheduled (as
+// allow_dependents does): a dependent still waits here for this kernel to finish, so the
+// early trigger changes no order, only how soon the next kernel's blocks may take an SM and
+// issue their weight loads. Why it was tried: a decode step is ~260 kernels, and each
+// boundary drained the memory pipe (scripts/cuda_read_patterns.cu: a chain of the 7B step's
+// reads at 2.45 TB/s as plain launches, 2.64 under PDL with the next kernel's first loads
+// overlapping, of a 3.17 TB/s sweep). Measured level on an H100 (Q4_0 tg128 302 / 304 against
+// 321 / 302, 2026-12-07), so it stays a build option.
+__device__ __forceinline__ void grid_dependency_wait() {
+#ifdef CORVID_CUDA_EARLY_TRIGGER
+    allow_dependents();
+#endif
+    dependency_wait_only();
 }
 
 // ---- device helpers ------------------------------------------------------------------

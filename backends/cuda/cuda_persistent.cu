@@ -144,19 +144,6 @@ __device__ __forceinline__ void grid_barrier(unsigned *bar) {
     __syncthreads();
 }
 
-// The programmatic-dependent-launch wait and release without the early trigger (which
-// grid_dependency_wait() adds in builds with CORVID_CUDA_EARLY_TRIGGER: see the top).
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_release() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 // The dependency of step i of n (called once by every thread of every block, after the
 // step's first weight loads): the kernels before the launch for the first step, the grid
 // barrier for the others. The next kernel is let in at the last step, once every block has
@@ -165,9 +152,9 @@ struct StepWait {
     int i, n;
     unsigned *bar;
     __device__ __forceinline__ void operator()() const {
-        if (i == 0) pdl_wait();
+        if (i == 0) dependency_wait_only();
         else grid_barrier(bar);
-        if (i > 0 && i + 1 == n) pdl_release();
+        if (i > 0 && i + 1 == n) allow_dependents();
     }
 };
 

@@ -27,21 +27,6 @@ namespace {
 
 constexpr int kPromptMinTokens = kPromptAttentionMinTokens;
 
-__device__ float block_reduce(float v, float *sh, bool is_max) {
-    const int lane = threadIdx.x & 31, w = threadIdx.x / 32;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float x = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, x) : v + x;
-    }
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    float r = sh[0];
-    for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) r = is_max ? fmaxf(r, sh[i]) : r + sh[i];
-    return r;
-}
-
 __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, MergeOut mo, int D, int H, int chunks) {
     grid_dependency_wait();
     allow_dependents();
@@ -94,11 +79,11 @@ __global__ void attn_softmax_kernel(const float *S, const uint8_t *mask, int64_t
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) mx = fmaxf(mx, s[j] * scale + m[j]);
-    mx = block_reduce(mx, red, true);
+    mx = warps_reduce(mx, red, true, threadIdx.x, blockDim.x / 32, SliceSync{0});
     float sum = 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) sum += expf(s[j] * scale + m[j] - mx);
-    sum = block_reduce(sum, red, false);
+    sum = warps_reduce(sum, red, false, threadIdx.x, blockDim.x / 32, SliceSync{0});
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x) {
         const float pv = m[j] == -INFINITY ? 0.0f : expf(s[j] * scale + m[j] - mx) * inv;

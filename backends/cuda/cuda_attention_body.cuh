@@ -57,7 +57,10 @@ struct SliceSync {
     }
 };
 
-__device__ __forceinline__ float slice_reduce(float v, float *sh, bool is_max, int tid, SliceSync sync) {
+// The max or sum of v over `warps` warps of threads (thread tid; sh: one float a warp), every
+// thread getting the result: a split block (kThreads), or a whole block of the prompt path's
+// softmax (SliceSync{0}).
+__device__ __forceinline__ float warps_reduce(float v, float *sh, bool is_max, int tid, int warps, SliceSync sync) {
     const int lane = tid & 31, w = tid / 32;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
@@ -68,7 +71,7 @@ __device__ __forceinline__ float slice_reduce(float v, float *sh, bool is_max, i
     if (lane == 0) sh[w] = v;
     sync();
     float r = sh[0];
-    for (int i = 1; i < kThreads / 32; ++i) r = is_max ? fmaxf(r, sh[i]) : r + sh[i];
+    for (int i = 1; i < warps; ++i) r = is_max ? fmaxf(r, sh[i]) : r + sh[i];
     return r;
 }
 
@@ -166,10 +169,10 @@ __device__ inline void attn_split_body(const AttnArgs &a, float *part_acc, float
     dot += __shfl_xor_sync(0xffffffffu, dot, 1);
     dot += __shfl_xor_sync(0xffffffffu, dot, 2);
     if (mv != -INFINITY) s = dot * a.scale + mv;
-    const float m = slice_reduce(part == 0 ? s : -INFINITY, red, true, tid, sync);
+    const float m = warps_reduce(part == 0 ? s : -INFINITY, red, true, tid, kThreads / 32, sync);
     const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
     if (part == 0) p[kj] = e;
-    const float l = slice_reduce(part == 0 ? e : 0.0f, red, false, tid, sync); // (its barriers also publish p[])
+    const float l = warps_reduce(part == 0 ? e : 0.0f, red, false, tid, kThreads / 32, sync); // (its barriers also publish p[])
     const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
     const int n = min(kChunk, a.NKV - c * kChunk);
     const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;

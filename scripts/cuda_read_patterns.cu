@@ -77,6 +77,19 @@ __device__ __forceinline__ void pdl_wait_then_release() {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
+// This lane's U 16-byte loads of chunk ch (32 lanes x 16 bytes x U) of row r (zeros past its end).
+template <int U>
+__device__ __forceinline__ void load_row_chunk(uint4 *dst, const uint8_t *p, int row_bytes, int r, int ch, int lane) {
+#pragma unroll
+    for (int j = 0; j < U; ++j) {
+        const int off = (ch * U + j) * 32 * 16 + lane * 16;
+        if (off < row_bytes)
+            dst[j] = __ldcs(reinterpret_cast<const uint4 *>(p + static_cast<size_t>(r) * row_bytes + off));
+        else
+            dst[j] = make_uint4(0, 0, 0, 0);
+    }
+}
+
 template <int U, int MIN_BLOCKS = 4>
 __global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p, int rows, int row_bytes, bool pdl) {
     const int lane = threadIdx.x & 31;
@@ -86,16 +99,7 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p,
     unsigned acc = 0;
     uint4 cur[U], nxt[U];
     int row = blockIdx.x * 8 + threadIdx.x / 32, c = 0;
-    auto load = [&](uint4 *dst, int r, int ch) {
-#pragma unroll
-        for (int j = 0; j < U; ++j) {
-            const int off = ch * chunk + (j * 32 + lane) * 16;
-            if (off < row_bytes)
-                dst[j] = __ldcs(reinterpret_cast<const uint4 *>(p + static_cast<size_t>(r) * row_bytes + off));
-            else
-                dst[j] = make_uint4(0, 0, 0, 0);
-        }
-    };
+    auto load = [&](uint4 *dst, int r, int ch) { load_row_chunk<U>(dst, p, row_bytes, r, ch, lane); };
     if (row >= rows) {
         if (pdl) pdl_wait_then_release();
         return;
@@ -233,16 +237,7 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS)
     const int chunk = 32 * 16 * U;
     unsigned acc = 0;
     uint4 cur[U], nxt[U];
-    auto load = [&](uint4 *dst, const Phase &ph, int r, int ch) {
-#pragma unroll
-        for (int j = 0; j < U; ++j) {
-            const int off = ch * chunk + (j * 32 + lane) * 16;
-            if (off < ph.row_bytes)
-                dst[j] = __ldcs(reinterpret_cast<const uint4 *>(ph.p + static_cast<size_t>(r) * ph.row_bytes + off));
-            else
-                dst[j] = make_uint4(0, 0, 0, 0);
-        }
-    };
+    auto load = [&](uint4 *dst, const Phase &ph, int r, int ch) { load_row_chunk<U>(dst, ph.p, ph.row_bytes, r, ch, lane); };
     bool have = false; // cur holds (row first, chunk 0) of phase f
     for (int f = 0; f < n; ++f) {
         const Phase ph = phases[f];

@@ -759,6 +759,25 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
 // writing the down product's 8-bit input, and the down product at a row length whose
 // every plane the kernel can copy (F = 6144) and at one whose Q6_K scales it cannot
 // (F = 2816: 11 super-blocks, 22 bytes of scales a row; the stream kernel takes over).
+// The leaves of one llama decode layer of width K: the input column x and the norm weight
+// (random floats), and the seven weight matrices (q rows NQ, k and v rows NKV, FFN width F)
+// of one type, filled at random.
+struct LayerLeaves {
+    Tensor *x, *gamma, *wq, *wk, *wv, *wo, *wg, *wu, *wd;
+};
+LayerLeaves layer_leaves(Case &c, DType type, int64_t K, int64_t NQ, int64_t NKV, int64_t F, std::mt19937 &rng) {
+    LayerLeaves l{};
+    l.x = c.input(DType::F32, {K, 1}, "x");
+    c.set_f32(l.x, randn(static_cast<size_t>(K), rng));
+    l.gamma = c.leaf(DType::F32, {K}, "gamma");
+    c.set_f32(l.gamma, randn(static_cast<size_t>(K), rng));
+    l.wq = c.leaf(type, {K, NQ}, "wq"), l.wk = c.leaf(type, {K, NKV}, "wk"), l.wv = c.leaf(type, {K, NKV}, "wv");
+    l.wo = c.leaf(type, {K, K}, "wo"), l.wg = c.leaf(type, {K, F}, "wg"), l.wu = c.leaf(type, {K, F}, "wu");
+    l.wd = c.leaf(type, {F, K}, "wd");
+    for (Tensor *w : {l.wq, l.wk, l.wv, l.wo, l.wg, l.wu, l.wd}) fill_weights(c, w, rng);
+    return l;
+}
+
 TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
     REQUIRE_GPU();
     for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
@@ -769,16 +788,7 @@ TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
             CAPTURE(F);
             std::mt19937 rng(40 + static_cast<uint32_t>(type));
             Case c;
-            const int64_t K = 4096, NQ = 4608, NKV = 1024;
-            Tensor *x = c.input(DType::F32, {K, 1}, "x");
-            c.set_f32(x, randn(static_cast<size_t>(K), rng));
-            Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
-            c.set_f32(gamma, randn(K, rng));
-            Tensor *wq = c.leaf(type, {K, NQ}, "wq"), *wk = c.leaf(type, {K, NKV}, "wk");
-            Tensor *wv = c.leaf(type, {K, NKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
-            Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
-            Tensor *wd = c.leaf(type, {F, K}, "wd");
-            for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+            const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, 4096, 4608, 1024, F, rng);
             Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
             Tensor *q = c.g.mul_mat(wq, h), *k = c.g.mul_mat(wk, h), *v = c.g.mul_mat(wv, h);
             Tensor *o = c.g.add(x, c.g.mul_mat(wo, h));
@@ -804,7 +814,7 @@ TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
 
 // Two decode layers' products and norms (no attention: wo reads the norm's output, as q/k/v
 // do, so no conversion kernel splits the run) as steps of the persistent kernel, 12, so that a
-// full program (10 steps) is launched mid-graph and the rest after: the same bits as the
+// full program (9 steps, a 4 KB parameter) is launched mid-graph and the rest after: the same bits as the
 // kernels one by one (the norm sums its squares in double over 256 threads instead of up to
 // 1024, an order that could move the float mean by a last bit only in a tie).
 TEST_CASE("cuda: persistent decode kernel against the launches") {
@@ -814,16 +824,7 @@ TEST_CASE("cuda: persistent decode kernel against the launches") {
         CAPTURE(type_name);
         std::mt19937 rng(60 + static_cast<uint32_t>(type));
         Case c;
-        const int64_t K = 4096, NQ = 4096, NKV = 1024, F = 11008;
-        Tensor *x = c.input(DType::F32, {K, 1}, "x");
-        c.set_f32(x, randn(static_cast<size_t>(K), rng));
-        Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
-        c.set_f32(gamma, randn(K, rng));
-        Tensor *wq = c.leaf(type, {K, NQ}, "wq"), *wk = c.leaf(type, {K, NKV}, "wk");
-        Tensor *wv = c.leaf(type, {K, NKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
-        Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
-        Tensor *wd = c.leaf(type, {F, K}, "wd");
-        for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
+        const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, 4096, 4096, 1024, 11008, rng);
         std::vector<Tensor *> outs;
         Tensor *cur = x;
         for (int layer = 0; layer < 2; ++layer) {
@@ -862,21 +863,13 @@ TEST_CASE("cuda: persistent decode kernel on whole llama layers (rope, K/V store
         CAPTURE(type_name);
         std::mt19937 rng(70 + static_cast<uint32_t>(type));
         Case c;
-        const int64_t D = 128, H = 32, HKV = 8, K = D * H, F = 11008, n_ctx = 64, n_kv = 40;
-        Tensor *x = c.input(DType::F32, {K, 1}, "x");
-        c.set_f32(x, randn(static_cast<size_t>(K), rng));
-        Tensor *gamma = c.leaf(DType::F32, {K}, "gamma");
-        c.set_f32(gamma, randn(K, rng));
+        const int64_t D = 128, H = 32, HKV = 8, K = D * H, n_ctx = 64, n_kv = 40;
+        const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, K, K, D * HKV, 11008, rng);
         Tensor *pos = c.input(DType::I32, {1}, "pos"), *ids = c.input(DType::I32, {1}, "ids");
         c.set_i32(pos, {static_cast<int32_t>(n_kv - 1)});
         c.set_i32(ids, {static_cast<int32_t>(n_kv - 1)});
         Tensor *mask = c.input(DType::F32, {n_kv, 1}, "mask");
         c.set_f32(mask, std::vector<float>(static_cast<size_t>(n_kv), 0.0f));
-        Tensor *wq = c.leaf(type, {K, K}, "wq"), *wk = c.leaf(type, {K, D * HKV}, "wk");
-        Tensor *wv = c.leaf(type, {K, D * HKV}, "wv"), *wo = c.leaf(type, {K, K}, "wo");
-        Tensor *wg = c.leaf(type, {K, F}, "wg"), *wu = c.leaf(type, {K, F}, "wu");
-        Tensor *wd = c.leaf(type, {F, K}, "wd");
-        for (Tensor *w : {wq, wk, wv, wo, wg, wu, wd}) fill_weights(c, w, rng);
         RopeParams rp;
         rp.n_dims = static_cast<int32_t>(D);
         std::vector<Tensor *> outs;

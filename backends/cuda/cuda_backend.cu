@@ -245,7 +245,6 @@ public:
 
     void download(void *dst, const void *src, size_t bytes) override {
         bind();
-        flush_persistent(ctx_);
         CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
         wait_and_check();
     }
@@ -253,14 +252,12 @@ public:
     void copy(void *dst, const void *src, size_t bytes) override {
         bind();
         ctx_.written(dst, bytes);
-        flush_persistent(ctx_);
         CV_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx_.stream));
     }
 
     void fill(void *dst, int value, size_t bytes) override {
         bind();
         ctx_.written(dst, bytes);
-        flush_persistent(ctx_);
         CV_CUDA(cudaMemsetAsync(dst, value, bytes, ctx_.stream));
     }
 
@@ -302,6 +299,8 @@ private:
         // The persistent kernel takes a decode step's products, norms, ropes and attention
         // (not under the step trace, whose events would split every run).
         ctx_.pending = 0;
+        // Nothing stays recorded past run_all, on any path: transfers and downloads between
+        // graphs need no flush.
         ctx_.recording = ctx_.persist && !trace_ && decode_sized(nodes);
         try {
             walk(nodes);

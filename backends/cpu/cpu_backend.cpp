@@ -2,6 +2,7 @@
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_parallel.h"
+#include "cpu/cpu_profile.h"
 
 #include "util/error.h"
 
@@ -38,9 +39,17 @@ public:
     void compute(const std::vector<Tensor *> &nodes) override {
         cpu::set_parallel_threads(n_threads_);
         for (size_t i = 0; i < nodes.size();) {
-            if (const size_t next = run_shared_input(nodes, i)) i = next;
-            else run(*nodes[i++]);
+            cpu::OpTimer timer;
+            if (const size_t next = run_shared_input(nodes, i)) {
+                timer.done(&nodes[i], next - i);
+                i = next;
+            } else {
+                run(*nodes[i]);
+                if (nodes[i]->op != Op::view) timer.done(&nodes[i], 1);
+                ++i;
+            }
         }
+        cpu::op_profile_graph_done();
     }
 
 private:

@@ -20,12 +20,12 @@
 #     ab=VAR=VALUE     tg128 on every model in /tmp/m four times, alternating the default and
 #                      VAR=VALUE (e.g. ab=CORVID_CUDA_RING=1): an A/B on one machine, to results.md
 #     build-as=DIR:FLAGS  the corvid program alone, built into DIR with extra CUDA compiler
-#                      flags (e.g. build-as=build-early:-DCORVID_CUDA_EARLY_TRIGGER), for an A/B
+#                      flags (e.g. build-as=build-x:-DSOME_OPTION), for an A/B
 #                      of a compile-time choice with tgs=
 #     tgs=SPEC|SPEC... tg128 on every model in /tmp/m for each SPEC in turn, two rounds, to
 #                      results.md; a SPEC is space-separated VAR=VALUE settings and optionally
 #                      bin=DIR (the corvid program of build-as=DIR), e.g.
-#                      "tgs=|bin=build-early|CORVID_CUDA_BULK=1"
+#                      "tgs=|bin=build-x|CORVID_CUDA_STREAM_BLOCKS=2"
 #     same=T:VAR=VALUE greedy text of /tmp/m/7b-T.gguf with and without VAR=VALUE, compared
 #     patterns         scripts/cuda_read_patterns.cu: how fast the 7B Q4_0 step's weights can be read,
 #                      by access pattern and launch form (to results.md)
@@ -200,7 +200,7 @@ EOF
         ;;
     same=*)
         # Greedy text of /tmp/m/7b-T.gguf with and without a setting: a path that must give the
-        # same bits (e.g. same=Q4_0:CORVID_CUDA_PERSIST=1) gives the same 96 tokens.
+        # same bits (e.g. same=Q4_0:CORVID_CUDA_STREAM_UNITS=1) gives the same 96 tokens.
         spec=${step#same=}
         t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
         gen() { timeout 60 env CORVID_AB_DEFAULT=1 "$@" $CORVID run -m /tmp/m/7b-$t.gguf -p "Once upon a time" -n 96 \

@@ -166,7 +166,6 @@ void launch(Context &ctx, DType w, const In &x, int64_t K, int64_t M, OutT *out,
     const int qk = static_cast<int>(traits(w).block_size);
     if (qk == 32) {
         if (ld != K) {
-            flush_persistent(ctx);
             CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         }
         const int64_t threads = K * M;
@@ -175,7 +174,6 @@ void launch(Context &ctx, DType w, const In &x, int64_t K, int64_t M, OutT *out,
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
         if (ld != K) {
-            flush_persistent(ctx);
             CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         }
         launch(ctx, q8_k_kernel<OutT, In>, static_cast<unsigned>(K / 256 * M), 256, 0, x, static_cast<int>(K), out, ld,

@@ -18,7 +18,6 @@
 // scratch stays bounded.
 #include "cuda/cuda_attention_body.cuh"
 #include "cuda/cuda_ops.h"
-#include "cuda/cuda_persistent.h"
 
 #include <algorithm>
 
@@ -31,7 +30,7 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
     grid_dependency_wait();
     allow_dependents();
     __shared__ AttnShared sh;
-    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y, threadIdx.x, sh, SliceSync{0});
+    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y, threadIdx.x, sh, SliceSync{});
 }
 
 // One split block a CTA (cuda_attention_body.cuh: attn_split_body).
@@ -42,7 +41,7 @@ __global__ void __launch_bounds__(kThreads)
     allow_dependents();
     __shared__ AttnShared sh;
     attn_split_body<F16>(a, part_acc, part_ml, mo, counters, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, sh,
-                         SliceSync{0});
+                         SliceSync{});
 }
 
 // ---- prompt path ------------------------------------------------------------------------
@@ -79,11 +78,11 @@ __global__ void attn_softmax_kernel(const float *S, const uint8_t *mask, int64_t
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) mx = fmaxf(mx, s[j] * scale + m[j]);
-    mx = warps_reduce(mx, red, true, threadIdx.x, blockDim.x / 32, SliceSync{0});
+    mx = warps_reduce(mx, red, true, threadIdx.x, blockDim.x / 32, SliceSync{});
     float sum = 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) sum += expf(s[j] * scale + m[j] - mx);
-    sum = warps_reduce(sum, red, false, threadIdx.x, blockDim.x / 32, SliceSync{0});
+    sum = warps_reduce(sum, red, false, threadIdx.x, blockDim.x / 32, SliceSync{});
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x) {
         const float pv = m[j] == -INFINITY ? 0.0f : expf(s[j] * scale + m[j] - mx) * inv;
@@ -122,7 +121,6 @@ void attention_prompt(Context &ctx, Tensor &dst) {
                 qp, static_cast<int64_t>(q.nb[1]), static_cast<int64_t>(q.nb[2]), D, H, nq, reinterpret_cast<float *>(qc));
         CV_LAUNCHED("q_convert_kernel");
         // S_h = K_hk^T Q_h, batched over the kv heads, once per head of a group.
-        flush_persistent(ctx); // (cuBLAS enqueues without launch())
         for (int g = 0; g < group; ++g)
             CV_CUBLAS(cublasGemmStridedBatchedEx(
                 ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, NKV, nt, D, &one, kb, dt, ldk, k_bs, qc + es * g * D, dt, H * D,
@@ -139,7 +137,6 @@ void attention_prompt(Context &ctx, Tensor &dst) {
         CV_LAUNCHED("attn_softmax_kernel");
         // O_h = V_hk P_h into dst[:, h, t0 + t].
         float *out = reinterpret_cast<float *>(static_cast<uint8_t *>(dst.data) + t0 * dst.nb[2]);
-        flush_persistent(ctx); // (cuBLAS enqueues without launch())
         for (int g = 0; g < group; ++g)
             CV_CUBLAS(cublasGemmStridedBatchedEx(
                 ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, D, nt, NKV, &one, vb, dt, ldv, v_bs,
@@ -194,7 +191,6 @@ bool attention(Context &ctx, Tensor &dst, int8_t *q8, float *d8, int *s8) {
     int *counters = nullptr;
     if (ctx.fuses(Context::kFuseAttnMerge))
         counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(T) * H));
-    if (persist_attention(ctx, k.type == DType::F16, a, acc, ml, mo, counters, T)) return quantize; // a persistent step
     if (k.type == DType::F16) launch(ctx, attn_split_kernel<true>, grid, kThreads, 0, a, acc, ml, mo, counters);
     else launch(ctx, attn_split_kernel<false>, grid, kThreads, 0, a, acc, ml, mo, counters);
     CV_LAUNCHED("attn_split_kernel");

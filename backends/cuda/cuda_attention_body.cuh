@@ -1,6 +1,6 @@
-// The decode attention's split blocks and their merge as device code: shared by its
-// kernels (cuda_attention.cu) and the persistent decode kernel (cuda_persistent.cu), which
-// runs two split blocks in each of its 256-thread blocks.
+// The decode attention's split blocks and their merge as device code, for its kernels
+// (cuda_attention.cu). (A persistent decode kernel ran two split blocks in each of its
+// 256-thread blocks; it measured slower and was removed: docs/cuda_performance.md.)
 #pragma once
 
 #include "cuda/cuda_ops.h"
@@ -45,21 +45,14 @@ struct AttnShared {
     bool last;
 };
 
-// The kThreads threads of one split block: a whole block of the attention kernels (bar 0,
-// __syncthreads), or one half of a persistent kernel's 256-thread block (named barrier 1 or
-// 2 over its 128 threads), so that each half runs a split block of its own.
+// The barrier of the threads of one split block (a whole block of the attention kernels).
 struct SliceSync {
-    int bar;
-    __device__ __forceinline__ void operator()() const {
-        if (bar == 0) __syncthreads();
-        else if (bar == 1) asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
-        else asm volatile("bar.sync 2, %0;" ::"n"(kThreads) : "memory");
-    }
+    __device__ __forceinline__ void operator()() const { __syncthreads(); }
 };
 
 // The max or sum of v over `warps` warps of threads (thread tid; sh: one float a warp), every
 // thread getting the result: a split block (kThreads), or a whole block of the prompt path's
-// softmax (SliceSync{0}).
+// softmax.
 __device__ __forceinline__ float warps_reduce(float v, float *sh, bool is_max, int tid, int warps, SliceSync sync) {
     const int lane = tid & 31, w = tid / 32;
 #pragma unroll

@@ -4,7 +4,6 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_ops.h"
-#include "cuda/cuda_persistent.h"
 #include "cuda/cuda_planar.cuh"
 #include "cuda/cuda_trace.h"
 
@@ -29,7 +28,6 @@ void *Context::scratch(ScratchSlot slot, size_t bytes) {
 
 void Context::grow_scratch(ScratchSlot slot, size_t bytes) {
     if (scratch_bytes_[slot] >= bytes) return;
-    flush_persistent(*this); // its steps may read the old buffer
     if (scratch_ptr_[slot]) CV_CUDA(cudaFreeAsync(scratch_ptr_[slot], stream));
     scratch_ptr_[slot] = nullptr;
     scratch_bytes_[slot] = 0;
@@ -81,9 +79,6 @@ public:
         }
         const char *mv = std::getenv("CORVID_CUDA_MATVEC");
         ctx_.matvec_old = mv && std::strcmp(mv, "old") == 0;
-        persist_setup(ctx_);
-        const char *bulk = std::getenv("CORVID_CUDA_BULK");
-        ctx_.matvec_bulk = p.major >= 9 && bulk && std::strcmp(bulk, "1") == 0;
         const char *fl = std::getenv("CORVID_CUDA_FLASH");
         ctx_.flash_prompt = !(fl && std::strcmp(fl, "0") == 0);
         const char *pl = std::getenv("CORVID_CUDA_PLANAR");
@@ -114,10 +109,8 @@ public:
         // Nothing here may throw: errors are ignored while tearing down.
         cudaSetDevice(ctx_.device);
         if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
-        ctx_.pending = 0;
         ctx_.release_scratch();
         if (ctx_.stream) cudaStreamSynchronize(ctx_.stream);
-        persist_release(ctx_);
         for (int i = 0; i < 2; ++i) {
             if (staging_[i]) cudaFreeHost(staging_[i]);
             if (staged_[i]) cudaEventDestroy(staged_[i]);
@@ -296,21 +289,7 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.forget_derived(); // another graph: its memory may have been reused
-        // The persistent kernel takes a decode step's products, norms, ropes and attention
-        // (not under the step trace, whose events would split every run).
-        ctx_.pending = 0;
-        // Nothing stays recorded past run_all, on any path: transfers and downloads between
-        // graphs need no flush.
-        ctx_.recording = ctx_.persist && !trace_ && decode_sized(nodes);
-        try {
-            walk(nodes);
-            flush_persistent(ctx_);
-        } catch (...) {
-            ctx_.pending = 0; // steps of a failed walk are never launched
-            ctx_.recording = false;
-            throw;
-        }
-        ctx_.recording = false;
+        walk(nodes);
     }
 
     void walk(const std::vector<Tensor *> &nodes) {

@@ -26,13 +26,4 @@ std::unique_ptr<Backend> make_cuda_backend(int device);
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; throws like make_cuda_backend.
 std::string cuda_device_description(int device);
 
-// How many matvec launches of this process took the bulk kernel (CORVID_CUDA_BULK=1), so
-// that a test can tell that kernel ran rather than the stream kernel it falls back to.
-// Thread-safe.
-uint64_t cuda_bulk_matvec_launches();
-
-// How many persistent-kernel launches (CORVID_CUDA_PERSIST=1) of this process ran more than
-// one step, so that a test can tell the steps ran in it. Thread-safe.
-uint64_t cuda_persistent_launches();
-
 } // namespace corvid

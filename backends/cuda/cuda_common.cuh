@@ -71,9 +71,6 @@ struct Context {
     // CORVID_CUDA_MATVEC=old: the one-row-per-warp integer matvec over ggml's blocks (A/B
     // timing); weights are then never stored planar.
     bool matvec_old = false;
-    // CORVID_CUDA_BULK=1 (compute capability 9.0+): the bulk matvec instead of the stream
-    // kernel for one column where it can take the rows (cuda_matvec_stream.cu; A/B timing).
-    bool matvec_bulk = false;
     // One-column F16/BF16 products by matvec_h_parts (q/k/v and gate/up/GLU one launch each,
     // an unconverted input's floats rounded as loaded: cuda_matvec.cu); kHPartsByDefault,
     // CORVID_CUDA_HPARTS=0|1, CORVID_CUDA_FUSE_OFF=hparts (cuda_backend.cu).
@@ -151,18 +148,6 @@ struct Context {
         if (overlaps(rope_angles.pos, rope_angles.n_pos * 4)) rope_angles.pos = nullptr;
     }
 
-    // The persistent decode kernel (cuda_persistent.cu; CORVID_CUDA_PERSIST=1, off by
-    // default). While `recording` (a decode step's compute), the launches it can run (stream
-    // products, norms, rope + stores, attention) are kept as steps instead, and run as one
-    // launch whose blocks meet at a grid barrier between steps, when anything else is enqueued
-    // (launch() and the other enqueue sites call flush_persistent()) or the step ends.
-    bool persist = false;
-    bool recording = false;
-    int persist_grid = 0;                      // its blocks, all of them resident at once
-    unsigned *grid_barrier = nullptr;          // device: arrivals, generation
-    struct PersistProgram *program = nullptr;  // host: the steps not yet launched
-    int pending = 0;                           // how many
-
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it
     // records the size it needs and throws ScratchGrowth; compute() then grows the buffer
     // and runs the nodes uncaptured.
@@ -194,13 +179,6 @@ constexpr bool kHPartsByDefault = true;
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
-// Launches the steps the persistent kernel has recorded (cuda_persistent.cu), if any, so
-// that what is enqueued next comes after them.
-void flush_persistent_steps(Context &ctx);
-inline void flush_persistent(Context &ctx) {
-    if (ctx.pending) flush_persistent_steps(ctx);
-}
-
 // Every kernel of the backend is launched here. With ctx.pdl the launch is a programmatic
 // dependent one: the kernel may be scheduled while the previous one in the stream is
 // still running (hiding the launch gap between the hundreds of small kernels of a decode
@@ -208,7 +186,6 @@ inline void flush_persistent(Context &ctx) {
 // kernel wrote. Launch errors throw.
 template <typename... KArgs, typename... Args>
 void launch(Context &ctx, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Args &&...args) {
-    flush_persistent(ctx);
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = block;
@@ -231,30 +208,13 @@ __device__ __forceinline__ void allow_dependents() {
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
-// The wait of grid_dependency_wait() alone, never with the early trigger: for a kernel that
-// must choose when the next one may take room beside it (the persistent kernel, whose blocks
-// must all be resident first).
-__device__ __forceinline__ void dependency_wait_only() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 // Waits until the kernels this one may overlap have finished and their writes are
 // visible. Called at the top of every kernel, before any early return (so that the order
 // stays transitive); only reads of what no kernel writes (weights) may come before it.
-// Built with -DCORVID_CUDA_EARLY_TRIGGER it first lets the next kernel be scheduled (as
-// allow_dependents does): a dependent still waits here for this kernel to finish, so the
-// early trigger changes no order, only how soon the next kernel's blocks may take an SM and
-// issue their weight loads. Why it was tried: a decode step is ~260 kernels, and each
-// boundary drained the memory pipe (scripts/cuda_read_patterns.cu: a chain of the 7B step's
-// reads at 2.45 TB/s as plain launches, 2.64 under PDL with the next kernel's first loads
-// overlapping, of a 3.17 TB/s sweep). Measured level on an H100 (Q4_0 tg128 302 / 304 against
-// 321 / 302, 2026-12-07), so it stays a build option.
 __device__ __forceinline__ void grid_dependency_wait() {
-#ifdef CORVID_CUDA_EARLY_TRIGGER
-    allow_dependents();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
-    dependency_wait_only();
 }
 
 // ---- device helpers ------------------------------------------------------------------

@@ -73,7 +73,6 @@ void gemm_converted(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int6
                     int64_t M, float *dst, int64_t ldd, bool planar, bool accumulate) {
     const float one = 1.0f, zero = accumulate ? 1.0f : 0.0f; // beta: dst += the product
     const int n = static_cast<int>(N), m = static_cast<int>(M), k = static_cast<int>(K);
-    flush_persistent(ctx); // cuBLAS enqueues without launch()
     if (w == DType::F32) {
         if (w_nb1 % 4 != 0) fail(Status::internal, "cuda gemm: misaligned f32 weight rows");
         const auto *xf = static_cast<const float *>(xin);
@@ -98,7 +97,6 @@ void gemm_converted(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int6
         const int64_t rows = std::min(chunk, N - n0);
         Dequant dq{ctx, W, w_nb1, N, planar, n0, rows, K, wh};
         if (!dispatch_weight_type(w, dq)) fail(Status::unsupported, "cuda gemm: no kernel for %s", dtype_name(w));
-        flush_persistent(ctx);
         CV_CUBLAS(cublasGemmEx(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), m, k, &one, wh,
                                CUDA_R_16F, k, xh, CUDA_R_16F, k, &zero, dst + n0, CUDA_R_32F, static_cast<int>(ldd),
                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

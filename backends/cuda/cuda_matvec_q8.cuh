@@ -260,7 +260,7 @@ inline unsigned assign_blocks(Parts &p, int n_parts, bool glu, int rows_per_bloc
     return next;
 }
 
-// The stream kernel (or, with Context::matvec_bulk, the bulk kernel) for one column of
+// The stream kernel for one column of
 // planar weights: the decode step's products (cuda_matvec_stream.cu; T one of the planar
 // types, cuda_planar.cuh).
 template <DType T>

@@ -1,7 +1,6 @@
 // The decode step's stream matvec as device code: its units' loads, the activations staged
-// in shared memory, the finished rows' stores and the kernel's body (stream_body), shared
-// by its own kernel (cuda_matvec_stream.cu) and the persistent decode kernel
-// (cuda_persistent.cu), which runs the same body as steps of one launch.
+// in shared memory, the finished rows' stores and the kernel's body (stream_body), for its
+// kernel (cuda_matvec_stream.cu).
 #pragma once
 
 #include "cuda/cuda_matvec_q8.cuh"
@@ -40,8 +39,10 @@ namespace corvid::cuda::q8kernels {
 // 51 MB (1.8), down 15.0 us for 25 MB (1.7) against 13.7 us a launch on average and 33.5 us
 // for gate/up with the first form. Still short of the 3.1 TB/s probe: a warp has one or
 // two chunks (0.5-2 KiB) in flight, ~32-64 KiB an SM at 4 blocks an SM, and the registers
-// cap both the chunk size and the blocks; more bytes in flight need copies that hold no
-// registers (cp.async or bulk copies into a per-warp shared-memory ring).
+// cap both the chunk size and the blocks. Copies that hold no registers did not help: a
+// per-warp cp.async ring was level, a bulk-copy ring a block (one block an SM, up to 96 KiB)
+// 25% slower, and one persistent launch a step with grid barriers 34% slower (H100,
+// 2026-12-07; both removed, docs/cuda_performance.md).
 
 constexpr int kStreamThreads = 256, kStreamWarps = kStreamThreads / 32;
 // Blocks an SM the kernel is compiled for: 4 (64 registers a thread), a GLU's two rows 3 (80);
@@ -155,8 +156,7 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
     }
 }
 
-// The stream kernel's work as block `block` of `blocks` (the kernel's own grid, or the
-// persistent kernel's, cuda_persistent.cu): R rows a job (a GLU: 2, its gate and up rows),
+// The stream kernel's work as block `block` of `blocks`: R rows a job (a GLU: 2, its gate and up rows),
 // U units a lane and chunk. smem: stream_smem_bytes(K / 32, sq != null) bytes. wait(): the
 // dependency on the kernels (or steps) before, called once by every thread of every block,
 // after the first weights are loaded and before the activations are read.

@@ -1,6 +1,5 @@
 // rms_norm (optionally times a weight row, and then the 8-bit or 16-bit form of the product
-// that reads it next) as device code, one row a block: shared by its kernel
-// (cuda_norm_rope.cu) and the persistent decode kernel (cuda_persistent.cu).
+// that reads it next) as device code, one row a block, for its kernel (cuda_norm_rope.cu).
 #pragma once
 
 #include "cuda/cuda_norm_quads.cuh"
@@ -64,8 +63,7 @@ __device__ __forceinline__ void store_quad(const Q8Out &o, const Quad8 &v, int64
 // 8-bit blocks or their values (Q8Out); the loop then runs in whole passes of the block (its barriers) and the
 // launcher guarantees blockDim % 64 == 0 for Q8_K.
 //
-// As device code: row r by the whole block (any size that is a multiple of 32; the kernel's
-// own launch or a step of the persistent kernel, cuda_persistent.cu); wait(): the dependency
+// As device code: row r by the whole block (any size that is a multiple of 32); wait(): the dependency
 // on what came before, called once by every thread after the weight g's first loads.
 template <bool MUL, bool V4, int Q8, typename Wait>
 __device__ __forceinline__ void rms_norm_row(const uint8_t *x, RowMap xm, float *out, float *out2, const float *g,

@@ -3,7 +3,6 @@
 // reference's repeated multiplication so that it rounds the same way).
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_norm_body.cuh"
-#include "cuda/cuda_persistent.h"
 #include "cuda/cuda_rope_body.cuh"
 #include "cuda/cuda_store.cuh"
 
@@ -122,7 +121,6 @@ bool launch_rms_norm(Context &ctx, const Tensor &a, int64_t rows, int64_t n, flo
     if (v4) {
         const int threads = static_cast<int>(std::min<int64_t>(1024, std::max<int64_t>(32, (n / 4 + 31) / 32 * 32)));
         if (out2 && wants && form.family == 32 && n % 32 == 0) {
-            if (rows == 1 && !form.h && persist_rms_norm(ctx, x, row_map(a), out, out2, g, n, eps, q8)) return true;
             launch(ctx, rms_norm_kernel<true, true, 32>, grid, threads, 0, x, row_map(a), out, out2, g, n, eps, q8);
             return true;
         }
@@ -271,8 +269,6 @@ void launch_rope(Context &ctx, const Tensor &dst, const RopeTensor &t0, const Ro
     };
     const bool pairs = !a.neox && a.n_dims % 2 == 0 && rows8(t0) && (n_t < 2 || rows8(t1)) &&
                        (kind < 0 || store_aligned(st.k, kind, 2));
-    if (persist_rope(ctx, t0, t1, s0, s1, n_t, kind, static_cast<int>(n), pos, ff, a, tab, st, k_flat, pairs))
-        return; // a step of the persistent kernel
     const unsigned blocks = blocks_for(n, 256);
     switch (kind) {
     case -1: launch(ctx, rope_kernel<-1>, blocks, 256, 0, t0, t1, s0, s1, n_t, pos, ff, a, tab, st, k_flat, pairs); break;

@@ -1,6 +1,5 @@
 // rope of one or two tensors (q and k of a layer), optionally with the K and V cache stores,
-// one thread a rotated pair, as device code: shared by its kernel (cuda_norm_rope.cu) and
-// the persistent decode kernel (cuda_persistent.cu).
+// one thread a rotated pair, as device code for its kernel (cuda_norm_rope.cu).
 #pragma once
 
 #include "cuda/cuda_ops.h"
@@ -82,8 +81,8 @@ constexpr int kRopeMaxPer = 4;
 // layer's four small ops in one launch. k_flat: K's cache rows are whole tokens of t1
 // (k.ne0 == head * t1.ne1), so an element's cache place needs no division.
 //
-// As device code: thread item i of the launch's space (the kernel's own launch, or a step of
-// the persistent kernel, cuda_persistent.cu), after the dependency on what came before.
+// As device code: thread item i of the launch's space, after the dependency on what came
+// before.
 template <int Kind>
 __device__ __forceinline__ void rope_item(const RopeTensor &t0, const RopeTensor &t1, const RopeSpace &s0,
                                           const RopeSpace &s1, int n_t, const int32_t *pos, const float *ff,

@@ -99,18 +99,6 @@ Backend &gpu_old_matvec() {
     static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_MATVEC", "old");
     return *b;
 }
-// The bulk matvec for one column of planar weights (CORVID_CUDA_BULK=1; on devices before
-// compute capability 9.0 the same as gpu()).
-Backend &gpu_bulk() {
-    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_BULK", "1");
-    return *b;
-}
-// The persistent decode kernel (CORVID_CUDA_PERSIST=1): a decode step's products and norms
-// as steps of one launch (cuda_persistent.cu).
-Backend &gpu_persistent() {
-    static std::unique_ptr<Backend> b = gpu_with("CORVID_CUDA_PERSIST", "1");
-    return *b;
-}
 // One-column F16/BF16 products by the one-row kernel, one launch each (CORVID_CUDA_HPARTS=0;
 // the default takes the parts kernel and its fusions).
 Backend &gpu_h_rows() {
@@ -419,10 +407,10 @@ TEST_CASE("cuda: mul_mat, every weight type, matvec and GEMM paths") {
             {2048, 19, 1, 1, 1, 1, 1}, {4096, 9, 3, 1, 1, 1, 1}, {8192, 5, 1, 1, 1, 1, 1}};
         const std::vector<MatShape> &shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Every weight layout and integer matvec kernel: planar (the default), ggml's blocks,
-        // the older kernel, and the bulk kernel.
-        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_bulk(), &gpu_h_rows()};
-        const char *names[] = {"default", "blocks", "old matvec", "bulk matvec", "F16 one-row"};
-        for (int d = 0; d < 5; ++d) {
+        // the older kernel.
+        Backend *devices[] = {&gpu(), &gpu_blocks(), &gpu_old_matvec(), &gpu_h_rows()};
+        const char *names[] = {"default", "blocks", "old matvec", "F16 one-row"};
+        for (int d = 0; d < 4; ++d) {
             CAPTURE(names[d]);
             double worst = 0.0;
             uint32_t seed = 500 + static_cast<uint32_t>(type) * 31;
@@ -723,19 +711,16 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                 auto ref = c.run(cpu_ref(), outs);
                 auto got = c.run(gpu(), outs);
                 auto unfused = c.run(gpu_unfused(), outs);
-                auto bulk = c.run(gpu_bulk(), outs);
                 auto h_rows = half ? c.run(gpu_h_rows(), outs) : got;
                 const char *names[] = {"q + bias", "k + v", "ffn + residual", "product read twice", "sum of two",
                                        "rope of q", "K cache", "V cache"};
-                for (auto *r : {&ref, &got, &unfused, &bulk, &h_rows})
+                for (auto *r : {&ref, &got, &unfused, &h_rows})
                     for (size_t i = 6; i < 8; ++i) (*r)[i] = f16_as_f32_bytes((*r)[i]);
                 for (size_t i = 0; i < outs.size(); ++i) {
                     CAPTURE(names[i]);
                     // The same float operations in the same order (the rows here are short
-                    // enough that both use one warp per row): bit for bit. The bulk kernel
-                    // walks the rows as the stream kernel does: the same bits too.
+                    // enough that both use one warp per row): bit for bit.
                     CHECK(got[i] == unfused[i]);
-                    CHECK(bulk[i] == got[i]);
                     // The parts kernel (the default) sums each row as the one-row kernel does.
                     CHECK(h_rows[i] == got[i]);
                     // Against the host: the GLU output is re-quantized to 8 bits before the
@@ -749,162 +734,6 @@ TEST_CASE("cuda: fused decode products (q/k/v, gate/up/glu, residual and bias ad
                     CHECK(compare(r0, as_f32(got[i]), 2e-3, abs_tol, names[i]).bad == 0);
                 }
             }
-        }
-    }
-}
-
-// The bulk matvec (CORVID_CUDA_BULK=1) against the stream kernel, bit for bit, on one decode
-// layer at sizes where each block's run of rows wraps its ring of stages several times: q/k/v
-// as one launch (a stage's rows straddling two matrices), the residual product, the GLU pair
-// writing the down product's 8-bit input, and the down product at a row length whose
-// every plane the kernel can copy (F = 6144) and at one whose Q6_K scales it cannot
-// (F = 2816: 11 super-blocks, 22 bytes of scales a row; the stream kernel takes over).
-// The leaves of one llama decode layer of width K: the input column x and the norm weight
-// (random floats), and the seven weight matrices (q rows NQ, k and v rows NKV, FFN width F)
-// of one type, filled at random.
-struct LayerLeaves {
-    Tensor *x, *gamma, *wq, *wk, *wv, *wo, *wg, *wu, *wd;
-};
-LayerLeaves layer_leaves(Case &c, DType type, int64_t K, int64_t NQ, int64_t NKV, int64_t F, std::mt19937 &rng) {
-    LayerLeaves l{};
-    l.x = c.input(DType::F32, {K, 1}, "x");
-    c.set_f32(l.x, randn(static_cast<size_t>(K), rng));
-    l.gamma = c.leaf(DType::F32, {K}, "gamma");
-    c.set_f32(l.gamma, randn(static_cast<size_t>(K), rng));
-    l.wq = c.leaf(type, {K, NQ}, "wq"), l.wk = c.leaf(type, {K, NKV}, "wk"), l.wv = c.leaf(type, {K, NKV}, "wv");
-    l.wo = c.leaf(type, {K, K}, "wo"), l.wg = c.leaf(type, {K, F}, "wg"), l.wu = c.leaf(type, {K, F}, "wu");
-    l.wd = c.leaf(type, {F, K}, "wd");
-    for (Tensor *w : {l.wq, l.wk, l.wv, l.wo, l.wg, l.wu, l.wd}) fill_weights(c, w, rng);
-    return l;
-}
-
-TEST_CASE("cuda: bulk matvec against the stream kernel on decode-layer sizes") {
-    REQUIRE_GPU();
-    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
-        for (int64_t F : {6144, 2816}) {
-            if (traits(type).block_size == 32 && F == 2816) continue; // the same path as 6144 there
-            const std::string type_name = dtype_name(type);
-            CAPTURE(type_name);
-            CAPTURE(F);
-            std::mt19937 rng(40 + static_cast<uint32_t>(type));
-            Case c;
-            const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, 4096, 4608, 1024, F, rng);
-            Tensor *h = c.g.mul(c.g.rms_norm(x, 1e-5f), gamma);
-            Tensor *q = c.g.mul_mat(wq, h), *k = c.g.mul_mat(wk, h), *v = c.g.mul_mat(wv, h);
-            Tensor *o = c.g.add(x, c.g.mul_mat(wo, h));
-            Tensor *o2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
-            Tensor *act = c.g.swiglu(c.g.mul_mat(wg, o2), c.g.mul_mat(wu, o2));
-            Tensor *y = c.g.add(c.g.mul_mat(wd, act), o);
-            const std::vector<Tensor *> outs = {q, k, v, o, act, y};
-            const auto got = c.run(gpu(), outs);
-            const uint64_t before = cuda_bulk_matvec_launches();
-            const auto bulk = c.run(gpu_bulk(), outs);
-            // q/k/v, the residual product, the GLU pair, and the down product where it can.
-            const bool down_too = !(type == DType::Q6_K && F == 2816);
-            if (cuda_device_description(0).find("(sm_8") == std::string::npos) // the kernel needs sm_90
-                CHECK(cuda_bulk_matvec_launches() - before == (down_too ? 4u : 3u));
-            const char *names[] = {"q", "k", "v", "residual", "glu", "down + residual"};
-            for (size_t i = 0; i < outs.size(); ++i) {
-                CAPTURE(names[i]);
-                CHECK(bulk[i] == got[i]);
-            }
-        }
-    }
-}
-
-// Two decode layers' products and norms (no attention: wo reads the norm's output, as q/k/v
-// do, so no conversion kernel splits the run) as steps of the persistent kernel, 12, so that a
-// full program (9 steps, a 4 KB parameter) is launched mid-graph and the rest after: the same bits as the
-// kernels one by one (the norm sums its squares in double over 256 threads instead of up to
-// 1024, an order that could move the float mean by a last bit only in a tie).
-TEST_CASE("cuda: persistent decode kernel against the launches") {
-    REQUIRE_GPU();
-    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
-        const std::string type_name = dtype_name(type);
-        CAPTURE(type_name);
-        std::mt19937 rng(60 + static_cast<uint32_t>(type));
-        Case c;
-        const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, 4096, 4096, 1024, 11008, rng);
-        std::vector<Tensor *> outs;
-        Tensor *cur = x;
-        for (int layer = 0; layer < 2; ++layer) {
-            Tensor *h = c.g.mul(c.g.rms_norm(cur, 1e-5f), gamma);
-            Tensor *q = c.g.mul_mat(wq, h), *k = c.g.mul_mat(wk, h), *v = c.g.mul_mat(wv, h);
-            Tensor *o = c.g.add(cur, c.g.mul_mat(wo, h)); // (wo reads h: no conversion kernel splits the run)
-            Tensor *o2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
-            Tensor *act = c.g.swiglu(c.g.mul_mat(wg, o2), c.g.mul_mat(wu, o2));
-            cur = c.g.add(c.g.mul_mat(wd, act), o);
-            for (Tensor *t : {q, k, v, o, cur}) outs.push_back(t);
-        }
-        const auto got = c.run(gpu(), outs);
-        const uint64_t before = cuda_persistent_launches();
-        const auto pers = c.run(gpu_persistent(), outs);
-        CHECK(cuda_persistent_launches() - before >= 2);
-        for (size_t i = 0; i < outs.size(); ++i) {
-            CAPTURE(i);
-            CHECK(pers[i] == got[i]);
-        }
-        const auto again = c.run(gpu_persistent(), outs); // the captured step replayed
-        for (size_t i = 0; i < outs.size(); ++i) {
-            CAPTURE(i);
-            CHECK(again[i] == got[i]);
-        }
-    }
-}
-
-// Two whole llama decode layers at the 7B shape (32 heads of 128, 8 KV heads over F16 caches
-// of 40 cells, stale cells beyond): the norms, products, rope with the K/V stores and the
-// attention with its merge all steps of the persistent kernel: the same bits as the kernels
-// one by one, in the captured step and in its replay.
-TEST_CASE("cuda: persistent decode kernel on whole llama layers (rope, K/V stores, attention)") {
-    REQUIRE_GPU();
-    for (DType type : {DType::Q4_0, DType::Q4_K}) {
-        const std::string type_name = dtype_name(type);
-        CAPTURE(type_name);
-        std::mt19937 rng(70 + static_cast<uint32_t>(type));
-        Case c;
-        const int64_t D = 128, H = 32, HKV = 8, K = D * H, n_ctx = 64, n_kv = 40;
-        const auto [x, gamma, wq, wk, wv, wo, wg, wu, wd] = layer_leaves(c, type, K, K, D * HKV, 11008, rng);
-        Tensor *pos = c.input(DType::I32, {1}, "pos"), *ids = c.input(DType::I32, {1}, "ids");
-        c.set_i32(pos, {static_cast<int32_t>(n_kv - 1)});
-        c.set_i32(ids, {static_cast<int32_t>(n_kv - 1)});
-        Tensor *mask = c.input(DType::F32, {n_kv, 1}, "mask");
-        c.set_f32(mask, std::vector<float>(static_cast<size_t>(n_kv), 0.0f));
-        RopeParams rp;
-        rp.n_dims = static_cast<int32_t>(D);
-        std::vector<Tensor *> outs;
-        Tensor *cur = x;
-        for (int layer = 0; layer < 2; ++layer) {
-            const std::string l = std::to_string(layer);
-            Tensor *kcache = c.leaf(DType::F16, {D * HKV, n_ctx}, ("k_cache" + l).c_str());
-            Tensor *vcache = c.leaf(DType::F16, {D * HKV, n_ctx}, ("v_cache" + l).c_str());
-            for (Tensor *t : {kcache, vcache}) {
-                const auto cells = randn(static_cast<size_t>(D * HKV * n_ctx), rng);
-                REQUIRE(quantize_row(DType::F16, cells.data(), c.bytes(t).data(), static_cast<int64_t>(cells.size())));
-            }
-            Tensor *h = c.g.mul(c.g.rms_norm(cur, 1e-5f), gamma);
-            Tensor *q = c.g.rope(c.g.reshape(c.g.mul_mat(wq, h), {D, H, 1}), pos, rp);
-            Tensor *k = c.g.rope(c.g.reshape(c.g.mul_mat(wk, h), {D, HKV, 1}), pos, rp);
-            Tensor *v = c.g.mul_mat(wv, h);
-            Tensor *kc = c.g.set_rows(kcache, c.g.reshape(k, {D * HKV, 1}), ids);
-            Tensor *vc = c.g.set_rows(vcache, v, ids);
-            Tensor *kview = c.g.view(kc, {D, n_kv, HKV}, {kc->nb[1], static_cast<size_t>(D) * 2}, 0);
-            Tensor *vview = c.g.view(vc, {D, n_kv, HKV}, {vc->nb[1], static_cast<size_t>(D) * 2}, 0);
-            Tensor *att = c.g.attention(q, kview, vview, mask, 1.0f / std::sqrt(static_cast<float>(D)));
-            Tensor *o = c.g.add(c.g.mul_mat(wo, c.g.reshape(att, {K, 1})), cur);
-            Tensor *h2 = c.g.mul(c.g.rms_norm(o, 1e-5f), gamma);
-            cur = c.g.add(c.g.mul_mat(wd, c.g.swiglu(c.g.mul_mat(wg, h2), c.g.mul_mat(wu, h2))), o);
-            outs.push_back(cur);
-        }
-        const auto got = c.run(gpu(), outs);
-        const uint64_t before = cuda_persistent_launches();
-        const auto pers = c.run(gpu_persistent(), outs);
-        CHECK(cuda_persistent_launches() - before >= 1);
-        const auto again = c.run(gpu_persistent(), outs); // the captured step replayed
-        for (size_t i = 0; i < outs.size(); ++i) {
-            CAPTURE(i);
-            CHECK(pers[i] == got[i]);
-            CHECK(again[i] == got[i]);
         }
     }
 }

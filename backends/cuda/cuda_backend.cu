@@ -289,10 +289,6 @@ public:
 private:
     void run_all(const std::vector<Tensor *> &nodes) {
         ctx_.forget_derived(); // another graph: its memory may have been reused
-        walk(nodes);
-    }
-
-    void walk(const std::vector<Tensor *> &nodes) {
         if (trace_) trace_->begin(ctx_.stream);
         for (size_t i = 0; i < nodes.size();) {
             if (trace_ && nodes[i]->op != Op::view) trace_->mark(ctx_.stream, op_name(nodes[i]->op));

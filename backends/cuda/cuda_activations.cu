@@ -165,17 +165,13 @@ template <typename OutT, typename In>
 void launch(Context &ctx, DType w, const In &x, int64_t K, int64_t M, OutT *out, int64_t ld) {
     const int qk = static_cast<int>(traits(w).block_size);
     if (qk == 32) {
-        if (ld != K) {
-            CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
-        }
+        if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         const int64_t threads = K * M;
         launch(ctx, q8_0_kernel<OutT, In>, blocks_for(threads, 256), 256, 0, x, static_cast<int>(K), static_cast<int>(M),
                out, ld, nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_0_kernel");
     } else if (qk == 256) {
-        if (ld != K) {
-            CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
-        }
+        if (ld != K) CV_CUDA(cudaMemsetAsync(out, 0, sizeof(OutT) * ld * M, ctx.stream));
         launch(ctx, q8_k_kernel<OutT, In>, static_cast<unsigned>(K / 256 * M), 256, 0, x, static_cast<int>(K), out, ld,
                nullptr, nullptr, nullptr);
         CV_LAUNCHED("q8_k_kernel");

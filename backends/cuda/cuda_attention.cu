@@ -30,7 +30,7 @@ __global__ void attn_merge_kernel(const float *part_acc, const float2 *part_ml, 
     grid_dependency_wait();
     allow_dependents();
     __shared__ AttnShared sh;
-    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y, threadIdx.x, sh, SliceSync{});
+    merge_head(part_acc, part_ml, mo, D, H, chunks, blockIdx.x, blockIdx.y, threadIdx.x, sh);
 }
 
 // One split block a CTA (cuda_attention_body.cuh: attn_split_body).
@@ -40,8 +40,7 @@ __global__ void __launch_bounds__(kThreads)
     grid_dependency_wait();
     allow_dependents();
     __shared__ AttnShared sh;
-    attn_split_body<F16>(a, part_acc, part_ml, mo, counters, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, sh,
-                         SliceSync{});
+    attn_split_body<F16>(a, part_acc, part_ml, mo, counters, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, sh);
 }
 
 // ---- prompt path ------------------------------------------------------------------------
@@ -78,11 +77,11 @@ __global__ void attn_softmax_kernel(const float *S, const uint8_t *mask, int64_t
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) mx = fmaxf(mx, s[j] * scale + m[j]);
-    mx = warps_reduce(mx, red, true, threadIdx.x, blockDim.x / 32, SliceSync{});
+    mx = warps_reduce(mx, red, true, threadIdx.x, blockDim.x / 32);
     float sum = 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x)
         if (m[j] != -INFINITY) sum += expf(s[j] * scale + m[j] - mx);
-    sum = warps_reduce(sum, red, false, threadIdx.x, blockDim.x / 32, SliceSync{});
+    sum = warps_reduce(sum, red, false, threadIdx.x, blockDim.x / 32);
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int j = threadIdx.x; j < NKV; j += blockDim.x) {
         const float pv = m[j] == -INFINITY ? 0.0f : expf(s[j] * scale + m[j] - mx) * inv;

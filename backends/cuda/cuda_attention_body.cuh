@@ -45,24 +45,19 @@ struct AttnShared {
     bool last;
 };
 
-// The barrier of the threads of one split block (a whole block of the attention kernels).
-struct SliceSync {
-    __device__ __forceinline__ void operator()() const { __syncthreads(); }
-};
-
 // The max or sum of v over `warps` warps of threads (thread tid; sh: one float a warp), every
 // thread getting the result: a split block (kThreads), or a whole block of the prompt path's
 // softmax.
-__device__ __forceinline__ float warps_reduce(float v, float *sh, bool is_max, int tid, int warps, SliceSync sync) {
+__device__ __forceinline__ float warps_reduce(float v, float *sh, bool is_max, int tid, int warps) {
     const int lane = tid & 31, w = tid / 32;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         const float x = __shfl_xor_sync(0xffffffffu, v, o);
         v = is_max ? fmaxf(v, x) : v + x;
     }
-    sync();
+    __syncthreads();
     if (lane == 0) sh[w] = v;
-    sync();
+    __syncthreads();
     float r = sh[0];
     for (int i = 1; i < warps; ++i) r = is_max ? fmaxf(r, sh[i]) : r + sh[i];
     return r;
@@ -72,7 +67,7 @@ __device__ __forceinline__ float warps_reduce(float v, float *sh, bool is_max, i
 // warp holds 32 consecutive values). The partial states are read through L2 (__ldcg): in
 // the split kernel other SMs wrote them during this very launch.
 __device__ inline void merge_head(const float *part_acc, const float2 *part_ml, const MergeOut &mo, int D, int H,
-                                  int chunks, int h, int t, int tid, AttnShared &sh, SliceSync sync) {
+                                  int chunks, int h, int t, int tid, AttnShared &sh) {
     const int64_t base = (static_cast<int64_t>(t) * H + h) * chunks;
     // Each chunk's (max, sum) read once, by one thread each, and its weight exp(max - M)
     // computed once: every thread then reads them from shared memory (three passes of
@@ -82,7 +77,7 @@ __device__ inline void merge_head(const float *part_acc, const float2 *part_ml, 
     auto ml_at = [&](int c) { return staged ? sh.ml[c] : __ldcg(&part_ml[base + c]); };
     if (staged) {
         for (int c = tid; c < chunks; c += kThreads) sh.ml[c] = __ldcg(&part_ml[base + c]);
-        sync();
+        __syncthreads();
     }
     float M = -INFINITY;
     for (int c = 0; c < chunks; ++c) M = fmaxf(M, ml_at(c).x);
@@ -93,7 +88,7 @@ __device__ inline void merge_head(const float *part_acc, const float2 *part_ml, 
     }
     if (staged) {
         for (int c = tid; c < chunks; c += kThreads) sh.w[c] = sh.ml[c].x != -INFINITY ? expf(sh.ml[c].x - M) : 0.0f;
-        sync();
+        __syncthreads();
     }
     const float inv = L > 0.0f ? 1.0f / L : 0.0f;
     float *o = mo.out + (static_cast<int64_t>(t) * H + h) * D;
@@ -128,12 +123,12 @@ __device__ inline void merge_head(const float *part_acc, const float2 *part_ml, 
 // the next launch.
 template <bool F16>
 __device__ inline void attn_split_body(const AttnArgs &a, float *part_acc, float2 *part_ml, const MergeOut &mo,
-                                       int *counters, int c, int h, int t, int tid, AttnShared &sh, SliceSync sync) {
+                                       int *counters, int c, int h, int t, int tid, AttnShared &sh) {
     float *qs = sh.qs, *p = sh.p, *red = sh.red;
     const int hk = h / a.group;
     const float *qr = reinterpret_cast<const float *>(a.q + h * a.q_nb1 + t * a.q_nb2);
     for (int d = tid; d < a.D; d += kThreads) qs[d] = F16 ? __half2float(__float2half_rn(qr[d])) : qr[d];
-    sync();
+    __syncthreads();
 
     const int kj = tid / 4, part = tid % 4;
     const int j = c * kChunk + kj;
@@ -162,10 +157,10 @@ __device__ inline void attn_split_body(const AttnArgs &a, float *part_acc, float
     dot += __shfl_xor_sync(0xffffffffu, dot, 1);
     dot += __shfl_xor_sync(0xffffffffu, dot, 2);
     if (mv != -INFINITY) s = dot * a.scale + mv;
-    const float m = warps_reduce(part == 0 ? s : -INFINITY, red, true, tid, kThreads / 32, sync);
+    const float m = warps_reduce(part == 0 ? s : -INFINITY, red, true, tid, kThreads / 32);
     const float e = (s == -INFINITY) ? 0.0f : expf(s - m);
     if (part == 0) p[kj] = e;
-    const float l = warps_reduce(part == 0 ? e : 0.0f, red, false, tid, kThreads / 32, sync); // (its barriers also publish p[])
+    const float l = warps_reduce(part == 0 ? e : 0.0f, red, false, tid, kThreads / 32); // (its barriers also publish p[])
     const int64_t slot = (static_cast<int64_t>(t) * a.H + h) * a.chunks + c;
     const int n = min(kChunk, a.NKV - c * kChunk);
     const uint8_t *vb = a.v + hk * a.v_nb2 + static_cast<int64_t>(c) * kChunk * a.v_nb1;
@@ -195,7 +190,7 @@ __device__ inline void attn_split_body(const AttnArgs &a, float *part_acc, float
     if (G > 1) { // (G is the same in every thread)
         float2 *vsum = sh.vsum;
         vsum[tid] = acc;
-        sync();
+        __syncthreads();
         if (gi == 0) {
             acc = vsum[cp];
             for (int g = 1; g < G; ++g) acc.x += vsum[g * pairs + cp].x, acc.y += vsum[g * pairs + cp].y;
@@ -209,16 +204,16 @@ __device__ inline void attn_split_body(const AttnArgs &a, float *part_acc, float
     if (!counters) return;
     bool &last = sh.last;
     __threadfence();
-    sync();
+    __syncthreads();
     if (tid == 0) {
         int &count = counters[static_cast<int64_t>(t) * a.H + h];
         last = atomicAdd(&count, 1) == a.chunks - 1;
         if (last) count = 0;
     }
-    sync();
+    __syncthreads();
     if (!last) return;
     __threadfence();
-    merge_head(part_acc, part_ml, mo, a.D, a.H, a.chunks, h, t, tid, sh, sync);
+    merge_head(part_acc, part_ml, mo, a.D, a.H, a.chunks, h, t, tid, sh);
 }
 
 } // namespace corvid::cuda

@@ -260,9 +260,8 @@ inline unsigned assign_blocks(Parts &p, int n_parts, bool glu, int rows_per_bloc
     return next;
 }
 
-// The stream kernel for one column of
-// planar weights: the decode step's products (cuda_matvec_stream.cu; T one of the planar
-// types, cuda_planar.cuh).
+// The stream kernel for one column of planar weights: the decode step's products
+// (cuda_matvec_stream.cu; T one of the planar types, cuda_planar.cuh).
 template <DType T>
 void launch_stream(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu);
 

@@ -90,6 +90,18 @@ __device__ __forceinline__ void load_row_chunk(uint4 *dst, const uint8_t *p, int
     }
 }
 
+// The xor of a chunk's U loads (what the walks "compute"), and the double buffer's hand-over.
+template <int U> __device__ __forceinline__ unsigned xor_chunk(const uint4 *c) {
+    unsigned x = 0;
+#pragma unroll
+    for (int j = 0; j < U; ++j) x ^= xor4(c[j]);
+    return x;
+}
+template <int U> __device__ __forceinline__ void move_chunk(uint4 *dst, const uint4 *src) {
+#pragma unroll
+    for (int j = 0; j < U; ++j) dst[j] = src[j];
+}
+
 template <int U, int MIN_BLOCKS = 4>
 __global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p, int rows, int row_bytes, bool pdl) {
     const int lane = threadIdx.x & 31;
@@ -111,11 +123,9 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) rows_kernel(const uint8_t *p,
         if (nc == chunks) nc = 0, nr += W;
         const bool more = nr < rows;
         if (more) load(nxt, nr, nc);
-#pragma unroll
-        for (int j = 0; j < U; ++j) acc ^= xor4(cur[j]);
+        acc ^= xor_chunk<U>(cur);
         if (!more) break;
-#pragma unroll
-        for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+        move_chunk<U>(cur, nxt);
         row = nr, c = nc;
     }
     sink(acc);
@@ -262,16 +272,12 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS)
                         if (r2 < nph.rows) prefetch_l2(nph.p + static_cast<size_t>(r2) * nph.row_bytes, nph.row_bytes);
                     }
             }
-#pragma unroll
-            for (int j = 0; j < U; ++j) acc ^= xor4(cur[j]);
+            acc ^= xor_chunk<U>(cur);
             if (!more) break;
-#pragma unroll
-            for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+            move_chunk<U>(cur, nxt);
             row = nr, c = nc;
         }
-        if (have)
-#pragma unroll
-            for (int j = 0; j < U; ++j) cur[j] = nxt[j];
+        if (have) move_chunk<U>(cur, nxt);
         for (int b = 0; b <= extra_bars; ++b) grid_barrier();
     }
     sink(acc);

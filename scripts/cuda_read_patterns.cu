@@ -29,6 +29,10 @@
 //                   activations do), so loads stay in flight through it
 //   pers-B/U/E+aL   and also each warp's first rows of the next product prefetched into L2
 //                   (cp.async.bulk.prefetch.L2) before the barriers, no registers held
+//   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
+//                   product into a shared-memory ring of S stages of C KiB and never waits for
+//                   a barrier; 8 consumer warps read the stages and meet at a grid barrier after
+//                   each product, plus E more (each followed by 3 us of waiting) after q/k/v
 //
 // Build and run on the device machine:
 //   nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
@@ -283,6 +287,106 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS)
     sink(acc);
 }
 
+// ---- one persistent launch a step, the weights through a shared-memory ring ----
+// What a dataflow decode megakernel would read: one block an SM, a producer warp whose lane
+// 0 streams this block's slice of every product, product after product, into a ring of S
+// stages by bulk copies, and 8 consumer warps that read each landed stage. Only the consumers
+// meet at the grid barriers after each product (and after `extra` more barriers following the
+// first product of each layer, each followed by `spin_ns` of waiting: the attention and its
+// dependent round trips). The producer waits only for free stages, so the weight stream goes
+// on through barriers and small phases for as long as the ring has room: the ring is the
+// prefetch that no register file could hold (192 KiB an SM is ~8 us of an SM's share of the
+// bandwidth).
+__device__ unsigned g_cbar_count, g_cbar_gen;
+
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, 256;" ::: "memory"); }
+
+// The grid barrier of the consumer warps (threads 32..287 of every block).
+__device__ __forceinline__ void consumer_grid_barrier() {
+    consumer_sync();
+    if (threadIdx.x == 32) {
+        volatile unsigned *gen = &g_cbar_gen;
+        const unsigned g = *gen;
+        __threadfence();
+        if (atomicAdd(&g_cbar_count, 1) == gridDim.x - 1) {
+            atomicExch(&g_cbar_count, 0);
+            __threadfence();
+            atomicAdd(&g_cbar_gen, 1);
+        } else {
+            while (*gen == g) {
+            }
+        }
+        __threadfence();
+    }
+    consumer_sync();
+}
+
+__device__ __forceinline__ uint64_t global_ns() {
+    uint64_t t;
+    asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+    return t;
+}
+
+struct Slice {
+    size_t begin, end; // this block's bytes of a product
+};
+__device__ __forceinline__ Slice block_slice(const Phase &ph) {
+    const size_t bytes = static_cast<size_t>(ph.rows) * ph.row_bytes;
+    const size_t per = (bytes / gridDim.x + 15) / 16 * 16;
+    const size_t b = per * blockIdx.x;
+    return {b < bytes ? b : bytes, b + per < bytes ? b + per : bytes};
+}
+
+__global__ void __launch_bounds__(288, 1)
+    ring_kernel(const Phase *phases, int n, int S, int piece, int per_layer, int extra, int spin_ns) {
+    extern __shared__ __align__(128) uint8_t smem[];
+    uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
+    uint8_t *ring = smem + 512;
+    if (threadIdx.x == 0)
+        for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, 8);
+    mbar_init_fence();
+    __syncthreads();
+    if (threadIdx.x < 32) { // the producer
+        if (threadIdx.x != 0) return;
+        int i = 0;
+        for (int f = 0; f < n; ++f) {
+            const Slice sl = block_slice(phases[f]);
+            for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
+                const int s = i % S;
+                if (i >= S) mbar_wait(empty + s, ((i / S) - 1) & 1);
+                const unsigned bytes = static_cast<unsigned>(sl.end - off < size_t(piece) ? sl.end - off : piece);
+                mbar_expect_tx(full + s, bytes);
+                bulk_copy(ring + static_cast<size_t>(s) * piece, phases[f].p + off, bytes, full + s);
+            }
+        }
+        return;
+    }
+    const int t = threadIdx.x - 32, lane = t & 31;
+    unsigned acc = 0;
+    int i = 0;
+    for (int f = 0; f < n; ++f) {
+        const Slice sl = block_slice(phases[f]);
+        for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
+            const int s = i % S;
+            mbar_wait(full + s, (i / S) & 1);
+            const int bytes = static_cast<int>(sl.end - off < size_t(piece) ? sl.end - off : piece);
+            const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
+            for (int k = t; k < bytes / 16; k += 256) acc ^= xor4(st[k]);
+            __syncwarp();
+            if (lane == 0) mbar_arrive(empty + s);
+        }
+        consumer_grid_barrier();
+        if (f % per_layer == 0)
+            for (int e = 0; e < extra; ++e) {
+                consumer_grid_barrier();
+                const uint64_t until = global_ns() + spin_ns;
+                while (global_ns() < until) {
+                }
+            }
+    }
+    sink(acc);
+}
+
 struct Product {
     size_t bytes;
     int row_bytes;
@@ -441,6 +545,24 @@ int main(int argc, char **argv) {
                     persistent_kernel<4, 2><<<sms * f.blocks, 256>>>(dev_phases, n, f.extra, f.mode, f.l2_rows);
                 else
                     persistent_kernel<2, 4><<<sms * f.blocks, 256>>>(dev_phases, n, f.extra, f.mode, f.l2_rows);
+            });
+        }
+        // The shared-memory ring: S stages of `piece` bytes; extra barriers after q/k/v.
+        CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+        struct RingForm {
+            int S, piece_k, extra, spin_ns;
+        };
+        const RingForm rforms[] = {{12, 16, 0, 0},    {6, 32, 0, 0},    {24, 8, 0, 0},    {4, 16, 0, 0},
+                                   {12, 16, 1, 3000}, {6, 32, 1, 3000}, {24, 8, 1, 3000}, {12, 16, 2, 3000},
+                                   {4, 16, 1, 3000}};
+        for (const RingForm &f : rforms) {
+            char name[40];
+            std::snprintf(name, sizeof name, "ring%d/%dK/%d", f.S, f.piece_k, f.extra);
+            time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
+                if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
+                ring_kernel<<<sms, 288, 512 + f.S * (f.piece_k << 10)>>>(dev_phases, n, f.S, f.piece_k << 10,
+                                                                          static_cast<int>(layer.size()), f.extra,
+                                                                          f.spin_ns);
             });
         }
         CK(cudaFree(dev_phases));

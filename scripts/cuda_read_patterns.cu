@@ -337,8 +337,13 @@ __device__ __forceinline__ Slice block_slice(const Phase &ph) {
     return {b < bytes ? b : bytes, b + per < bytes ? b + per : bytes};
 }
 
+// Where a ring block's time goes, summed over blocks and launches (ns): the producer waiting
+// for a free stage, consumer thread 32 waiting for a landed stage, and at grid barriers.
+__device__ unsigned long long g_ring_ns[3];
+
+// barriers 0: no grid barrier at all (the ring's own ceiling).
 __global__ void __launch_bounds__(288, 1)
-    ring_kernel(const Phase *phases, int n, int S, int piece, int per_layer, int extra, int spin_ns) {
+    ring_kernel(const Phase *phases, int n, int S, int piece, int per_layer, int extra, int spin_ns, int barriers) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     uint8_t *ring = smem + 512;
@@ -349,32 +354,43 @@ __global__ void __launch_bounds__(288, 1)
     if (threadIdx.x < 32) { // the producer
         if (threadIdx.x != 0) return;
         int i = 0;
+        uint64_t waited = 0;
         for (int f = 0; f < n; ++f) {
             const Slice sl = block_slice(phases[f]);
             for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
                 const int s = i % S;
-                if (i >= S) mbar_wait(empty + s, ((i / S) - 1) & 1);
+                if (i >= S) {
+                    const uint64_t t0 = global_ns();
+                    mbar_wait(empty + s, ((i / S) - 1) & 1);
+                    waited += global_ns() - t0;
+                }
                 const unsigned bytes = static_cast<unsigned>(sl.end - off < size_t(piece) ? sl.end - off : piece);
                 mbar_expect_tx(full + s, bytes);
                 bulk_copy(ring + static_cast<size_t>(s) * piece, phases[f].p + off, bytes, full + s);
             }
         }
+        atomicAdd(&g_ring_ns[0], static_cast<unsigned long long>(waited));
         return;
     }
     const int t = threadIdx.x - 32, lane = t & 31;
     unsigned acc = 0;
     int i = 0;
+    uint64_t waited = 0, at_barriers = 0;
     for (int f = 0; f < n; ++f) {
         const Slice sl = block_slice(phases[f]);
         for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
             const int s = i % S;
+            const uint64_t t0 = global_ns();
             mbar_wait(full + s, (i / S) & 1);
+            waited += global_ns() - t0;
             const int bytes = static_cast<int>(sl.end - off < size_t(piece) ? sl.end - off : piece);
             const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
             for (int k = t; k < bytes / 16; k += 256) acc ^= xor4(st[k]);
             __syncwarp();
             if (lane == 0) mbar_arrive(empty + s);
         }
+        if (!barriers) continue;
+        const uint64_t t0 = global_ns();
         consumer_grid_barrier();
         if (f % per_layer == 0)
             for (int e = 0; e < extra; ++e) {
@@ -383,6 +399,11 @@ __global__ void __launch_bounds__(288, 1)
                 while (global_ns() < until) {
                 }
             }
+        at_barriers += global_ns() - t0;
+    }
+    if (t == 0) {
+        atomicAdd(&g_ring_ns[1], static_cast<unsigned long long>(waited));
+        atomicAdd(&g_ring_ns[2], static_cast<unsigned long long>(at_barriers));
     }
     sink(acc);
 }
@@ -550,20 +571,29 @@ int main(int argc, char **argv) {
         // The shared-memory ring: S stages of `piece` bytes; extra barriers after q/k/v.
         CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
         struct RingForm {
-            int S, piece_k, extra, spin_ns;
+            int S, piece_k, extra, spin_ns, barriers, per_sm;
         };
-        const RingForm rforms[] = {{12, 16, 0, 0},    {6, 32, 0, 0},    {24, 8, 0, 0},    {4, 16, 0, 0},
-                                   {12, 16, 1, 3000}, {6, 32, 1, 3000}, {24, 8, 1, 3000}, {12, 16, 2, 3000},
-                                   {4, 16, 1, 3000}};
+        const RingForm rforms[] = {{12, 16, 0, 0, 0, 1},    {12, 16, 0, 0, 1, 1},    {6, 32, 0, 0, 1, 1},
+                                   {4, 16, 0, 0, 1, 1},     {6, 16, 0, 0, 0, 2},     {6, 16, 0, 0, 1, 2},
+                                   {12, 16, 1, 3000, 1, 1}, {4, 16, 1, 3000, 1, 1},  {6, 16, 1, 3000, 1, 2},
+                                   {12, 16, 1, 0, 1, 1},    {12, 16, 0, 0, 0, 1}};
         for (const RingForm &f : rforms) {
             char name[40];
-            std::snprintf(name, sizeof name, "ring%d/%dK/%d", f.S, f.piece_k, f.extra);
+            std::snprintf(name, sizeof name, "ring%d/%dK/%s%d%s", f.S, f.piece_k,
+                          f.barriers ? "" : "nobar/", f.extra, f.per_sm == 2 ? "/2SM" : "");
+            const unsigned long long zero[3] = {0, 0, 0};
+            CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
             time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
                 if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
-                ring_kernel<<<sms, 288, 512 + f.S * (f.piece_k << 10)>>>(dev_phases, n, f.S, f.piece_k << 10,
-                                                                          static_cast<int>(layer.size()), f.extra,
-                                                                          f.spin_ns);
+                ring_kernel<<<sms * f.per_sm, 288, 512 + f.S * (f.piece_k << 10)>>>(
+                    dev_phases, n, f.S, f.piece_k << 10, static_cast<int>(layer.size()), f.extra, f.spin_ns, f.barriers);
             });
+            unsigned long long ns[3];
+            CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));
+            const double per = 11.0 * sms * f.per_sm * 1000.0; // 11 launches (warm-up + 10), us a block a step
+            std::printf("             a block's step: producer waits %.0f us for stages, consumers %.0f us for data, "
+                        "%.0f us at barriers\n",
+                        ns[0] / per, ns[1] / per, ns[2] / per);
         }
         CK(cudaFree(dev_phases));
     }

@@ -297,26 +297,42 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS)
 // on through barriers and small phases for as long as the ring has room: the ring is the
 // prefetch that no register file could hold (192 KiB an SM is ~8 us of an SM's share of the
 // bandwidth).
-__device__ unsigned g_cbar_count, g_cbar_gen;
+// The consumers' grid barrier. The arrival count and the generation sit on separate 128-byte
+// lines, so that the blocks polling the generation do not slow the atomics on the count;
+// arrivals are release atomics, the polls acquire loads with a short sleep between them.
+struct alignas(128) BarrierWord {
+    unsigned v;
+};
+__device__ BarrierWord g_cbar_count, g_cbar_gen;
 
 __device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, 256;" ::: "memory"); }
+__device__ __forceinline__ unsigned ld_acquire(const unsigned *p) {
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ unsigned atom_add_acq_rel(unsigned *p, unsigned v) {
+    unsigned old;
+    asm volatile("atom.add.acq_rel.gpu.global.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+__device__ __forceinline__ void st_release(unsigned *p, unsigned v) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
 
-// The grid barrier of the consumer warps (threads 32..287 of every block).
-__device__ __forceinline__ void consumer_grid_barrier() {
+// The grid barrier of the consumer warps (threads 32..287 of every block). sleep_ns: the
+// pause between polls (0: none).
+__device__ __forceinline__ void consumer_grid_barrier(int sleep_ns = 0) {
     consumer_sync();
     if (threadIdx.x == 32) {
-        volatile unsigned *gen = &g_cbar_gen;
-        const unsigned g = *gen;
-        __threadfence();
-        if (atomicAdd(&g_cbar_count, 1) == gridDim.x - 1) {
-            atomicExch(&g_cbar_count, 0);
-            __threadfence();
-            atomicAdd(&g_cbar_gen, 1);
+        const unsigned g = ld_acquire(&g_cbar_gen.v);
+        if (atom_add_acq_rel(&g_cbar_count.v, 1) == gridDim.x - 1) {
+            g_cbar_count.v = 0; // no one reads it before the generation moves on
+            st_release(&g_cbar_gen.v, g + 1);
         } else {
-            while (*gen == g) {
-            }
+            while (ld_acquire(&g_cbar_gen.v) == g)
+                if (sleep_ns) __nanosleep(sleep_ns);
         }
-        __threadfence();
     }
     consumer_sync();
 }
@@ -343,7 +359,7 @@ __device__ unsigned long long g_ring_ns[3];
 
 // barriers 0: no grid barrier at all (the ring's own ceiling).
 __global__ void __launch_bounds__(288, 1)
-    ring_kernel(const Phase *phases, int n, int S, int piece, int per_layer, int extra, int spin_ns, int barriers) {
+    ring_kernel(const Phase *phases, int n, int S, int piece, int per_layer, int extra, int spin_ns, int barriers, int sleep_ns) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     uint8_t *ring = smem + 512;
@@ -353,20 +369,20 @@ __global__ void __launch_bounds__(288, 1)
     __syncthreads();
     if (threadIdx.x < 32) { // the producer
         if (threadIdx.x != 0) return;
-        int i = 0;
+        int s = 0, round = 0; // stage and how many times the ring went round
         uint64_t waited = 0;
         for (int f = 0; f < n; ++f) {
             const Slice sl = block_slice(phases[f]);
-            for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
-                const int s = i % S;
-                if (i >= S) {
+            for (size_t off = sl.begin; off < sl.end; off += piece) {
+                if (round > 0) {
                     const uint64_t t0 = global_ns();
-                    mbar_wait(empty + s, ((i / S) - 1) & 1);
+                    mbar_wait(empty + s, (round - 1) & 1);
                     waited += global_ns() - t0;
                 }
                 const unsigned bytes = static_cast<unsigned>(sl.end - off < size_t(piece) ? sl.end - off : piece);
                 mbar_expect_tx(full + s, bytes);
                 bulk_copy(ring + static_cast<size_t>(s) * piece, phases[f].p + off, bytes, full + s);
+                if (++s == S) s = 0, ++round;
             }
         }
         atomicAdd(&g_ring_ns[0], static_cast<unsigned long long>(waited));
@@ -374,27 +390,27 @@ __global__ void __launch_bounds__(288, 1)
     }
     const int t = threadIdx.x - 32, lane = t & 31;
     unsigned acc = 0;
-    int i = 0;
+    int s = 0, round = 0;
     uint64_t waited = 0, at_barriers = 0;
     for (int f = 0; f < n; ++f) {
         const Slice sl = block_slice(phases[f]);
-        for (size_t off = sl.begin; off < sl.end; off += piece, ++i) {
-            const int s = i % S;
+        for (size_t off = sl.begin; off < sl.end; off += piece) {
             const uint64_t t0 = global_ns();
-            mbar_wait(full + s, (i / S) & 1);
+            mbar_wait(full + s, round & 1);
             waited += global_ns() - t0;
             const int bytes = static_cast<int>(sl.end - off < size_t(piece) ? sl.end - off : piece);
             const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
             for (int k = t; k < bytes / 16; k += 256) acc ^= xor4(st[k]);
             __syncwarp();
             if (lane == 0) mbar_arrive(empty + s);
+            if (++s == S) s = 0, ++round;
         }
         if (!barriers) continue;
         const uint64_t t0 = global_ns();
-        consumer_grid_barrier();
+        consumer_grid_barrier(sleep_ns);
         if (f % per_layer == 0)
             for (int e = 0; e < extra; ++e) {
-                consumer_grid_barrier();
+                consumer_grid_barrier(sleep_ns);
                 const uint64_t until = global_ns() + spin_ns;
                 while (global_ns() < until) {
                 }
@@ -571,22 +587,22 @@ int main(int argc, char **argv) {
         // The shared-memory ring: S stages of `piece` bytes; extra barriers after q/k/v.
         CK(cudaFuncSetAttribute(ring_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
         struct RingForm {
-            int S, piece_k, extra, spin_ns, barriers, per_sm;
+            int S, piece_k, extra, spin_ns, barriers, per_sm, sleep_ns;
         };
-        const RingForm rforms[] = {{12, 16, 0, 0, 0, 1},    {12, 16, 0, 0, 1, 1},    {6, 32, 0, 0, 1, 1},
-                                   {4, 16, 0, 0, 1, 1},     {6, 16, 0, 0, 0, 2},     {6, 16, 0, 0, 1, 2},
-                                   {12, 16, 1, 3000, 1, 1}, {4, 16, 1, 3000, 1, 1},  {6, 16, 1, 3000, 1, 2},
-                                   {12, 16, 1, 0, 1, 1},    {12, 16, 0, 0, 0, 1}};
+        const RingForm rforms[] = {{12, 16, 0, 0, 0, 1, 0},    {12, 16, 0, 0, 1, 1, 0},   {12, 16, 0, 0, 1, 1, 100},
+                                   {6, 32, 0, 0, 1, 1, 0},     {6, 16, 0, 0, 0, 2, 0},    {6, 16, 0, 0, 1, 2, 0},
+                                   {12, 16, 1, 3000, 1, 1, 0}, {12, 16, 1, 0, 1, 1, 0},   {12, 8, 0, 0, 1, 1, 0},
+                                   {24, 8, 0, 0, 1, 1, 0}};
         for (const RingForm &f : rforms) {
             char name[40];
-            std::snprintf(name, sizeof name, "ring%d/%dK/%s%d%s", f.S, f.piece_k,
-                          f.barriers ? "" : "nobar/", f.extra, f.per_sm == 2 ? "/2SM" : "");
+            std::snprintf(name, sizeof name, "ring%d/%dK/%s%d%s%s", f.S, f.piece_k, f.barriers ? "" : "nobar/",
+                          f.extra, f.per_sm == 2 ? "/2SM" : "", f.sleep_ns ? "/sleep" : "");
             const unsigned long long zero[3] = {0, 0, 0};
             CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
             time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
                 if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
                 ring_kernel<<<sms * f.per_sm, 288, 512 + f.S * (f.piece_k << 10)>>>(
-                    dev_phases, n, f.S, f.piece_k << 10, static_cast<int>(layer.size()), f.extra, f.spin_ns, f.barriers);
+                    dev_phases, n, f.S, f.piece_k << 10, static_cast<int>(layer.size()), f.extra, f.spin_ns, f.barriers, f.sleep_ns);
             });
             unsigned long long ns[3];
             CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

@@ -29,6 +29,9 @@
 //                   activations do), so loads stay in flight through it
 //   pers-B/U/E+aL   and also each warp's first rows of the next product prefetched into L2
 //                   (cp.async.bulk.prefetch.L2) before the barriers, no registers held
+//   flowS/CK/E      the same ring, but each producer claims the next chunk of the product from
+//                   a grid-wide counter, and a consumer warp waits only for the counter of
+//                   chunks done of the product before (E phases of 3 us tasks after q/k/v)
 //   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
 //                   product into a shared-memory ring of S stages of C KiB and never waits for
 //                   a barrier; 8 consumer warps read the stages and meet at a grid barrier after
@@ -424,6 +427,120 @@ __global__ void __launch_bounds__(288, 1)
     sink(acc);
 }
 
+// ---- the ring with work claimed at run time and per-product counters instead of barriers ----
+// The dataflow form: each block's producer claims the next chunk of the current product
+// from a grid-wide counter whenever its ring has a free stage (so an SM that the memory
+// serves faster takes more of each product), writes the chunk's name into the stage's
+// header and copies it; consumer warp w takes the stages s with s % 8 == w in ring order.
+// Before the first chunk of product f a warp waits until every chunk of product f - 1 is
+// done (a counter each product, release adds, acquire polls): that is the whole of the
+// dependency a product has on the one before. Phases without bytes stand for the small ops
+// (one task a block, each `spin_ns` long).
+struct FlowPhase {
+    const uint8_t *p;
+    size_t bytes;
+    unsigned chunks;
+    int spin_ns;
+};
+
+__device__ __forceinline__ void red_release_add(unsigned *p, unsigned v) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+__global__ void __launch_bounds__(288, 1)
+    flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim, unsigned *done) {
+    extern __shared__ __align__(128) uint8_t smem[];
+    uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
+    int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
+    uint8_t *ring = smem + 1024;
+    if (threadIdx.x == 0)
+        for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, 1);
+    mbar_init_fence();
+    __syncthreads();
+    if (threadIdx.x < 32) { // the producer
+        if (threadIdx.x != 0) return;
+        int s = 0, round = 0;
+        uint64_t waited = 0;
+        auto next_stage = [&] {
+            if (round > 0) {
+                const uint64_t t0 = global_ns();
+                mbar_wait(empty + s, (round - 1) & 1);
+                waited += global_ns() - t0;
+            }
+        };
+        for (int f = 0; f < n; ++f) {
+            const FlowPhase ph = phases[f];
+            while (true) {
+                const unsigned c = atomicAdd(claim + f, 1u);
+                if (c >= ph.chunks) break;
+                next_stage();
+                hdr[s] = make_int2(f, static_cast<int>(c));
+                if (ph.bytes == 0) {
+                    mbar_arrive(full + s);
+                } else {
+                    const size_t off = static_cast<size_t>(c) * piece;
+                    const unsigned bytes = static_cast<unsigned>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
+                    mbar_expect_tx(full + s, bytes);
+                    bulk_copy(ring + static_cast<size_t>(s) * piece, ph.p + off, bytes, full + s);
+                }
+                if (++s == S) s = 0, ++round;
+            }
+        }
+        for (int w = 0; w < 8; ++w) { // one end mark for each consumer warp
+            next_stage();
+            hdr[s] = make_int2(-1, 0);
+            mbar_arrive(full + s);
+            if (++s == S) s = 0, ++round;
+        }
+        atomicAdd(&g_ring_ns[0], static_cast<unsigned long long>(waited));
+        return;
+    }
+    const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31;
+    unsigned acc = 0;
+    int s = w, round = 0, ready = 0; // products < ready are known to be done
+    uint64_t waited = 0, at_deps = 0;
+    while (true) {
+        const uint64_t t0 = global_ns();
+        mbar_wait(full + s, round & 1);
+        waited += global_ns() - t0;
+        const int2 h = hdr[s];
+        if (h.x < 0) break;
+        const int f = h.x;
+        if (f > ready) {
+            const uint64_t t1 = global_ns();
+            if (lane == 0)
+                while (ld_acquire(done + f - 1) < phases[f - 1].chunks) {
+                }
+            __syncwarp();
+            ready = f;
+            at_deps += global_ns() - t1;
+        }
+        const FlowPhase ph = phases[f];
+        if (ph.bytes == 0) {
+            const uint64_t until = global_ns() + ph.spin_ns;
+            while (global_ns() < until) {
+            }
+        } else {
+            const size_t off = static_cast<size_t>(h.y) * piece;
+            const int bytes = static_cast<int>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
+            const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
+            for (int k = lane; k < bytes / 16; k += 32) acc ^= xor4(st[k]);
+        }
+        __syncwarp();
+        if (lane == 0) {
+            mbar_arrive(empty + s);
+            red_release_add(done + f, 1u);
+        }
+        s += 8;
+        if (s >= S) s -= S, ++round;
+    }
+    if (w == 0 && lane == 0) {
+        atomicAdd(&g_ring_ns[1], static_cast<unsigned long long>(waited));
+        atomicAdd(&g_ring_ns[2], static_cast<unsigned long long>(at_deps));
+    }
+    sink(acc);
+}
+
 struct Product {
     size_t bytes;
     int row_bytes;
@@ -612,6 +729,50 @@ int main(int argc, char **argv) {
                         ns[0] / per, ns[1] / per, ns[2] / per);
         }
         CK(cudaFree(dev_phases));
+    }
+
+    // The dataflow form: chunks claimed at run time, a counter a product.
+    CK(cudaFuncSetAttribute(flow_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    struct FlowForm {
+        int S, piece_k, extra, spin_ns;
+    };
+    const FlowForm fforms[] = {{16, 12, 0, 0}, {8, 24, 0, 0}, {16, 8, 0, 0}, {8, 16, 0, 0},
+                               {16, 12, 1, 3000}, {16, 12, 2, 1500}, {16, 12, 1, 0}};
+    for (const FlowForm &f : fforms) {
+        const int piece = f.piece_k << 10;
+        std::vector<FlowPhase> host;
+        size_t off = 0;
+        for (int l = 0; l < layers; ++l)
+            for (size_t k = 0; k < layer.size(); ++k) {
+                const Product &pr = layer[k];
+                host.push_back({buf + off, pr.bytes, static_cast<unsigned>((pr.bytes + piece - 1) / piece), 0});
+                off += pr.bytes;
+                if (k == 0)
+                    for (int e = 0; e < f.extra; ++e) host.push_back({nullptr, 0, static_cast<unsigned>(sms), f.spin_ns});
+            }
+        const int n = static_cast<int>(host.size());
+        FlowPhase *dev = nullptr;
+        unsigned *counters = nullptr;
+        CK(cudaMalloc(&dev, host.size() * sizeof(FlowPhase)));
+        CK(cudaMemcpy(dev, host.data(), host.size() * sizeof(FlowPhase), cudaMemcpyHostToDevice));
+        CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
+        char name[40];
+        std::snprintf(name, sizeof name, "flow%d/%dK/%d", f.S, f.piece_k, f.extra);
+        const unsigned long long zero[3] = {0, 0, 0};
+        CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
+        time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
+            if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
+            CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
+            flow_kernel<<<sms, 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n);
+        });
+        unsigned long long ns[3];
+        CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));
+        const double per = 11.0 * sms * 1000.0;
+        std::printf("             a block's step: producer waits %.0f us for stages, warp 0 %.0f us for data, "
+                    "%.0f us for products before\n",
+                    ns[0] / per, ns[1] / per, ns[2] / per);
+        CK(cudaFree(dev));
+        CK(cudaFree(counters));
     }
     CK(cudaFree(buf));
     return 0;

@@ -448,7 +448,7 @@ __device__ __forceinline__ void red_release_add(unsigned *p, unsigned v) {
 }
 
 __global__ void __launch_bounds__(288, 1)
-    flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim, unsigned *done) {
+    flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim, unsigned *done, int claim_ahead) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
@@ -470,9 +470,11 @@ __global__ void __launch_bounds__(288, 1)
         };
         for (int f = 0; f < n; ++f) {
             const FlowPhase ph = phases[f];
-            while (true) {
-                const unsigned c = atomicAdd(claim + f, 1u);
-                if (c >= ph.chunks) break;
+            // With claim_ahead the next claim's atomic is in flight while this chunk waits for
+            // its stage: one atomic round trip a chunk would cap a block at a chunk a microsecond.
+            unsigned c = atomicAdd(claim + f, 1u);
+            while (c < ph.chunks) {
+                unsigned c_next = claim_ahead ? atomicAdd(claim + f, 1u) : 0;
                 next_stage();
                 hdr[s] = make_int2(f, static_cast<int>(c));
                 if (ph.bytes == 0) {
@@ -484,6 +486,7 @@ __global__ void __launch_bounds__(288, 1)
                     bulk_copy(ring + static_cast<size_t>(s) * piece, ph.p + off, bytes, full + s);
                 }
                 if (++s == S) s = 0, ++round;
+                c = claim_ahead ? c_next : atomicAdd(claim + f, 1u);
             }
         }
         for (int w = 0; w < 8; ++w) { // one end mark for each consumer warp
@@ -734,10 +737,11 @@ int main(int argc, char **argv) {
     // The dataflow form: chunks claimed at run time, a counter a product.
     CK(cudaFuncSetAttribute(flow_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
     struct FlowForm {
-        int S, piece_k, extra, spin_ns;
+        int S, piece_k, extra, spin_ns, ahead;
     };
-    const FlowForm fforms[] = {{16, 12, 0, 0}, {8, 24, 0, 0}, {16, 8, 0, 0}, {8, 16, 0, 0},
-                               {16, 12, 1, 3000}, {16, 12, 2, 1500}, {16, 12, 1, 0}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0},    {8, 24, 0, 0, 1},    {16, 12, 0, 0, 1},   {16, 13, 0, 0, 1},
+                               {16, 8, 0, 0, 1},    {8, 16, 0, 0, 1},    {8, 24, 1, 3000, 1}, {16, 12, 1, 3000, 1},
+                               {8, 24, 2, 1500, 1}, {16, 12, 2, 1500, 1}, {8, 24, 1, 0, 1},  {8, 24, 1, 6000, 1}};
     for (const FlowForm &f : fforms) {
         const int piece = f.piece_k << 10;
         std::vector<FlowPhase> host;
@@ -757,13 +761,14 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(dev, host.data(), host.size() * sizeof(FlowPhase), cudaMemcpyHostToDevice));
         CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
         char name[40];
-        std::snprintf(name, sizeof name, "flow%d/%dK/%d", f.S, f.piece_k, f.extra);
+        std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
+                      f.ahead ? "+ahead" : "");
         const unsigned long long zero[3] = {0, 0, 0};
         CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
         time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
-            flow_kernel<<<sms, 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n);
+            flow_kernel<<<sms, 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n, f.ahead);
         });
         unsigned long long ns[3];
         CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

@@ -29,9 +29,11 @@
 //                   activations do), so loads stay in flight through it
 //   pers-B/U/E+aL   and also each warp's first rows of the next product prefetched into L2
 //                   (cp.async.bulk.prefetch.L2) before the barriers, no registers held
-//   flowS/CK/E      the same ring, but each producer claims the next chunk of the product from
+//   flowS/CK/E/T    the same ring, but each producer claims the next chunk of the product from
 //                   a grid-wide counter, and a consumer warp waits only for the counter of
-//                   chunks done of the product before (E phases of 3 us tasks after q/k/v)
+//                   chunks done of the product before; after q/k/v, E phases of one task a
+//                   block, each T x 100 ns long, go through the ring, or with +oob are done by
+//                   a tenth warp outside it (the ring's stages are never behind them)
 //   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
 //                   product into a shared-memory ring of S stages of C KiB and never waits for
 //                   a barrier; 8 consumer warps read the stages and meet at a grid barrier after
@@ -447,8 +449,8 @@ __device__ __forceinline__ void red_release_add(unsigned *p, unsigned v) {
     asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
 
-__global__ void __launch_bounds__(288, 1)
-    flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim, unsigned *done, int claim_ahead) {
+__global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim,
+                                                      unsigned *done, int claim_ahead, int oob) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
@@ -470,6 +472,7 @@ __global__ void __launch_bounds__(288, 1)
         };
         for (int f = 0; f < n; ++f) {
             const FlowPhase ph = phases[f];
+            if (ph.bytes == 0 && oob) continue; // the small-op warp's
             // With claim_ahead the next claim's atomic is in flight while this chunk waits for
             // its stage: one atomic round trip a chunk would cap a block at a chunk a microsecond.
             unsigned c = atomicAdd(claim + f, 1u);
@@ -499,6 +502,27 @@ __global__ void __launch_bounds__(288, 1)
         return;
     }
     const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31;
+    if (w == 8) { // with oob: the small-op warp, outside the ring
+        for (int f = 1; f < n; ++f) {
+            if (phases[f].bytes != 0) continue;
+            if (lane == 0)
+                while (ld_acquire(done + f - 1) < phases[f - 1].chunks) {
+                }
+            __syncwarp();
+            while (true) {
+                unsigned c = 0;
+                if (lane == 0) c = atomicAdd(claim + f, 1u);
+                c = __shfl_sync(0xffffffffu, c, 0);
+                if (c >= phases[f].chunks) break;
+                const uint64_t until = global_ns() + phases[f].spin_ns;
+                while (global_ns() < until) {
+                }
+                __syncwarp();
+                if (lane == 0) red_release_add(done + f, 1u);
+            }
+        }
+        return;
+    }
     unsigned acc = 0;
     int s = w, round = 0, ready = 0; // products < ready are known to be done
     uint64_t waited = 0, at_deps = 0;
@@ -737,11 +761,11 @@ int main(int argc, char **argv) {
     // The dataflow form: chunks claimed at run time, a counter a product.
     CK(cudaFuncSetAttribute(flow_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
     struct FlowForm {
-        int S, piece_k, extra, spin_ns, ahead;
+        int S, piece_k, extra, spin_ns, ahead, oob;
     };
-    const FlowForm fforms[] = {{8, 24, 0, 0, 0},    {8, 24, 0, 0, 1},    {16, 12, 0, 0, 1},   {16, 13, 0, 0, 1},
-                               {16, 8, 0, 0, 1},    {8, 16, 0, 0, 1},    {8, 24, 1, 3000, 1}, {16, 12, 1, 3000, 1},
-                               {8, 24, 2, 1500, 1}, {16, 12, 2, 1500, 1}, {8, 24, 1, 0, 1},  {8, 24, 1, 6000, 1}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0},    {8, 26, 0, 0, 0, 0},    {8, 24, 1, 0, 0, 0},
+                               {8, 24, 1, 3000, 0, 0}, {8, 24, 1, 0, 0, 1},    {8, 24, 1, 3000, 0, 1},
+                               {8, 24, 2, 1500, 0, 1}, {8, 24, 1, 6000, 0, 1}, {8, 24, 3, 2000, 0, 1}};
     for (const FlowForm &f : fforms) {
         const int piece = f.piece_k << 10;
         std::vector<FlowPhase> host;
@@ -761,14 +785,15 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(dev, host.data(), host.size() * sizeof(FlowPhase), cudaMemcpyHostToDevice));
         CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
         char name[40];
-        std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
-                      f.ahead ? "+ahead" : "");
+        std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
+                      f.ahead ? "+ahead" : "", f.oob ? "+oob" : "");
         const unsigned long long zero[3] = {0, 0, 0};
         CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
         time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
-            flow_kernel<<<sms, 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n, f.ahead);
+            flow_kernel<<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n, f.ahead,
+                                                                        f.oob);
         });
         unsigned long long ns[3];
         CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

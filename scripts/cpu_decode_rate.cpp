@@ -40,9 +40,7 @@ int main(int argc, char **argv) {
         int8_t *rec = qt + g * kQtGroupBytes;
         for (int i = 0; i < 512; ++i) rec[i] = static_cast<int8_t>(i % 100 - 50);
         for (int i = 0; i < 64; ++i) {
-            const float dx = 0.01f;
             const int32_t off = -8 * 50;
-            std::memcpy(rec + kQtD + 4 * i, &dx, 4);
             std::memcpy(rec + kQtS + 4 * i, &off, 4);
         }
     }

@@ -282,7 +282,6 @@ void convert_column(const fast::Kernels &kern, DType at, const float *src, int64
                 int32_t sum = 0;
                 for (int e = 0; e < 4; ++e) sum += x[4 * i + e] + x[16 + 4 * i + e];
                 const int32_t neg = -8 * sum;
-                std::memcpy(grp + fast::kQtD + 4 * idx, d + g + b, 4);
                 std::memcpy(grp + fast::kQtS + 4 * idx, &neg, 4);
             }
         }

@@ -28,11 +28,11 @@ inline constexpr int kMaxCols = 4;
 //   rearranged for four blocks per 512-bit register, in
 //   kQtGroupBytes: levels [0, 512): register j (64 bytes at 64 j) holds elements 0..15
 //   of blocks 4j..4j+3, one block per 128-bit lane, and the register at 256 + 64 j their
-//   elements 16..31; float d_x per 32-bit lane at kQtD (lane 4l + i of register j =
-//   block 4j + l); int32 at kQtS per lane: -8 * the sum of the 8 levels that lane's
-//   weight bytes meet (Q4_0's offset, so an integer dot started there is exact).
+//   elements 16..31; int32 at kQtS per 32-bit lane (lane 4l + i of register j = block
+//   4j + l): -8 * the sum of the 8 levels that lane's weight bytes meet (Q4_0's offset,
+//   so an integer dot started there is exact). The scales d_x are d's.
 inline constexpr int kQtBlocks = 16;
-inline constexpr int kQtGroupBytes = 1024, kQtD = 512, kQtS = 768;
+inline constexpr int kQtGroupBytes = 768, kQtS = 512;
 struct ActCol {
     const int8_t *qs;
     const float *d;

@@ -34,6 +34,8 @@
 //                   chunks done of the product before; after q/k/v, E phases of one task a
 //                   block, each T x 100 ns long, go through the ring, or with +oob are done by
 //                   a tenth warp outside it (the ring's stages are never behind them)
+//   flowq4_S/Rr/E/T the same with consumers that compute a Q4_0 product (R rows of K 4096 a
+//                   chunk, the activation from L2 at each new product)
 //   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
 //                   product into a shared-memory ring of S stages of C KiB and never waits for
 //                   a barrier; 8 consumer warps read the stages and meet at a grid barrier after
@@ -43,6 +45,7 @@
 //   nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns
 #include "cuda/cuda_async.cuh" // the bulk copies and barriers, as the backend issues them
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -449,8 +452,22 @@ __device__ __forceinline__ void red_release_add(unsigned *p, unsigned v) {
     asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
 
+// With DOT the consumers compute what a Q4_0 product would: every weight row is 2304 bytes
+// (K = 4096, 128 blocks of 18 bytes; each product is a whole number of them), a chunk is a
+// whole number of rows, and each warp dots its chunk's rows with an activation it loads from
+// L2 (int8 levels, a scale and a level sum a block) whenever it starts a new product, as a
+// product's input written by the product before would have to be; one float a row is stored.
+constexpr int kQ4Row = 2304;
+struct Q4Act {
+    const int4 *qs;   // 4096 levels, as 16-byte words
+    const float *d;   // 128 scales
+    const int *sum;   // 128 level sums
+    float *out;       // a float a row
+};
+
+template <bool DOT>
 __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim,
-                                                      unsigned *done, int claim_ahead, int oob) {
+                                                      unsigned *done, int claim_ahead, int oob, Q4Act act) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
@@ -502,6 +519,9 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         return;
     }
     const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31;
+    int4 xq[4][2];     // with DOT: this lane's blocks lane + 32 k of the activation
+    float xd[4];
+    int xs[4];
     if (w == 8) { // with oob: the small-op warp, outside the ring
         for (int f = 1; f < n; ++f) {
             if (phases[f].bytes != 0) continue;
@@ -541,6 +561,14 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
             __syncwarp();
             ready = f;
             at_deps += global_ns() - t1;
+            if (DOT)
+                for (int k = 0; k < 4; ++k) { // from L2: another SM wrote it during this launch
+                    const int b = lane + 32 * k;
+                    xq[k][0] = __ldcg(act.qs + 2 * b);
+                    xq[k][1] = __ldcg(act.qs + 2 * b + 1);
+                    xd[k] = __ldcg(act.d + b);
+                    xs[k] = __ldcg(act.sum + b);
+                }
         }
         const FlowPhase ph = phases[f];
         if (ph.bytes == 0) {
@@ -550,8 +578,41 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         } else {
             const size_t off = static_cast<size_t>(h.y) * piece;
             const int bytes = static_cast<int>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
-            const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
-            for (int k = lane; k < bytes / 16; k += 32) acc ^= xor4(st[k]);
+            if (DOT) {
+                if (f == 0 && h.y == 0 && ready == 0) { // the first product has no wait above
+                    for (int k = 0; k < 4; ++k) {
+                        const int b = lane + 32 * k;
+                        xq[k][0] = __ldcg(act.qs + 2 * b);
+                        xq[k][1] = __ldcg(act.qs + 2 * b + 1);
+                        xd[k] = __ldcg(act.d + b);
+                        xs[k] = __ldcg(act.sum + b);
+                    }
+                }
+                const uint8_t *st = ring + static_cast<size_t>(s) * piece;
+                const int rows = bytes / kQ4Row;
+                for (int r = 0; r < rows; ++r) {
+                    float sum = 0;
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) {
+                        const uint16_t *blk = reinterpret_cast<const uint16_t *>(st + r * kQ4Row + (lane + 32 * k) * 18);
+                        const int *xv = reinterpret_cast<const int *>(&xq[k][0]);
+                        int isum = -8 * xs[k];
+#pragma unroll
+                        for (int i = 0; i < 4; ++i) {
+                            const unsigned wq = unsigned(blk[1 + 2 * i]) | unsigned(blk[2 + 2 * i]) << 16;
+                            isum = __dp4a(static_cast<int>(wq & 0x0F0F0F0Fu), xv[i], isum);
+                            isum = __dp4a(static_cast<int>((wq >> 4) & 0x0F0F0F0Fu), xv[4 + i], isum);
+                        }
+                        sum += __half2float(*reinterpret_cast<const __half *>(blk)) * xd[k] * static_cast<float>(isum);
+                    }
+#pragma unroll
+                    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+                    if (lane == 0) act.out[static_cast<size_t>(h.y) * (piece / kQ4Row) + r] = sum;
+                }
+            } else {
+                const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
+                for (int k = lane; k < bytes / 16; k += 32) acc ^= xor4(st[k]);
+            }
         }
         __syncwarp();
         if (lane == 0) {
@@ -759,15 +820,35 @@ int main(int argc, char **argv) {
     }
 
     // The dataflow form: chunks claimed at run time, a counter a product.
-    CK(cudaFuncSetAttribute(flow_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    Q4Act act{};
+    {
+        std::vector<int8_t> q(4096);
+        std::vector<float> d(128);
+        std::vector<int> sums(128, 0);
+        for (int i = 0; i < 4096; ++i) q[i] = static_cast<int8_t>(i * 37 % 255 - 127), sums[i / 32] += q[i];
+        for (int b = 0; b < 128; ++b) d[b] = 0.01f + 0.001f * (b % 7);
+        int4 *dq = nullptr;
+        float *dd = nullptr, *out = nullptr;
+        int *ds = nullptr;
+        CK(cudaMalloc(&dq, 4096));
+        CK(cudaMalloc(&dd, 128 * sizeof(float)));
+        CK(cudaMalloc(&ds, 128 * sizeof(int)));
+        CK(cudaMalloc(&out, (50724864 / kQ4Row + 64) * sizeof(float)));
+        CK(cudaMemcpy(dq, q.data(), 4096, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dd, d.data(), 128 * sizeof(float), cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(ds, sums.data(), 128 * sizeof(int), cudaMemcpyHostToDevice));
+        act = {dq, dd, ds, out};
+    }
     struct FlowForm {
-        int S, piece_k, extra, spin_ns, ahead, oob;
+        int S, piece_k, extra, spin_ns, ahead, oob, dot_rows; // dot_rows: Q4_0 rows a chunk (0: xor)
     };
-    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0},    {8, 26, 0, 0, 0, 0},    {8, 24, 1, 0, 0, 0},
-                               {8, 24, 1, 3000, 0, 0}, {8, 24, 1, 0, 0, 1},    {8, 24, 1, 3000, 0, 1},
-                               {8, 24, 2, 1500, 0, 1}, {8, 24, 1, 6000, 0, 1}, {8, 24, 3, 2000, 0, 1}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0},  {8, 0, 0, 0, 0, 0, 10}, {8, 0, 0, 0, 0, 0, 11},
+                               {16, 0, 0, 0, 0, 0, 5},  {8, 0, 1, 0, 0, 0, 10}, {8, 0, 1, 3000, 0, 0, 10},
+                               {8, 24, 1, 0, 0, 0, 0},  {8, 24, 1, 3000, 0, 0, 0}};
     for (const FlowForm &f : fforms) {
-        const int piece = f.piece_k << 10;
+        const int piece = f.dot_rows ? f.dot_rows * kQ4Row : f.piece_k << 10;
         std::vector<FlowPhase> host;
         size_t off = 0;
         for (int l = 0; l < layers; ++l)
@@ -785,15 +866,22 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(dev, host.data(), host.size() * sizeof(FlowPhase), cudaMemcpyHostToDevice));
         CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
         char name[40];
-        std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
-                      f.ahead ? "+ahead" : "", f.oob ? "+oob" : "");
+        if (f.dot_rows)
+            std::snprintf(name, sizeof name, "flowq4_%d/%dr/%d/%d", f.S, f.dot_rows, f.extra, f.spin_ns / 100);
+        else
+            std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
+                          f.ahead ? "+ahead" : "", f.oob ? "+oob" : "");
         const unsigned long long zero[3] = {0, 0, 0};
         CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
         time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
-            flow_kernel<<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters, counters + n, f.ahead,
-                                                                        f.oob);
+            if (f.dot_rows)
+                flow_kernel<true><<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters,
+                                                                                 counters + n, f.ahead, f.oob, act);
+            else
+                flow_kernel<false><<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters,
+                                                                                  counters + n, f.ahead, f.oob, act);
         });
         unsigned long long ns[3];
         CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

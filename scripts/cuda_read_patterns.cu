@@ -465,15 +465,31 @@ struct Q4Act {
     float *out;       // a float a row
 };
 
-template <bool DOT>
-__global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, int n, int S, int piece, unsigned *claim,
-                                                      unsigned *done, int claim_ahead, int oob, Q4Act act) {
+// Q4_0 block b's 16 level bytes and fp16 scale from shared memory by 32-bit loads: the block
+// starts 2 bytes into a word when b is odd, so five aligned words cover it, shifted by 0 or 16.
+__device__ __forceinline__ void q4_block_words(const uint8_t *blk, unsigned q[4], float &d) {
+    const unsigned *w = reinterpret_cast<const unsigned *>(reinterpret_cast<uintptr_t>(blk) & ~uintptr_t(3));
+    const unsigned sh = (reinterpret_cast<uintptr_t>(blk) & 3u) * 8u;
+    unsigned v[5];
+#pragma unroll
+    for (int i = 0; i < 5; ++i) v[i] = w[i];
+    const unsigned dw = __funnelshift_r(v[0], v[1], sh);
+    d = __half2float(__ushort_as_half(static_cast<unsigned short>(dw & 0xFFFFu)));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) q[i] = __funnelshift_r(v[i], v[i + 1], sh + 16); // bytes 2 + 4i .. 5 + 4i
+}
+
+// G warps consume each stage (consumer warp w: stages s with s % 8 == w % 8, rows w / 8 + G r).
+template <bool DOT, int G>
+__global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *phases, int n, int S, int piece,
+                                                             unsigned *claim, unsigned *done, int claim_ahead, int oob,
+                                                             Q4Act act) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
     uint8_t *ring = smem + 1024;
     if (threadIdx.x == 0)
-        for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, 1);
+        for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, G);
     mbar_init_fence();
     __syncthreads();
     if (threadIdx.x < 32) { // the producer
@@ -509,7 +525,7 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
                 c = claim_ahead ? c_next : atomicAdd(claim + f, 1u);
             }
         }
-        for (int w = 0; w < 8; ++w) { // one end mark for each consumer warp
+        for (int w = 0; w < 8; ++w) { // one end mark for each consumer warp (G read each stage)
             next_stage();
             hdr[s] = make_int2(-1, 0);
             mbar_arrive(full + s);
@@ -518,15 +534,15 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         atomicAdd(&g_ring_ns[0], static_cast<unsigned long long>(waited));
         return;
     }
-    const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31;
+    const int w = threadIdx.x / 32 - 1, lane = threadIdx.x & 31, part = w / 8;
     int4 xq[4][2];     // with DOT: this lane's blocks lane + 32 k of the activation
     float xd[4];
     int xs[4];
-    if (w == 8) { // with oob: the small-op warp, outside the ring
+    if (w == 8 * G) { // with oob: the small-op warp, outside the ring
         for (int f = 1; f < n; ++f) {
             if (phases[f].bytes != 0) continue;
             if (lane == 0)
-                while (ld_acquire(done + f - 1) < phases[f - 1].chunks) {
+                while (ld_acquire(done + f - 1) < phases[f - 1].chunks * (phases[f - 1].bytes ? G : 1)) {
                 }
             __syncwarp();
             while (true) {
@@ -544,7 +560,7 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         return;
     }
     unsigned acc = 0;
-    int s = w, round = 0, ready = 0; // products < ready are known to be done
+    int s = w % 8, round = 0, ready = 0; // products < ready are known to be done
     uint64_t waited = 0, at_deps = 0;
     while (true) {
         const uint64_t t0 = global_ns();
@@ -556,7 +572,7 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         if (f > ready) {
             const uint64_t t1 = global_ns();
             if (lane == 0)
-                while (ld_acquire(done + f - 1) < phases[f - 1].chunks) {
+                while (ld_acquire(done + f - 1) < phases[f - 1].chunks * (phases[f - 1].bytes ? G : 1)) {
                 }
             __syncwarp();
             ready = f;
@@ -572,8 +588,10 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         }
         const FlowPhase ph = phases[f];
         if (ph.bytes == 0) {
-            const uint64_t until = global_ns() + ph.spin_ns;
-            while (global_ns() < until) {
+            if (part == 0) {
+                const uint64_t until = global_ns() + ph.spin_ns;
+                while (global_ns() < until) {
+                }
             }
         } else {
             const size_t off = static_cast<size_t>(h.y) * piece;
@@ -590,20 +608,21 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
                 }
                 const uint8_t *st = ring + static_cast<size_t>(s) * piece;
                 const int rows = bytes / kQ4Row;
-                for (int r = 0; r < rows; ++r) {
+                for (int r = part; r < rows; r += G) {
                     float sum = 0;
 #pragma unroll
                     for (int k = 0; k < 4; ++k) {
-                        const uint16_t *blk = reinterpret_cast<const uint16_t *>(st + r * kQ4Row + (lane + 32 * k) * 18);
+                        unsigned wq[4];
+                        float dw;
+                        q4_block_words(st + r * kQ4Row + (lane + 32 * k) * 18, wq, dw);
                         const int *xv = reinterpret_cast<const int *>(&xq[k][0]);
                         int isum = -8 * xs[k];
 #pragma unroll
                         for (int i = 0; i < 4; ++i) {
-                            const unsigned wq = unsigned(blk[1 + 2 * i]) | unsigned(blk[2 + 2 * i]) << 16;
-                            isum = __dp4a(static_cast<int>(wq & 0x0F0F0F0Fu), xv[i], isum);
-                            isum = __dp4a(static_cast<int>((wq >> 4) & 0x0F0F0F0Fu), xv[4 + i], isum);
+                            isum = __dp4a(static_cast<int>(wq[i] & 0x0F0F0F0Fu), xv[i], isum);
+                            isum = __dp4a(static_cast<int>((wq[i] >> 4) & 0x0F0F0F0Fu), xv[4 + i], isum);
                         }
-                        sum += __half2float(*reinterpret_cast<const __half *>(blk)) * xd[k] * static_cast<float>(isum);
+                        sum += dw * xd[k] * static_cast<float>(isum);
                     }
 #pragma unroll
                     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -617,7 +636,7 @@ __global__ void __launch_bounds__(320, 1) flow_kernel(const FlowPhase *phases, i
         __syncwarp();
         if (lane == 0) {
             mbar_arrive(empty + s);
-            red_release_add(done + f, 1u);
+            if (ph.bytes != 0 || part == 0) red_release_add(done + f, 1u); // a small task counts once
         }
         s += 8;
         if (s >= S) s -= S, ++round;
@@ -820,8 +839,10 @@ int main(int argc, char **argv) {
     }
 
     // The dataflow form: chunks claimed at run time, a counter a product.
-    CK(cudaFuncSetAttribute(flow_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
-    CK(cudaFuncSetAttribute(flow_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<false, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<true, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<true, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
+    CK(cudaFuncSetAttribute(flow_kernel<true, 3>, cudaFuncAttributeMaxDynamicSharedMemorySize, 220 << 10));
     Q4Act act{};
     {
         std::vector<int8_t> q(4096);
@@ -842,11 +863,12 @@ int main(int argc, char **argv) {
         act = {dq, dd, ds, out};
     }
     struct FlowForm {
-        int S, piece_k, extra, spin_ns, ahead, oob, dot_rows; // dot_rows: Q4_0 rows a chunk (0: xor)
+        int S, piece_k, extra, spin_ns, ahead, oob, dot_rows, G; // dot_rows: Q4_0 rows a chunk (0: xor)
     };
-    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0},  {8, 0, 0, 0, 0, 0, 10}, {8, 0, 0, 0, 0, 0, 11},
-                               {16, 0, 0, 0, 0, 0, 5},  {8, 0, 1, 0, 0, 0, 10}, {8, 0, 1, 3000, 0, 0, 10},
-                               {8, 24, 1, 0, 0, 0, 0},  {8, 24, 1, 3000, 0, 0, 0}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0, 1},   {8, 0, 0, 0, 0, 0, 10, 1},    {8, 0, 0, 0, 0, 0, 10, 2},
+                               {8, 0, 0, 0, 0, 0, 10, 3},   {8, 0, 0, 0, 0, 0, 11, 2},    {8, 0, 0, 0, 0, 0, 9, 3},
+                               {8, 0, 1, 0, 0, 0, 10, 2},   {8, 0, 1, 3000, 0, 0, 10, 2}, {8, 0, 1, 3000, 0, 0, 10, 3},
+                               {8, 24, 1, 3000, 0, 0, 0, 1}};
     for (const FlowForm &f : fforms) {
         const int piece = f.dot_rows ? f.dot_rows * kQ4Row : f.piece_k << 10;
         std::vector<FlowPhase> host;
@@ -867,7 +889,8 @@ int main(int argc, char **argv) {
         CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
         char name[40];
         if (f.dot_rows)
-            std::snprintf(name, sizeof name, "flowq4_%d/%dr/%d/%d", f.S, f.dot_rows, f.extra, f.spin_ns / 100);
+            std::snprintf(name, sizeof name, "flowq4_%d/%dr/%dw/%d/%d", f.S, f.dot_rows, 8 * f.G, f.extra,
+                          f.spin_ns / 100);
         else
             std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
                           f.ahead ? "+ahead" : "", f.oob ? "+oob" : "");
@@ -876,12 +899,13 @@ int main(int argc, char **argv) {
         time_steps(name, [&, f](const uint8_t *p, const Product &pr) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
-            if (f.dot_rows)
-                flow_kernel<true><<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters,
-                                                                                 counters + n, f.ahead, f.oob, act);
-            else
-                flow_kernel<false><<<sms, f.oob ? 320 : 288, 1024 + f.S * piece>>>(dev, n, f.S, piece, counters,
-                                                                                  counters + n, f.ahead, f.oob, act);
+            const int threads = 32 + 256 * f.G + (f.oob ? 32 : 0);
+            const size_t smem = 1024 + static_cast<size_t>(f.S) * piece;
+            auto k = !f.dot_rows ? flow_kernel<false, 1>
+                     : f.G == 1  ? flow_kernel<true, 1>
+                     : f.G == 2  ? flow_kernel<true, 2>
+                                 : flow_kernel<true, 3>;
+            k<<<sms, threads, smem>>>(dev, n, f.S, piece, counters, counters + n, f.ahead, f.oob, act);
         });
         unsigned long long ns[3];
         CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

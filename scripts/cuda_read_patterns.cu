@@ -465,6 +465,14 @@ struct Q4Act {
     float *out;       // a float a row
 };
 
+struct ActSlot { // a block's copy of one product's activation (claimed / ready: the product + 1)
+    int4 qs[256];
+    float d[128];
+    int sum[128];
+    unsigned claimed, ready;
+    unsigned pad[30];
+};
+
 // Q4_0 block b's 16 level bytes and fp16 scale from shared memory by 32-bit loads: the block
 // starts 2 bytes into a word when b is odd, so five aligned words cover it, shifted by 0 or 16.
 __device__ __forceinline__ void q4_block_words(const uint8_t *blk, unsigned q[4], float &d) {
@@ -487,9 +495,13 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
-    uint8_t *ring = smem + 1024;
-    if (threadIdx.x == 0)
+    ActSlot *act_slot = reinterpret_cast<ActSlot *>(smem + 1024); // two, with DOT
+    uint8_t *ring = smem + 1024 + (DOT ? 2 * sizeof(ActSlot) : 0);
+    if (threadIdx.x == 0) {
         for (int s = 0; s < S; ++s) mbar_init(full + s, 1), mbar_init(empty + s, G);
+        if (DOT)
+            for (int i = 0; i < 2; ++i) act_slot[i].claimed = 0, act_slot[i].ready = 0;
+    }
     mbar_init_fence();
     __syncthreads();
     if (threadIdx.x < 32) { // the producer
@@ -561,6 +573,37 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
     }
     unsigned acc = 0;
     int s = w % 8, round = 0, ready = 0; // products < ready are known to be done
+    bool have_first = false;
+    // The activation of product f, into this lane's registers: the first warp of the block to
+    // reach f copies it from L2 into the block's slot f % 2 (a product's warps are never more
+    // than one product apart: f + 1 starts only when f is done everywhere), the others wait
+    // for the slot's mark. One L2 read a block, not one a warp: 3168 warps reading the same
+    // 5 KiB at the same moment made every product wait on those lines.
+    auto load_act = [&](int f) {
+        ActSlot &sl = act_slot[f & 1];
+        unsigned won = 0;
+        if (lane == 0) won = atomicMax(&sl.claimed, static_cast<unsigned>(f + 1)) < static_cast<unsigned>(f + 1);
+        won = __shfl_sync(0xffffffffu, won, 0);
+        if (won) {
+            for (int i = lane; i < 256; i += 32) sl.qs[i] = __ldcg(act.qs + i);
+            for (int i = lane; i < 128; i += 32) sl.d[i] = __ldcg(act.d + i), sl.sum[i] = __ldcg(act.sum + i);
+            __syncwarp();
+            __threadfence_block();
+            if (lane == 0) *reinterpret_cast<volatile unsigned *>(&sl.ready) = static_cast<unsigned>(f + 1);
+        } else {
+            while (*reinterpret_cast<volatile unsigned *>(&sl.ready) != static_cast<unsigned>(f + 1)) {
+            }
+            __threadfence_block();
+        }
+        __syncwarp();
+        for (int k = 0; k < 4; ++k) {
+            const int b = lane + 32 * k;
+            xq[k][0] = sl.qs[2 * b];
+            xq[k][1] = sl.qs[2 * b + 1];
+            xd[k] = sl.d[b];
+            xs[k] = sl.sum[b];
+        }
+    };
     uint64_t waited = 0, at_deps = 0;
     while (true) {
         const uint64_t t0 = global_ns();
@@ -577,14 +620,7 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
             __syncwarp();
             ready = f;
             at_deps += global_ns() - t1;
-            if (DOT)
-                for (int k = 0; k < 4; ++k) { // from L2: another SM wrote it during this launch
-                    const int b = lane + 32 * k;
-                    xq[k][0] = __ldcg(act.qs + 2 * b);
-                    xq[k][1] = __ldcg(act.qs + 2 * b + 1);
-                    xd[k] = __ldcg(act.d + b);
-                    xs[k] = __ldcg(act.sum + b);
-                }
+            if (DOT) load_act(f);
         }
         const FlowPhase ph = phases[f];
         if (ph.bytes == 0) {
@@ -597,15 +633,7 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
             const size_t off = static_cast<size_t>(h.y) * piece;
             const int bytes = static_cast<int>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
             if (DOT) {
-                if (f == 0 && h.y == 0 && ready == 0) { // the first product has no wait above
-                    for (int k = 0; k < 4; ++k) {
-                        const int b = lane + 32 * k;
-                        xq[k][0] = __ldcg(act.qs + 2 * b);
-                        xq[k][1] = __ldcg(act.qs + 2 * b + 1);
-                        xd[k] = __ldcg(act.d + b);
-                        xs[k] = __ldcg(act.sum + b);
-                    }
-                }
+                if (f == 0 && !have_first) load_act(0), have_first = true; // the first product has no wait
                 const uint8_t *st = ring + static_cast<size_t>(s) * piece;
                 const int rows = bytes / kQ4Row;
                 for (int r = part; r < rows; r += G) {
@@ -900,7 +928,7 @@ int main(int argc, char **argv) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
             const int threads = 32 + 256 * f.G + (f.oob ? 32 : 0);
-            const size_t smem = 1024 + static_cast<size_t>(f.S) * piece;
+            const size_t smem = 1024 + static_cast<size_t>(f.S) * piece + (f.dot_rows ? 2 * sizeof(ActSlot) : 0);
             auto k = !f.dot_rows ? flow_kernel<false, 1>
                      : f.G == 1  ? flow_kernel<true, 1>
                      : f.G == 2  ? flow_kernel<true, 2>

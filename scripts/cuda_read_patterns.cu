@@ -34,6 +34,8 @@
 //                   chunks done of the product before; after q/k/v, E phases of one task a
 //                   block, each T x 100 ns long, go through the ring, or with +oob are done by
 //                   a tenth warp outside it (the ring's stages are never behind them)
+//   flowL2...       the producer only prefetches each claimed chunk into L2 and queues its name;
+//                   the consumers load it from there (no shared-memory ring)
 //   flowq4_S/Rr/E/T the same with consumers that compute a Q4_0 product (R rows of K 4096 a
 //                   chunk, the activation from L2 at each new product)
 //   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
@@ -491,7 +493,7 @@ __device__ __forceinline__ void q4_block_words(const uint8_t *blk, unsigned q[4]
 template <bool DOT, int G>
 __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *phases, int n, int S, int piece,
                                                              unsigned *claim, unsigned *done, int claim_ahead, int oob,
-                                                             Q4Act act, int probe) {
+                                                             Q4Act act, int probe, int l2) {
     extern __shared__ __align__(128) uint8_t smem[];
     uint64_t *full = reinterpret_cast<uint64_t *>(smem), *empty = full + 32;
     int2 *hdr = reinterpret_cast<int2 *>(empty + 32);
@@ -530,8 +532,13 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
                 } else {
                     const size_t off = static_cast<size_t>(c) * piece;
                     const unsigned bytes = static_cast<unsigned>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
-                    mbar_expect_tx(full + s, bytes);
-                    bulk_copy(ring + static_cast<size_t>(s) * piece, ph.p + off, bytes, full + s);
+                    if (l2) { // only into L2: the consumers load it themselves
+                        prefetch_l2(ph.p + off, bytes);
+                        mbar_arrive(full + s);
+                    } else {
+                        mbar_expect_tx(full + s, bytes);
+                        bulk_copy(ring + static_cast<size_t>(s) * piece, ph.p + off, bytes, full + s);
+                    }
                 }
                 if (++s == S) s = 0, ++round;
                 c = claim_ahead ? c_next : atomicAdd(claim + f, 1u);
@@ -634,7 +641,7 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
             const int bytes = static_cast<int>(ph.bytes - off < size_t(piece) ? ph.bytes - off : piece);
             if (DOT) {
                 if (f == 0 && !have_first) load_act(0), have_first = true; // the first product has no wait
-                const uint8_t *st = ring + static_cast<size_t>(s) * piece;
+                const uint8_t *st = l2 ? ph.p + off : ring + static_cast<size_t>(s) * piece;
                 const int rows = bytes / kQ4Row;
                 // Every row's partial sum stays in a register until the chunk's end, and rows go
                 // two at a time with two integer chains each, so that the warp has independent
@@ -675,8 +682,20 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
                         act.out[static_cast<size_t>(h.y) * (piece / kQ4Row) + r] = sum;
                 }
             } else {
-                const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
-                for (int k = lane; k < bytes / 16; k += 32) acc ^= xor4(st[k]);
+                if (l2) {
+                    const uint4 *st = reinterpret_cast<const uint4 *>(ph.p + off);
+                    for (int k = lane; k < bytes / 16; k += 128) { // four loads in flight
+                        uint4 v[4];
+#pragma unroll
+                        for (int u = 0; u < 4; ++u)
+                            v[u] = k + 32 * u < bytes / 16 ? __ldcg(st + k + 32 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                        for (int u = 0; u < 4; ++u) acc ^= xor4(v[u]);
+                    }
+                } else {
+                    const uint4 *st = reinterpret_cast<const uint4 *>(ring + static_cast<size_t>(s) * piece);
+                    for (int k = lane; k < bytes / 16; k += 32) acc ^= xor4(st[k]);
+                }
             }
         }
         __syncwarp();
@@ -909,11 +928,14 @@ int main(int argc, char **argv) {
         act = {dq, dd, ds, out};
     }
     struct FlowForm {
-        int S, piece_k, extra, spin_ns, ahead, oob, dot_rows, G, probe; // dot_rows: Q4_0 rows a chunk (0: xor)
+        int S, piece_k, extra, spin_ns, ahead, oob, dot_rows, G, probe, l2; // dot_rows: Q4_0 rows a chunk (0: xor)
     };
-    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0, 1, 0},  {8, 0, 0, 0, 0, 0, 10, 1, 0}, {8, 0, 0, 0, 0, 0, 10, 1, 1},
-                               {8, 0, 0, 0, 0, 0, 10, 1, 2},  {8, 0, 0, 0, 0, 0, 10, 1, 3}, {8, 0, 0, 0, 0, 0, 10, 2, 1},
-                               {8, 0, 1, 3000, 0, 0, 10, 1, 1}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0, 1, 0, 0},   {8, 0, 0, 0, 0, 0, 10, 1, 0, 0},
+                               {8, 24, 0, 0, 0, 0, 0, 1, 0, 1},   {16, 24, 0, 0, 0, 0, 0, 1, 0, 1},
+                               {32, 24, 0, 0, 0, 0, 0, 1, 0, 1},  {16, 12, 0, 0, 0, 0, 0, 1, 0, 1},
+                               {16, 0, 0, 0, 0, 0, 10, 1, 0, 1},  {32, 0, 0, 0, 0, 0, 10, 1, 0, 1},
+                               {16, 0, 0, 0, 0, 0, 10, 2, 0, 1},  {16, 24, 1, 3000, 0, 0, 0, 1, 0, 1},
+                               {16, 0, 1, 3000, 0, 0, 10, 1, 0, 1}};
     for (const FlowForm &f : fforms) {
         const int piece = f.dot_rows ? f.dot_rows * kQ4Row : f.piece_k << 10;
         std::vector<FlowPhase> host;
@@ -934,11 +956,12 @@ int main(int argc, char **argv) {
         CK(cudaMalloc(&counters, 2 * n * sizeof(unsigned)));
         char name[40];
         if (f.dot_rows)
-            std::snprintf(name, sizeof name, "flowq4_%d/%dr/%dw/%d/%d%s", f.S, f.dot_rows, 8 * f.G, f.extra,
-                          f.spin_ns / 100,
+            std::snprintf(name, sizeof name, "flow%sq4_%d/%dr/%dw/%d/%d%s", f.l2 ? "L2" : "", f.S, f.dot_rows, 8 * f.G,
+                          f.extra, f.spin_ns / 100,
                           f.probe == 1 ? "-stores" : f.probe == 2 ? "-dots" : f.probe == 3 ? "-both" : "");
         else
-            std::snprintf(name, sizeof name, "flow%d/%dK/%d/%d%s%s", f.S, f.piece_k, f.extra, f.spin_ns / 100,
+            std::snprintf(name, sizeof name, "flow%s%d/%dK/%d/%d%s%s", f.l2 ? "L2" : "", f.S, f.piece_k, f.extra,
+                          f.spin_ns / 100,
                           f.ahead ? "+ahead" : "", f.oob ? "+oob" : "");
         const unsigned long long zero[3] = {0, 0, 0};
         CK(cudaMemcpyToSymbol(g_ring_ns, zero, sizeof zero));
@@ -946,12 +969,13 @@ int main(int argc, char **argv) {
             if (p != buf || &pr != &layer[0]) return; // the whole step is one launch
             CK(cudaMemsetAsync(counters, 0, 2 * n * sizeof(unsigned)));
             const int threads = 32 + 256 * f.G + (f.oob ? 32 : 0);
-            const size_t smem = 1024 + static_cast<size_t>(f.S) * piece + (f.dot_rows ? 2 * sizeof(ActSlot) : 0);
+            const size_t smem =
+                1024 + (f.l2 ? 0 : static_cast<size_t>(f.S) * piece) + (f.dot_rows ? 2 * sizeof(ActSlot) : 0);
             auto k = !f.dot_rows ? flow_kernel<false, 1>
                      : f.G == 1  ? flow_kernel<true, 1>
                      : f.G == 2  ? flow_kernel<true, 2>
                                  : flow_kernel<true, 3>;
-            k<<<sms, threads, smem>>>(dev, n, f.S, piece, counters, counters + n, f.ahead, f.oob, act, f.probe);
+            k<<<sms, threads, smem>>>(dev, n, f.S, piece, counters, counters + n, f.ahead, f.oob, act, f.probe, f.l2);
         });
         unsigned long long ns[3];
         CK(cudaMemcpyFromSymbol(ns, g_ring_ns, sizeof ns));

@@ -659,7 +659,14 @@ __global__ void __launch_bounds__(64 + 256 * G, 1) flow_kernel(const FlowPhase *
                     for (int k = 0; k < 4; ++k) {
                         unsigned wq[4];
                         float dw;
-                        q4_block_words(st + r * kQ4Row + (lane + 32 * k) * 18, wq, dw);
+                        if (probe & 4) { // probe 4: a row as 128 x 16 level bytes, then 128 fp16 scales
+                            const int b = lane + 32 * k;
+                            const uint4 v = *reinterpret_cast<const uint4 *>(st + r * kQ4Row + 16 * b);
+                            wq[0] = v.x, wq[1] = v.y, wq[2] = v.z, wq[3] = v.w;
+                            dw = __half2float(*reinterpret_cast<const __half *>(st + r * kQ4Row + 2048 + 2 * b));
+                        } else {
+                            q4_block_words(st + r * kQ4Row + (lane + 32 * k) * 18, wq, dw);
+                        }
                         const int *xv = reinterpret_cast<const int *>(&xq[k][0]);
                         int lo = -8 * xs[k], hi = 0;
 #pragma unroll
@@ -930,12 +937,10 @@ int main(int argc, char **argv) {
     struct FlowForm {
         int S, piece_k, extra, spin_ns, ahead, oob, dot_rows, G, probe, l2; // dot_rows: Q4_0 rows a chunk (0: xor)
     };
-    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0, 1, 0, 0},   {8, 0, 0, 0, 0, 0, 10, 1, 0, 0},
-                               {8, 24, 0, 0, 0, 0, 0, 1, 0, 1},   {16, 24, 0, 0, 0, 0, 0, 1, 0, 1},
-                               {32, 24, 0, 0, 0, 0, 0, 1, 0, 1},  {16, 12, 0, 0, 0, 0, 0, 1, 0, 1},
-                               {16, 0, 0, 0, 0, 0, 10, 1, 0, 1},  {32, 0, 0, 0, 0, 0, 10, 1, 0, 1},
-                               {16, 0, 0, 0, 0, 0, 10, 2, 0, 1},  {16, 24, 1, 3000, 0, 0, 0, 1, 0, 1},
-                               {16, 0, 1, 3000, 0, 0, 10, 1, 0, 1}};
+    const FlowForm fforms[] = {{8, 24, 0, 0, 0, 0, 0, 1, 0, 0},  {8, 0, 0, 0, 0, 0, 10, 1, 0, 0},
+                               {8, 0, 0, 0, 0, 0, 10, 1, 4, 0},  {8, 0, 0, 0, 0, 0, 10, 1, 6, 0},
+                               {8, 0, 0, 0, 0, 0, 10, 2, 4, 0},  {8, 0, 1, 3000, 0, 0, 10, 1, 4, 0},
+                               {8, 24, 1, 3000, 0, 0, 0, 1, 0, 0}, {8, 24, 0, 0, 0, 0, 0, 1, 0, 1}};
     for (const FlowForm &f : fforms) {
         const int piece = f.dot_rows ? f.dot_rows * kQ4Row : f.piece_k << 10;
         std::vector<FlowPhase> host;
@@ -958,7 +963,12 @@ int main(int argc, char **argv) {
         if (f.dot_rows)
             std::snprintf(name, sizeof name, "flow%sq4_%d/%dr/%dw/%d/%d%s", f.l2 ? "L2" : "", f.S, f.dot_rows, 8 * f.G,
                           f.extra, f.spin_ns / 100,
-                          f.probe == 1 ? "-stores" : f.probe == 2 ? "-dots" : f.probe == 3 ? "-both" : "");
+                          f.probe == 1   ? "-stores"
+                          : f.probe == 2 ? "-dots"
+                          : f.probe == 3 ? "-both"
+                          : f.probe == 4 ? "+split"
+                          : f.probe == 6 ? "+split-dots"
+                                         : "");
         else
             std::snprintf(name, sizeof name, "flow%s%d/%dK/%d/%d%s%s", f.l2 ? "L2" : "", f.S, f.piece_k, f.extra,
                           f.spin_ns / 100,

@@ -5,7 +5,7 @@
 //
 //   g++ -O2 -std=c++20 -Ibackends -Isrc -Iinclude -Itests scripts/cpu_attention_rate.cpp
 //       build/libcorvid.a -lpthread -fopenmp -o /tmp/attention_rate     (one line)
-//   /tmp/attention_rate [NKV] [threads]      (defaults 4096, 2)
+//   /tmp/attention_rate [NKV] [threads] [KV heads]     (defaults 4096, 2, 8; 4 query heads each)
 #include "graph/graph_runner.h"
 
 #include "cpu/cpu_kernels.h"
@@ -25,7 +25,7 @@ using namespace corvid::test;
 int main(int argc, char **argv) {
     const int64_t NKV = argc > 1 ? std::atoll(argv[1]) : 4096;
     const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
-    const int64_t D = 64, H = 32, HKV = 8;
+    const int64_t HKV = argc > 3 ? std::atoll(argv[3]) : 8, D = 64, H = 4 * HKV;
     cpu::set_parallel_threads(threads);
     OwnedTensor kc(DType::F16, {D * HKV, NKV}, "k"), vc(DType::F16, {D * HKV, NKV}, "v");
     OwnedTensor q(DType::F32, {D, H, 1}, "q"), mask(DType::F32, {NKV, 2}, "mask"), out(DType::F32, {D, H, 1}, "out");
@@ -60,6 +60,6 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; ++i) cpu::attention_fast(out.t);
         best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n);
     }
-    std::printf("decode attention, %lld keys, %d threads: %.3f ms a call, %.1f GB/s of K and V\n",
-                static_cast<long long>(NKV), threads, best * 1e3, bytes / best / 1e9);
+    std::printf("decode attention, %lld keys, %lld KV heads, %d threads: %.3f ms a call, %.1f GB/s of K and V\n",
+                static_cast<long long>(NKV), static_cast<long long>(HKV), threads, best * 1e3, bytes / best / 1e9);
 }

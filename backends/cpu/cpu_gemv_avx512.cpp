@@ -186,8 +186,8 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // its four by one float permutation. Per 16 blocks that is 4 byte permutations where
 // gathering one block per lane took 20, which bound the first kernel (one core, in cache,
 // scripts/cpu_decode_rate.cpp: ~16 -> ~19 GB/s at K 2048, Intel); with the scales made
-// once a group instead of once a quad, 26.1 -> 27.3 GB/s (K 2048) and 30.0 -> 31.1 (K 8192)
-// on a Zen 4 core, where the quantized decode kernels bound the step (see decode_rows()).
+// once a group instead of once a quad, +1-4% at K 2048 and +1.5% at K 768 on a Zen 4 core
+// (scripts/cpu_decode_rates.cpp), where the quantized decode kernels bound the step.
 
 struct Q40Perms {
     __m512i qs[4];      // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next
@@ -231,14 +231,24 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
     // The group's 16 scale products d_w * d_x, one float per block, made once a group and
     // spread to each quad's lanes by one permutation (lane l of quad j is block 4j + l / 4):
     // the same products as one per lane, a third of the conversions and permutations (on a
-    // Zen 4 core, in cache: +5-12%).
+    // Zen 4 core, in cache: +1-4%).
     const __m512i scale_words_lo = pm.w_lo, scale_words_hi = pm.w_hi;
-    auto group_scales = [&](const __m512i R[5], const uint8_t *blk, int64_t G) __attribute__((always_inline)) {
+    // bytes: the group's bytes that may be read (288 for a whole group; blocks past them get 0).
+    auto group_scales = [&](const __m512i R[5], const uint8_t *blk, int64_t G, int bytes) __attribute__((always_inline)) {
         // blocks 8..15 are bytes 144..271 of the group: two unaligned loads of lines in L1
-        const __m512i H0 = _mm512_loadu_si512(blk + 144), H1 = _mm512_loadu_si512(blk + 208);
+        __m512i H0, H1;
+        __m512 dx;
+        if (bytes >= kG * kB) {
+            H0 = _mm512_loadu_si512(blk + 144), H1 = _mm512_loadu_si512(blk + 208);
+            dx = _mm512_loadu_ps(a.d + G * kG);
+        } else {
+            H0 = bytes > 144 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 144), blk + 144) : _mm512_setzero_si512();
+            H1 = bytes > 208 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 208), blk + 208) : _mm512_setzero_si512();
+            dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (bytes / kB)) - 1u), a.d + G * kG);
+        }
         const __m512i h = _mm512_mask_blend_epi16(0xFF00u, _mm512_permutex2var_epi16(R[0], scale_words_lo, R[1]),
                                                   _mm512_permutex2var_epi16(H0, scale_words_hi, H1));
-        return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), _mm512_loadu_ps(a.d + G * kG));
+        return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), dx);
     };
     // Quads 0..n-1 of group G, whose bytes are in R, with the group's scale products S.
     auto quads = [&](const __m512i R[5], const __m512 S, int64_t G, int n, __m512 &acc_r) __attribute__((always_inline)) {
@@ -262,7 +272,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 4; ++i) R[i] = _mm512_loadu_si512(blk + 64 * i);
             R[4] = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 256)));
-            quads(R, group_scales(R, blk, G), G, 4, acc[r]);
+            quads(R, group_scales(R, blk, G, kG * kB), G, 4, acc[r]);
             if (G % 2 == 1) dacc[r].add(acc[r]);
         }
     }
@@ -273,13 +283,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 5; ++i)
                 R[i] = 64 * i < bytes ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 64 * i), blk + 64 * i) : _mm512_setzero_si512();
-            alignas(64) float sc[kG] = {}; // the partial group's products one by one (nothing past it is read)
-            for (int b = 0; b < 4 * nq; ++b) {
-                uint16_t h;
-                std::memcpy(&h, blk + b * kB, 2);
-                sc[b] = half_to_float(h) * a.d[ng * kG + b];
-            }
-            quads(R, _mm512_load_ps(sc), ng, nq, acc[r]);
+            quads(R, group_scales(R, blk, ng, bytes), ng, nq, acc[r]);
         }
     }
     float tail[NR] = {};

@@ -248,18 +248,19 @@ TEST_CASE("conformance: mul_mat fast paths against the reference, every weight t
         CAPTURE(dtype_name(type));
         const uint32_t bs = traits(type).block_size;
         // K, N, M, x batch (dims 2, 3), weight batch (dims 2, 3)
-        // (The last decode shape spans two groups of 16 blocks and a partial one: three
-        // whole quads of 4 blocks and a block.)
-        constexpr int kShapes = 7;
+        // (The decode shapes of 32-element blocks end a group of 16 blocks in every way the
+        // Q4_0 row kernel has: 3 blocks (608), one whole quad of 4 and a block (672), two
+        // quads (768, the 110M model's K), three quads and a block (1440).)
+        constexpr int kShapes = 9;
         static const Shape float_shapes[kShapes] = {{1, 3, 1, 1, 1, 1, 1},    {7, 5, 1, 1, 1, 1, 1},    {37, 9, 7, 1, 1, 1, 1},
                                              {515, 67, 1, 1, 1, 1, 1}, {100, 13, 9, 2, 3, 1, 1}, {64, 11, 5, 2, 3, 2, 1},
-                                             {2051, 7, 1, 1, 1, 1, 1}};
+                                             {2051, 7, 1, 1, 1, 1, 1}, {768, 5, 1, 1, 1, 1, 1},  {33, 4, 1, 1, 1, 1, 1}};
         static const Shape b32_shapes[kShapes] = {{32, 3, 1, 1, 1, 1, 1},  {608, 67, 1, 1, 1, 1, 1}, {96, 13, 9, 1, 1, 1, 1},
                                            {160, 5, 5, 2, 3, 1, 1}, {64, 7, 3, 4, 2, 2, 2},   {1024, 33, 6, 1, 1, 1, 1},
-                                           {1440, 7, 1, 1, 1, 1, 1}};
+                                           {1440, 7, 1, 1, 1, 1, 1}, {672, 5, 1, 1, 1, 1, 1}, {768, 9, 1, 1, 1, 1, 1}};
         static const Shape b256_shapes[kShapes] = {{256, 3, 1, 1, 1, 1, 1}, {768, 67, 1, 1, 1, 1, 1}, {512, 13, 9, 1, 1, 1, 1},
                                             {256, 5, 5, 2, 3, 1, 1}, {256, 7, 3, 4, 2, 2, 2},  {2304, 9, 5, 1, 1, 1, 1},
-                                            {2560, 7, 1, 1, 1, 1, 1}};
+                                            {2560, 7, 1, 1, 1, 1, 1}, {1536, 5, 1, 1, 1, 1, 1}, {3072, 3, 1, 1, 1, 1, 1}};
         const Shape *shapes = bs == 1 ? float_shapes : bs == 32 ? b32_shapes : b256_shapes;
         // Decode (M = 1) with every rows-per-call setting of the row kernels.
         for (int rows = 1; rows <= cpu::fast::kRowsPerCall; ++rows) {

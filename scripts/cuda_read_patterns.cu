@@ -29,19 +29,23 @@
 //                   activations do), so loads stay in flight through it
 //   pers-B/U/E+aL   and also each warp's first rows of the next product prefetched into L2
 //                   (cp.async.bulk.prefetch.L2) before the barriers, no registers held
-//   flowS/CK/E/T    the same ring, but each producer claims the next chunk of the product from
-//                   a grid-wide counter, and a consumer warp waits only for the counter of
-//                   chunks done of the product before; after q/k/v, E phases of one task a
-//                   block, each T x 100 ns long, go through the ring, or with +oob are done by
-//                   a tenth warp outside it (the ring's stages are never behind them)
-//   flowL2...       the producer only prefetches each claimed chunk into L2 and queues its name;
-//                   the consumers load it from there (no shared-memory ring)
-//   flowq4_S/Rr/E/T the same with consumers that compute a Q4_0 product (R rows of K 4096 a
-//                   chunk, the activation from L2 at each new product)
 //   ringS/CK/E      one block an SM: a producer warp streams the block's slice of every
 //                   product into a shared-memory ring of S stages of C KiB and never waits for
 //                   a barrier; 8 consumer warps read the stages and meet at a grid barrier after
-//                   each product, plus E more (each followed by 3 us of waiting) after q/k/v
+//                   each product, plus E more (each followed by 3 us of waiting) after q/k/v;
+//                   "nobar": no barriers at all (the ring's own ceiling); "2SM": two blocks
+//   flowS/CK/E/T    the dataflow form: the same ring, but each producer claims the next chunk
+//                   of the product from a grid-wide counter, and a consumer warp waits only
+//                   for the counter of chunks done of the product before; after q/k/v, E
+//                   phases of one task a block, each T x 100 ns long, go through the ring
+//                   (+oob: done by a tenth warp outside it; +ahead: the next claim's atomic in
+//                   flight; flowL2: the producer only prefetches into L2, the consumers load)
+//   flowq4_S/Rr/Nw  the dataflow form with N consumer warps that compute a Q4_0 product (R
+//                   rows of K 4096 a chunk, each product's activation staged once a block);
+//                   -stores / -dots / -both / -half / +split: without the row stores, without
+//                   the dot products, without both, with half the arithmetic, or with rows
+//                   laid out as level bytes then scales
+// The ring and flow forms print where a block's time went (%globaltimer stamps).
 //
 // Build and run on the device machine:
 //   nvcc -O3 -arch=sm_90 -std=c++17 -I backends -o /tmp/read_patterns scripts/cuda_read_patterns.cu && /tmp/read_patterns

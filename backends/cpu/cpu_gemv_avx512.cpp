@@ -186,14 +186,16 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // its four by one float permutation. Per 16 blocks that is 4 byte permutations where
 // gathering one block per lane took 20, which bound the first kernel (one core, in cache,
 // scripts/cpu_decode_rate.cpp: ~16 -> ~19 GB/s at K 2048, Intel); with the scales made
-// once a group instead of once a quad, +1-4% at K 2048 and +1.5% at K 768 on a Zen 4 core
-// (scripts/cpu_decode_rates.cpp), where the quantized decode kernels bound the step.
+// once a group instead of once a quad, +3-6% at K 768-2048 on a Zen 4 core (in cache:
+// scripts/cpu_decode_rates.cpp and a harness around this file), where the quantized decode
+// kernels can bound the step.
 
 struct Q40Perms {
     __m512i qs[4];      // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next
-    __m512i w_lo, w_hi; // fp16 words 0..7 = d of blocks 0..7 (from group bytes 0..127), words 8..15 = d of
-                        // blocks 8..15 (from group bytes 144..271)
-    __m512i spread[4];  // float lane l of quad j = block 4j + l / 4
+    // The group's scales in the order 4l + j = block 4j + l, so that quad j takes its four by
+    // an in-lane shuffle with an immediate: fp16 words of blocks 0..7 (from group bytes
+    // 0..127; w_lo) and 8..15 (from bytes 144..271; w_hi), and the d_x floats' permutation.
+    __m512i w_lo, w_hi, dx_order;
 };
 const Q40Perms &q4_0_perms() {
     static const Q40Perms p = [] {
@@ -203,14 +205,19 @@ const Q40Perms &q4_0_perms() {
             alignas(64) uint8_t b[64];
             for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(72 * j + 18 * (i / 16) + 2 + i % 16 - base);
             t.qs[j] = _mm512_load_si512(b);
-            alignas(64) int32_t f[16];
-            for (int i = 0; i < 16; ++i) f[i] = 4 * j + i / 4;
-            t.spread[j] = _mm512_load_si512(f);
         }
         alignas(64) uint16_t lo[32] = {}, hi[32] = {};
-        for (int blk = 0; blk < 8; ++blk) lo[blk] = static_cast<uint16_t>(9 * blk), hi[8 + blk] = static_cast<uint16_t>(9 * blk);
+        alignas(64) int32_t o[16];
+        for (int l = 0; l < 4; ++l)
+            for (int j = 0; j < 4; ++j) {
+                const int blk = 4 * j + l, lane = 4 * l + j;
+                if (blk < 8) lo[lane] = static_cast<uint16_t>(9 * blk);
+                else hi[lane] = static_cast<uint16_t>(9 * (blk - 8));
+                o[lane] = blk;
+            }
         t.w_lo = _mm512_load_si512(lo);
         t.w_hi = _mm512_load_si512(hi);
+        t.dx_order = _mm512_load_si512(o);
         return t;
     }();
     return p;
@@ -228,10 +235,10 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
     __m512 acc[NR];
     DAcc16 dacc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
-    // The group's 16 scale products d_w * d_x, one float per block, made once a group and
-    // spread to each quad's lanes by one permutation (lane l of quad j is block 4j + l / 4):
-    // the same products as one per lane, with one fp16 conversion and one product a group
-    // instead of four (on a Zen 4 core, in cache: +1-4%).
+    // The group's 16 scale products d_w * d_x, one float per block (lane 4l + j = block
+    // 4j + l), made once a group; quad j's lanes l (block 4j + l / 4) take theirs by one
+    // in-lane shuffle. The same products as one per lane, with one fp16 conversion and one
+    // product a group instead of four (on a Zen 4 core, in cache: +3-6%).
     // bytes: the group's bytes that may be read (288 for a whole group; blocks past them get 0).
     auto group_scales = [&](const __m512i R[5], const uint8_t *blk, int64_t G, int bytes) __attribute__((always_inline)) {
         // blocks 8..15 are bytes 144..271 of the group: two unaligned loads of lines in L1
@@ -245,22 +252,30 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             H1 = bytes > 208 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 208), blk + 208) : _mm512_setzero_si512();
             dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (bytes / kB)) - 1u), a.d + G * kG);
         }
-        const __m512i h = _mm512_mask_blend_epi16(0xFF00u, _mm512_permutex2var_epi16(R[0], pm.w_lo, R[1]),
+        const __m512i h = _mm512_mask_blend_epi16(0xCCCCu, _mm512_permutex2var_epi16(R[0], pm.w_lo, R[1]),
                                                   _mm512_permutex2var_epi16(H0, pm.w_hi, H1));
-        return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), dx);
+        return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), _mm512_permutexvar_ps(pm.dx_order, dx));
     };
     // Quads 0..n-1 of group G, whose bytes are in R, with the group's scale products S.
     auto quads = [&](const __m512i R[5], const __m512 S, int64_t G, int n, __m512 &acc_r) __attribute__((always_inline)) {
         const int8_t *xg = a.qt + G * kQtGroupBytes;
         const int32_t *s8 = reinterpret_cast<const int32_t *>(xg + kQtS);
 #pragma GCC unroll 4
-        for (int j = 0; j < n; ++j) {
+        for (int j = 0; j < 4; ++j) { // (n <= 4: a constant trip count for the compiler)
+            if (j >= n) break;
             const int ra = 72 * j / 64;
             const __m512i q = _mm512_permutex2var_epi8(R[ra], pm.qs[j], R[ra + 1]);
             __m512i is = _mm512_loadu_si512(s8 + 16 * j);
             is = _mm512_dpbusd_epi32(is, _mm512_and_si512(q, m4), _mm512_loadu_si512(xg + 64 * j));
             is = _mm512_dpbusd_epi32(is, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_loadu_si512(xg + 256 + 64 * j));
-            acc_r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_permutexvar_ps(pm.spread[j], S), acc_r);
+            __m512 sc;
+            switch (j) { // lane 4l + j of S is block 4j + l: each 128-bit lane takes its element j
+            case 0: sc = _mm512_permute_ps(S, 0x00); break;
+            case 1: sc = _mm512_permute_ps(S, 0x55); break;
+            case 2: sc = _mm512_permute_ps(S, 0xAA); break;
+            default: sc = _mm512_permute_ps(S, 0xFF); break;
+            }
+            acc_r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc_r);
         }
     };
     for (int64_t G = 0; G < ng; ++G) {

@@ -182,20 +182,22 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // The activations come pre-arranged to match (ActCol::qt, cpu_matmul_fast.h): the low
 // and high halves of the same four blocks and -8 * sum(x) per lane, which starts the
 // integer sum so that it is exact sum((q - 8) x). The 16 fp16 scales of a group come out
-// of two word permutations, are converted and multiplied by d_x once, and each quad takes
-// its four by one float permutation. Per 16 blocks that is 4 byte permutations where
+// of the same registers by three word permutations, are converted and multiplied by d_x
+// once, and each quad takes its four by one in-lane shuffle. Per 16 blocks that is 4 byte permutations where
 // gathering one block per lane took 20, which bound the first kernel (one core, in cache,
 // scripts/cpu_decode_rate.cpp: ~16 -> ~19 GB/s at K 2048, Intel); with the scales made
-// once a group instead of once a quad, +3-6% at K 768-2048 on a Zen 4 core (in cache:
-// scripts/cpu_decode_rates.cpp and a harness around this file), where the quantized decode
-// kernels can bound the step.
+// once a group instead of once a quad, one Zen 4 core in cache reads ~4-7% more at K 2048
+// (a harness around this file; scripts/cpu_decode_rates.cpp) and decode (1B tg32) is level
+// to +1%; taking the scale words from the lines again by unaligned loads instead of from
+// the registers was faster in cache but ~5% slower from memory.
 
 struct Q40Perms {
     __m512i qs[4];      // lane l of register j = qs of block 4j + l, from registers j * 72 / 64 and the next
     // The group's scales in the order 4l + j = block 4j + l, so that quad j takes its four by
-    // an in-lane shuffle with an immediate: fp16 words of blocks 0..7 (from group bytes
-    // 0..127; w_lo) and 8..15 (from bytes 144..271; w_hi), and the d_x floats' permutation.
-    __m512i w_lo, w_hi, dx_order;
+    // an in-lane shuffle with an immediate: the fp16 words of blocks 0..7 (registers 0 and
+    // 1: w_lo), 8..14 (registers 2 and 3: w_mid) and 15 (register 4: w_last), and the d_x
+    // floats' permutation.
+    __m512i w_lo, w_mid, w_last, dx_order;
 };
 const Q40Perms &q4_0_perms() {
     static const Q40Perms p = [] {
@@ -206,17 +208,19 @@ const Q40Perms &q4_0_perms() {
             for (int i = 0; i < 64; ++i) b[i] = static_cast<uint8_t>(72 * j + 18 * (i / 16) + 2 + i % 16 - base);
             t.qs[j] = _mm512_load_si512(b);
         }
-        alignas(64) uint16_t lo[32] = {}, hi[32] = {};
+        alignas(64) uint16_t lo[32] = {}, mid[32] = {}, last[32] = {};
         alignas(64) int32_t o[16];
         for (int l = 0; l < 4; ++l)
             for (int j = 0; j < 4; ++j) {
-                const int blk = 4 * j + l, lane = 4 * l + j;
-                if (blk < 8) lo[lane] = static_cast<uint16_t>(9 * blk);
-                else hi[lane] = static_cast<uint16_t>(9 * (blk - 8));
+                const int blk = 4 * j + l, lane = 4 * l + j; // block blk's d: byte 18 blk of the group
+                if (blk < 8) lo[lane] = static_cast<uint16_t>(9 * blk);               // words of registers 0, 1
+                else if (blk < 15) mid[lane] = static_cast<uint16_t>(9 * blk - 64);   // registers 2, 3
+                else last[lane] = static_cast<uint16_t>(9 * blk - 128);               // register 4
                 o[lane] = blk;
             }
         t.w_lo = _mm512_load_si512(lo);
-        t.w_hi = _mm512_load_si512(hi);
+        t.w_mid = _mm512_load_si512(mid);
+        t.w_last = _mm512_load_si512(last);
         t.dx_order = _mm512_load_si512(o);
         return t;
     }();
@@ -238,22 +242,16 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
     // The group's 16 scale products d_w * d_x, one float per block (lane 4l + j = block
     // 4j + l), made once a group; quad j's lanes l (block 4j + l / 4) take theirs by one
     // in-lane shuffle. The same products as one per lane, with one fp16 conversion and one
-    // product a group instead of four (on a Zen 4 core, in cache: +3-6%).
+    // product a group instead of four.
     // bytes: the group's bytes that may be read (288 for a whole group; blocks past them get 0).
-    auto group_scales = [&](const __m512i R[5], const uint8_t *blk, int64_t G, int bytes) __attribute__((always_inline)) {
-        // blocks 8..15 are bytes 144..271 of the group: two unaligned loads of lines in L1
-        __m512i H0, H1;
-        __m512 dx;
-        if (bytes >= kG * kB) {
-            H0 = _mm512_loadu_si512(blk + 144), H1 = _mm512_loadu_si512(blk + 208);
-            dx = _mm512_loadu_ps(a.d + G * kG);
-        } else {
-            H0 = bytes > 144 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 144), blk + 144) : _mm512_setzero_si512();
-            H1 = bytes > 208 ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 208), blk + 208) : _mm512_setzero_si512();
-            dx = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (bytes / kB)) - 1u), a.d + G * kG);
-        }
-        const __m512i h = _mm512_mask_blend_epi16(0xCCCCu, _mm512_permutex2var_epi16(R[0], pm.w_lo, R[1]),
-                                                  _mm512_permutex2var_epi16(H0, pm.w_hi, H1));
+    // The scale words come out of R itself (extra loads of the same lines, even from L1,
+    // made decode from memory ~5% slower: they hold load slots while the lines are missing).
+    auto group_scales = [&](const __m512i R[5], int64_t G, int bytes) __attribute__((always_inline)) {
+        const __m512 dx = bytes >= kG * kB ? _mm512_loadu_ps(a.d + G * kG)
+                                           : _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (bytes / kB)) - 1u), a.d + G * kG);
+        __m512i h = _mm512_mask_blend_epi16(0x4CCCu, _mm512_permutex2var_epi16(R[0], pm.w_lo, R[1]),
+                                            _mm512_permutex2var_epi16(R[2], pm.w_mid, R[3]));
+        h = _mm512_mask_blend_epi16(0x8000u, h, _mm512_permutexvar_epi16(pm.w_last, R[4]));
         return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), _mm512_permutexvar_ps(pm.dx_order, dx));
     };
     // Quads 0..n-1 of group G, whose bytes are in R, with the group's scale products S.
@@ -286,7 +284,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 4; ++i) R[i] = _mm512_loadu_si512(blk + 64 * i);
             R[4] = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 256)));
-            quads(R, group_scales(R, blk, G, kG * kB), G, 4, acc[r]);
+            quads(R, group_scales(R, G, kG * kB), G, 4, acc[r]);
             if (G % 2 == 1) dacc[r].add(acc[r]);
         }
     }
@@ -297,7 +295,7 @@ template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t stride, con
             __m512i R[5];
             for (int i = 0; i < 5; ++i)
                 R[i] = 64 * i < bytes ? _mm512_maskz_loadu_epi8(first_bytes(bytes - 64 * i), blk + 64 * i) : _mm512_setzero_si512();
-            quads(R, group_scales(R, blk, ng, bytes), ng, nq, acc[r]);
+            quads(R, group_scales(R, ng, bytes), ng, nq, acc[r]);
         }
     }
     float tail[NR] = {};

@@ -1,7 +1,7 @@
 // How fast one core runs the AVX-512 decode row kernels (Kernels::dot_rows) of each weight
-// type, in GB/s of weights, on a matrix small enough to stay in cache: the kernels' compute
-// rate, to set against a core's share of the memory bandwidth (`corvid bench`'s probe / the
-// threads). Valid blocks (quantized from random floats by the library's quantizers); the
+// type, in GB/s of weights: on 64 rows that stay in cache (the kernels' compute rate, to set
+// against a core's share of the memory bandwidth, `corvid bench`'s probe / the threads) and
+// on 288 MiB of rows (from memory). Valid blocks (quantized from random floats by the library's quantizers); the
 // activation column in the layout the driver makes. Timings only: correctness is the
 // conformance suite's job.
 //
@@ -98,21 +98,30 @@ int main(int argc, char **argv) {
             for (float &v : src) v = nd(rng) * 0.05f;
             quantize_row(t, src.data(), w.data() + r * row, K);
         }
+        // From memory: the same 64 rows repeated over 288 MiB (far beyond the caches).
+        const size_t big_rows = (size_t(288) << 20) / row / nrows * nrows;
+        std::vector<uint8_t> big(big_rows * row);
+        for (size_t r = 0; r < big_rows; r += nrows) std::memcpy(big.data() + r * row, w.data(), nrows * row);
         const int per_call = forced_rows ? forced_rows : std::max(1, k->dot_rows_per_call[static_cast<int>(t)]);
-        const size_t reps = std::max<size_t>(1, (size_t(1) << 27) / (nrows * row));
-        double best = 1e30;
-        float out[kRowsPerCall];
-        for (int rep5 = 0; rep5 < 7; ++rep5) {
-            const auto t0 = std::chrono::steady_clock::now();
-            for (size_t rep = 0; rep < reps; ++rep)
-                for (size_t r = 0; r + per_call <= nrows; r += per_call) {
-                    rows(K, w.data() + r * row, row, per_call, fcol, out);
-                    __asm__ volatile("" : : "r"(out) : "memory");
-                }
-            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
-        std::printf("%-5s K %lld, %d row%s a call, in cache: %6.2f GB/s\n", dtype_name(t), static_cast<long long>(K),
-                    per_call, per_call > 1 ? "s" : "", static_cast<double>(reps * nrows * row) / best / 1e9);
+        // GB/s of weights over `n` rows at p, swept `reps` times, best of 7.
+        auto rate = [&](const uint8_t *p, size_t n, size_t reps) {
+            double best = 1e30;
+            float out[kRowsPerCall];
+            for (int rep7 = 0; rep7 < 7; ++rep7) {
+                const auto t0 = std::chrono::steady_clock::now();
+                for (size_t rep = 0; rep < reps; ++rep)
+                    for (size_t r = 0; r + per_call <= n; r += per_call) {
+                        rows(K, p + r * row, row, per_call, fcol, out);
+                        __asm__ volatile("" : : "r"(out) : "memory");
+                    }
+                best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
+            return static_cast<double>(reps * n * row) / best / 1e9;
+        };
+        const double in_cache = rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row)));
+        const double from_memory = rate(big.data(), big_rows, 1);
+        std::printf("%-5s K %lld, %d row%s a call: in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
+                    static_cast<long long>(K), per_call, per_call > 1 ? "s" : "", in_cache, from_memory);
     }
     std::free(qt);
 }

@@ -185,7 +185,7 @@ void rows_q4q5(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, floa
 // of the same registers by three word permutations, are converted and multiplied by d_x
 // once, and each quad takes its four by one in-lane shuffle. Per 16 blocks that is 4 byte permutations where
 // gathering one block per lane took 20, which bound the first kernel (one core, in cache,
-// scripts/cpu_decode_rate.cpp: ~16 -> ~19 GB/s at K 2048, Intel); with the scales made
+// scripts/cpu_decode_rates.cpp: ~16 -> ~19 GB/s at K 2048, Intel); with the scales made
 // once a group instead of once a quad, one Zen 4 core in cache reads ~4-7% more at K 2048
 // (a harness around this file; scripts/cpu_decode_rates.cpp) and decode (1B tg32) is level
 // to +1%; taking the scale words from the lines again by unaligned loads instead of from

@@ -158,7 +158,7 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
 
 // The stream kernel's work as block `block` of `blocks`: R rows a job (a GLU: 2, its gate and up rows),
 // U units a lane and chunk. smem: stream_smem_bytes(K / 32, sq != null) bytes. wait(): the
-// dependency on the kernels (or steps) before, called once by every thread of every block,
+// dependency on the kernels before, called once by every thread of every block,
 // after the first weights are loaded and before the activations are read.
 template <DType T, bool GLU, int U, typename Wait>
 __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t *q, const float *dq, const int *sq,

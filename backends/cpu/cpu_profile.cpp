@@ -80,6 +80,8 @@ void op_profile_add(Tensor *const *nodes, size_t n, int64_t ns) {
         }
         key += std::string(products > 1 ? "+ " : " ") + dtype_name(w.type) + " " + std::to_string(rows) + "x" +
                std::to_string(w.ne[0]) + (t.ne[1] > 1 ? " (batch)" : "");
+    } else if (t.op == Op::attention && t.ne[2] > 1) {
+        key += " (batch)"; // a prompt's queries ({head dim, heads, tokens}), apart from decode's one
     }
     std::lock_guard<std::mutex> lock(profile().mu);
     Entry &e = profile().by_key[key];

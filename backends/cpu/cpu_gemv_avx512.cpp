@@ -406,21 +406,26 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
     const int64_t nb = K / kQK_K;
     const __m512i shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m256i ones16 = _mm256_set1_epi16(1);
+    const __m256i neg_ones16 = _mm256_set1_epi16(-1);
+    // A super-block's terms as one float vector: lanes 0-7 the scaled run sums (times d),
+    // lanes 8-11 the mins against the activation's sums, negated (times dmin), 12-15 zero.
+    const __m512i factor_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2);
     const RunScaleIdx &si = q4_k_scale_idx();
-    __m512d acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
+    __m512 acc[NR];
+    DAcc16 dacc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
     for (int64_t ib = 0; ib < nb; ++ib) {
-        const float dx = a.d[ib];
-        // Sums of the activation per 32 (the 16-sums in pairs), as 8 words (|sum| <= 4064).
-        const __m256i bs32 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), ones16);
+        const __m128 dx = _mm_set1_ps(a.d[ib]);
+        // Minus the activation's sums per 32 (the 16-sums in pairs), as 8 words (|sum| <= 4064).
+        const __m256i bs32 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16)), neg_ones16);
         const __m128i bs32w = _mm_packs_epi32(_mm256_castsi256_si128(bs32), _mm256_extracti128_si256(bs32, 1));
         __m512i x[4];
         for (int j = 0; j < 4; ++j) x[j] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * j);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
-            const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(w + r * stride + ib * kB);
-            prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
+            const uint8_t *blk = w + r * stride + ib * kB;
+            const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(blk);
+            prefetch_ahead(blk, kB, kR * stride);
             alignas(8) uint8_t sc[8], mn[8];
             k4_scales(b.scales, sc, mn);
             const __m512i scv = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc)));
@@ -431,13 +436,21 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
                 i[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x[j]);
             }
             const __m256i m8 = scaled_run_sums(i, scv, _mm512_setzero_si512(), si);
-            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
             const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(mn))), bs32w);
-            acc[r] = _mm512_fnmadd_pd(_mm512_zextpd256_pd512(_mm256_cvtepi32_pd(mins)),
-                                      _mm512_set1_pd(half_to_float(b.dmin) * dx), acc[r]);
+            const __m512i terms = _mm512_inserti32x4(_mm512_zextsi256_si512(m8), mins, 2);
+            // (d, dmin) * d_x in lanes 0, 1; lanes 2, 3 zero.
+            uint32_t ddm;
+            std::memcpy(&ddm, blk, 4);
+            const __m128 f = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ddm))), dx);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(terms), _mm512_permutexvar_ps(factor_idx, _mm512_castps128_ps512(f)), acc[r]);
         }
+        if ((ib & 7) == 7)
+            for (int r = 0; r < NR; ++r) dacc[r].add(acc[r]);
     }
-    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
+    for (int r = 0; r < NR; ++r) {
+        dacc[r].add(acc[r]);
+        out[r] = static_cast<float>(dacc[r].sum());
+    }
 }
 
 // Q6_K: per 128-element half h, the 64 bytes ql[64h..] hold elements 0..63 (low nibbles)

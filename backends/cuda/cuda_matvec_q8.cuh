@@ -225,6 +225,7 @@ struct Parts {
     int64_t ldr[kMaxMatvecParts];
     unsigned first_block[kMaxMatvecParts + 1];
     Q8Sink out; // out.q: part 0's results also as Q8_0 blocks (one launch: one product, or a GLU pair)
+    NormScale in; // in.ss: the activations are a folded rms_norm's (the stream kernel scales them)
 };
 
 // The Q8_0 form of part 0's results, made by whichever block stores the last rows of each
@@ -240,10 +241,23 @@ __device__ __forceinline__ bool completes_group(const Parts &p, int g, int rows)
     return last;
 }
 // Group g of column c of part 0's results to Q8_0 (one warp, every lane), once complete.
+// With out.norm_g (a folded rms_norm after the product): the 32 values times the norm's
+// weight instead, their scale left in float, and the values' sum of squares in norm_ss.
 __device__ __forceinline__ void convert_group(const Parts &p, int g, int c, int lane) {
     __threadfence();
     const int64_t K = p.N[0];
-    const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][c * p.ldd[0] + 32 * g + lane]));
+    const float v = __ldcg(&p.dst[0][c * p.ldd[0] + 32 * g + lane]);
+    if (p.out.norm_g) {
+        const double ss = warp_sum(static_cast<double>(v) * v);
+        const float z = v * p.out.norm_g[32 * g + lane];
+        const float d = warp_max(fabsf(z)) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float q = roundf(z * id);
+        p.out.q[c * K + 32 * g + lane] = static_cast<int8_t>(q);
+        const int sum = warp_sum(static_cast<int>(q));
+        if (lane == 0) p.out.d[c * (K / 32) + g] = d, p.out.sum[c * (K / 32) + g] = sum, p.out.norm_ss[c * (K / 32) + g] = ss;
+        return;
+    }
+    const WarpQ8_0 b = warp_q8_0(v);
     p.out.q[c * K + 32 * g + lane] = static_cast<int8_t>(b.q);
     if (lane == 0) p.out.d[c * (K / 32) + g] = b.d16, p.out.sum[c * (K / 32) + g] = b.sum;
 }

@@ -129,6 +129,16 @@ __device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int
         r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
     }
 }
+// A folded rms_norm's 1 / rms (NormScale) from its sums of squares a 32 inputs (`units` of
+// them, K inputs), as the norm kernel computes it (double sum, float mean): by one warp,
+// every lane getting the same value (one lane order, one reduction, whichever warp).
+__device__ __forceinline__ float folded_norm_scale(const NormScale &in, int units, int K, int lane) {
+    double s = 0.0;
+    for (int u = lane; u < units; u += 32) s += __ldcg(in.ss + u);
+    s = warp_sum(s);
+    const float mean = static_cast<float>(s / K);
+    return 1.0f / sqrtf(mean + in.eps);
+}
 // The column's activations into shared memory (layout above), by the whole block (Threads
 // threads), which then meets at a barrier.
 template <int Threads = kStreamThreads>
@@ -142,15 +152,17 @@ __device__ __forceinline__ void stage_activations(int4 *s_q, float *s_d, int *s_
     }
     __syncthreads();
 }
-// A finished row (row `row` of part s) from the lanes' sums: a GLU stores act(gate) * up
-// (acc[0], acc[1]), a product its sum plus the part's residual.
+// A finished row (row `row` of part s) from the lanes' sums, times in_scale (a folded
+// rms_norm's 1 / rms, else 1): a GLU stores act(gate) * up (acc[0], acc[1]), a product its
+// sum plus the part's residual.
 template <bool GLU>
-__device__ __forceinline__ void store_row(const Parts &p, int act, const float *acc, int s, int row, int lane) {
+__device__ __forceinline__ void store_row(const Parts &p, int act, const float *acc, int s, int row, int lane,
+                                          float in_scale) {
     if constexpr (GLU) {
-        const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
+        const float g = warp_sum(acc[0]) * in_scale, up = warp_sum(acc[1]) * in_scale;
         if (lane == 0) p.dst[0][row] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
     } else {
-        float v = warp_sum(acc[0]);
+        float v = warp_sum(acc[0]) * in_scale;
         if (p.res[s]) v += p.res[s][row];
         if (lane == 0) p.dst[s][row] = v;
     }
@@ -185,6 +197,16 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     wait();
     stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
     if (ljob >= jobs) return;
+    // A folded rms_norm's scale: every row's sum is linear in the activations' scales, so
+    // it multiplies the sums (the reference rounds the scaled scales through F16: ~2^-11
+    // apart, far inside the 8-bit levels' own rounding). Kept in shared memory, a warp's
+    // own, so that no register holds it through the loop.
+    __shared__ float s_in_scale[kStreamWarps];
+    if (p.in.ss) {
+        const float sc = folded_norm_scale(p.in, units, K, lane);
+        if (lane == 0) s_in_scale[threadIdx.x / 32] = sc;
+        __syncwarp();
+    }
 
     int cjob = ljob, cchunk = 0, crow[R], cs[R];
     float acc[R];
@@ -199,7 +221,7 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     };
     advance_load();
     auto finish_row = [&] {
-        store_row<GLU>(p, act, acc, cs[0], crow[0], lane);
+        store_row<GLU>(p, act, acc, cs[0], crow[0], lane, p.in.ss ? s_in_scale[threadIdx.x / 32] : 1.0f);
 #pragma unroll
         for (int i = 0; i < R; ++i) acc[i] = 0.0f;
     };

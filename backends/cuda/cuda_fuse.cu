@@ -21,9 +21,9 @@
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
 //   mul_mat + add of a residual -> rms_norm -> mul,     the norm folded into the products: the
-//   read only by one-column Q8_0 products               residual product writes the Q8_0 form of
-//                                                       sum x weight and the sums of squares a
-//                                                       32, the readers scale their sums by
+//   read only by one-column 8-bit products              residual product writes the Q8_0 / Q8_K
+//                                                       form of sum x weight and the sums of
+//                                                       squares, the readers scale their sums by
 //                                                       1 / rms (other last bits than the ops
 //                                                       one by one; CORVID_CUDA_FUSE_OFF=normfold)
 //   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
@@ -159,8 +159,9 @@ size_t folded_norm_at(const Context &ctx, const std::vector<Tensor *> &nodes, si
     if (i + 1 >= nodes.size()) return 0;
     const Tensor &norm = *nodes[i], &mul = *nodes[i + 1];
     if (norm.src[0] != &sum || !rms_norm_mul_fusable(norm, mul) || !private_to_one(norm) || (mul.flags & kFlagOutput) ||
-        mul.n_uses < 1 || sum.ne[1] != 1 || sum.ne[0] % 32 != 0 || !sum.is_contiguous())
+        mul.n_uses < 1 || sum.ne[1] != 1 || !sum.is_contiguous())
         return 0;
+    int64_t family = 0; // the readers' activations: Q8_0 (32) or Q8_K (256), the same for all
     std::vector<const Tensor *> seen; // the readers so far
     for (size_t j = i + 2; j < nodes.size() && static_cast<int>(seen.size()) < mul.n_uses; ++j) {
         const Tensor &t = *nodes[j];
@@ -175,7 +176,11 @@ size_t folded_norm_at(const Context &ctx, const std::vector<Tensor *> &nodes, si
         }
         if (!q8_matvec_node(t) || t.src[1] != &mul) return 0; // (a view of the mul: its floats read elsewhere)
         const Tensor &w = *t.src[0];
-        if (traits(w.type).block_size != 32 || !matvec_q8_streams(w.type, w.layout, t.ne[1])) return 0;
+        const int64_t qk = traits(w.type).block_size;
+        if ((qk != 32 && qk != 256) || (family && qk != family) || sum.ne[0] % qk != 0 ||
+            !matvec_q8_streams(w.type, w.layout, t.ne[1]))
+            return 0;
+        family = qk;
         seen.push_back(&t);
     }
     return static_cast<int>(seen.size()) == mul.n_uses ? i + 1 : 0;
@@ -185,7 +190,7 @@ size_t folded_norm_at(const Context &ctx, const std::vector<Tensor *> &nodes, si
 // after it (folded_norm_at): the Q8_0 form of sum x the norm's weight and the sums of squares
 // go where the mul's readers look for their activations.
 void launch_into_folded_norm(Context &ctx, const Tensor &first, const MatvecPart &part, const Tensor &sum,
-                             const Tensor &norm, const Tensor &mul) {
+                             const Tensor &norm, const Tensor &mul, DType reader) {
     const Tensor &w = *first.src[0], &x = *first.src[1];
     const int64_t K = w.ne[0], N = part.N;
     const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
@@ -193,12 +198,12 @@ void launch_into_folded_norm(Context &ctx, const Tensor &first, const MatvecPart
     const Q8Activations o = q8_scratch(ctx, N, 1, ctx.free_q8_slot());
     auto *ss = static_cast<double *>(ctx.scratch(kScratchNormSums, sizeof(double) * static_cast<size_t>(N / 32)));
     auto *counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)));
-    const Q8Sink sink{o.q, o.d, o.sum, counters, static_cast<const float *>(mul.src[1]->data), ss};
+    const Q8Sink sink{o.q, o.d, o.sum, counters, static_cast<const float *>(mul.src[1]->data), ss,
+                      static_cast<int>(traits(reader).block_size)};
     matvec_q8_parts(ctx, w.type, &part, 1, K, a.q, a.d, a.sum, 1, MatvecEpilogue::none, sink, a.norm);
     for (const Tensor *t : {&sum, &norm, &mul}) ctx.written(t->data, t->n_bytes());
-    // (Every reader has 32-element blocks, folded_norm_at: the family Q8_0's.)
-    note_q8_activations(ctx, DType::Q8_0, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), N, 1,
-                        o.slot, NormScale{ss, norm.fp[0]});
+    note_q8_activations(ctx, reader, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), N, 1, o.slot,
+                        NormScale{ss, norm.fp[0]});
     ctx.folded_input = mul.data;
 }
 
@@ -270,7 +275,11 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Fam
     }
     if (f == Family::q8 && n == 1 && res_of[0]) {
         if (const size_t m = folded_norm_at(ctx, nodes, end, *outs[0])) {
-            launch_into_folded_norm(ctx, first, parts[0], *outs[0], *nodes[m - 1], *nodes[m]);
+            const Tensor &mul = *nodes[m];
+            const Tensor *reader = nullptr; // (its first reader: every one has its block size)
+            for (size_t j = m + 1; !reader && j < nodes.size(); ++j)
+                if (nodes[j]->op == Op::mul_mat && nodes[j]->src[1] == &mul) reader = nodes[j];
+            launch_into_folded_norm(ctx, first, parts[0], *outs[0], *nodes[m - 1], mul, reader->src[0]->type);
             return m + 1 - i;
         }
     }

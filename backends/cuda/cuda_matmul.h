@@ -112,11 +112,13 @@ struct Q8Sink {
     float *d = nullptr;
     int *sum = nullptr;
     int *counters = nullptr;
-    // A folded rms_norm after the product (NormScale): the Q8_0 form of (result * norm_g)
-    // instead, its scales not rounded to F16 (the reader rounds them once scaled), and each
-    // 32 results' sum of squares (in double) in norm_ss [M][N / 32].
+    // A folded rms_norm after the product (NormScale): the 8-bit form of (result * norm_g)
+    // instead, Q8_0's with its scales not rounded to F16 (group 32) or Q8_K's (group 256, the
+    // readers' K-quants), and the results' sums of squares (in double) in norm_ss [M][N / 32]
+    // (with Q8_K a super-block's in its first unit's place, zeros in the other 7).
     const float *norm_g = nullptr;
     double *norm_ss = nullptr;
+    int group = 32; // the rows one conversion takes: 256 only with norm_g
 };
 // Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
 // (q, d, sum as for matvec_q8) in one launch. out.q: part 0's results (one product, or the

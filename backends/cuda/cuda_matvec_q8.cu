@@ -359,7 +359,7 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
         if (out.q) { // columns m0.. of the conversion (N values each)
             const int64_t n = parts[0].N;
             p.out = Q8Sink{out.q + m0 * n, out.d + m0 * (n / 32), out.sum + m0 * (n / 32), out.counters, out.norm_g,
-                           out.norm_ss ? out.norm_ss + m0 * (n / 32) : nullptr};
+                           out.norm_ss ? out.norm_ss + m0 * (n / 32) : nullptr, out.group};
         }
         p.in = norm;
         const int8_t *qm = q + m0 * K;
@@ -391,7 +391,8 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
                      NormScale norm) {
     if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
         fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
-    if (out.q && (parts[0].N % 32 != 0 || (epilogue == MatvecEpilogue::none && n_parts != 1)))
+    if (out.q && (parts[0].N % out.group != 0 || (out.group != 32 && (!out.norm_g || M != 1)) ||
+                  (epilogue == MatvecEpilogue::none && n_parts != 1)))
         fail(Status::internal, "cuda matvec_q8: 8-bit output of %lld rows", static_cast<long long>(parts[0].N));
     const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
     const bool planar = parts[0].layout == kLayoutPlanar;

@@ -64,7 +64,7 @@ template <DType T, int R> constexpr int stream_units_default() {
 __device__ inline void quantize_finished_groups_warp(const Parts &p, int first, int step, int rows, int lane) {
     __threadfence();
     for (int row = first; row < rows; row += step) {
-        const int g = row / 32;
+        const int g = row / p.out.group;
         const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
         if (last) convert_group(p, g, 0, lane);
     }

@@ -834,12 +834,12 @@ TEST_CASE("cuda: a residual product followed by rms_norm + mul, read by 8-bit pr
         const auto unfused = c.run(gpu_unfused(), outs);
         const auto no_fold = c.run(gpu_no_fold(), outs);
         const auto old = c.run(gpu_old_matvec(), outs);
-        // Only the products read the norm's result, with Q8_0 activations: the residual
-        // product folds the norm (its launch converts sum x gamma, the products scale their
-        // sums by 1 / rms), so their bits differ from the unfused ops' (the 8-bit levels made
-        // from sum x gamma instead of (sum / rms) x gamma, the scales not rounded through F16
+        // Only the products read the norm's result: the residual product folds the norm (its
+        // launch converts sum x gamma to Q8_0 or Q8_K, the products scale their sums by
+        // 1 / rms), so their bits differ from the unfused ops' (the 8-bit levels made from
+        // sum x gamma instead of (sum / rms) x gamma, Q8_0's scales not rounded through F16
         // once scaled) while every other result keeps them.
-        const bool folds = !seen && (cs.reader == DType::Q4_0 || cs.reader == DType::Q8_0) && n % 32 == 0;
+        const bool folds = !seen && cs.reader != DType::F32 && n % static_cast<int64_t>(traits(cs.reader).block_size) == 0;
         for (size_t i = 0; i < outs.size(); ++i) {
             CAPTURE(i);
             CHECK(no_fold[i] == unfused[i]);

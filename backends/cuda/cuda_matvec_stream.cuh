@@ -131,14 +131,25 @@ __device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int
 }
 // A folded rms_norm's 1 / rms (NormScale) from its sums of squares a 32 inputs (`units` of
 // them, K inputs), as the norm kernel computes it (double sum, float mean): by one warp,
-// every lane getting the same value (one lane order, one reduction, whichever warp).
-__device__ __forceinline__ float folded_norm_scale(const NormScale &in, int units, int K, int lane) {
-    double s = 0.0;
-    for (int u = lane; u < units; u += 32) s += __ldcg(in.ss + u);
-    s = warp_sum(s);
-    const float mean = static_cast<float>(s / K);
-    return 1.0f / sqrtf(mean + in.eps);
-}
+// every lane getting the same value (one lane order, one reduction, whichever warp). The
+// first 4 a lane are loaded ahead (load_first, before the activations' staging, so that
+// their latency overlaps it), the rest and the sum after.
+struct FoldedSums {
+    double first[4];
+    __device__ __forceinline__ void load_first(const NormScale &in, int units, int lane) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) first[i] = lane + 32 * i < units ? __ldcg(in.ss + lane + 32 * i) : 0.0;
+    }
+    __device__ __forceinline__ float scale(const NormScale &in, int units, int K, int lane) const {
+        double s = 0.0;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) s += first[i];
+        for (int u = lane + 128; u < units; u += 32) s += __ldcg(in.ss + u);
+        s = warp_sum(s);
+        const float mean = static_cast<float>(s / K);
+        return 1.0f / sqrtf(mean + in.eps);
+    }
+};
 // The column's activations into shared memory (layout above), by the whole block (Threads
 // threads), which then meets at a barrier.
 template <int Threads = kStreamThreads>
@@ -194,7 +205,15 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
         stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         load_chunk<T, R, U>(buf0, lr, 0, units, lane);
     }
+    // A folded norm's weights (a weight too), which the warps completing each group read at
+    // the end: into L2 now, a 128-byte line a block.
+    if (p.out.norm_g && threadIdx.x == 0) {
+        const int lines = p.N[0] / 32;
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p.out.norm_g + 32 * (block % lines)));
+    }
     wait();
+    FoldedSums folded;
+    if (p.in.ss) folded.load_first(p.in, units, lane);
     stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
     if (ljob >= jobs) return;
     // A folded rms_norm's scale: every row's sum is linear in the activations' scales, so
@@ -203,7 +222,7 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     // own, so that no register holds it through the loop.
     __shared__ float s_in_scale[kStreamWarps];
     if (p.in.ss) {
-        const float sc = folded_norm_scale(p.in, units, K, lane);
+        const float sc = folded.scale(p.in, units, K, lane);
         if (lane == 0) s_in_scale[threadIdx.x / 32] = sc;
         __syncwarp();
     }

@@ -90,7 +90,7 @@ public:
             const std::pair<const char *, Context::FuseBit> names[] = {
                 {"attn", Context::kFuseAttnMerge},       {"rope", Context::kFuseRopeStore},
                 {"convert", Context::kFuseNormConvert},  {"residual", Context::kFuseGemmResidual},
-                {"hparts", Context::kFuseHParts},        {"normfold", Context::kFuseNormFold}};
+                {"hparts", Context::kFuseHParts}};
             for (const auto &[name, bit] : names)
                 if (o == "all" || o.find(name) != std::string::npos) ctx_.fuse_off |= bit;
         }

@@ -56,8 +56,7 @@ enum ScratchSlot {
     kScratchCounters = 5, // zeroed ints for blocks that meet through atomics (zeroed when grown)
     kScratchMaskTiles = 6, // the prompt mask's tile classes (cuda_flash_attention.cu)
     kScratchRope = 7,      // rope's cos/sin a position and pair (cuda_norm_rope.cu)
-    kScratchNormSums = 8,  // a folded rms_norm's sums of squares a 32 inputs (cuda_fuse.cu)
-    kScratchCount = 9
+    kScratchCount = 8
 };
 
 struct Context {
@@ -79,7 +78,7 @@ struct Context {
     // Prompt attention over an F16 cache by the flash kernel (cuda_flash_attention.cu);
     // CORVID_CUDA_FLASH=0: by batched cuBLAS GEMMs and a softmax kernel (A/B timing).
     bool flash_prompt = true;
-    // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope,convert,residual,hparts,normfold (or all) turns off one by
+    // The launch-saving fusions that CORVID_CUDA_FUSE_OFF=attn,rope,convert,residual,hparts (or all) turns off one by
     // one, for A/B timing (CORVID_CUDA_FUSE=0 turns every fusion off).
     enum FuseBit : unsigned {
         kFuseAttnMerge = 1, // the attention split kernel's last block per head merges (no merge kernel)
@@ -87,7 +86,6 @@ struct Context {
         kFuseNormConvert = 4, // the norm (and the GLU) write the F16/BF16 input of the cuBLAS / F16 products after them
         kFuseGemmResidual = 16, // a prompt GEMM adds its product to the residual (no add kernel)
         kFuseHParts = 32, // one-column F16/BF16 q/k/v and gate/up/GLU in one launch each
-        kFuseNormFold = 64, // a residual product converts its sum for the norm's readers, which scale it (no norm kernel)
     };
     unsigned fuse_off = 0;
     bool fuses(FuseBit b) const { return (fuse_off & b) == 0; }
@@ -102,11 +100,7 @@ struct Context {
         int64_t bytes = 0, nb1 = 0, K = 0, M = 0;
         int family = 0;
         ScratchSlot slot = kScratchQ8; // where the conversion is
-        const double *norm_ss = nullptr; // a folded rms_norm's (NormScale)
-        float norm_eps = 0.0f;
     } act_cache;
-    // The input of the last folded rms_norm (never stored: only its conversion exists).
-    const void *folded_input = nullptr;
     // Where a new conversion goes: the 8-bit slot the cached one is not in.
     ScratchSlot free_q8_slot() const {
         return act_cache.x && act_cache.slot == kScratchQ8 ? kScratchQ8b : kScratchQ8;
@@ -140,7 +134,6 @@ struct Context {
     // graph, whose memory may have been reused.
     void forget_derived() {
         act_cache.x = nullptr, conv_cache.x = nullptr, mask_tiles.mask = nullptr, rope_angles.pos = nullptr;
-        folded_input = nullptr;
     }
     // Forgets whatever was derived from [p, p + bytes).
     void written(const void *p, size_t bytes) {
@@ -153,7 +146,6 @@ struct Context {
         if (overlaps(conv_cache.x, conv_cache.bytes)) conv_cache.x = nullptr;
         if (overlaps(mask_tiles.mask, mask_tiles.bytes)) mask_tiles.mask = nullptr;
         if (overlaps(rope_angles.pos, rope_angles.n_pos * 4)) rope_angles.pos = nullptr;
-        if (overlaps(folded_input, 1)) folded_input = nullptr;
     }
 
     // While the stream is being captured into a CUDA graph, scratch() must not allocate: it

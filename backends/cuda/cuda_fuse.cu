@@ -20,12 +20,6 @@
 //                                                       that completes each 32 rows)
 //   mul_mat(w1, x) [+ add], ... up to 3 over one x      one matvec; each add folded in as
 //                                                       a residual (or bias) the epilogue adds
-//   mul_mat + add of a residual -> rms_norm -> mul,     the norm folded into the products: the
-//   read only by one-column 8-bit products              residual product writes the Q8_0 / Q8_K
-//                                                       form of sum x weight and the sums of
-//                                                       squares, the readers scale their sums by
-//                                                       1 / rms (other last bits than the ops
-//                                                       one by one; CORVID_CUDA_FUSE_OFF=normfold)
 //   swiglu/geglu -> a product that converts its input   the conversion made from gate and up,
 //   (cuBLAS, the F16 matvec)                            the GLU's result never stored
 //   prompt attention -> a converting product           the flash kernel writes its input
@@ -38,7 +32,7 @@
 // A node is fused away only when the Graph counted one use of it and it is not an output
 // (Tensor::n_uses, kFlagOutput), so nothing else can read what is never written. The fused
 // kernels do the same float operations in the same order as the separate ones: results are
-// identical either way, except for the folded norm (its products round otherwise).
+// identical either way.
 #include "cuda/cuda_fuse.h"
 #include "cuda/cuda_matmul.h"
 #include "cuda/cuda_ops.h"
@@ -137,74 +131,11 @@ void launch_parts(Context &ctx, const Tensor &first, const MatvecPart *parts, in
         sink = Q8Sink{o.q, o.d, o.sum,
                       static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)))};
     }
-    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink, a.norm);
+    matvec_q8_parts(ctx, w.type, parts, n, K, a.q, a.d, a.sum, M, e, sink);
     if (out) ctx.written(out->data, out->n_bytes());
     if (reader)
         note_q8_activations(ctx, reader->src[0]->type, static_cast<const uint8_t *>(out->data),
                             static_cast<int64_t>(out->nb[1]), parts[0].N, M, o.slot);
-}
-
-// The rms_norm and mul after a residual product's sum (views skipped), when nothing else
-// reads the norm and the mul's readers are the products right after it (with only views
-// and nodes over their results between them, such as bias adds: so no other conversion
-// replaces theirs in ctx.act_cache before the last), each with Q8_0 activations on the
-// stream kernel (matvec_q8_streams): then the residual product
-// converts (its sum x the norm's weight) for them and sums its results' squares a 32, and
-// they scale their activations by the norm's 1 / rms themselves (NormScale), so the norm
-// kernel never runs and the mul's floats are never stored (7B Q4_0 decode: 64 norm kernels
-// of ~7.5 us a step). Returns the index of the mul (0: not this pattern).
-size_t folded_norm_at(const Context &ctx, const std::vector<Tensor *> &nodes, size_t after, const Tensor &sum) {
-    if (!ctx.fuses(Context::kFuseNormFold)) return 0;
-    const size_t i = next_non_view(nodes, after);
-    if (i + 1 >= nodes.size()) return 0;
-    const Tensor &norm = *nodes[i], &mul = *nodes[i + 1];
-    if (norm.src[0] != &sum || !rms_norm_mul_fusable(norm, mul) || !private_to_one(norm) || (mul.flags & kFlagOutput) ||
-        mul.n_uses < 1 || sum.ne[1] != 1 || !sum.is_contiguous())
-        return 0;
-    int64_t family = 0; // the readers' activations: Q8_0 (32) or Q8_K (256), the same for all
-    std::vector<const Tensor *> seen; // the readers so far
-    for (size_t j = i + 2; j < nodes.size() && static_cast<int>(seen.size()) < mul.n_uses; ++j) {
-        const Tensor &t = *nodes[j];
-        bool reads_mul = t.view_src == &mul, reads_reader = false;
-        for (const Tensor *s : t.src) {
-            reads_mul = reads_mul || s == &mul;
-            for (const Tensor *r : seen) reads_reader = reads_reader || s == r || (s && s->view_src == r);
-        }
-        if (!reads_mul) {
-            if (t.op == Op::view || reads_reader) continue;
-            return 0;
-        }
-        if (!q8_matvec_node(t) || t.src[1] != &mul) return 0; // (a view of the mul: its floats read elsewhere)
-        const Tensor &w = *t.src[0];
-        const int64_t qk = traits(w.type).block_size;
-        if ((qk != 32 && qk != 256) || (family && qk != family) || sum.ne[0] % qk != 0 ||
-            !matvec_q8_streams(w.type, w.layout, t.ne[1]))
-            return 0;
-        family = qk;
-        seen.push_back(&t);
-    }
-    return static_cast<int>(seen.size()) == mul.n_uses ? i + 1 : 0;
-}
-
-// The residual product of try_group (one part, sum its result) folding the norm and mul
-// after it (folded_norm_at): the Q8_0 form of sum x the norm's weight and the sums of squares
-// go where the mul's readers look for their activations.
-void launch_into_folded_norm(Context &ctx, const Tensor &first, const MatvecPart &part, const Tensor &sum,
-                             const Tensor &norm, const Tensor &mul, DType reader) {
-    const Tensor &w = *first.src[0], &x = *first.src[1];
-    const int64_t K = w.ne[0], N = part.N;
-    const Q8Activations a = q8_activations(ctx, w.type, static_cast<const uint8_t *>(x.data),
-                                           static_cast<int64_t>(x.nb[1]), K, 1);
-    const Q8Activations o = q8_scratch(ctx, N, 1, ctx.free_q8_slot());
-    auto *ss = static_cast<double *>(ctx.scratch(kScratchNormSums, sizeof(double) * static_cast<size_t>(N / 32)));
-    auto *counters = static_cast<int *>(ctx.scratch(kScratchCounters, sizeof(int) * static_cast<size_t>(N / 32)));
-    const Q8Sink sink{o.q, o.d, o.sum, counters, static_cast<const float *>(mul.src[1]->data), ss,
-                      static_cast<int>(traits(reader).block_size)};
-    matvec_q8_parts(ctx, w.type, &part, 1, K, a.q, a.d, a.sum, 1, MatvecEpilogue::none, sink, a.norm);
-    for (const Tensor *t : {&sum, &norm, &mul}) ctx.written(t->data, t->n_bytes());
-    note_q8_activations(ctx, reader, static_cast<const uint8_t *>(mul.data), static_cast<int64_t>(mul.nb[1]), N, 1, o.slot,
-                        NormScale{ss, norm.fp[0]});
-    ctx.folded_input = mul.data;
 }
 
 // The F16 / BF16 parts over first's input (one column). x_clear: no result of the launch
@@ -272,16 +203,6 @@ size_t try_group(Context &ctx, const std::vector<Tensor *> &nodes, size_t i, Fam
         x_clear = x_clear && !bytes_overlap(*outs[j], *first.src[1]);
         for (int s = 0; s < n; ++s)
             if (s != j && res_of[s] && bytes_overlap(*outs[j], *res_of[s])) return 0;
-    }
-    if (f == Family::q8 && n == 1 && res_of[0]) {
-        if (const size_t m = folded_norm_at(ctx, nodes, end, *outs[0])) {
-            const Tensor &mul = *nodes[m];
-            const Tensor *reader = nullptr; // (its first reader: every one has its block size)
-            for (size_t j = m + 1; !reader && j < nodes.size(); ++j)
-                if (nodes[j]->op == Op::mul_mat && nodes[j]->src[1] == &mul) reader = nodes[j];
-            launch_into_folded_norm(ctx, first, parts[0], *outs[0], *nodes[m - 1], mul, reader->src[0]->type);
-            return m + 1 - i;
-        }
     }
     if (f == Family::h) launch_h_parts(ctx, first, parts, n, MatvecEpilogue::none, x_clear);
     else launch_parts(ctx, first, parts, n, MatvecEpilogue::none);

@@ -21,24 +21,15 @@ Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M, ScratchSlot slot) {
     return Q8Activations{q, d, reinterpret_cast<int *>(d + M * (K / 32)), slot};
 }
 
-void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot,
-                         NormScale norm) {
-    ctx.act_cache = Context::ActCache{xp,   x_nb1 * (M - 1) + K * 4, x_nb1, K, M, static_cast<int>(traits(w).block_size),
-                                      slot, norm.ss, norm.eps};
+void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot) {
+    ctx.act_cache = Context::ActCache{xp, x_nb1 * (M - 1) + K * 4, x_nb1, K, M, static_cast<int>(traits(w).block_size), slot};
 }
 
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M) {
     const auto &c = ctx.act_cache;
     const bool hit = c.x == xp && c.nb1 == x_nb1 && c.K == K && c.M == M &&
                      c.family == static_cast<int>(traits(w).block_size);
-    if (hit) {
-        Q8Activations a = q8_scratch(ctx, K, M, c.slot);
-        a.norm = NormScale{c.norm_ss, c.norm_eps};
-        return a;
-    }
-    // A folded norm's input was never stored: its one conversion must still be there.
-    if (xp == ctx.folded_input)
-        fail(Status::internal, "cuda: the activations of a folded rms_norm were replaced before their last reader");
+    if (hit) return q8_scratch(ctx, K, M, c.slot);
     const Q8Activations a = q8_scratch(ctx, K, M, ctx.free_q8_slot());
     prepare_activations_q8(ctx, w, xp, x_nb1, K, M, a.q, a.d, a.sum);
     note_q8_activations(ctx, w, xp, x_nb1, K, M, a.slot);
@@ -128,7 +119,7 @@ void mul_mat(Context &ctx, Tensor &dst) {
             switch (product_path(w.type, K, static_cast<int64_t>(w.nb[1]), M)) {
             case ProductPath::matvec_q8: {
                 const Q8Activations a = q8_activations(ctx, w.type, xp, static_cast<int64_t>(x.nb[1]), K, M);
-                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd, w.layout, a.norm);
+                matvec_q8(ctx, w.type, wp, static_cast<int64_t>(w.nb[1]), N, K, a.q, a.d, a.sum, M, dp, ldd, w.layout);
                 break;
             }
             case ProductPath::matvec_h: {

@@ -54,40 +54,25 @@ void prepare_activations_q8(Context &ctx, DType w, const uint8_t *x, int64_t x_n
 // The 8-bit form of M activation columns (x + m * x_nb1, K floats each) for weights of
 // type w: converted now into the free 8-bit slot, or the conversion already there when
 // ctx.act_cache says it is of the same input (q, k and v read one input; so do gate and up).
-// A folded rms_norm (cuda_fuse.cu): 8-bit activations made from the norm's input times its
-// weight, without the 1 / rms scale, which the product reading them applies to their scales
-// from each 32 inputs' sum of squares (ss, K / 32 of them a column) and eps, as the norm
-// kernel would compute it. ss null: plain activations.
-struct NormScale {
-    const double *ss = nullptr;
-    float eps = 0.0f;
-};
-
 struct Q8Activations {
     int8_t *q;
     float *d;
     int *sum;
     ScratchSlot slot;
-    NormScale norm{};
 };
 Q8Activations q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M);
 // A place for a conversion of K x M (slot: ctx.free_q8_slot() for a new one), for a kernel
 // that writes it itself; note_q8_activations then records whose conversion the slot holds.
 Q8Activations q8_scratch(Context &ctx, int64_t K, int64_t M, ScratchSlot slot);
-void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot,
-                         NormScale norm = {});
+void note_q8_activations(Context &ctx, DType w, const uint8_t *xp, int64_t x_nb1, int64_t K, int64_t M, ScratchSlot slot);
 
 // Whether matvec_q8 has an integer kernel for weight type w.
 bool matvec_q8_supported(DType w);
 // matvec over 8-bit activations (dp4a): dst[m * ldd + n] = sum_k W[n][k] * q[m][k] * d[m][k / 32];
 // sum (the per-32 sums of q, may be null) saves the kernels adding them up again.
 // layout: the weight's Tensor::layout (0 or kLayoutPlanar).
-// norm: activations of a folded rms_norm (only the one-column stream kernel takes them).
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout, NormScale norm = {});
-// Whether a product of weights w (layout, M columns) runs on the stream kernel, the one that
-// takes the activations of a folded rms_norm.
-bool matvec_q8_streams(DType w, int32_t layout, int64_t M);
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout);
 
 // One matrix of a fused decode product (cuda_fuse.cu): N rows of w_nb1 bytes;
 // dst[m * ldd + n] = the product, plus res[m * ldr + n] when res is set.
@@ -112,20 +97,12 @@ struct Q8Sink {
     float *d = nullptr;
     int *sum = nullptr;
     int *counters = nullptr;
-    // A folded rms_norm after the product (NormScale): the 8-bit form of (result * norm_g)
-    // instead, Q8_0's with its scales not rounded to F16 (group 32) or Q8_K's (group 256, the
-    // readers' K-quants), and the results' sums of squares (in double) in norm_ss [M][N / 32]
-    // (with Q8_K a super-block's in its first unit's place, zeros in the other 7).
-    const float *norm_g = nullptr;
-    double *norm_ss = nullptr;
-    int group = 32; // the rows one conversion takes: 256 only with norm_g
 };
 // Up to kMaxMatvecParts products of weights of one type over the same 8-bit activations
 // (q, d, sum as for matvec_q8) in one launch. out.q: part 0's results (one product, or the
 // GLU pair's) also as Q8_0, N % 32 == 0.
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {},
-                     NormScale norm = {});
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out = {});
 
 // The input of an F16 / BF16 product: x [M][K] 16-bit values, rounded to the weight's
 // format (exact in it); or, for one column (f32), the floats themselves, which the kernel

@@ -308,21 +308,14 @@ void launch_parts(Context &ctx, Parts p, int n_parts, int k, const int8_t *q, co
     launch(ctx, matvec_q8_kernel<T, NC, WPR>, next, kWarps * 32, 0, p, k, q, d, sq, glu);
 }
 
-// CORVID_CUDA_STREAM=0: the tile kernel for one column too (A/B timing).
-bool stream_kernel_on() {
-    static const bool on = !env_off("CORVID_CUDA_STREAM");
-    return on;
-}
-
 template <DType T, int NC>
 void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q, const float *d, const int *sq, int glu,
                MatvecKernel kernel) {
-    // Only the stream kernel applies a folded norm's scale (matvec_q8_streams).
-    if (p.in.ss && !(kernel == MatvecKernel::planar && NC == 1 && stream_kernel_on() && planar_format(T).n_planes > 0))
-        fail(Status::internal, "cuda matvec_q8: a folded rms_norm's activations for a kernel that cannot scale them");
     if (kernel == MatvecKernel::planar) {
         if constexpr (planar_format(T).n_planes > 0) {
-            if (NC == 1 && stream_kernel_on()) return launch_stream<T>(ctx, p, n_parts, k, q, d, sq, glu);
+            // CORVID_CUDA_STREAM=0: the tile kernel for one column too (A/B timing).
+            static const bool stream = !env_off("CORVID_CUDA_STREAM");
+            if (NC == 1 && stream) return launch_stream<T>(ctx, p, n_parts, k, q, d, sq, glu);
             if (launch_tiles<T, true, NC>(ctx, p, n_parts, k, q, d, sq, glu)) return;
         }
         fail(Status::internal, "cuda matvec_q8: no planar kernel for %s rows of %d", dtype_name(T), k);
@@ -337,8 +330,7 @@ void launch_nc(Context &ctx, const Parts &p, int n_parts, int k, const int8_t *q
 
 template <DType T>
 void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q, const float *d,
-                   const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel, NormScale norm) {
-    if (norm.ss && M != 1) fail(Status::internal, "cuda matvec_q8: a folded rms_norm over %lld columns", static_cast<long long>(M));
+                   const int *sum, int64_t M, int glu, const Q8Sink &out, MatvecKernel kernel) {
     // CORVID_CUDA_ACT_SUMS=0: the kernels add the activations up themselves (A/B timing).
     static const bool sums_off = env_off("CORVID_CUDA_ACT_SUMS");
     if (sums_off) sum = nullptr;
@@ -358,10 +350,8 @@ void launch_matvec(Context &ctx, const MatvecPart *parts, int n_parts, int64_t K
         }
         if (out.q) { // columns m0.. of the conversion (N values each)
             const int64_t n = parts[0].N;
-            p.out = Q8Sink{out.q + m0 * n, out.d + m0 * (n / 32), out.sum + m0 * (n / 32), out.counters, out.norm_g,
-                           out.norm_ss ? out.norm_ss + m0 * (n / 32) : nullptr, out.group};
+            p.out = Q8Sink{out.q + m0 * n, out.d + m0 * (n / 32), out.sum + m0 * (n / 32), out.counters};
         }
-        p.in = norm;
         const int8_t *qm = q + m0 * K;
         const float *dm = d + m0 * (K / 32);
         const int *sm = sum ? sum + m0 * (K / 32) : nullptr;
@@ -382,17 +372,11 @@ bool matvec_q8_supported(DType w) {
            w == DType::Q6_K;
 }
 
-bool matvec_q8_streams(DType w, int32_t layout, int64_t M) {
-    return layout == kLayoutPlanar && M == 1 && stream_kernel_on() && planar_format(w).n_planes > 0;
-}
-
 void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts, int64_t K, const int8_t *q,
-                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out,
-                     NormScale norm) {
+                     const float *d, const int *sum, int64_t M, MatvecEpilogue epilogue, const Q8Sink &out) {
     if (n_parts < 1 || n_parts > kMaxMatvecParts || (epilogue != MatvecEpilogue::none && n_parts != 2))
         fail(Status::internal, "cuda matvec_q8: %d parts with this epilogue", n_parts);
-    if (out.q && (parts[0].N % out.group != 0 || (out.group != 32 && (!out.norm_g || M != 1)) ||
-                  (epilogue == MatvecEpilogue::none && n_parts != 1)))
+    if (out.q && (parts[0].N % 32 != 0 || (epilogue == MatvecEpilogue::none && n_parts != 1)))
         fail(Status::internal, "cuda matvec_q8: 8-bit output of %lld rows", static_cast<long long>(parts[0].N));
     const int glu = epilogue == MatvecEpilogue::swiglu ? 1 : epilogue == MatvecEpilogue::geglu ? 2 : 0;
     const bool planar = parts[0].layout == kLayoutPlanar;
@@ -400,20 +384,20 @@ void matvec_q8_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts
         if ((parts[s].layout == kLayoutPlanar) != planar) fail(Status::internal, "cuda matvec_q8: mixed weight layouts");
     const MatvecKernel k = planar ? MatvecKernel::planar : ctx.matvec_old ? MatvecKernel::old : MatvecKernel::tiles;
     switch (w) {
-    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
-    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k, norm); break;
+    case DType::Q4_0: launch_matvec<DType::Q4_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_1: launch_matvec<DType::Q4_1>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q8_0: launch_matvec<DType::Q8_0>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q4_K: launch_matvec<DType::Q4_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q5_K: launch_matvec<DType::Q5_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
+    case DType::Q6_K: launch_matvec<DType::Q6_K>(ctx, parts, n_parts, K, q, d, sum, M, glu, out, k); break;
     default: fail(Status::internal, "cuda matvec_q8: no kernel for %s", dtype_name(w));
     }
 }
 
 void matvec_q8(Context &ctx, DType w, const uint8_t *W, int64_t w_nb1, int64_t N, int64_t K, const int8_t *q,
-               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout, NormScale norm) {
+               const float *d, const int *sum, int64_t M, float *dst, int64_t ldd, int32_t layout) {
     const MatvecPart part{W, w_nb1, N, dst, ldd, nullptr, 0, layout};
-    matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none, Q8Sink{}, norm);
+    matvec_q8_parts(ctx, w, &part, 1, K, q, d, sum, M, MatvecEpilogue::none, Q8Sink{});
 }
 
 } // namespace corvid::cuda

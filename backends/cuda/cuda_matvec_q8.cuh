@@ -6,7 +6,6 @@
 #pragma once
 
 #include "cuda/cuda_matmul.h"
-#include "cuda/cuda_norm_quads.cuh"
 #include "cuda/cuda_quant.cuh"
 
 namespace corvid::cuda::q8kernels {
@@ -226,84 +225,24 @@ struct Parts {
     int64_t ldr[kMaxMatvecParts];
     unsigned first_block[kMaxMatvecParts + 1];
     Q8Sink out; // out.q: part 0's results also as Q8_0 blocks (one launch: one product, or a GLU pair)
-    NormScale in; // in.ss: the activations are a folded rms_norm's (the stream kernel scales them)
 };
 
 // The Q8_0 form of part 0's results, made by whichever block stores the last rows of each
 // 32-row group: every block adds its rows to the group's counter (after a fence, so that its
 // stores are visible first); the block that completes the group reads the 32 values back from
 // L2 and converts them exactly as cuda_activations.cu's q8_0_kernel would, then resets the
-// counter for the next launch. (N % 32 == 0, and 32 % rows_per_block == 0; a folded norm's
-// Q8_K form takes groups of 256 rows, Q8Sink::group, on the stream kernel only.)
+// counter for the next launch. (N % 32 == 0, and 32 % rows_per_block == 0.)
 // Adds `rows` stored rows to group g's counter (one thread, after a fence); true for the
 // caller that completes the group, which also resets the counter for the next launch.
 __device__ __forceinline__ bool completes_group(const Parts &p, int g, int rows) {
-    const bool last = atomicAdd(&p.out.counters[g], rows) + rows == p.out.group;
+    const bool last = atomicAdd(&p.out.counters[g], rows) + rows == 32;
     if (last) p.out.counters[g] = 0;
     return last;
 }
-// A folded rms_norm's conversion (Q8Sink::norm_g) of one group, one warp (every lane): x its
-// results, g the norm's weights there, q, d, sum and ss its units' places. Not inlined (and
-// given pointers, not the Parts): it runs once a group, after the loop, and inlined it costs
-// the stream kernel's loop registers (spills at Q4_K, Q6_K and Q8_0).
-struct FoldedGroup {
-    const float *x, *g;
-    int8_t *q;
-    float *d;
-    int *sum;
-    double *ss;
-};
-// Q8_0: the 32 values times the norm's weight, their scale left in float (the reader's
-// scale multiplies it), and the values' sum of squares.
-static __device__ __noinline__ void convert_folded_q8_0(FoldedGroup f, int lane) {
-    const float v = __ldcg(f.x + lane);
-    const double ss = warp_sum(static_cast<double>(v) * v);
-    const float z = v * f.g[lane];
-    const float d = warp_max(fabsf(z)) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    const float q = roundf(z * id);
-    f.q[lane] = static_cast<int8_t>(q);
-    const int sum = warp_sum(static_cast<int>(q));
-    if (lane == 0) *f.d = d, *f.sum = sum, *f.ss = ss;
-}
-// Q8_K (256 values, as quad_q8_k), lane l holding element 32j + l of unit j; the sum of
-// squares in the first unit's place, zeros in the other seven.
-static __device__ __noinline__ void convert_folded_q8_k(FoldedGroup f, int lane) {
-    float z[8];
-    double ss = 0.0;
-    float a = -1.0f, val = 0.0f;
-    int idx = 0;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        const float v = __ldcg(f.x + 32 * j + lane);
-        ss += static_cast<double>(v) * v;
-        z[j] = v * f.g[32 * j + lane];
-        if (fabsf(z[j]) > a) a = fabsf(z[j]), idx = 32 * j + lane, val = z[j];
-    }
-    warp_argmax(a, idx, val); // the largest magnitude, first on ties
-    ss = warp_sum(ss);
-    const float iscale = a != 0.0f ? -127.0f / val : 0.0f, d = a != 0.0f ? 1.0f / iscale : 0.0f;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        const int q = a != 0.0f ? min(127, __float2int_rn(iscale * z[j])) : 0;
-        f.q[32 * j + lane] = static_cast<int8_t>(q);
-        const int sum = warp_sum(q);
-        if (lane == 0) f.d[j] = d, f.sum[j] = sum, f.ss[j] = j == 0 ? ss : 0.0;
-    }
-}
-// Group g of column c of part 0's results to Q8_0 (one warp, every lane), once complete; with
-// out.norm_g, a folded norm's form instead.
+// Group g of column c of part 0's results to Q8_0 (one warp, every lane), once complete.
 __device__ __forceinline__ void convert_group(const Parts &p, int g, int c, int lane) {
     __threadfence();
     const int64_t K = p.N[0];
-    if (p.out.norm_g) {
-        const int n = p.out.group;
-        const int64_t u = c * (K / 32) + g * (n / 32);
-        const FoldedGroup f{p.dst[0] + c * p.ldd[0] + n * g, p.out.norm_g + n * g, p.out.q + c * K + n * g, p.out.d + u,
-                            p.out.sum + u, p.out.norm_ss + u};
-        if (n == 256) convert_folded_q8_k(f, lane);
-        else convert_folded_q8_0(f, lane);
-        return;
-    }
     const WarpQ8_0 b = warp_q8_0(__ldcg(&p.dst[0][c * p.ldd[0] + 32 * g + lane]));
     p.out.q[c * K + 32 * g + lane] = static_cast<int8_t>(b.q);
     if (lane == 0) p.out.d[c * (K / 32) + g] = b.d16, p.out.sum[c * (K / 32) + g] = b.sum;

@@ -64,7 +64,7 @@ template <DType T, int R> constexpr int stream_units_default() {
 __device__ inline void quantize_finished_groups_warp(const Parts &p, int first, int step, int rows, int lane) {
     __threadfence();
     for (int row = first; row < rows; row += step) {
-        const int g = row / p.out.group;
+        const int g = row / 32;
         const int last = __shfl_sync(0xffffffffu, lane == 0 && completes_group(p, g, 1), 0);
         if (last) convert_group(p, g, 0, lane);
     }
@@ -129,27 +129,6 @@ __device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int
         r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
     }
 }
-// A folded rms_norm's 1 / rms (NormScale) from its sums of squares a 32 inputs (`units` of
-// them, K inputs), as the norm kernel computes it (double sum, float mean): by one warp,
-// every lane getting the same value (one lane order, one reduction, whichever warp). The
-// first 4 a lane are loaded ahead (load_first, before the activations' staging, so that
-// their latency overlaps it), the rest and the sum after.
-struct FoldedSums {
-    double first[4];
-    __device__ __forceinline__ void load_first(const NormScale &in, int units, int lane) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) first[i] = lane + 32 * i < units ? __ldcg(in.ss + lane + 32 * i) : 0.0;
-    }
-    __device__ __forceinline__ float scale(const NormScale &in, int units, int K, int lane) const {
-        double s = 0.0;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) s += first[i];
-        for (int u = lane + 128; u < units; u += 32) s += __ldcg(in.ss + u);
-        s = warp_sum(s);
-        const float mean = static_cast<float>(s / K);
-        return 1.0f / sqrtf(mean + in.eps);
-    }
-};
 // The column's activations into shared memory (layout above), by the whole block (Threads
 // threads), which then meets at a barrier.
 template <int Threads = kStreamThreads>
@@ -163,17 +142,15 @@ __device__ __forceinline__ void stage_activations(int4 *s_q, float *s_d, int *s_
     }
     __syncthreads();
 }
-// A finished row (row `row` of part s) from the lanes' sums, times in_scale (a folded
-// rms_norm's 1 / rms, else 1): a GLU stores act(gate) * up (acc[0], acc[1]), a product its
-// sum plus the part's residual.
+// A finished row (row `row` of part s) from the lanes' sums: a GLU stores act(gate) * up
+// (acc[0], acc[1]), a product its sum plus the part's residual.
 template <bool GLU>
-__device__ __forceinline__ void store_row(const Parts &p, int act, const float *acc, int s, int row, int lane,
-                                          float in_scale) {
+__device__ __forceinline__ void store_row(const Parts &p, int act, const float *acc, int s, int row, int lane) {
     if constexpr (GLU) {
-        const float g = warp_sum(acc[0]) * in_scale, up = warp_sum(acc[1]) * in_scale;
+        const float g = warp_sum(acc[0]), up = warp_sum(acc[1]);
         if (lane == 0) p.dst[0][row] = (act == 2 ? gelu_ref(g) : silu_ref(g)) * up;
     } else {
-        float v = warp_sum(acc[0]) * in_scale;
+        float v = warp_sum(acc[0]);
         if (p.res[s]) v += p.res[s][row];
         if (lane == 0) p.dst[s][row] = v;
     }
@@ -205,27 +182,9 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
         stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         load_chunk<T, R, U>(buf0, lr, 0, units, lane);
     }
-    // A folded norm's weights (a weight too), which the warps completing each group read at
-    // the end: into L2 now, a 128-byte line a block.
-    if (p.out.norm_g && threadIdx.x == 0) {
-        const int lines = p.N[0] / 32;
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(p.out.norm_g + 32 * (block % lines)));
-    }
     wait();
-    FoldedSums folded;
-    if (p.in.ss) folded.load_first(p.in, units, lane);
     stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
     if (ljob >= jobs) return;
-    // A folded rms_norm's scale: every row's sum is linear in the activations' scales, so
-    // it multiplies the sums (the reference rounds the scaled scales through F16: ~2^-11
-    // apart, far inside the 8-bit levels' own rounding). Kept in shared memory, a warp's
-    // own, so that no register holds it through the loop.
-    __shared__ float s_in_scale[kStreamWarps];
-    if (p.in.ss) {
-        const float sc = folded.scale(p.in, units, K, lane);
-        if (lane == 0) s_in_scale[threadIdx.x / 32] = sc;
-        __syncwarp();
-    }
 
     int cjob = ljob, cchunk = 0, crow[R], cs[R];
     float acc[R];
@@ -240,7 +199,7 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     };
     advance_load();
     auto finish_row = [&] {
-        store_row<GLU>(p, act, acc, cs[0], crow[0], lane, p.in.ss ? s_in_scale[threadIdx.x / 32] : 1.0f);
+        store_row<GLU>(p, act, acc, cs[0], crow[0], lane);
 #pragma unroll
         for (int i = 0; i < R; ++i) acc[i] = 0.0f;
     };

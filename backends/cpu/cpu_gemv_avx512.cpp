@@ -53,16 +53,17 @@ constexpr size_t kR = kRowsPerCall;
 // one call ahead, about 4 memory latencies. Rows of a decode matrix are short (1-5 KiB),
 // too short for the hardware prefetcher to lock on before each one ends. Prefetches
 // past the end of the matrix never fault.
-// The same, at least min_bytes ahead (a whole number of calls): for short rows one call
-// ahead is too close to cover a memory latency. Measured for Q6_K (the output head of models
-// with n_embd 768, one Zen 4 core from memory, `cpu_decode_rates 768`): 14.3-14.9 GB/s one call
-// (2.5 KiB) ahead, 22.6-25.8 at 8 KiB; at K 2048 (6.6 KiB a call) 27.8 -> 28.7. The other
-// kernels gained less or lost (Q4_0 at K 768 fell from ~16 to 10-12 GB/s), so they keep one call.
-inline size_t calls_ahead(size_t call_bytes, size_t min_bytes) {
-    return call_bytes >= min_bytes ? call_bytes : (min_bytes + call_bytes - 1) / call_bytes * call_bytes;
-}
 inline void prefetch_ahead(const uint8_t *p, int bytes, size_t ahead) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char *>(p + ahead + o), CV_PREFETCH_HINT);
+}
+// A prefetch distance of whole calls (call_bytes each), at least min_bytes: for short rows one
+// call ahead is too close to cover a memory latency. Measured for Q6_K (the output head of
+// models with n_embd 768, one Zen 4 core from memory, `cpu_decode_rates 768`): 14.3-14.9 GB/s
+// one call (2.5 KiB) ahead, 22.6-25.8 at 8 KiB; at K 2048 (6.6 KiB a call) 27.8 -> 28.7. The
+// other kernels gained less or lost (Q4_0 at K 768 fell from ~16 to 10-12 GB/s), so they keep
+// one call.
+inline size_t calls_ahead(size_t call_bytes, size_t min_bytes) {
+    return call_bytes >= min_bytes ? call_bytes : (min_bytes + call_bytes - 1) / call_bytes * call_bytes;
 }
 
 // Groups of 8 blocks whose products share a float chain before it is flushed into double.
@@ -376,8 +377,9 @@ inline __m256 bytes8_to_float(const uint8_t *b) {
 // (packs_epi32), and one vpmaddwd against the sub-block scales, spread to the words by
 // one two-source byte permutation (the scales, then their sign bytes), gives the
 // super-block's exact integer sum(scale * q * x). That is scaled once per super-block
-// by d_w * d_x in double, where a float product per run and a flush into double per
-// super-block cost twice the instructions.
+// (a float product per run and a flush into double per super-block cost twice the
+// instructions): Q6_K in double; Q4_K in float, its mins in the same vector, flushed into
+// double every 8 super-blocks.
 struct RunScaleIdx {
     __m512i runs01, runs23; // word w of packs(run a, run b): byte 2w the scale, 2w + 1 its sign
 };

@@ -15,8 +15,8 @@
 //   - vpdpbusd gives 8 int32 lanes per 32 elements; per-block scales d_w * d_x are made
 //     8 blocks at a time (the weights' fp16 scales by one gather) and spread to the lanes
 //     by a permutation; products accumulate by FMA in float lanes, which are flushed into
-//     double lanes every 8 blocks / every super-block (as in the other kernels: the
-//     e2e agreement with llama.cpp needs short float chains);
+//     double lanes every 8-16 blocks (Q4_K: every 8 super-blocks; Q6_K adds in double), as
+//     in the other kernels: the e2e agreement with llama.cpp needs short float chains;
 //   - offsets (-8 for Q4_0, -16 for Q5_0, K-quant mins, Q6_K's -32) go through the
 //     activation's block sums in a separate float accumulator.
 // tests/backends/test_conformance.cpp checks every kernel against the reference (M = 1
@@ -65,6 +65,7 @@ inline void prefetch_ahead(const uint8_t *p, int bytes, size_t ahead) {
 inline size_t calls_ahead(size_t call_bytes, size_t min_bytes) {
     return call_bytes >= min_bytes ? call_bytes : (min_bytes + call_bytes - 1) / call_bytes * call_bytes;
 }
+constexpr size_t kQ6MinAheadBytes = 8192; // Q6_K's least prefetch distance (above)
 
 // Groups of 8 blocks whose products share a float chain before it is flushed into double.
 constexpr int kFlushGroups = 2;
@@ -475,7 +476,7 @@ const RunScaleIdx &q6_k_scale_idx() {
 }
 
 template <int NR> void rows_q6_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
-    const size_t ahead = calls_ahead(kR * stride, 8192);
+    const size_t ahead = calls_ahead(kR * stride, kQ6MinAheadBytes);
     constexpr int kB = sizeof(BlockQ6_K);
     const int64_t nb = K / kQK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);

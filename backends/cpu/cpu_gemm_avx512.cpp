@@ -64,6 +64,66 @@ inline __m512i dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const u32_alias *>(p)));
     return acc;
 }
+// One scaled sub-block of a full K-quant tile (16 rows x 8 columns against Q8_K):
+// t_c = the G groups of 4 elements (G vpdpbusd per column, weights at wp + 64 g, column
+// c's activations at xp + 256 c + 4 g: the Q8_K group layout's qs[8][256]), then
+// i_c += t_c * (the 16 sub-block scales at sp). One asm block over named sums, because
+// GCC 12 kept the intrinsics' sums in stack arrays, storing all 16 in every sub-block.
+// On Zen 4 vpmulld shares the vpdpbusd pipes and vpaddd, loads and broadcasts do not, so
+// this body's floor is 1.125 cycles per vpdpbusd (a loop of it alone measured 1.123).
+// scripts/cpu_gemm_rates.cpp, one core, K 2048: Q4_K 330 -> 338 Gops, Q6_K 290 -> 305.
+// Same integer results as the intrinsic form used for narrower tiles.
+#define CV_DP8_GROUP(g)                                                                     \
+    "vmovdqa64 " #g "*64(%[wp]), %[w]\n\t"                                                  \
+    "vpdpbusd 0*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t0]\n\t"                              \
+    "vpdpbusd 1*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t1]\n\t"                              \
+    "vpdpbusd 2*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t2]\n\t"                              \
+    "vpdpbusd 3*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t3]\n\t"                              \
+    "vpdpbusd 4*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t4]\n\t"                              \
+    "vpdpbusd 5*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t5]\n\t"                              \
+    "vpdpbusd 6*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t6]\n\t"                              \
+    "vpdpbusd 7*256+" #g "*4(%[xp])%{1to16%}, %[w], %[t7]\n\t"
+#define CV_DP8_ZERO                                                                         \
+    "vpxord %[t0], %[t0], %[t0]\n\tvpxord %[t1], %[t1], %[t1]\n\t"                          \
+    "vpxord %[t2], %[t2], %[t2]\n\tvpxord %[t3], %[t3], %[t3]\n\t"                          \
+    "vpxord %[t4], %[t4], %[t4]\n\tvpxord %[t5], %[t5], %[t5]\n\t"                          \
+    "vpxord %[t6], %[t6], %[t6]\n\tvpxord %[t7], %[t7], %[t7]\n\t"
+#define CV_DP8_SCALE_ADD                                                                    \
+    "vmovdqa64 (%[sp]), %[s]\n\t"                                                           \
+    "vpmulld %[s], %[t0], %[t0]\n\tvpaddd %[t0], %[i0], %[i0]\n\t"                          \
+    "vpmulld %[s], %[t1], %[t1]\n\tvpaddd %[t1], %[i1], %[i1]\n\t"                          \
+    "vpmulld %[s], %[t2], %[t2]\n\tvpaddd %[t2], %[i2], %[i2]\n\t"                          \
+    "vpmulld %[s], %[t3], %[t3]\n\tvpaddd %[t3], %[i3], %[i3]\n\t"                          \
+    "vpmulld %[s], %[t4], %[t4]\n\tvpaddd %[t4], %[i4], %[i4]\n\t"                          \
+    "vpmulld %[s], %[t5], %[t5]\n\tvpaddd %[t5], %[i5], %[i5]\n\t"                          \
+    "vpmulld %[s], %[t6], %[t6]\n\tvpaddd %[t6], %[i6], %[i6]\n\t"                          \
+    "vpmulld %[s], %[t7], %[t7]\n\tvpaddd %[t7], %[i7], %[i7]\n\t"
+#define CV_DP8_OPERANDS                                                                     \
+    : [i0] "+v"(i0), [i1] "+v"(i1), [i2] "+v"(i2), [i3] "+v"(i3), [i4] "+v"(i4), [i5] "+v"(i5), \
+      [i6] "+v"(i6), [i7] "+v"(i7),                                                         \
+      [t0] "=&v"(t0), [t1] "=&v"(t1), [t2] "=&v"(t2), [t3] "=&v"(t3), [t4] "=&v"(t4),             \
+      [t5] "=&v"(t5), [t6] "=&v"(t6), [t7] "=&v"(t7), [w] "=&v"(w), [s] "=&v"(sv)           \
+    : [wp] "r"(wp), [xp] "r"(xp), [sp] "r"(sp)                                              \
+    : "memory"
+template <int G>
+inline __attribute__((always_inline)) void scaled_subblock8(const uint8_t *wp, const int8_t *xp, const uint8_t *sp,
+                                                            __m512i &i0, __m512i &i1, __m512i &i2, __m512i &i3,
+                                                            __m512i &i4, __m512i &i5, __m512i &i6, __m512i &i7) {
+    static_assert(G == 4 || G == 8, "sub-blocks of 16 or 32 elements");
+    __m512i t0, t1, t2, t3, t4, t5, t6, t7, w, sv;
+    if constexpr (G == 8)
+        __asm__(CV_DP8_ZERO CV_DP8_GROUP(0) CV_DP8_GROUP(1) CV_DP8_GROUP(2) CV_DP8_GROUP(3) CV_DP8_GROUP(4)
+                    CV_DP8_GROUP(5) CV_DP8_GROUP(6) CV_DP8_GROUP(7) CV_DP8_SCALE_ADD CV_DP8_OPERANDS);
+    else
+        __asm__(CV_DP8_ZERO CV_DP8_GROUP(0) CV_DP8_GROUP(1) CV_DP8_GROUP(2) CV_DP8_GROUP(3) CV_DP8_SCALE_ADD
+                    CV_DP8_OPERANDS);
+}
+#undef CV_DP8_GROUP
+#undef CV_DP8_ZERO
+#undef CV_DP8_SCALE_ADD
+#undef CV_DP8_OPERANDS
+static_assert(kActQ8KD == 8 * 256, "scaled_subblock8 reads column c's levels at 256 c");
+
 inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
 inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
@@ -323,15 +383,24 @@ template <int NC> struct TileQ45 {
             const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
             for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-            for (int j = 0; j < 8; ++j) {
-                __m512i t[NC];
-                for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
-                for (int g = 0; g < 8; ++g) {
-                    const __m512i w = _mm512_load_si512(sb + (8 * j + g) * 64);
-                    for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 32 * j + 4 * g);
+            if constexpr (NC == 8) {
+                __m512i i0 = isum[0], i1 = isum[1], i2 = isum[2], i3 = isum[3];
+                __m512i i4 = isum[4], i5 = isum[5], i6 = isum[6], i7 = isum[7];
+                for (int j = 0; j < 8; ++j)
+                    scaled_subblock8<8>(sb + 8 * j * 64, xq + 32 * j, sb + 4096 + 64 * j, i0, i1, i2, i3, i4, i5, i6, i7);
+                isum[0] = i0, isum[1] = i1, isum[2] = i2, isum[3] = i3;
+                isum[4] = i4, isum[5] = i5, isum[6] = i6, isum[7] = i7;
+            } else {
+                for (int j = 0; j < 8; ++j) {
+                    __m512i t[NC];
+                    for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+                    for (int g = 0; g < 8; ++g) {
+                        const __m512i w = _mm512_load_si512(sb + (8 * j + g) * 64);
+                        for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 32 * j + 4 * g);
+                    }
+                    const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
+                    for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
                 }
-                const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
-                for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
             }
             const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
             const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);
@@ -417,15 +486,24 @@ template <int NC> struct TileQ6 {
             const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
             for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-            for (int j = 0; j < 16; ++j) {
-                __m512i t[NC];
-                for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
-                for (int g = 0; g < 4; ++g) {
-                    const __m512i w = _mm512_load_si512(sb + (4 * j + g) * 64);
-                    for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 16 * j + 4 * g);
+            if constexpr (NC == 8) {
+                __m512i i0 = isum[0], i1 = isum[1], i2 = isum[2], i3 = isum[3];
+                __m512i i4 = isum[4], i5 = isum[5], i6 = isum[6], i7 = isum[7];
+                for (int j = 0; j < 16; ++j)
+                    scaled_subblock8<4>(sb + 4 * j * 64, xq + 16 * j, sb + 4096 + 64 * j, i0, i1, i2, i3, i4, i5, i6, i7);
+                isum[0] = i0, isum[1] = i1, isum[2] = i2, isum[3] = i3;
+                isum[4] = i4, isum[5] = i5, isum[6] = i6, isum[7] = i7;
+            } else {
+                for (int j = 0; j < 16; ++j) {
+                    __m512i t[NC];
+                    for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+                    for (int g = 0; g < 4; ++g) {
+                        const __m512i w = _mm512_load_si512(sb + (4 * j + g) * 64);
+                        for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 16 * j + 4 * g);
+                    }
+                    const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
+                    for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
                 }
-                const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
-                for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
             }
             const __m512 d = _mm512_load_ps(sb + 5632);
             const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);

@@ -1,4 +1,4 @@
-// How fast one core runs the AVX-512 blocked prompt kernels (Kernels::gemm) of each weight
+// How fast one core runs the AVX-512 (or AVX2) blocked prompt kernels (Kernels::gemm) of each weight
 // type: the panel repacking (pack) and the register-tile product (gemm) timed apart, on one
 // 16-row panel of K elements against 128 activation columns (16 groups), all in cache.
 // Reports the packing time per panel, the product's rate in Gops (2 K x rows x columns a
@@ -8,7 +8,7 @@
 //
 //   g++ -O2 -std=c++20 -Ibackends -Isrc -Iinclude scripts/cpu_gemm_rates.cpp
 //       build/libcorvid.a -lpthread -fopenmp -o /tmp/gemm_rates     (one line)
-//   /tmp/gemm_rates [K]      (default 2048)
+//   /tmp/gemm_rates [K] [avx2|avx512]      (defaults 2048, avx512)
 #include "cpu/cpu_matmul_fast.h"
 #include "tensor/dtype.h"
 #include "tensor/quants.h"
@@ -27,8 +27,9 @@ using namespace corvid::cpu::fast;
 int main(int argc, char **argv) {
     const int64_t K = argc > 1 ? std::atoll(argv[1]) : 2048;
     if (K <= 0 || K % 256) return std::fprintf(stderr, "K must be a positive multiple of 256\n"), 2;
-    const Kernels *k = kernels_avx512();
-    if (!k) return std::fprintf(stderr, "no AVX-512 kernels in this build or on this processor\n"), 1;
+    const bool avx2 = argc > 2 && std::strcmp(argv[2], "avx2") == 0;
+    const Kernels *k = avx2 ? kernels_avx2() : kernels_avx512();
+    if (!k) return std::fprintf(stderr, "no such kernels in this build or on this processor\n"), 1;
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.f, 1.f);
     const int64_t ncols = 128, ngroups = ncols / kGemmCols;

@@ -9,7 +9,11 @@
 
 namespace corvid::cpu::fast {
 const Kernels *kernels_avx2() {
-    static const Kernels table = avx2::make_table();
+    static const Kernels table = [] {
+        Kernels t = avx2::make_table();
+        add_gemm_avx2(t);
+        return t;
+    }();
     return &table;
 }
 } // namespace corvid::cpu::fast

@@ -124,6 +124,9 @@ struct Kernels {
     SiluMulFn silu_mul;   // null: the reference silu is used
 };
 
+// Fills t.gemm for the AVX2 build (cpu_gemm_avx2.cpp; called by cpu_matmul_avx2.cpp).
+void add_gemm_avx2(Kernels &t);
+
 // Fills t.gemm for the AVX-512 build (cpu_gemm_avx512.cpp; called by cpu_matmul_avx512.cpp).
 void add_gemm_avx512(Kernels &t);
 

@@ -1,0 +1,543 @@
+// Blocked matrix-product kernels (prompt processing) for AVX2 + FMA + F16C: processors
+// without AVX-512 (most laptops and desktops before Zen 4, Intel's client cores since
+// Alder Lake). This file alone, with cpu_matmul_avx2.cpp, gets those -m flags
+// (CMakeLists.txt); cpu_matmul_avx2.cpp puts these kernels into its table (add_gemm_avx2).
+// Without them a prompt ran through the per-row dot kernels, at ~1/5 of the AVX-512 path's
+// rate on the same cores.
+//
+// Layout: as cpu_gemm_avx512.cpp with 8-row panels (one 256-bit register holds the same 4
+// consecutive elements of 8 rows), so a broadcast of 4 activation bytes against one weight
+// register advances 8 row dot products. AVX2 has no vpdpbusd: vpmaddubsw multiplies the
+// unsigned weight bytes by the signed activation bytes and adds pairs into 16 bits, and
+// vpmaddwd widens (and, for the K-quants, applies the 16-bit sub-block scales at once).
+//   - Levels below 64 (Q4_0, Q5_0 stored as level + offset; the K-quants' unsigned levels)
+//     go through vpmaddubsw directly; the 16-bit sums are widened only once they could
+//     overflow: |pair| <= 2 * 63 * 127, so 8 groups of 4-bit, 4 of 5-bit, 2 of 6-bit levels.
+//   - Signed 8-bit levels (Q8_0, IQ4_NL): |w| times the activation with w's sign
+//     (vpsignb), widened every group (a pair reaches 2 * 128 * 127): half the rate of the
+//     4-bit types. (Two 4-bit planes, level + 128 = 16 hi + lo, each summed as above, took
+//     the same two multiplies per group and measured ~7% slower.)
+// Register tiles: 8 rows x 4 columns (16 registers), a group of 8 columns in two halves;
+// the double sums live in memory (touched once per block or super-block).
+//
+// Arithmetic: the AVX-512 kernels' (exact integer block and super-block sums; the same
+// float products, fused multiply-adds and flushes into double in the same order per
+// lane), so both ISAs give the same bits; the conformance suite checks each against the
+// reference.
+#include "cpu/cpu_matmul_fast.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+
+#include <algorithm>
+#include <cstring>
+#include <immintrin.h>
+
+namespace corvid::cpu::fast {
+namespace {
+
+constexpr int kRows = 8; // weight rows per quantized panel
+constexpr int kTileCols = 4;
+
+inline uint64_t round_up(uint64_t n, uint64_t m) { return (n + m - 1) / m * m; }
+inline int load_i32(const void *p) {
+    int v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline __m256i bcast32(const void *p) { return _mm256_set1_epi32(load_i32(p)); }
+inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+// a + b in 16-bit lanes, opaque to the compiler: GCC 12 otherwise reassociates a chain of
+// these adds into a tree, which keeps every vpmaddubsw result of a block live at once and
+// spills most of them (16 vector registers): half the speed.
+inline __m256i add16(__m256i a, __m256i b) {
+    a = _mm256_add_epi16(a, b);
+    __asm__("" : "+x"(a));
+    return a;
+}
+
+// In-place transpose of an 8 x 8 matrix of 32-bit elements (one row per register).
+inline void transpose8(__m256 r[8]) {
+    __m256 a[8], b[8];
+    for (int i = 0; i < 4; ++i) {
+        a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        b[4 * i + 0] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+    }
+    // b[j] (j < 4), 128-bit lane l: rows 0..3 of column 4l + j; b[4 + j]: rows 4..7.
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm256_permute2f128_ps(b[j], b[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(b[j], b[4 + j], 0x31);
+    }
+}
+
+// Packs quant levels: unpack32(row, chunk) gives elements 32 chunk .. 32 chunk + 31 of a
+// row as bytes; they land in q[(8 chunk + dword) * 32 + 4 row].
+template <class Unpack32>
+inline void pack_levels(int64_t K, const void *const *rows, int nrows, uint8_t *q, Unpack32 &&unpack32) {
+    const int64_t nchunks = (K + 31) / 32;
+    for (int64_t ch = 0; ch < nchunks; ++ch) {
+        __m256 v[8];
+        for (int r = 0; r < kRows; ++r)
+            v[r] = r < nrows ? _mm256_castsi256_ps(unpack32(static_cast<const uint8_t *>(rows[r]), ch)) : _mm256_setzero_ps();
+        transpose8(v);
+        for (int k = 0; k < 8; ++k) _mm256_store_ps(reinterpret_cast<float *>(q + (8 * ch + k) * 32), v[k]);
+    }
+}
+
+// Double sums for 8 rows, one per column of a tile, in memory.
+struct Acc8 {
+    alignas(32) double v[kTileCols][8];
+};
+inline void add_to(Acc8 &a, int c, __m256 f) {
+    _mm256_store_pd(a.v[c], _mm256_add_pd(_mm256_load_pd(a.v[c]), _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
+    _mm256_store_pd(a.v[c] + 4, _mm256_add_pd(_mm256_load_pd(a.v[c] + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
+}
+inline void sub_from(Acc8 &a, int c, __m256 f) {
+    _mm256_store_pd(a.v[c], _mm256_sub_pd(_mm256_load_pd(a.v[c]), _mm256_cvtps_pd(_mm256_castps256_ps128(f))));
+    _mm256_store_pd(a.v[c] + 4, _mm256_sub_pd(_mm256_load_pd(a.v[c] + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1))));
+}
+inline __m256i row_mask(int nrows) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(nrows), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline void store8(float *out, __m256i mask, const Acc8 &a, int c) {
+    const __m256 v = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_load_pd(a.v[c] + 4)), _mm256_cvtpd_ps(_mm256_load_pd(a.v[c])));
+    _mm256_maskstore_ps(out, mask, v);
+}
+
+// Runs Tile<NC>::run(group activations, first column within the group, c0, ...) over the
+// columns: each group of kGemmCols in tiles of up to kTileCols.
+template <template <int> class Tile, class... Args>
+inline void over_columns(int64_t nc, const uint8_t *acts, uint64_t group_bytes, Args &&...args) {
+    for (int64_t g0 = 0; g0 < nc; g0 += kGemmCols, acts += group_bytes)
+        for (int cg = 0; cg < kGemmCols && g0 + cg < nc; cg += kTileCols) {
+            const int64_t c0 = g0 + cg;
+            switch (std::min<int64_t>(kTileCols, nc - c0)) {
+            case 1: Tile<1>::run(acts, cg, c0, args...); break;
+            case 2: Tile<2>::run(acts, cg, c0, args...); break;
+            case 3: Tile<3>::run(acts, cg, c0, args...); break;
+            default: Tile<4>::run(acts, cg, c0, args...); break;
+            }
+        }
+}
+
+// ---- 32-element formats (Q4_0, Q5_0, Q8_0, IQ4_NL) against Q8_0 activations -----------
+// Panel: q[K/32 blocks][8 dwords][8 rows][4], then d[K/32][8].
+
+uint64_t b32_panel_bytes(int64_t K) { return uint64_t(K / 32) * (256 + kRows * 4); }
+
+// Element order within 32: nibbles low (0..15) then high (16..31).
+inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i q = load128(qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+inline __m256i bits_to_bytes(uint32_t bits, char value) {
+    const __m256i v = _mm256_set1_epi32(int(bits));
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(v, shuf), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
+}
+
+// Levels of one block as the tile reads them: unsigned level + offset for Q4_0 / Q5_0
+// (act_offset in the table at the end), the signed values for Q8_0 / IQ4_NL.
+inline __m256i levels_q4_0(const BlockQ4_0 &b) { return nibbles32(b.qs); }
+inline __m256i levels_q5_0(const BlockQ5_0 &b) {
+    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(uint32_t(load_i32(b.qh)), 0x10));
+}
+inline __m256i levels_q8_0(const BlockQ8_0 &b) { return load256(b.qs); }
+inline __m256i levels_iq4_nl(const BlockIQ4_NL &b) {
+    const __m128i t = load128(kIQ4NLValues);
+    return _mm256_shuffle_epi8(_mm256_set_m128i(t, t), nibbles32(b.qs));
+}
+
+template <class B, __m256i (*Levels)(const B &)>
+void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *q = static_cast<uint8_t *>(panel);
+    const int64_t nb = K / 32;
+    pack_levels(K, rows, nrows, q, [](const uint8_t *row, int64_t ch) { return Levels(reinterpret_cast<const B *>(row)[ch]); });
+    float *d = reinterpret_cast<float *>(q + nb * 256);
+    for (int64_t ib = 0; ib < nb; ++ib)
+        for (int r = 0; r < kRows; ++r)
+            d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
+}
+
+// Block sums of 8 rows x NC columns. G > 0: unsigned levels, G groups of 4 elements
+// summed in 16 bits before widening (8 for levels below 16, 4 below 32); G = 0: signed
+// levels, widened every group.
+template <int NC, int G>
+inline __attribute__((always_inline)) void b32_block_sums(const uint8_t *blk, const int8_t *xq, __m256i *s) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (G > 0) {
+        for (int g0 = 0; g0 < 8; g0 += G) {
+            __m256i t[NC];
+            for (int c = 0; c < NC; ++c) t[c] = _mm256_setzero_si256();
+            for (int g = g0; g < g0 + G; ++g) {
+                const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i *>(blk + 32 * g));
+                for (int c = 0; c < NC; ++c) t[c] = add16(t[c], _mm256_maddubs_epi16(w, bcast32(xq + 32 * c + 4 * g)));
+            }
+            for (int c = 0; c < NC; ++c) s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(t[c], ones));
+        }
+    } else {
+        for (int g = 0; g < 8; ++g) {
+            const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i *>(blk + 32 * g));
+            const __m256i a = _mm256_abs_epi8(w);
+            for (int c = 0; c < NC; ++c) {
+                const __m256i x = _mm256_sign_epi8(bcast32(xq + 32 * c + 4 * g), w);
+                s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(_mm256_maddubs_epi16(a, x), ones));
+            }
+        }
+    }
+}
+
+template <int G> struct B32 {
+    template <int NC> struct Tile {
+        static void run(const uint8_t *x, int cg, int64_t c0, int64_t K, const uint8_t *q, const float *dw, float *out,
+                        int64_t ostride, __m256i mask) {
+            const int64_t nb = K / 32;
+            __m256 f[NC];
+            Acc8 acc{};
+            for (int c = 0; c < NC; ++c) f[c] = _mm256_setzero_ps();
+            for (int64_t ib = 0; ib < nb; ++ib, x += kActB32Bytes) {
+                const int32_t *soff = reinterpret_cast<const int32_t *>(x + kActB32Soff) + cg;
+                const float *xd = reinterpret_cast<const float *>(x + kActB32D) + cg;
+                const int8_t *xq = reinterpret_cast<const int8_t *>(x) + 32 * cg;
+                __m256i s[NC];
+                for (int c = 0; c < NC; ++c) s[c] = _mm256_set1_epi32(soff[c]);
+                b32_block_sums<NC, G>(q + ib * 256, xq, s);
+                const __m256 d = _mm256_load_ps(dw + ib * kRows);
+                for (int c = 0; c < NC; ++c)
+                    f[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(s[c]), f[c]);
+                if ((ib & 3) == 3)
+                    for (int c = 0; c < NC; ++c) add_to(acc, c, f[c]), f[c] = _mm256_setzero_ps();
+            }
+            for (int c = 0; c < NC; ++c) {
+                add_to(acc, c, f[c]);
+                store8(out + (c0 + c) * ostride, mask, acc, c);
+            }
+        }
+    };
+};
+
+template <int G>
+void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    const uint8_t *q = static_cast<const uint8_t *>(panel);
+    const float *d = reinterpret_cast<const float *>(q + (K / 32) * 256);
+    over_columns<B32<G>::template Tile>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 32) * kActB32Bytes, K,
+                                                q, d, out, ostride, row_mask(nrows));
+}
+
+// ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------
+// Panel per super-block (2496 bytes): q[64 dwords][8 rows][4] (2048), sc int16 pairs
+// [8][8 rows][2] (256: each scale twice, so that vpmaddwd applies it to both halves of a
+// 16-bit sum), min pairs int16 [4][8][2] (128), d [8] (32), dmin [8] (32).
+
+constexpr uint64_t kQ45SbBytes = 2048 + 256 + 128 + 32 + 32;
+uint64_t q45_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ45SbBytes; }
+
+// Elements 32 j .. 32 j + 31 of a Q4_K / Q5_K super-block (j = 0..7): sub-block j.
+template <bool HIGH> inline __m256i levels_q45(const uint8_t *qs, const uint8_t *qh, int j) {
+    const __m256i q = load256(qs + 32 * (j / 2));
+    __m256i v = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0F));
+    if constexpr (HIGH) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << j));
+        v = _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(load256(qh), bit), bit), _mm256_set1_epi8(0x10)));
+    }
+    return v;
+}
+
+template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ45SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r)
+            brows[r] = static_cast<const uint8_t *>(rows[r]) + ib * (HIGH ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            if constexpr (HIGH) {
+                const BlockQ5_K *b = reinterpret_cast<const BlockQ5_K *>(blk);
+                return levels_q45<true>(b->qs, b->qh, int(j));
+            } else {
+                return levels_q45<false>(reinterpret_cast<const BlockQ4_K *>(blk)->qs, nullptr, int(j));
+            }
+        });
+        int16_t *sc = reinterpret_cast<int16_t *>(sb + 2048);
+        int16_t *mn = reinterpret_cast<int16_t *>(sb + 2304);
+        float *d = reinterpret_cast<float *>(sb + 2432);
+        float *dmin = d + kRows;
+        for (int r = 0; r < kRows; ++r) {
+            if (r >= nrows) {
+                for (int j = 0; j < 8; ++j) sc[(j * kRows + r) * 2] = sc[(j * kRows + r) * 2 + 1] = 0;
+                for (int j = 0; j < 8; ++j) mn[((j / 2) * kRows + r) * 2 + (j & 1)] = 0;
+                d[r] = dmin[r] = 0.0f;
+                continue;
+            }
+            const uint8_t *scales;
+            uint16_t dh, dminh;
+            if constexpr (HIGH) {
+                const BlockQ5_K &b = static_cast<const BlockQ5_K *>(rows[r])[ib];
+                scales = b.scales, dh = b.d, dminh = b.dmin;
+            } else {
+                const BlockQ4_K &b = static_cast<const BlockQ4_K *>(rows[r])[ib];
+                scales = b.scales, dh = b.d, dminh = b.dmin;
+            }
+            for (int j = 0; j < 8; ++j) {
+                int s, m;
+                k4_scale_min(scales, j, s, m);
+                sc[(j * kRows + r) * 2] = sc[(j * kRows + r) * 2 + 1] = int16_t(s);
+                mn[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(m);
+            }
+            d[r] = half_to_float(dh);
+            dmin[r] = half_to_float(dminh);
+        }
+    }
+}
+
+// Sub-block sums (G groups of 4 elements in 16 bits, then widened by vpmaddwd against the
+// sub-block's scale pairs sc), added to isum.
+template <int NC, int G>
+inline __attribute__((always_inline)) void scaled_groups(const uint8_t *wp, const int8_t *xp, int64_t xstride, __m256i sc,
+                                                         __m256i *isum) {
+    __m256i t[NC];
+    for (int c = 0; c < NC; ++c) t[c] = _mm256_setzero_si256();
+    for (int g = 0; g < G; ++g) {
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i *>(wp + 32 * g));
+        for (int c = 0; c < NC; ++c) t[c] = add16(t[c], _mm256_maddubs_epi16(w, bcast32(xp + xstride * c + 4 * g)));
+    }
+    for (int c = 0; c < NC; ++c) isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(t[c], sc));
+}
+
+template <bool HIGH> struct Q45 {
+    template <int NC> struct Tile {
+        static void run(const uint8_t *x, int cg, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
+                        __m256i mask) {
+            constexpr int G = HIGH ? 4 : 8; // groups summed in 16 bits (levels < 32 / < 16)
+            const int64_t nsb = K / 256;
+            Acc8 acc{};
+            for (int64_t ib = 0; ib < nsb; ++ib, x += kActQ8KBytes) {
+                const uint8_t *sb = p + ib * kQ45SbBytes;
+                const int8_t *xq = reinterpret_cast<const int8_t *>(x) + 256 * cg;
+                __m256i isum[NC];
+                for (int c = 0; c < NC; ++c) isum[c] = _mm256_setzero_si256();
+                for (int j = 0; j < 8; ++j) {
+                    const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2048 + 32 * j));
+                    for (int h = 0; h < 8; h += G)
+                        scaled_groups<NC, G>(sb + (8 * j + h) * 32, xq + 32 * j + 4 * h, 256, sc, isum);
+                }
+                const __m256 d = _mm256_load_ps(reinterpret_cast<const float *>(sb + 2432));
+                const __m256 dmin = _mm256_load_ps(reinterpret_cast<const float *>(sb + 2464));
+                const float *xd = reinterpret_cast<const float *>(x + kActQ8KD) + cg;
+                const uint8_t *b32 = x + kActQ8KBs32 + 16 * cg;
+                for (int c = 0; c < NC; ++c) {
+                    __m256i m = _mm256_setzero_si256();
+                    for (int pr = 0; pr < 4; ++pr)
+                        m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2304 + 32 * pr)),
+                                                                  bcast32(b32 + 16 * c + 4 * pr)));
+                    const __m256 dx = _mm256_set1_ps(xd[c]);
+                    add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[c])));
+                    sub_from(acc, c, _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(m)));
+                }
+            }
+            for (int c = 0; c < NC; ++c) store8(out + (c0 + c) * ostride, mask, acc, c);
+        }
+    };
+};
+
+template <bool HIGH>
+void gemm_q45(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<Q45<HIGH>::template Tile>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                                           static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+
+// ---- Q6_K against Q8_K activations ---------------------------------------------------------
+// Panel per super-block (2880 bytes): q[64 dwords][8 rows][4] (2048, levels 0..63), sc
+// int16 pairs [16][8][2] (512: each signed scale twice), scale pairs int16 [8][8][2]
+// (256: sub-blocks 2p, 2p + 1), d [8] (32), 32 bytes padding.
+
+constexpr uint64_t kQ6SbBytes = 2048 + 512 + 256 + 32 + 32;
+uint64_t q6_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ6SbBytes; }
+
+// Elements 32 j .. 32 j + 31 (j = 0..7): half h = j / 4, 32-element run k = j % 4.
+inline __m256i levels_q6(const BlockQ6_K &b, int j) {
+    const int h = j / 4, k = j % 4;
+    const __m256i ql = load256(b.ql + 64 * h + 32 * (k & 1));
+    const __m256i qh = load256(b.qh + 32 * h);
+    const __m256i lo = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), _mm256_set1_epi8(0x03));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
+void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ6SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ6_K *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            return levels_q6(*reinterpret_cast<const BlockQ6_K *>(blk), int(j));
+        });
+        int16_t *sc = reinterpret_cast<int16_t *>(sb + 2048);
+        int16_t *sp = reinterpret_cast<int16_t *>(sb + 2560);
+        float *d = reinterpret_cast<float *>(sb + 2816);
+        for (int r = 0; r < kRows; ++r) {
+            const BlockQ6_K *b = r < nrows ? static_cast<const BlockQ6_K *>(rows[r]) + ib : nullptr;
+            for (int j = 0; j < 16; ++j) {
+                const int s = b ? b->scales[j] : 0;
+                sc[(j * kRows + r) * 2] = sc[(j * kRows + r) * 2 + 1] = int16_t(s);
+                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
+            }
+            d[r] = b ? half_to_float(b->d) : 0.0f;
+        }
+    }
+}
+
+template <int NC> struct TileQ6 {
+    static void run(const uint8_t *x, int cg, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
+                    __m256i mask) {
+        const int64_t nsb = K / 256;
+        Acc8 acc{};
+        for (int64_t ib = 0; ib < nsb; ++ib, x += kActQ8KBytes) {
+            const uint8_t *sb = p + ib * kQ6SbBytes;
+            const int8_t *xq = reinterpret_cast<const int8_t *>(x) + 256 * cg;
+            __m256i isum[NC];
+            for (int c = 0; c < NC; ++c) isum[c] = _mm256_setzero_si256();
+            // 16-element sub-blocks of 4 groups, summed in 16 bits two groups at a time
+            // (levels < 64: |pair| <= 16002).
+            for (int j = 0; j < 16; ++j) {
+                const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2048 + 32 * j));
+                for (int h = 0; h < 4; h += 2) scaled_groups<NC, 2>(sb + (4 * j + h) * 32, xq + 16 * j + 4 * h, 256, sc, isum);
+            }
+            const __m256 d = _mm256_load_ps(reinterpret_cast<const float *>(sb + 2816));
+            const float *xd = reinterpret_cast<const float *>(x + kActQ8KD) + cg;
+            const uint8_t *b16 = x + kActQ8KBs + 32 * cg;
+            for (int c = 0; c < NC; ++c) {
+                __m256i corr = _mm256_setzero_si256();
+                for (int pr = 0; pr < 8; ++pr)
+                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2560 + 32 * pr)),
+                                                                    bcast32(b16 + 32 * c + 4 * pr)));
+                const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
+                add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(v)));
+            }
+        }
+        for (int c = 0; c < NC; ++c) store8(out + (c0 + c) * ostride, mask, acc, c);
+    }
+};
+
+void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ6>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                         static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+
+// ---- F16 / BF16 weights against the widened partner activations ---------------------------
+// Panel: float w[K][24 rows] (three 8-row vectors per element, each broadcast activation
+// feeding three FMAs; with two: 80 against 86 Gops, one core, K 2048). Products summed in float chains of kFChain elements (the AVX-512
+// kernel's chains, lane for lane: the same bits), each chain added to the running total
+// in `out`.
+
+constexpr int kFVecs = 3;
+constexpr int kFRows = 8 * kFVecs;
+constexpr int64_t kFChain = 64;
+constexpr int64_t kFBlock = 1024; // K chunk per pass over the column groups (gemm_f_range)
+
+uint64_t f_panel_bytes(int64_t K) { return uint64_t(K) * kFRows * 4; }
+
+template <bool BF16> void pack_f(int64_t K, const void *const *rows, int nrows, void *panel) {
+    float *p = static_cast<float *>(panel);
+    for (int vec = 0; vec < kFVecs; ++vec)
+        for (int64_t k0 = 0; k0 < K; k0 += 8) {
+            const int n = static_cast<int>(std::min<int64_t>(8, K - k0));
+            __m256 v[8];
+            for (int i = 0; i < 8; ++i) {
+                const int r = 8 * vec + i;
+                __m128i hv = _mm_setzero_si128();
+                if (r < nrows && n == 8) {
+                    hv = load128(static_cast<const uint16_t *>(rows[r]) + k0);
+                } else if (r < nrows) {
+                    alignas(16) uint16_t h[8] = {};
+                    std::memcpy(h, static_cast<const uint16_t *>(rows[r]) + k0, size_t(n) * 2);
+                    hv = _mm_load_si128(reinterpret_cast<const __m128i *>(h));
+                }
+                v[i] = BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hv), 16)) : _mm256_cvtph_ps(hv);
+            }
+            transpose8(v);
+            for (int k = 0; k < n; ++k) _mm256_store_ps(p + (k0 + k) * kFRows + 8 * vec, v[k]);
+        }
+}
+
+template <int NC> struct TileF {
+    static void run(const uint8_t *xa, int cg, int64_t c0, int64_t k0, int64_t k1, bool accumulate, const float *p,
+                    float *out, int64_t ostride, const __m256i *masks, bool full) {
+        const float *x = reinterpret_cast<const float *>(xa) + cg;
+        for (int64_t kb = k0; kb < k1; kb += kFChain) {
+            const int64_t ke = std::min(k1, kb + kFChain);
+            __m256 s[NC][kFVecs];
+            for (int c = 0; c < NC; ++c)
+                for (int v = 0; v < kFVecs; ++v) s[c][v] = _mm256_setzero_ps();
+            for (int64_t k = kb; k < ke; ++k) {
+                __m256 w[kFVecs];
+                for (int v = 0; v < kFVecs; ++v) w[v] = _mm256_load_ps(p + k * kFRows + 8 * v);
+                for (int c = 0; c < NC; ++c) {
+                    const __m256 b = _mm256_broadcast_ss(x + k * kGemmCols + c);
+                    for (int v = 0; v < kFVecs; ++v) s[c][v] = _mm256_fmadd_ps(w[v], b, s[c][v]);
+                }
+            }
+            const bool first = kb == k0 && !accumulate;
+            for (int c = 0; c < NC; ++c)
+                for (int v = 0; v < kFVecs; ++v) {
+                    float *o = out + (c0 + c) * ostride + 8 * v;
+                    if (full) { // (vmaskmovps stores are slow on AMD: the running totals are stored often)
+                        _mm256_storeu_ps(o, first ? s[c][v] : _mm256_add_ps(_mm256_loadu_ps(o), s[c][v]));
+                        continue;
+                    }
+                    const __m256 t = first ? s[c][v] : _mm256_add_ps(_mm256_maskload_ps(o, masks[v]), s[c][v]);
+                    _mm256_maskstore_ps(o, masks[v], t);
+                }
+        }
+    }
+};
+
+void gemm_f_range(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows, const void *acts,
+                  int64_t nc, float *out, int64_t ostride) {
+    __m256i masks[kFVecs];
+    for (int v = 0; v < kFVecs; ++v) masks[v] = row_mask(std::clamp(nrows - 8 * v, 0, 8));
+    over_columns<TileF>(nc, static_cast<const uint8_t *>(acts), round_up(uint64_t(K) * kGemmCols * 4, 64), k0, k1,
+                        accumulate, static_cast<const float *>(panel), out, ostride, masks, nrows == kFRows);
+}
+
+void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    gemm_f_range(K, 0, K, false, panel, nrows, acts, nc, out, ostride);
+}
+
+} // namespace
+
+void add_gemm_avx2(Kernels &t) {
+    // act_offset: what the levels were raised by (Q4_0 +8, Q5_0 +16); 0 for signed levels.
+    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>, nullptr, 0};
+    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<4>, nullptr, 0};
+    t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<0>, nullptr, 0};
+    t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<0>, nullptr, 0};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0};
+    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kFBlock};
+    t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kFBlock};
+}
+
+} // namespace corvid::cpu::fast
+#else
+namespace corvid::cpu::fast {
+void add_gemm_avx2(Kernels &) {}
+} // namespace corvid::cpu::fast
+#endif

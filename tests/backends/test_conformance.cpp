@@ -28,7 +28,7 @@
 // |fast - ref| / tolerance is printed.
 //
 // Shapes with 4 or more columns (per batch matrix) exercise the blocked kernels where
-// the ISA has one for the type (cpu_gemm_avx512.cpp, cpu_gemm_neon.cpp), fewer the
+// the ISA has one for the type (cpu_gemm_avx2.cpp, cpu_gemm_avx512.cpp, cpu_gemm_neon.cpp), fewer the
 // per-row dot kernels.
 //
 // Other ops have no fast path yet: they must agree bit for bit under every ISA.
@@ -432,6 +432,46 @@ TEST_CASE("conformance: the NEON i8mm blocked kernels give the SDOT kernels' res
                                   "K=" << K << " rows=" << nrows << " cols=" << nc);
                 }
             }
+        }
+    }
+}
+
+// The AVX2 blocked kernels (cpu_gemm_avx2.cpp) do the AVX-512 ones' arithmetic lane for
+// lane, so a prompt gives the same bits on either path: full and partial panels (N not a
+// multiple of 8 or 16), full and partial column groups, and K beyond the float kernels'
+// chunk (kFBlock).
+TEST_CASE("conformance: the AVX2 blocked kernels give the AVX-512 ones' results bit for bit") {
+    if (!cpu::isa_available(cpu::Isa::avx2) || !cpu::isa_available(cpu::Isa::avx512)) {
+        MESSAGE("needs both AVX2 and AVX-512");
+        return;
+    }
+    IsaGuard guard;
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                       DType::F16, DType::BF16}) {
+        CAPTURE(dtype_name(type));
+        for (const Shape &s : {Shape{512, 37, 19, 1, 1, 1, 1}, Shape{2304, 24, 8, 1, 1, 1, 1}, Shape{256, 5, 4, 2, 1, 2, 1}}) {
+            CAPTURE(s.K);
+            std::mt19937 rng(900 + static_cast<uint32_t>(type) + static_cast<uint32_t>(s.K));
+            OwnedTensor w(type, {s.K, s.N, s.wB2, s.wB3});
+            fill_weights(w, rng);
+            Graph g;
+            Tensor *x = g.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
+            Tensor *y = g.mul_mat(&w.t, x);
+            g.mark_output(y);
+            GraphRunner r;
+            r.bind(g);
+            std::normal_distribution<float> nd(0.0f, 1.0f);
+            std::vector<float> xv(static_cast<size_t>(x->n_elements()));
+            for (float &v : xv) v = nd(rng);
+            fill(x, xv);
+            std::vector<float> out[2];
+            const cpu::Isa isas[2] = {cpu::Isa::avx2, cpu::Isa::avx512};
+            for (int i = 0; i < 2; ++i) {
+                REQUIRE(cpu::force_isa(isas[i]));
+                r.run(g);
+                out[i].assign(f32(y), f32(y) + y->n_elements());
+            }
+            CHECK(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0);
         }
     }
 }

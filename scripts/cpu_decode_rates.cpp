@@ -1,4 +1,4 @@
-// How fast one core runs the AVX-512 decode row kernels (Kernels::dot_rows) of each weight
+// How fast one core runs the AVX-512 (or AVX2) decode row kernels (Kernels::dot_rows) of each weight
 // type, in GB/s of weights: on 64 rows that stay in cache (the kernels' compute rate, to set
 // against a core's share of the memory bandwidth, `corvid bench`'s probe / the threads) and
 // on 288 MiB of rows (from memory). Valid blocks (quantized from random floats by the library's quantizers); the
@@ -7,7 +7,7 @@
 //
 //   g++ -O2 -std=c++20 -Ibackends -Isrc -Iinclude scripts/cpu_decode_rates.cpp
 //       build/libcorvid.a -lpthread -fopenmp -o /tmp/decode_rates     (one line)
-//   /tmp/decode_rates [K] [rows per call]      (defaults 2048, the table's choice)
+//   /tmp/decode_rates [K] [rows per call] [avx2|avx512]      (defaults 2048, the table's choice, avx512)
 #include "cpu/cpu_matmul_fast.h"
 #include "tensor/dtype.h"
 #include "tensor/quants.h"
@@ -27,7 +27,8 @@ int main(int argc, char **argv) {
     const int64_t K = argc > 1 ? std::atoll(argv[1]) : 2048;
     const int forced_rows = argc > 2 ? std::atoi(argv[2]) : 0;
     if (K <= 0 || K % 256) return std::fprintf(stderr, "K must be a positive multiple of 256\n"), 2;
-    const Kernels *k = kernels_avx512();
+    const bool avx2 = argc > 3 && std::strcmp(argv[3], "avx2") == 0;
+    const Kernels *k = avx2 ? kernels_avx2() : kernels_avx512();
     if (!k) return std::fprintf(stderr, "no AVX-512 kernels in this build or on this processor\n"), 1;
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.f, 1.f);

@@ -359,16 +359,6 @@ template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, con
 
 // ---- K-quants against Q8_K activations ------------------------------------------------
 
-// The 8 six-bit scales and mins of a Q4_K / Q5_K block, as bytes.
-inline void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t u[3];
-    std::memcpy(u, q, 12);
-    const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
-    const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | ((u[0] >> 6) & 0x03030303) << 4;
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | ((u[1] >> 6) & 0x03030303) << 4;
-    std::memcpy(sc, &s_lo, 4), std::memcpy(sc + 4, &s_hi, 4);
-    std::memcpy(mn, &m_lo, 4), std::memcpy(mn + 4, &m_hi, 4);
-}
 inline __m256 bytes8_to_float(const uint8_t *b) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b))));
 }
@@ -438,7 +428,7 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
             const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(blk);
             prefetch_ahead(blk, kB, kR * stride);
             alignas(8) uint8_t sc[8], mn[8];
-            k4_scales(b.scales, sc, mn);
+            k4_scales_mins(b.scales, sc, mn);
             const __m512i scv = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc)));
             __m512i i[4];
             for (int j = 0; j < 4; ++j) {

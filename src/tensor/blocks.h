@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace corvid {
 
@@ -30,6 +31,17 @@ static inline void k4_scale_min(const uint8_t *q, int j, int &sc, int &mn) {
         sc = (q[j + 4] & 0x0F) | (q[j - 4] >> 6) << 4;
         mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
     }
+}
+
+// All 8 scales and mins at once (k4_scale_min for j = 0..7), by whole 32-bit words.
+static inline void k4_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3];
+    std::memcpy(u, q, 12);
+    const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+    const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | ((u[0] >> 6) & 0x03030303) << 4;
+    const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | ((u[1] >> 6) & 0x03030303) << 4;
+    std::memcpy(sc, &s_lo, 4), std::memcpy(sc + 4, &s_hi, 4);
+    std::memcpy(mn, &m_lo, 4), std::memcpy(mn + 4, &m_hi, 4);
 }
 
 // Q3_K: the 6-bit scale of sub-block j (0..15), still biased by 32: low nibbles of 0-7 in

@@ -233,8 +233,8 @@ template <int G>
 void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
     const uint8_t *q = static_cast<const uint8_t *>(panel);
     const float *d = reinterpret_cast<const float *>(q + (K / 32) * 256);
-    over_columns<B32<G>::template Tile>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 32) * kActB32Bytes, K,
-                                                q, d, out, ostride, row_mask(nrows));
+    over_columns<B32<G>::template Tile>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 32) * kActB32Bytes, K, q, d,
+                                        out, ostride, row_mask(nrows));
 }
 
 // ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------

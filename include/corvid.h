@@ -57,6 +57,13 @@ CORVID_API const char *corvid_version(void);
 /* The linked library's CORVID_VERSION_NUMBER. Thread-safe. */
 CORVID_API int corvid_version_number(void);
 
+/* The instruction-set path the CPU kernels use: "avx512" (AVX-512 with VNNI), "amx" (the
+ * same with AMX int8 tiles for prompts), "avx2", "neon" (ARM64 with the dot products) or
+ * "scalar" (the reference kernels). The best one this processor and build support, unless
+ * CORVID_CPU_ISA in the environment named another that can run here. Static string;
+ * thread-safe. */
+CORVID_API const char *corvid_cpu_kernels(void);
+
 /* ---------------------------------------------------------------- errors */
 
 typedef enum corvid_status {

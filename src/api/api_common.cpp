@@ -1,5 +1,6 @@
 // Version, status and logging functions of the C API.
 #include "api/api_guard.h"
+#include "cpu/cpu_dispatch.h"
 #include "tensor/dtype.h"
 #include "util/log.h"
 
@@ -45,6 +46,8 @@ extern "C" {
 const char *corvid_version(void) { return CORVID_VERSION_STRING; }
 
 int corvid_version_number(void) { return CORVID_VERSION_NUMBER; }
+
+const char *corvid_cpu_kernels(void) { return cpu::isa_name(cpu::active_isa()); }
 
 const char *corvid_status_name(corvid_status status) {
     switch (status) {

@@ -48,6 +48,11 @@ int main(int argc, char **argv) {
 
     CHECK(strcmp(corvid_version(), CORVID_VERSION_STRING) == 0);
     CHECK(corvid_version_number() == CORVID_VERSION_NUMBER);
+    {
+        const char *k = corvid_cpu_kernels();
+        CHECK(k && (!strcmp(k, "avx512") || !strcmp(k, "amx") || !strcmp(k, "avx2") || !strcmp(k, "neon") ||
+                    !strcmp(k, "scalar")));
+    }
     CHECK(strcmp(corvid_status_name(CORVID_ERR_FORMAT), "CORVID_ERR_FORMAT") == 0);
     CHECK(strcmp(corvid_type_name(CORVID_TYPE_Q4_K), "q4_K") == 0);
     CHECK(corvid_type_name(4) == NULL);

@@ -317,6 +317,8 @@ int run_bench(const BenchOptions &o) {
         std::fprintf(stderr, "corvid bench: -o must be md, csv or json\n");
         return 2;
     }
+    std::fprintf(stderr, "corvid bench: CPU kernels: %s (CORVID_CPU_ISA=avx2|avx512|... picks another)\n",
+                 corvid_cpu_kernels());
     std::vector<Result> results;
     Bench b(o);
     for (const std::string &path : o.models)

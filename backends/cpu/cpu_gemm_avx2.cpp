@@ -27,6 +27,7 @@
 #include "cpu/cpu_matmul_fast.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include "cpu/cpu_x86_simd.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
@@ -41,15 +42,8 @@ constexpr int kRows = 8; // weight rows per quantized panel
 constexpr int kTileCols = 4;
 
 inline uint64_t round_up(uint64_t n, uint64_t m) { return (n + m - 1) / m * m; }
-inline int load_i32(const void *p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-inline __m256i bcast32(const void *p) { return _mm256_set1_epi32(load_i32(p)); }
-inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
-inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
-inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+using namespace x86; // load256, load128, load_u32, half_to_float, nibbles32, bits_to_bytes
+inline __m256i bcast32(const void *p) { return _mm256_set1_epi32(int(load_u32(p))); }
 // a + b in 16-bit lanes, opaque to the compiler: GCC 12 otherwise reassociates a chain of
 // these adds into a tree, which keeps every vpmaddubsw result of a block live at once and
 // spills most of them (16 vector registers): half the speed.
@@ -134,26 +128,11 @@ inline void over_columns(int64_t nc, const uint8_t *acts, uint64_t group_bytes, 
 
 uint64_t b32_panel_bytes(int64_t K) { return uint64_t(K / 32) * (256 + kRows * 4); }
 
-// Element order within 32: nibbles low (0..15) then high (16..31).
-inline __m256i nibbles32(const uint8_t *qs) {
-    const __m128i q = load128(qs);
-    const __m128i m = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
-inline __m256i bits_to_bytes(uint32_t bits, char value) {
-    const __m256i v = _mm256_set1_epi32(int(bits));
-    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
-    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(v, shuf), bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
-}
-
 // Levels of one block as the tile reads them: unsigned level + offset for Q4_0 / Q5_0
 // (act_offset in the table at the end), the signed values for Q8_0 / IQ4_NL.
 inline __m256i levels_q4_0(const BlockQ4_0 &b) { return nibbles32(b.qs); }
 inline __m256i levels_q5_0(const BlockQ5_0 &b) {
-    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(uint32_t(load_i32(b.qh)), 0x10));
+    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(load_u32(b.qh), 0x10));
 }
 inline __m256i levels_q8_0(const BlockQ8_0 &b) { return load256(b.qs); }
 inline __m256i levels_iq4_nl(const BlockIQ4_NL &b) {
@@ -218,7 +197,7 @@ template <int G> struct B32 {
                 const __m256 d = _mm256_load_ps(dw + ib * kRows);
                 for (int c = 0; c < NC; ++c)
                     f[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(s[c]), f[c]);
-                if ((ib & 3) == 3)
+                if (ib % kGemmFlushBlocks == kGemmFlushBlocks - 1)
                     for (int c = 0; c < NC; ++c) add_to(acc, c, f[c]), f[c] = _mm256_setzero_ps();
             }
             for (int c = 0; c < NC; ++c) {
@@ -444,14 +423,12 @@ void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t 
 
 // ---- F16 / BF16 weights against the widened partner activations ---------------------------
 // Panel: float w[K][24 rows] (three 8-row vectors per element, each broadcast activation
-// feeding three FMAs; with two: 80 against 86 Gops, one core, K 2048). Products summed in float chains of kFChain elements (the AVX-512
-// kernel's chains, lane for lane: the same bits), each chain added to the running total
-// in `out`.
+// feeding three FMAs; with two: 80 against 86 Gops, one core, K 2048). Products summed in
+// float chains of kGemmFloatChain elements (the AVX-512 kernel's chains, lane for lane: the
+// same bits), each chain added to the running total in `out`.
 
 constexpr int kFVecs = 3;
 constexpr int kFRows = 8 * kFVecs;
-constexpr int64_t kFChain = 64;
-constexpr int64_t kFBlock = 1024; // K chunk per pass over the column groups (gemm_f_range)
 
 uint64_t f_panel_bytes(int64_t K) { return uint64_t(K) * kFRows * 4; }
 
@@ -482,8 +459,8 @@ template <int NC> struct TileF {
     static void run(const uint8_t *xa, int cg, int64_t c0, int64_t k0, int64_t k1, bool accumulate, const float *p,
                     float *out, int64_t ostride, const __m256i *masks, bool full) {
         const float *x = reinterpret_cast<const float *>(xa) + cg;
-        for (int64_t kb = k0; kb < k1; kb += kFChain) {
-            const int64_t ke = std::min(k1, kb + kFChain);
+        for (int64_t kb = k0; kb < k1; kb += kGemmFloatChain) {
+            const int64_t ke = std::min(k1, kb + kGemmFloatChain);
             __m256 s[NC][kFVecs];
             for (int c = 0; c < NC; ++c)
                 for (int v = 0; v < kFVecs; ++v) s[c][v] = _mm256_setzero_ps();
@@ -533,8 +510,8 @@ void add_gemm_avx2(Kernels &t) {
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
-    t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kFBlock};
-    t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kFBlock};
+    t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
+    t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
 }
 
 } // namespace corvid::cpu::fast

@@ -27,6 +27,7 @@
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
     defined(__AVX512VNNI__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
+#include "cpu/cpu_x86_simd.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
@@ -50,12 +51,7 @@ constexpr int kMaxNC = kGemmCols; // columns per register tile (one activation g
 
 inline uint64_t round_up(uint64_t n, uint64_t m) { return (n + m - 1) / m * m; }
 
-inline int load_i32(const void *p) {
-    int v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+using namespace x86; // load256, load128, load_u32, half_to_float, nibbles32, bits_to_bytes
 
 // acc + vpdpbusd(w, the 4 bytes at p broadcast to every lane), with the broadcast folded
 // into the instruction's memory operand (compilers emit a separate vpbroadcastd).
@@ -124,8 +120,6 @@ inline __attribute__((always_inline)) void scaled_subblock8(const uint8_t *wp, c
 #undef CV_DP8_OPERANDS
 static_assert(kActQ8KD == 8 * 256, "scaled_subblock8 reads column c's levels at 256 c");
 
-inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
-inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 // In-place transpose of a 16 x 16 matrix of 32-bit elements (one row per register).
@@ -211,25 +205,10 @@ inline void over_columns(int64_t nc, const uint8_t *acts, uint64_t group_bytes, 
 
 uint64_t b32_panel_bytes(int64_t K) { return round_up(uint64_t(K), 64) * kRows + uint64_t(K / 32) * kRows * 4; }
 
-// Element order within 32: nibbles low (0..15) then high (16..31).
-inline __m256i nibbles32(const uint8_t *qs) {
-    const __m128i q = load128(qs);
-    const __m128i m = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
-inline __m256i bits_to_bytes(uint32_t bits, char value) {
-    const __m256i v = _mm256_set1_epi32(int(bits));
-    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
-                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
-    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(v, shuf), bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
-}
-
 // Unsigned levels of one block: level + the type's offset (kOffset below).
 inline __m256i levels_q4_0(const BlockQ4_0 &b) { return nibbles32(b.qs); }
 inline __m256i levels_q5_0(const BlockQ5_0 &b) {
-    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(uint32_t(load_i32(b.qh)), 0x10));
+    return _mm256_or_si256(nibbles32(b.qs), bits_to_bytes(load_u32(b.qh), 0x10));
 }
 inline __m256i levels_q8_0(const BlockQ8_0 &b) { return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(char(0x80))); }
 inline __m256i levels_iq4_nl(const BlockIQ4_NL &b) {
@@ -262,7 +241,7 @@ inline __attribute__((always_inline)) void scale_b32_block(int64_t ib, const flo
                                                            __m512 *f, Acc16 *acc) {
     const __m512 d = _mm512_load_ps(dw + ib * kRows);
     for (int c = 0; c < NC; ++c) f[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(s[c]), f[c]);
-    if ((ib & 3) == 3)
+    if (ib % kGemmFlushBlocks == kGemmFlushBlocks - 1)
         for (int c = 0; c < NC; ++c) add_to(acc[c], f[c]), f[c] = _mm512_setzero_ps();
 }
 
@@ -409,7 +388,7 @@ template <int NC> struct TileQ45 {
                 __m512i m = _mm512_setzero_si512();
                 for (int pr = 0; pr < 4; ++pr)
                     m = _mm512_dpwssd_epi32(m, _mm512_load_si512(sb + 4608 + 64 * pr),
-                                            _mm512_set1_epi32(load_i32(b32 + 16 * c + 4 * pr)));
+                                            _mm512_set1_epi32(int(load_u32(b32 + 16 * c + 4 * pr))));
                 const __m512 dx = _mm512_set1_ps(xd[c]);
                 add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c])));
                 sub_from(acc[c], _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(m)));
@@ -512,7 +491,7 @@ template <int NC> struct TileQ6 {
                 __m512i corr = _mm512_setzero_si512();
                 for (int pr = 0; pr < 8; ++pr)
                     corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
-                                               _mm512_set1_epi32(load_i32(b16 + 32 * c + 4 * pr)));
+                                               _mm512_set1_epi32(int(load_u32(b16 + 32 * c + 4 * pr))));
                 const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
                 add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
             }
@@ -534,9 +513,8 @@ void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t 
 
 constexpr int kFVecs = 3;
 constexpr int kFRows = 16 * kFVecs;
-// Products are summed in float chains of this many elements, each chain then added to
-// the running total in `out` (tests/backends/test_conformance.cpp bounds the error by it).
-constexpr int64_t kFChain = 64;
+// Products are summed in float chains of kGemmFloatChain elements, each chain then added
+// to the running total in `out` (tests/backends/test_conformance.cpp bounds the error by it).
 
 uint64_t f_panel_bytes(int64_t K) { return round_up(uint64_t(K), 16) * kFRows * 4; }
 
@@ -572,8 +550,8 @@ template <int NC> struct TileF {
     static void run(const uint8_t *xa, int64_t c0, int64_t k0, int64_t k1, bool accumulate, const float *p, float *out,
                     int64_t ostride, FMasks masks) {
         const float *x = reinterpret_cast<const float *>(xa);
-        for (int64_t kb = k0; kb < k1; kb += kFChain) {
-            const int64_t ke = std::min(k1, kb + kFChain);
+        for (int64_t kb = k0; kb < k1; kb += kGemmFloatChain) {
+            const int64_t ke = std::min(k1, kb + kGemmFloatChain);
             __m512 s[NC][kFVecs];
             for (int c = 0; c < NC; ++c)
                 for (int v = 0; v < kFVecs; ++v) s[c][v] = _mm512_setzero_ps();
@@ -597,10 +575,8 @@ template <int NC> struct TileF {
     }
 };
 
-// Float panels are large (K x 192 bytes): the driver runs them in chunks of kFBlock
-// elements over all column groups (gemm_f_range), so a chunk of the panel stays in L2.
-// The sums are the same as in one pass: the running total goes through `out` in float.
-constexpr int64_t kFBlock = 1024;
+// Float panels are large (K x 192 bytes): the driver runs them in chunks of
+// kGemmFloatBlock elements over all column groups (gemm_f_range).
 
 void gemm_f_range(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows, const void *acts,
                   int64_t nc, float *out, int64_t ostride) {
@@ -886,8 +862,8 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
-    t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kFBlock};
-    t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kFBlock};
+    t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
+    t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.group_act = group_act;
 }
 

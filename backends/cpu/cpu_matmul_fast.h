@@ -78,6 +78,15 @@ inline constexpr int kGemmCols = 8;
 inline constexpr int kActB32Bytes = 320, kActB32D = 256, kActB32Soff = 288;
 inline constexpr int kActQ8KBytes = 2496, kActQ8KD = 2048, kActQ8KBs = 2080, kActQ8KBs32 = 2336;
 
+// The blocked kernels' float arithmetic, shared by the x86 forms so that they give the
+// same bits (tests/backends/test_conformance.cpp checks AVX2 against AVX-512): the
+// 32-element formats flush their float chains into double every kGemmFlushBlocks blocks;
+// F16 / BF16 sum chains of kGemmFloatChain elements into a running total in `out`, and
+// run in K chunks of kGemmFloatBlock (GemmKernel::kblock, so that a panel chunk stays in
+// L2; the sums are the same as in one pass).
+inline constexpr int kGemmFlushBlocks = 4;
+inline constexpr int64_t kGemmFloatChain = 64, kGemmFloatBlock = 1024;
+
 using PanelBytesFn = uint64_t (*)(int64_t K);
 using PackFn = void (*)(int64_t K, const void *const *rows, int nrows, void *panel);
 using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out,

@@ -1,0 +1,40 @@
+// 256-bit helpers shared by the x86 kernel files: cpu_matmul_x86.inc (compiled as
+// cpu_matmul_avx2.cpp and cpu_matmul_avx512.cpp), cpu_gemm_avx2.cpp and cpu_gemm_avx512.cpp.
+// Internal linkage (static) on purpose, as for tensor/blocks.h: each includer is compiled
+// for its own instruction set, and one shared inline definition could be taken from a file
+// built for a wider one. Include only from files compiled with at least -mavx2 -mfma -mf16c.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <immintrin.h>
+
+namespace corvid::cpu::fast::x86 {
+
+static inline __m256i load256(const void *p) { return _mm256_loadu_si256(static_cast<const __m256i *>(p)); }
+static inline __m128i load128(const void *p) { return _mm_loadu_si128(static_cast<const __m128i *>(p)); }
+static inline uint32_t load_u32(const void *p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+static inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+// 16 bytes of nibbles (byte j: element j low, j + 16 high) -> 32 bytes, elements in order.
+static inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i q = load128(qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+// Bit j of `bits` -> byte j = `value` where set, 0 elsewhere.
+static inline __m256i bits_to_bytes(uint32_t bits, char value) {
+    const __m256i v = _mm256_set1_epi32(int(bits));
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(v, shuf), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
+}
+
+} // namespace corvid::cpu::fast::x86

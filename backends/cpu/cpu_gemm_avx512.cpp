@@ -279,6 +279,35 @@ void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t
                           ostride, row_mask(nrows));
 }
 
+// A super-block's exact integer sums for NC columns: isum_c = sum over its sub-blocks j of
+// scale_j * (the G groups of 4 elements of sub-block j), the levels at sb (64 bytes a
+// group, sub-block after sub-block), the 16 int32 scales of sub-block j at sb + 4096 + 64 j,
+// column c's activations at xq + 256 c. A full tile (8 columns) takes the asm form.
+template <int G, int NC>
+inline __attribute__((always_inline)) void superblock_sums(const uint8_t *sb, const int8_t *xq, __m512i *isum) {
+    constexpr int J = 64 / G; // sub-blocks of 4 G elements
+    for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
+    if constexpr (NC == 8) {
+        __m512i i0 = isum[0], i1 = isum[1], i2 = isum[2], i3 = isum[3];
+        __m512i i4 = isum[4], i5 = isum[5], i6 = isum[6], i7 = isum[7];
+        for (int j = 0; j < J; ++j)
+            scaled_subblock8<G>(sb + G * j * 64, xq + 4 * G * j, sb + 4096 + 64 * j, i0, i1, i2, i3, i4, i5, i6, i7);
+        isum[0] = i0, isum[1] = i1, isum[2] = i2, isum[3] = i3;
+        isum[4] = i4, isum[5] = i5, isum[6] = i6, isum[7] = i7;
+    } else {
+        for (int j = 0; j < J; ++j) {
+            __m512i t[NC];
+            for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
+            for (int g = 0; g < G; ++g) {
+                const __m512i w = _mm512_load_si512(sb + (G * j + g) * 64);
+                for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 4 * G * j + 4 * g);
+            }
+            const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
+            for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
+        }
+    }
+}
+
 // ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------
 // Panel per super-block (4992 bytes): q[64 dwords][16 rows][4] (4096), sc int32 [8][16] (512),
 // min pairs int16 [4][16][2] (256), d [16] (64), dmin [16] (64).
@@ -361,26 +390,7 @@ template <int NC> struct TileQ45 {
             const uint8_t *sb = p + ib * kQ45SbBytes;
             const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
-            for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-            if constexpr (NC == 8) {
-                __m512i i0 = isum[0], i1 = isum[1], i2 = isum[2], i3 = isum[3];
-                __m512i i4 = isum[4], i5 = isum[5], i6 = isum[6], i7 = isum[7];
-                for (int j = 0; j < 8; ++j)
-                    scaled_subblock8<8>(sb + 8 * j * 64, xq + 32 * j, sb + 4096 + 64 * j, i0, i1, i2, i3, i4, i5, i6, i7);
-                isum[0] = i0, isum[1] = i1, isum[2] = i2, isum[3] = i3;
-                isum[4] = i4, isum[5] = i5, isum[6] = i6, isum[7] = i7;
-            } else {
-                for (int j = 0; j < 8; ++j) {
-                    __m512i t[NC];
-                    for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
-                    for (int g = 0; g < 8; ++g) {
-                        const __m512i w = _mm512_load_si512(sb + (8 * j + g) * 64);
-                        for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 32 * j + 4 * g);
-                    }
-                    const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
-                    for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
-                }
-            }
+            superblock_sums<8, NC>(sb, xq, isum);
             const __m512 d = _mm512_load_ps(sb + 4864), dmin = _mm512_load_ps(sb + 4928);
             const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);
             const uint8_t *b32 = x + kActQ8KBs32;
@@ -464,26 +474,7 @@ template <int NC> struct TileQ6 {
             const uint8_t *sb = p + ib * kQ6SbBytes;
             const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
-            for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
-            if constexpr (NC == 8) {
-                __m512i i0 = isum[0], i1 = isum[1], i2 = isum[2], i3 = isum[3];
-                __m512i i4 = isum[4], i5 = isum[5], i6 = isum[6], i7 = isum[7];
-                for (int j = 0; j < 16; ++j)
-                    scaled_subblock8<4>(sb + 4 * j * 64, xq + 16 * j, sb + 4096 + 64 * j, i0, i1, i2, i3, i4, i5, i6, i7);
-                isum[0] = i0, isum[1] = i1, isum[2] = i2, isum[3] = i3;
-                isum[4] = i4, isum[5] = i5, isum[6] = i6, isum[7] = i7;
-            } else {
-                for (int j = 0; j < 16; ++j) {
-                    __m512i t[NC];
-                    for (int c = 0; c < NC; ++c) t[c] = _mm512_setzero_si512();
-                    for (int g = 0; g < 4; ++g) {
-                        const __m512i w = _mm512_load_si512(sb + (4 * j + g) * 64);
-                        for (int c = 0; c < NC; ++c) t[c] = dpbusd_bcst(t[c], w, xq + 256 * c + 16 * j + 4 * g);
-                    }
-                    const __m512i s = _mm512_load_si512(sb + 4096 + 64 * j);
-                    for (int c = 0; c < NC; ++c) isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(t[c], s));
-                }
-            }
+            superblock_sums<4, NC>(sb, xq, isum);
             const __m512 d = _mm512_load_ps(sb + 5632);
             const float *xd = reinterpret_cast<const float *>(x + kActQ8KD);
             const uint8_t *b16 = x + kActQ8KBs;

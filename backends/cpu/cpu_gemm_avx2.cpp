@@ -216,6 +216,16 @@ void gemm_b32(int64_t K, const void *panel, int nrows, const void *acts, int64_t
                                         out, ostride, row_mask(nrows));
 }
 
+// The 8 rows' sums over N pairs of int16 values: pair p of the rows at w + 32 p (row r's
+// two values at 4 r), against the pair of int16 activations at x + 4 p (the K-quants' mins
+// against the sums per 32, Q6_K's scales against the sums per 16).
+template <int N> inline __m256i madd_pairs(const uint8_t *w, const uint8_t *x) {
+    __m256i m = _mm256_setzero_si256();
+    for (int p = 0; p < N; ++p)
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(w + 32 * p)), bcast32(x + 4 * p)));
+    return m;
+}
+
 // ---- Q4_K / Q5_K against Q8_K activations ---------------------------------------------------
 // Panel per super-block (2496 bytes): q[64 dwords][8 rows][4] (2048), sc int16 pairs
 // [8][8 rows][2] (256: each scale twice, so that vpmaddwd applies it to both halves of a
@@ -319,10 +329,7 @@ template <bool HIGH> struct Q45 {
                 const float *xd = reinterpret_cast<const float *>(x + kActQ8KD) + cg;
                 const uint8_t *b32 = x + kActQ8KBs32 + 16 * cg;
                 for (int c = 0; c < NC; ++c) {
-                    __m256i m = _mm256_setzero_si256();
-                    for (int pr = 0; pr < 4; ++pr)
-                        m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2304 + 32 * pr)),
-                                                                  bcast32(b32 + 16 * c + 4 * pr)));
+                    const __m256i m = madd_pairs<4>(sb + 2304, b32 + 16 * c);
                     const __m256 dx = _mm256_set1_ps(xd[c]);
                     add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[c])));
                     sub_from(acc, c, _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(m)));
@@ -404,10 +411,7 @@ template <int NC> struct TileQ6 {
             const float *xd = reinterpret_cast<const float *>(x + kActQ8KD) + cg;
             const uint8_t *b16 = x + kActQ8KBs + 32 * cg;
             for (int c = 0; c < NC; ++c) {
-                __m256i corr = _mm256_setzero_si256();
-                for (int pr = 0; pr < 8; ++pr)
-                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i *>(sb + 2560 + 32 * pr)),
-                                                                    bcast32(b16 + 32 * c + 4 * pr)));
+                const __m256i corr = madd_pairs<8>(sb + 2560, b16 + 32 * c);
                 const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
                 add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(v)));
             }

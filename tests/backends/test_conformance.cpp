@@ -120,17 +120,28 @@ void fill_weights(OwnedTensor &w, std::mt19937 &rng) {
     }
 }
 
+// y = mul_mat(w, x) over weights of `type` from fill_weights, bound to a runner (x not yet filled).
+struct MulMatCase {
+    OwnedTensor w;
+    Graph g;
+    Tensor *x, *y;
+    GraphRunner r;
+    MulMatCase(DType type, const Shape &s, std::mt19937 &rng) : w(type, {s.K, s.N, s.wB2, s.wB3}) {
+        fill_weights(w, rng);
+        x = g.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
+        y = g.mul_mat(&w.t, x);
+        g.mark_output(y);
+        r.bind(g);
+    }
+};
+
 void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
     std::mt19937 rng(seed);
-    OwnedTensor w(type, {s.K, s.N, s.wB2, s.wB3});
-    fill_weights(w, rng);
-
-    Graph g;
-    Tensor *x = g.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
-    Tensor *y = g.mul_mat(&w.t, x);
-    g.mark_output(y);
-    GraphRunner r;
-    r.bind(g);
+    MulMatCase mc(type, s, rng);
+    OwnedTensor &w = mc.w;
+    Graph &g = mc.g;
+    Tensor *x = mc.x, *y = mc.y;
+    GraphRunner &r = mc.r;
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> xv(static_cast<size_t>(x->n_elements()));
     for (size_t i = 0; i < xv.size(); ++i) xv[i] = nd(rng) * ((i / s.K) % 4 == 1 ? 30.0f : 1.0f);
@@ -439,7 +450,7 @@ TEST_CASE("conformance: the NEON i8mm blocked kernels give the SDOT kernels' res
 // The AVX2 blocked kernels (cpu_gemm_avx2.cpp) do the AVX-512 ones' arithmetic lane for
 // lane, so a prompt gives the same bits on either path: full and partial panels (N not a
 // multiple of 8 or 16), full and partial column groups, and K beyond the float kernels'
-// chunk (kFBlock).
+// chunk (kGemmFloatBlock).
 TEST_CASE("conformance: the AVX2 blocked kernels give the AVX-512 ones' results bit for bit") {
     if (!cpu::isa_available(cpu::Isa::avx2) || !cpu::isa_available(cpu::Isa::avx512)) {
         MESSAGE("needs both AVX2 and AVX-512");
@@ -452,24 +463,17 @@ TEST_CASE("conformance: the AVX2 blocked kernels give the AVX-512 ones' results 
         for (const Shape &s : {Shape{512, 37, 19, 1, 1, 1, 1}, Shape{2304, 24, 8, 1, 1, 1, 1}, Shape{256, 5, 4, 2, 1, 2, 1}}) {
             CAPTURE(s.K);
             std::mt19937 rng(900 + static_cast<uint32_t>(type) + static_cast<uint32_t>(s.K));
-            OwnedTensor w(type, {s.K, s.N, s.wB2, s.wB3});
-            fill_weights(w, rng);
-            Graph g;
-            Tensor *x = g.input(DType::F32, {s.K, s.M, s.B2, s.B3}, "x");
-            Tensor *y = g.mul_mat(&w.t, x);
-            g.mark_output(y);
-            GraphRunner r;
-            r.bind(g);
+            MulMatCase mc(type, s, rng);
             std::normal_distribution<float> nd(0.0f, 1.0f);
-            std::vector<float> xv(static_cast<size_t>(x->n_elements()));
+            std::vector<float> xv(static_cast<size_t>(mc.x->n_elements()));
             for (float &v : xv) v = nd(rng);
-            fill(x, xv);
+            fill(mc.x, xv);
             std::vector<float> out[2];
             const cpu::Isa isas[2] = {cpu::Isa::avx2, cpu::Isa::avx512};
             for (int i = 0; i < 2; ++i) {
                 REQUIRE(cpu::force_isa(isas[i]));
-                r.run(g);
-                out[i].assign(f32(y), f32(y) + y->n_elements());
+                mc.r.run(mc.g);
+                out[i].assign(f32(mc.y), f32(mc.y) + mc.y->n_elements());
             }
             CHECK(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)) == 0);
         }

@@ -219,17 +219,6 @@ __device__ __forceinline__ void grid_dependency_wait() {
 
 // ---- device helpers ------------------------------------------------------------------
 
-// Asks L2 for the bytes [a, a + n), by the 32 lanes of a warp together (lane l the 32-byte
-// sectors l, l + 32, ...): a hint that holds no register and no result, so a warp can have
-// far more of its coming weights on the way than its registers could take. Its later loads
-// of them then wait for L2 rather than DRAM.
-__device__ __forceinline__ void prefetch_l2_warp(const void *a, int64_t n, int lane) {
-    const auto end = reinterpret_cast<uintptr_t>(a) + static_cast<uintptr_t>(n);
-    for (uintptr_t s = (reinterpret_cast<uintptr_t>(a) & ~uintptr_t{31}) + 32 * static_cast<uintptr_t>(lane); s < end;
-         s += 32 * 32)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(s));
-}
-
 __device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float(static_cast<uint32_t>(h) << 16); }
 // 2-byte aligned loads (every block field is at an even offset).

@@ -190,7 +190,6 @@ struct HParts {
     MatvecPart p[kMaxMatvecParts];
     int first[kMaxMatvecParts + 1]; // job j is in part s when first[s] <= j < first[s + 1]
     bool gelu;
-    bool prefetch; // each warp requests its whole rows into L2 first (CORVID_CUDA_H_PREFETCH=1)
 };
 
 template <bool BF, int R, int U, bool PIPE, bool XF>
@@ -213,9 +212,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     };
     uint4 w[R][U];
     load_round(w, lane);
-    if (P.prefetch && live)
-#pragma unroll
-        for (int i = 0; i < R; ++i) prefetch_l2_warp(wr[i], 2 * static_cast<int64_t>(K), lane);
     grid_dependency_wait();
     allow_dependents();
     if (!live) return;
@@ -322,8 +318,6 @@ void matvec_h_parts(Context &ctx, DType w, const MatvecPart *parts, int n_parts,
     }
     if (jobs == 0) return;
     P.gelu = epilogue == MatvecEpilogue::geglu;
-    static const bool prefetch = env_choice("CORVID_CUDA_H_PREFETCH", {0, 1}, 0) == 1;
-    P.prefetch = prefetch;
     if (w == DType::BF16) launch_h_parts<true>(ctx, P, glu, static_cast<int>(K), x);
     else launch_h_parts<false>(ctx, P, glu, static_cast<int>(K), x);
 }

@@ -15,9 +15,9 @@ namespace {
 // R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
 template <DType T, bool GLU, int U>
 __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU, U>())
-    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act, int ahead) {
+    matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     extern __shared__ int4 stream_smem[];
-    stream_body<T, GLU, U>(p, K, q, dq, sq, act, ahead, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x), stream_smem,
+    stream_body<T, GLU, U>(p, K, q, dq, sq, act, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x), stream_smem,
                            [] {
                                grid_dependency_wait();
                                allow_dependents();
@@ -65,10 +65,8 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, co
         return true;
     }();
     (void)raised;
-    // Rows a warp requests into L2 ahead of its loads (stream_body), 0 for none.
-    static const int ahead = env_choice("CORVID_CUDA_STREAM_PREFETCH", {0, 1, 2, 3, 4}, 0);
     const unsigned grid = stream_grid(ctx, jobs, std::min(cap, resident_blocks(kernel, smem)));
-    launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu, ahead);
+    launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
 template <DType T, bool GLU>

@@ -110,16 +110,6 @@ __host__ __device__ inline size_t stream_smem_bytes(int units, bool sums) {
 // bytes a unit).
 constexpr int kStreamSmemMax = static_cast<int>(kPlanarMaxRowBytes / 18 * 40);
 
-// Requests job j's rows (every plane of each) into L2 (prefetch_l2_warp). Why: each warp
-// otherwise has one chunk (0.5-1 KiB) in flight, ~32 KiB an SM, which at a loaded DRAM
-// latency of 1-2 us is about half of an SM's share of the bandwidth
-// (docs/cuda_performance.md).
-template <DType T> __device__ __forceinline__ void prefetch_row(const PlanarRow<T> &r, int64_t bpr, int lane) {
-    constexpr PlanarFormat f = planar_format(T);
-#pragma unroll
-    for (int i = 0; i < f.n_planes; ++i) prefetch_l2_warp(r.p[i], bpr * f.bytes[i], lane);
-}
-
 // The part whose rows job j falls in: the parts' rows are laid end to end (row f of that list
 // is row f - first_block[s] of part s).
 __device__ __forceinline__ int part_of_job(const Parts &p, int j) {
@@ -138,14 +128,6 @@ __device__ __forceinline__ void stream_rows(const Parts &p, int j, int jobs, int
         r.row[i] = j - static_cast<int>(p.first_block[s]);
         r.r[i] = PlanarRow<T>(p.W[mat], p.N[mat], bpr, r.row[i]);
     }
-}
-template <DType T, int R, bool GLU>
-__device__ __forceinline__ void prefetch_job(const Parts &p, int j, int jobs, int64_t bpr, int lane) {
-    if (j >= jobs) return;
-    StreamRows<T, R> r;
-    stream_rows<T, R, GLU>(p, j, jobs, bpr, r);
-#pragma unroll
-    for (int i = 0; i < R; ++i) prefetch_row<T>(r.r[i], bpr, lane);
 }
 // The column's activations into shared memory (layout above), by the whole block (Threads
 // threads), which then meets at a barrier.
@@ -177,15 +159,11 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
 // The stream kernel's work as block `block` of `blocks`: R rows a job (a GLU: 2, its gate and up rows),
 // U units a lane and chunk. smem: stream_smem_bytes(K / 32, sq != null) bytes. wait(): the
 // dependency on the kernels before, called once by every thread of every block,
-// after the first weights are loaded and before the activations are read. ahead: how many
-// rows (jobs of this warp) past the one being loaded are requested into L2 (0: none).
+// after the first weights are loaded and before the activations are read.
 template <DType T, bool GLU, int U, typename Wait>
 __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t *q, const float *dq, const int *sq,
-                                            int act, int ahead, int block, int blocks, int4 *stream_smem, Wait wait) {
+                                            int act, int block, int blocks, int4 *stream_smem, Wait wait) {
     constexpr int R = GLU ? 2 : 1;
-#ifdef CORVID_CUDA_NO_L2_AHEAD // (the build without it, for A/B timing of its register cost)
-    ahead = 0;
-#endif
     const int lane = threadIdx.x & 31;
     const int W = blocks * kStreamWarps;
     const int jobs = static_cast<int>(p.first_block[kMaxMatvecParts]); // rows over all parts (a GLU: pairs)
@@ -203,9 +181,6 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     if (ljob < jobs) { // the weights first: no kernel writes them
         stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         load_chunk<T, R, U>(buf0, lr, 0, units, lane);
-        // The rest of this row and the next `ahead` rows (later ones follow as rows start).
-        if (ahead > 0)
-            for (int d = 0; d <= ahead; ++d) prefetch_job<T, R, GLU>(p, ljob + d * W, jobs, bpr, lane);
     }
     wait();
     stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
@@ -220,7 +195,6 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
             lchunk = 0;
             ljob += W;
             if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
-            if (ahead > 0) prefetch_job<T, R, GLU>(p, ljob + ahead * W, jobs, bpr, lane);
         }
     };
     advance_load();

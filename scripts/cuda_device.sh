@@ -32,6 +32,8 @@
 #     ncu=T:REGEX      ncu's speed-of-light, occupancy, launch and warp-stall sections for 4
 #                      decode launches of the kernels matching REGEX in /tmp/m/7b-T.gguf (to ncu-T.txt)
 #     ncu-pp=T:REGEX   the same for 4 launches during 512-token prompts (past the first 40)
+#     ncu-src=T:REGEX  the full section set for 4 decode launches, and where their warps stall by
+#                      SASS instruction (samples by opcode, the 40 top lines; to ncu-src-T.txt)
 #     sanitize[=TOOL:REGEX]  compute-sanitizer (memcheck by default; racecheck, synccheck,
 #                      initcheck) over the CUDA test cases matching REGEX (doctest -tc,
 #                      default "cuda*"), to sanitize[-TOOL].log
@@ -225,6 +227,44 @@ EOF
             --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
             $CORVID bench -m /tmp/m/7b-$t.gguf "${bargs[@]}" >"$OUT/ncu-$t.txt" 2>&1 || tail -5 "$OUT/ncu-$t.txt"
         grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Warp Cycles" "$OUT/ncu-$t.txt" | head -60
+        ;;
+    ncu-src=*)
+        # Where the warps of the kernels matching REGEX stall, by SASS instruction: one decode
+        # step's launches (graphs off), the full section set, then the source page summed by
+        # opcode and its 40 most-sampled lines (to ncu-src-T.txt and ncu-src-T.csv).
+        spec=${step#*=}
+        t=$(echo "${spec%%:*}" | tr 'A-Z' 'a-z')
+        rm -f /tmp/ncu-src.ncu-rep
+        CORVID_CUDA_GRAPHS=0 ncu --clock-control none -k "regex:${spec#*:}" --launch-skip 100 --launch-count 4 \
+            --set full --import-source no -o /tmp/ncu-src $CORVID bench -m /tmp/m/7b-$t.gguf -p 0 -n 2 -r 1 \
+            >"$OUT/ncu-src-$t.log" 2>&1 || tail -5 "$OUT/ncu-src-$t.log"
+        ncu --import /tmp/ncu-src.ncu-rep --page details >"$OUT/ncu-src-$t.txt" 2>&1 || true
+        ncu --import /tmp/ncu-src.ncu-rep --page source --print-source sass --csv >/tmp/ncu-src.csv 2>&1 || true
+        python3 - /tmp/ncu-src.csv <<'EOF2' | tee -a "$OUT/ncu-src-$t.txt"
+import csv, sys, collections
+rows = list(csv.reader(open(sys.argv[1], errors="replace")))
+head = next((i for i, r in enumerate(rows) if any("Warp Stall Sampling (All" in c for c in r)), None)
+if head is None:
+    print("no stall sampling columns; first lines:"); [print(r) for r in rows[:5]]; sys.exit(0)
+h = rows[head]
+col = next(i for i, c in enumerate(h) if "Warp Stall Sampling (All" in c)
+src = next((i for i, c in enumerate(h) if c.strip() == "Source"), 1)
+stall_cols = [i for i, c in enumerate(h) if c.startswith("stall_") or "Stall" in c and i != col]
+def num(x):
+    try: return float(x.replace(",", ""))
+    except ValueError: return 0.0
+lines = [r for r in rows[head + 1:] if len(r) == len(h)]
+total = sum(num(r[col]) for r in lines) or 1
+by_op = collections.Counter()
+for r in lines: by_op[r[src].split()[0] if r[src].split() else "?"] += num(r[col])
+print("columns:", [h[i] for i in stall_cols][:30])
+print("samples by opcode (all launches):")
+for op, v in by_op.most_common(25): print(f"  {op:24s} {100 * v / total:5.1f}%")
+print("top lines:")
+for r in sorted(lines, key=lambda r: -num(r[col]))[:40]:
+    extra = " ".join(f"{h[i]}={r[i]}" for i in stall_cols if num(r[i]) > 0.05 * num(r[col]))[:300]
+    print(f"  {100 * num(r[col]) / total:5.1f}%  {r[src][:70]:70s} {extra}")
+EOF2
         ;;
     sanitize | sanitize=*)
         spec=${step#sanitize}; spec=${spec#=}

@@ -12,16 +12,16 @@ namespace corvid::cuda {
 namespace q8kernels {
 namespace {
 
-// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk, B chunks in registers.
-template <DType T, bool GLU, int U, int B>
+// R rows a job (a GLU: 2, its gate and up rows), U units a lane and chunk.
+template <DType T, bool GLU, int U>
 __global__ void __launch_bounds__(kStreamThreads, stream_min_blocks<GLU, U>())
     matvec_stream_kernel(Parts p, int K, const int8_t *q, const float *dq, const int *sq, int act) {
     extern __shared__ int4 stream_smem[];
-    stream_body<T, GLU, U, B>(p, K, q, dq, sq, act, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x),
-                              stream_smem, [] {
-                                  grid_dependency_wait();
-                                  allow_dependents();
-                              });
+    stream_body<T, GLU, U>(p, K, q, dq, sq, act, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x), stream_smem,
+                           [] {
+                               grid_dependency_wait();
+                               allow_dependents();
+                           });
 }
 
 // The blocks an SM holds of kernel (256 threads, smem bytes of shared memory), asked of the
@@ -54,10 +54,10 @@ unsigned stream_grid(const Context &ctx, unsigned jobs, int per_sm) {
 // The stream kernel's grid: as many blocks an SM as it holds, at most
 // CORVID_CUDA_STREAM_BLOCKS (default 4: room for the next kernel's blocks beside them), then
 // as few warps as give every warp the same number of jobs.
-template <DType T, bool GLU, int U, int B>
+template <DType T, bool GLU, int U>
 void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                           const int *sq, int glu) {
-    auto *kernel = matvec_stream_kernel<T, GLU, U, B>;
+    auto *kernel = matvec_stream_kernel<T, GLU, U>;
     const size_t smem = stream_smem_bytes(k / 32, sq != nullptr);
     static const int cap = env_choice("CORVID_CUDA_STREAM_BLOCKS", {1, 2, 3, 4, 5, 6, 7, 8}, 4);
     static const bool raised = [kernel] { // once per kernel: room for the longest planar rows
@@ -69,24 +69,14 @@ void launch_stream_kernel(Context &ctx, const Parts &p, unsigned jobs, int k, co
     launch(ctx, kernel, grid, kStreamThreads, smem, p, k, q, d, sq, glu);
 }
 
-template <DType T, bool GLU, int U>
-void launch_stream_chunks(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
-                          const int *sq, int glu) {
-    static const int forced = env_choice("CORVID_CUDA_STREAM_CHUNKS", {2, 3}, 0);
-    if ((forced ? forced : stream_chunks_default<T, GLU ? 2 : 1, U>()) == 3)
-        launch_stream_kernel<T, GLU, U, 3>(ctx, p, jobs, k, q, d, sq, glu);
-    else
-        launch_stream_kernel<T, GLU, U, 2>(ctx, p, jobs, k, q, d, sq, glu);
-}
-
 template <DType T, bool GLU>
 void launch_stream_units(Context &ctx, const Parts &p, unsigned jobs, int k, const int8_t *q, const float *d,
                          const int *sq, int glu) {
     static const int forced = env_choice("CORVID_CUDA_STREAM_UNITS", {1, 2, 4}, 0);
     switch (forced ? forced : stream_units_default<T, GLU ? 2 : 1>()) {
-    case 1: return launch_stream_chunks<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
-    case 2: return launch_stream_chunks<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
-    default: return launch_stream_chunks<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
+    case 1: return launch_stream_kernel<T, GLU, 1>(ctx, p, jobs, k, q, d, sq, glu);
+    case 2: return launch_stream_kernel<T, GLU, 2>(ctx, p, jobs, k, q, d, sq, glu);
+    default: return launch_stream_kernel<T, GLU, 4>(ctx, p, jobs, k, q, d, sq, glu);
     }
 }
 

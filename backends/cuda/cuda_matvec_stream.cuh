@@ -56,10 +56,6 @@ template <bool GLU, int U> constexpr int stream_min_blocks() { return U >= 4 ? 2
 template <DType T, int R> constexpr int stream_units_default() {
     return R == 2 && T != DType::Q4_0 ? 1 : 2;
 }
-// Chunks a warp holds in registers (CORVID_CUDA_STREAM_CHUNKS=2|3 forces one for every
-// type and launch, A/B timing): three where they fit without spills, so that two chunks are
-// loading while one is computed.
-template <DType T, int R, int U> constexpr int stream_chunks_default() { return 2; }
 
 // The Q8_0 form of part 0's results, as quantize_finished_group makes it, from a warp that
 // has stored rows first, first + step, ... (< rows): the warp that stores the last row of a
@@ -161,14 +157,12 @@ __device__ __forceinline__ void store_row(const Parts &p, int act, const float *
 }
 
 // The stream kernel's work as block `block` of `blocks`: R rows a job (a GLU: 2, its gate and up rows),
-// U units a lane and chunk, B chunks in registers (B - 1 of them loading while one is
-// computed). smem: stream_smem_bytes(K / 32, sq != null) bytes. wait(): the dependency on
-// the kernels before, called once by every thread of every block, after the first weights
-// are loaded and before the activations are read.
-template <DType T, bool GLU, int U, int B, typename Wait>
+// U units a lane and chunk. smem: stream_smem_bytes(K / 32, sq != null) bytes. wait(): the
+// dependency on the kernels before, called once by every thread of every block,
+// after the first weights are loaded and before the activations are read.
+template <DType T, bool GLU, int U, typename Wait>
 __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t *q, const float *dq, const int *sq,
                                             int act, int block, int blocks, int4 *stream_smem, Wait wait) {
-    static_assert(B == 2 || B == 3, "two or three chunks in registers");
     constexpr int R = GLU ? 2 : 1;
     const int lane = threadIdx.x & 31;
     const int W = blocks * kStreamWarps;
@@ -179,36 +173,41 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
     int4 *s_q = stream_smem;
     float *s_d = reinterpret_cast<float *>(s_q + 2 * units);
     int *s_sum = reinterpret_cast<int *>(s_d + units);
-    // Two cursors over this warp's (job, chunk) stream, the same sequence: the one being
-    // loaded (l) runs B - 1 chunks ahead of the one being computed (c).
-    const int first_job = block * kStreamWarps + static_cast<int>(threadIdx.x) / 32;
-    int ljob = first_job, lchunk = 0;
+    // Two cursors over this warp's (job, chunk) stream: the one being loaded (l) runs one
+    // chunk ahead of the one being computed (c).
+    int ljob = block * kStreamWarps + static_cast<int>(threadIdx.x) / 32, lchunk = 0;
+    StreamChunk<T, R, U> buf0, buf1;
     StreamRows<T, R> lr;
-    if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
-    auto load_next = [&](StreamChunk<T, R, U> &buf) {
-        if (ljob >= jobs) return;
-        load_chunk<T, R, U>(buf, lr, 32 * U * lchunk, units, lane);
+    if (ljob < jobs) { // the weights first: no kernel writes them
+        stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
+        load_chunk<T, R, U>(buf0, lr, 0, units, lane);
+    }
+    wait();
+    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
+    if (ljob >= jobs) return;
+
+    int cjob = ljob, cchunk = 0, crow[R], cs[R];
+    float acc[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i], acc[i] = 0.0f;
+    auto advance_load = [&] {
         if (++lchunk == chunks) {
             lchunk = 0;
             ljob += W;
             if (ljob < jobs) stream_rows<T, R, GLU>(p, ljob, jobs, bpr, lr);
         }
     };
-    StreamChunk<T, R, U> buf0, buf1, buf2;
-    load_next(buf0); // the weights first: no kernel writes them
-    if constexpr (B == 3) load_next(buf1);
-    wait();
-    stage_activations(s_q, s_d, s_sum, q, dq, sq, units);
-    if (first_job >= jobs) return;
-
-    int cjob = first_job, cchunk = 0;
-    float acc[R];
+    advance_load();
+    auto finish_row = [&] {
+        store_row<GLU>(p, act, acc, cs[0], crow[0], lane);
 #pragma unroll
-    for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-    // Loads the chunk B - 1 ahead into `free`, then computes `cur`; false once the last
-    // chunk has been computed.
-    auto step = [&](StreamChunk<T, R, U> &cur, StreamChunk<T, R, U> &free) {
-        load_next(free);
+        for (int i = 0; i < R; ++i) acc[i] = 0.0f;
+    };
+    // Computes the chunk in `cur` while the next one loads into `nxt`; false once there is
+    // no next one.
+    auto step = [&](StreamChunk<T, R, U> &cur, StreamChunk<T, R, U> &nxt) {
+        const bool more = ljob < jobs;
+        if (more) load_chunk<T, R, U>(nxt, lr, 32 * U * lchunk, units, lane);
 #pragma unroll
         for (int k = 0; k < U; ++k) {
             const int u = 32 * U * cchunk + 32 * k + lane;
@@ -219,22 +218,20 @@ __device__ __forceinline__ void stream_body(const Parts &p, int K, const int8_t 
                     acc[i] += unit_dot<T>(decode_unit<T>(cur.w[i][k], u), a.a, s_d[u], sq ? s_sum + u : nullptr);
             }
         }
-        if (++cchunk == chunks) {
-            const int s = GLU ? 0 : part_of_job(p, cjob);
-            store_row<GLU>(p, act, acc, s, cjob - static_cast<int>(p.first_block[s]), lane);
+        if (cchunk == chunks - 1) finish_row();
+        if (more) {
+            if (cjob != ljob) {
+                cjob = ljob;
 #pragma unroll
-            for (int i = 0; i < R; ++i) acc[i] = 0.0f;
-            cchunk = 0;
-            cjob += W;
+                for (int i = 0; i < R; ++i) crow[i] = lr.row[i], cs[i] = lr.s[i];
+            }
+            cchunk = lchunk;
+            advance_load();
         }
-        return cjob < jobs;
+        return more;
     };
-    if constexpr (B == 3) {
-        while (step(buf0, buf2) && step(buf1, buf0) && step(buf2, buf1)) {
-        }
-    } else {
-        while (step(buf0, buf1) && step(buf1, buf0)) {
-        }
+    const int first_job = cjob;
+    while (step(buf0, buf1) && step(buf1, buf0)) {
     }
     // (Part 0 is the only part when out.q is set, so jobs are its rows.)
     if (p.out.q) quantize_finished_groups_warp(p, first_job, W, jobs, lane);

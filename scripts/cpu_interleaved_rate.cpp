@@ -1,0 +1,198 @@
+// What a Q4_0 decode kernel over 16 interleaved rows would read per core, against the
+// library's row kernel (Kernels::dot_rows, the weights as stored): the measurement behind
+// docs/architecture.md's "next lever for decode". Not a library kernel: the layout would
+// have to be made at load time (a CPU Tensor::layout), which the runtime does not do yet.
+//
+// Layout, per panel of 16 rows and per 32-element block b (288 bytes, as stored): the 16
+// rows' fp16 scales (32 bytes), then 4 x 64 bytes: for k = 0..3, the 16 rows' bytes
+// 4k..4k+3 of their 16 nibble bytes (low nibbles: elements 4k..4k+3, high: 16 + 4k..).
+// One 512-bit load then holds 4 elements of every row; two vpdpbusd against the
+// activation's dwords broadcast from memory advance all 16 rows, with no permutation.
+// The arithmetic is the row kernel's: the exact integer sum((q - 8) x) per block (the sum
+// started at -8 sum(x)), times d_w d_x in float, flushed into double every 16 blocks.
+//
+//   g++ -O2 -std=c++20 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mfma -mf16c
+//       -Ibackends -Isrc -Iinclude scripts/cpu_interleaved_rate.cpp build/libcorvid.a -lpthread -fopenmp
+//       -o /tmp/interleaved_rate                                      (one line)
+//   /tmp/interleaved_rate [K]     (default 2048; one core, in cache and from memory)
+#include "cpu/cpu_matmul_fast.h"
+#include "tensor/blocks.h"
+#include "tensor/fp16.h"
+#include "tensor/quants.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace corvid;
+using namespace corvid::cpu::fast;
+
+namespace {
+
+constexpr int kP = 16;                       // rows a panel
+constexpr int kPanelBlock = 32 + 16 * 16;    // bytes of one block of a panel
+
+// rows [r0, r0 + 16) of Q4_0 weights (row stride `row` bytes) into one panel.
+void interleave(const uint8_t *w, size_t row, int64_t nb, uint8_t *panel) {
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t *out = panel + b * kPanelBlock;
+        for (int r = 0; r < kP; ++r) {
+            const BlockQ4_0 &blk = reinterpret_cast<const BlockQ4_0 *>(w + r * row)[b];
+            std::memcpy(out + 2 * r, &blk.d, 2);
+            for (int k = 0; k < 4; ++k) std::memcpy(out + 32 + 64 * k + 4 * r, blk.qs + 4 * k, 4);
+        }
+    }
+}
+
+inline __m512i dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const uint32_t *>(p)));
+    return acc;
+}
+
+// out[r] = row r of the panel . x, for the 16 rows.
+void panel_dot(const uint8_t *panel, int64_t nb, const int8_t *xq, const float *xd, const int32_t *xs, float *out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc = _mm512_setzero_ps();
+    __m512d dlo = _mm512_setzero_pd(), dhi = _mm512_setzero_pd();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *p = panel + b * kPanelBlock;
+        const int8_t *x = xq + 32 * b;
+        __m512i is = _mm512_set1_epi32(-8 * xs[b]);
+        for (int k = 0; k < 4; ++k) {
+            const __m512i q = _mm512_loadu_si512(p + 32 + 64 * k);
+            is = dpbusd_bcst(is, _mm512_and_si512(q, m4), x + 4 * k);
+            is = dpbusd_bcst(is, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), x + 16 + 4 * k);
+        }
+        const __m512 s = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))),
+                                       _mm512_set1_ps(xd[b]));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), s, acc);
+        if ((b & 15) == 15) {
+            dlo = _mm512_add_pd(dlo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
+            dhi = _mm512_add_pd(dhi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(acc, 1)));
+            acc = _mm512_setzero_ps();
+        }
+    }
+    dlo = _mm512_add_pd(dlo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
+    dhi = _mm512_add_pd(dhi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(acc, 1)));
+    _mm256_storeu_ps(out, _mm512_cvtpd_ps(dlo));
+    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(dhi));
+}
+
+template <class F> double best_seconds(F &&f) {
+    double best = 1e30;
+    for (int rep = 0; rep < 7; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    const int64_t K = argc > 1 ? std::atoll(argv[1]) : 2048;
+    if (K <= 0 || K % 512) return std::fprintf(stderr, "K must be a positive multiple of 512\n"), 2;
+    const Kernels *kern = kernels_avx512();
+    if (!kern || !kern->dot_rows[int(DType::Q4_0)]) return std::fprintf(stderr, "no AVX-512 row kernel here\n"), 1;
+    const int64_t nb = K / 32;
+    const size_t row = static_cast<size_t>(nb) * sizeof(BlockQ4_0);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.f, 1.f);
+
+    // The activation as the driver makes it (levels, scales, sums; Q4_0's qt records).
+    std::vector<float> x(static_cast<size_t>(K));
+    for (float &v : x) v = nd(rng);
+    std::vector<int8_t> qs(static_cast<size_t>(K));
+    std::vector<float> d(static_cast<size_t>(nb));
+    std::vector<int32_t> s(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+        float amax = 0;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+        d[b] = amax / 127;
+        s[b] = 0;
+        for (int i = 0; i < 32; ++i) s[b] += qs[b * 32 + i] = static_cast<int8_t>(std::lround(x[b * 32 + i] / d[b]));
+    }
+    const int64_t groups = (nb + kQtBlocks - 1) / kQtBlocks;
+    auto *qt = static_cast<int8_t *>(std::aligned_alloc(64, static_cast<size_t>(groups) * kQtGroupBytes));
+    std::memset(qt, 0, static_cast<size_t>(groups) * kQtGroupBytes);
+    for (int64_t b = 0; b < nb; ++b) {
+        int8_t *grp = qt + (b / kQtBlocks) * kQtGroupBytes;
+        const int j = static_cast<int>(b % kQtBlocks) / 4, lane = static_cast<int>(b % 4);
+        std::memcpy(grp + 64 * j + 16 * lane, &qs[b * 32], 16);
+        std::memcpy(grp + 256 + 64 * j + 16 * lane, &qs[b * 32 + 16], 16);
+        for (int i = 0; i < 4; ++i) {
+            int32_t sum = 0;
+            for (int e = 0; e < 4; ++e) sum += qs[b * 32 + 4 * i + e] + qs[b * 32 + 16 + 4 * i + e];
+            const int32_t neg = -8 * sum;
+            std::memcpy(grp + kQtS + 4 * (16 * j + 4 * lane + i), &neg, 4);
+        }
+    }
+    const ActCol col{qs.data(), d.data(), s.data(), nullptr, nullptr, qt};
+
+    // 64 rows (in cache), and the same rows repeated over 288 MiB (from memory).
+    const int64_t nrows = 64;
+    std::vector<uint8_t> w(static_cast<size_t>(nrows) * row);
+    std::vector<float> src(static_cast<size_t>(K));
+    for (int64_t r = 0; r < nrows; ++r) {
+        for (float &v : src) v = nd(rng) * 0.05f;
+        quantize_row(DType::Q4_0, src.data(), w.data() + r * row, K);
+    }
+    std::vector<uint8_t> pw(w.size());
+    for (int64_t r = 0; r < nrows; r += kP) interleave(w.data() + r * row, row, nb, pw.data() + r * row);
+
+    // The two agree (the same integers; float sums in another order).
+    float ref[4], got[kP];
+    double worst = 0;
+    for (int64_t r0 = 0; r0 < nrows; r0 += kP) {
+        panel_dot(pw.data() + r0 * row, nb, qs.data(), d.data(), s.data(), got);
+        for (int r = 0; r < kP; r += 4) {
+            kern->dot_rows[int(DType::Q4_0)](K, w.data() + (r0 + r) * row, row, 4, col, ref);
+            for (int i = 0; i < 4; ++i) worst = std::max(worst, std::fabs(double(ref[i]) - got[r + i]) / (1e-3 + std::fabs(ref[i])));
+        }
+    }
+    if (worst > 1e-4) return std::fprintf(stderr, "the interleaved kernel disagrees (relative %g)\n", worst), 1;
+
+    const size_t big_rows = (size_t(288) << 20) / row / nrows * nrows;
+    std::vector<uint8_t> big(big_rows * row), pbig(big_rows * row);
+    for (size_t r = 0; r < big_rows; r += nrows) {
+        std::memcpy(big.data() + r * row, w.data(), nrows * row);
+        std::memcpy(pbig.data() + r * row, pw.data(), nrows * row);
+    }
+    auto rows_rate = [&](const uint8_t *p, size_t n, size_t reps) {
+        float out[4];
+        const double t = best_seconds([&] {
+            for (size_t rep = 0; rep < reps; ++rep)
+                for (size_t r = 0; r + 4 <= n; r += 4) {
+                    kern->dot_rows[int(DType::Q4_0)](K, p + r * row, row, 4, col, out);
+                    __asm__ volatile("" : : "r"(out) : "memory");
+                }
+        });
+        return static_cast<double>(reps * n * row) / t / 1e9;
+    };
+    auto panel_rate = [&](const uint8_t *p, size_t n, size_t reps) {
+        float out[kP];
+        const double t = best_seconds([&] {
+            for (size_t rep = 0; rep < reps; ++rep)
+                for (size_t r = 0; r + kP <= n; r += kP) {
+                    _mm_prefetch(reinterpret_cast<const char *>(p + (r + kP) * row), _MM_HINT_T1);
+                    panel_dot(p + r * row, nb, qs.data(), d.data(), s.data(), out);
+                    __asm__ volatile("" : : "r"(out) : "memory");
+                }
+        });
+        return static_cast<double>(reps * n * row) / t / 1e9;
+    };
+    const size_t reps = std::max<size_t>(1, (size_t(1) << 27) / (nrows * row));
+    std::printf("Q4_0 K %lld, one core: rows as stored (library, 4 a call): in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+                static_cast<long long>(K), rows_rate(w.data(), nrows, reps), rows_rate(big.data(), big_rows, 1));
+    std::printf("Q4_0 K %lld, one core: 16 interleaved rows (this file):    in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+                static_cast<long long>(K), panel_rate(pw.data(), nrows, reps), panel_rate(pbig.data(), big_rows, 1));
+    std::free(qt);
+}

@@ -20,6 +20,12 @@
 #include "tensor/fp16.h"
 #include "tensor/quants.h"
 
+// GCC 12's AVX-512 headers start some conversions from an "undefined" vector, which -Wall
+// reports as uninitialized (GCC bug 105593), as in the library's kernel files.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

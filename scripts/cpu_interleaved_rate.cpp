@@ -14,7 +14,8 @@
 //   g++ -O2 -std=c++20 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mfma -mf16c
 //       -Ibackends -Isrc -Iinclude scripts/cpu_interleaved_rate.cpp build/libcorvid.a -lpthread -fopenmp
 //       -o /tmp/interleaved_rate                                      (one line)
-//   /tmp/interleaved_rate [K]     (default 2048; one core, in cache and from memory)
+//   /tmp/interleaved_rate [K]     (default 2048; one core in cache and from memory, then two threads
+//                                  from memory: the sum of their rates, each timed on its own half)
 #include "cpu/cpu_matmul_fast.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
@@ -35,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 using namespace corvid;
@@ -195,10 +197,22 @@ int main(int argc, char **argv) {
         });
         return static_cast<double>(reps * n * row) / t / 1e9;
     };
+    // Both kernels on two threads from memory, each thread half of the rows (a decode step's split).
+    auto two_threads = [&](auto &&rate_of, const uint8_t *p, size_t n) {
+        const size_t half = n / 2 / kP * kP;
+        double a = 0, b = 0;
+        std::thread t([&] { a = rate_of(p, half, 1); });
+        b = rate_of(p + half * row, half, 1);
+        t.join();
+        return a + b;
+    };
     const size_t reps = std::max<size_t>(1, (size_t(1) << 27) / (nrows * row));
     std::printf("Q4_0 K %lld, one core: rows as stored (library, 4 a call): in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                 static_cast<long long>(K), rows_rate(w.data(), nrows, reps), rows_rate(big.data(), big_rows, 1));
     std::printf("Q4_0 K %lld, one core: 16 interleaved rows (this file):    in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                 static_cast<long long>(K), panel_rate(pw.data(), nrows, reps), panel_rate(pbig.data(), big_rows, 1));
+    std::printf("Q4_0 K %lld, two threads from memory: rows as stored %6.2f GB/s, 16 interleaved rows %6.2f GB/s\n",
+                static_cast<long long>(K), two_threads(rows_rate, big.data(), big_rows),
+                two_threads(panel_rate, pbig.data(), big_rows));
     std::free(qt);
 }

@@ -1,4 +1,5 @@
-// What a Q4_0 decode kernel over 16 interleaved rows would read per core, against the
+// What a Q4_0 decode kernel over 16 interleaved rows would read (AVX-512, and AVX2 as two
+// 8-row halves), against the
 // library's row kernel (Kernels::dot_rows, the weights as stored): the measurement behind
 // docs/architecture.md's "next lever for decode". Not a library kernel: the layout would
 // have to be made at load time (a CPU Tensor::layout), which the runtime does not do yet.
@@ -93,6 +94,50 @@ void panel_dot(const uint8_t *panel, int64_t nb, const int8_t *xq, const float *
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(dhi));
 }
 
+// The same panels with AVX2 only (8 rows a register: a panel is two halves sharing each
+// broadcast activation dword): vpmaddubsw pairs summed in 16 bits over the block (at most
+// 8 x 2 x 15 x 127 = 30480), one vpmaddwd, the -8 offset, scales as for AVX-512.
+void panel_dot_avx2(const uint8_t *panel, int64_t nb, const int8_t *xq, const float *xd, const int32_t *xs, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256d dacc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t *p = panel + b * kPanelBlock;
+        const int8_t *x = xq + 32 * b;
+        __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int k = 0; k < 4; ++k) {
+            int32_t lo32, hi32;
+            std::memcpy(&lo32, x + 4 * k, 4);
+            std::memcpy(&hi32, x + 16 + 4 * k, 4);
+            const __m256i xl = _mm256_set1_epi32(lo32), xh = _mm256_set1_epi32(hi32);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32 + 64 * k + 32 * h));
+                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(q, m4), xl));
+                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), xh));
+            }
+        }
+        const __m256i off = _mm256_set1_epi32(-8 * xs[b]);
+        const __m256 dx = _mm256_set1_ps(xd[b]);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i is = _mm256_add_epi32(_mm256_madd_epi16(t[h], ones), off);
+            const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * h))), dx);
+            acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), sc, acc[h]);
+        }
+        if ((b & 15) == 15)
+            for (int h = 0; h < 2; ++h) {
+                dacc[2 * h] = _mm256_add_pd(dacc[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[h])));
+                dacc[2 * h + 1] = _mm256_add_pd(dacc[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[h], 1)));
+                acc[h] = _mm256_setzero_ps();
+            }
+    }
+    for (int h = 0; h < 2; ++h) {
+        dacc[2 * h] = _mm256_add_pd(dacc[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[h])));
+        dacc[2 * h + 1] = _mm256_add_pd(dacc[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[h], 1)));
+        _mm_storeu_ps(out + 8 * h, _mm256_cvtpd_ps(dacc[2 * h]));
+        _mm_storeu_ps(out + 8 * h + 4, _mm256_cvtpd_ps(dacc[2 * h + 1]));
+    }
+}
+
 template <class F> double best_seconds(F &&f) {
     double best = 1e30;
     for (int rep = 0; rep < 7; ++rep) {
@@ -166,7 +211,13 @@ int main(int argc, char **argv) {
             for (int i = 0; i < 4; ++i) worst = std::max(worst, std::fabs(double(ref[i]) - got[r + i]) / (1e-3 + std::fabs(ref[i])));
         }
     }
-    if (worst > 1e-4) return std::fprintf(stderr, "the interleaved kernel disagrees (relative %g)\n", worst), 1;
+    for (int64_t r0 = 0; r0 < nrows; r0 += kP) {
+        float got2[kP];
+        panel_dot(pw.data() + r0 * row, nb, qs.data(), d.data(), s.data(), got);
+        panel_dot_avx2(pw.data() + r0 * row, nb, qs.data(), d.data(), s.data(), got2);
+        for (int r = 0; r < kP; ++r) worst = std::max(worst, std::fabs(double(got[r]) - got2[r]) / (1e-3 + std::fabs(got[r])));
+    }
+    if (worst > 1e-4) return std::fprintf(stderr, "the interleaved kernels disagree (relative %g)\n", worst), 1;
 
     const size_t big_rows = (size_t(288) << 20) / row / nrows * nrows;
     std::vector<uint8_t> big(big_rows * row), pbig(big_rows * row);
@@ -185,13 +236,29 @@ int main(int argc, char **argv) {
         });
         return static_cast<double>(reps * n * row) / t / 1e9;
     };
-    auto panel_rate = [&](const uint8_t *p, size_t n, size_t reps) {
-        float out[kP];
+    auto panel_rate_of = [&](auto kernel) {
+        return [&, kernel](const uint8_t *p, size_t n, size_t reps) {
+            float out[kP];
+            const double t = best_seconds([&] {
+                for (size_t rep = 0; rep < reps; ++rep)
+                    for (size_t r = 0; r + kP <= n; r += kP) {
+                        kernel(p + r * row, nb, qs.data(), d.data(), s.data(), out);
+                        __asm__ volatile("" : : "r"(out) : "memory");
+                    }
+            });
+            return static_cast<double>(reps * n * row) / t / 1e9;
+        };
+    };
+    auto panel_rate = panel_rate_of(panel_dot);
+    auto panel_rate2 = panel_rate_of(panel_dot_avx2);
+    // The library's AVX2 row kernel (one row a call, as its table asks), for comparison.
+    const Kernels *k2 = kernels_avx2();
+    auto rows_rate2 = [&](const uint8_t *p, size_t n, size_t reps) {
+        float out[4];
         const double t = best_seconds([&] {
             for (size_t rep = 0; rep < reps; ++rep)
-                for (size_t r = 0; r + kP <= n; r += kP) {
-                    _mm_prefetch(reinterpret_cast<const char *>(p + (r + kP) * row), _MM_HINT_T1);
-                    panel_dot(p + r * row, nb, qs.data(), d.data(), s.data(), out);
+                for (size_t r = 0; r < n; ++r) {
+                    k2->dot_rows[int(DType::Q4_0)](K, p + r * row, row, 1, col, out);
                     __asm__ volatile("" : : "r"(out) : "memory");
                 }
         });
@@ -214,5 +281,13 @@ int main(int argc, char **argv) {
     std::printf("Q4_0 K %lld, two threads from memory: rows as stored %6.2f GB/s, 16 interleaved rows %6.2f GB/s\n",
                 static_cast<long long>(K), two_threads(rows_rate, big.data(), big_rows),
                 two_threads(panel_rate, pbig.data(), big_rows));
+    if (k2 && k2->dot_rows[int(DType::Q4_0)]) {
+        std::printf("AVX2 only, one core: rows as stored (library, 1 a call): in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+                    rows_rate2(w.data(), nrows, reps), rows_rate2(big.data(), big_rows, 1));
+        std::printf("AVX2 only, one core: 16 interleaved rows (this file):    in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+                    panel_rate2(pw.data(), nrows, reps), panel_rate2(pbig.data(), big_rows, 1));
+        std::printf("AVX2 only, two threads from memory: rows as stored %6.2f GB/s, 16 interleaved rows %6.2f GB/s\n",
+                    two_threads(rows_rate2, big.data(), big_rows), two_threads(panel_rate2, pbig.data(), big_rows));
+    }
     std::free(qt);
 }

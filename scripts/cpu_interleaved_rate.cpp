@@ -1,8 +1,10 @@
 // What a Q4_0 decode kernel over 16 interleaved rows would read (AVX-512, and AVX2 as two
-// 8-row halves), against the
-// library's row kernel (Kernels::dot_rows, the weights as stored): the measurement behind
-// docs/architecture.md's "next lever for decode". Not a library kernel: the layout would
-// have to be made at load time (a CPU Tensor::layout), which the runtime does not do yet.
+// 8-row halves), against the library's row kernels (Kernels::dot_rows, the weights as
+// stored): the measurement behind docs/architecture.md's "next lever for decode". Not a
+// library kernel: the layout would have to be made at load time (a CPU Tensor::layout),
+// which the runtime does not do yet. (The AVX2 form is compiled with this file's AVX-512
+// flags, so the compiler may use all 32 vector registers: close to, not exactly, an AVX2
+// build.)
 //
 // Layout, per panel of 16 rows and per 32-element block b (288 bytes, as stored): the 16
 // rows' fp16 scales (32 bytes), then 4 x 64 bytes: for k = 0..3, the 16 rows' bytes

@@ -423,10 +423,25 @@ const RunScaleIdx &q4_k_scale_idx() {
     return t;
 }
 
-template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
-    constexpr int kB = sizeof(BlockQ4_K);
+// Q5_K (HIGH) is Q4_K with a fifth bit per element from qh (bit s of qh[l] for element l of
+// sub-block s): each run's two sub-blocks take theirs from qh broadcast to both 256-bit
+// halves by one byte test and one masked add of 16 (levels 0..31: |dpbusd lane| <= 4 * 31 *
+// 127, still within 16 bits for scaled_run_sums).
+template <int NR, bool HIGH> void rows_q45_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    using Block = std::conditional_t<HIGH, BlockQ5_K, BlockQ4_K>;
+    constexpr int kB = sizeof(Block);
     const int64_t nb = K / kQK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    // Q5_K: run k's qh bit in each half, sub-blocks 4h + k % 2 (bytes 0-31) and 4h + k % 2 + 2
+    // (bytes 32-63), h = k / 2. (Made only for Q5_K: kept out of Q4_K's registers.)
+    [[maybe_unused]] __m512i bit[4], c16;
+    if constexpr (HIGH) {
+        c16 = _mm512_set1_epi8(0x10);
+        for (int k = 0; k < 4; ++k) {
+            const int s = 4 * (k / 2) + k % 2;
+            bit[k] = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << s)), _mm256_set1_epi8(char(1 << (s + 2))), 1);
+        }
+    }
     const __m256i neg_ones16 = _mm256_set1_epi16(-1);
     // A super-block's terms as one float vector: lanes 0-7 the scaled run sums (times d),
     // lanes 8-11 the mins against the activation's sums, negated (times dmin), 12-15 zero.
@@ -450,7 +465,7 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const uint8_t *blk = w + r * stride + ib * kB;
-            const BlockQ4_K &b = *reinterpret_cast<const BlockQ4_K *>(blk);
+            const Block &b = *reinterpret_cast<const Block *>(blk);
             prefetch_ahead(blk, kB, kR * stride);
             alignas(8) uint8_t sc[8], mn[8];
             k4_scales_mins(b.scales, sc, mn);
@@ -458,9 +473,18 @@ template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t stride, con
             __m512i i[4];
             for (int h = 0; h < 2; ++h) {
                 const __m512i raw = _mm512_loadu_si512(b.qs + 64 * h);
-                i[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(raw, m4), x[2 * h]);
-                i[2 * h + 1] =
-                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4), x[2 * h + 1]);
+                if constexpr (HIGH) {
+                    const __m512i qhb = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh)));
+                    __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qhb, bit[2 * h]), lo, c16);
+                    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qhb, bit[2 * h + 1]), hi, c16);
+                    i[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, x[2 * h]);
+                    i[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, x[2 * h + 1]);
+                } else {
+                    i[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(raw, m4), x[2 * h]);
+                    i[2 * h + 1] =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4), x[2 * h + 1]);
+                }
             }
             const __m256i m8 = scaled_run_sums(i, scv, _mm512_setzero_si512(), si);
             const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(mn))), bs32w);
@@ -582,6 +606,8 @@ void by_rows(int64_t K, const void *w, size_t stride, int nrows, const ActCol &a
     }
 }
 template <int NR> void rows_q5_0(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4q5<BlockQ5_0, 16, true, NR>(K, w, s, a, o); }
+template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q45_k<NR, false>(K, w, s, a, o); }
+template <int NR> void rows_q5_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q45_k<NR, true>(K, w, s, a, o); }
 template <int NR> void rows_f16h(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_f16<false, NR>(K, w, s, a, o); }
 template <int NR> void rows_bf16(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_f16<true, NR>(K, w, s, a, o); }
 #define CORVID_BY_ROWS(F) by_rows<F<1>, F<2>, F<3>, F<4>>
@@ -595,13 +621,14 @@ void add_gemv_avx512(Kernels &t) {
     t.dot_rows[int(DType::Q5_0)] = CORVID_BY_ROWS(rows_q5_0);
     t.dot_rows[int(DType::Q8_0)] = CORVID_BY_ROWS(rows_q8_0);
     t.dot_rows[int(DType::Q4_K)] = CORVID_BY_ROWS(rows_q4_k);
+    t.dot_rows[int(DType::Q5_K)] = CORVID_BY_ROWS(rows_q5_k);
     t.dot_rows[int(DType::Q6_K)] = CORVID_BY_ROWS(rows_q6_k);
     t.dot_rows[int(DType::F16)] = CORVID_BY_ROWS(rows_f16h);
     t.dot_rows[int(DType::BF16)] = CORVID_BY_ROWS(rows_bf16);
     t.dot_rows_qt[int(DType::Q4_0)] = true;
     // Quantized rows cost enough compute that sharing the activation work between four
     // rows pays more than one sequential stream (cpu_matmul_fast.cpp, decode_rows()).
-    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
         t.dot_rows_per_call[int(type)] = kRowsPerCall;
 }
 #undef CORVID_BY_ROWS

@@ -76,19 +76,21 @@ int main(int argc, char **argv) {
             }
         }
 
-    const DType types[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::F16};
+    const DType types[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::F16,
+                           DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::BF16};
     for (DType t : types) {
         const DotRowsFn rows = k->dot_rows[static_cast<int>(t)];
         if (!rows) continue;
-        const bool k_quant = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q5_K;
-        const ActCol col = t == DType::F16 ? ActCol{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
+        const bool k_quant = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q5_K || t == DType::Q2_K || t == DType::Q3_K;
+        const bool half = t == DType::F16 || t == DType::BF16;
+        const ActCol col = half ? ActCol{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
                            : k_quant       ? ActCol{qs.data(), dK.data(), nullptr, bs.data(), nullptr, nullptr}
                                            : ActCol{qs.data(), d32.data(), s32.data(), nullptr, nullptr, qt};
         std::vector<uint16_t> xf16;
         ActCol fcol = col;
-        if (t == DType::F16) {
+        if (half) { // the activation in the weights' 16-bit format
             xf16.resize(static_cast<size_t>(K));
-            quantize_row(DType::F16, x.data(), xf16.data(), K);
+            quantize_row(t, x.data(), xf16.data(), K);
             fcol.f = xf16.data();
         }
         const size_t row = static_cast<size_t>(*dtype_row_bytes(t, static_cast<uint64_t>(K)));

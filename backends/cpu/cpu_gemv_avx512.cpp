@@ -628,7 +628,10 @@ void add_gemv_avx512(Kernels &t) {
     t.dot_rows_qt[int(DType::Q4_0)] = true;
     // Quantized rows cost enough compute that sharing the activation work between four
     // rows pays more than one sequential stream (cpu_matmul_fast.cpp, decode_rows()).
-    for (DType type : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    // Q5_0 keeps one: with four its rows read 7.4 GB/s from memory on one Zen 4 core against
+    // 13-14 with one (in cache level; scripts/cpu_decode_rates.cpp 2048 [1|4]; the cause is
+    // not known: a prefetch of every line the four rows touch did not change it).
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
         t.dot_rows_per_call[int(type)] = kRowsPerCall;
 }
 #undef CORVID_BY_ROWS

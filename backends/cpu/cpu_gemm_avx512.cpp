@@ -464,6 +464,47 @@ void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
     }
 }
 
+// Q3_K through the Q6_K panels and tile: a level q3 (0..7, value q3 - 4) is stored as
+// q3 + 28, which the tile's -32 turns into the same q3 - 4, and the scales (6 bits, biased by
+// 32) become Q6_K's signed ones. The same exact integer super-block sums.
+inline __m512i levels_q3_as_q6(const BlockQ3_K &b, int j) {
+    const __m256i m2 = _mm256_set1_epi8(0x03), c28 = _mm256_set1_epi8(28);
+    const int h = j / 2, k0 = 2 * (j % 2);
+    const __m256i q2 = load256(b.qs + 32 * h), hm = load256(b.hmask);
+    auto run = [&](int k) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + k)));
+        const __m256i third = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
+        const __m256i low = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * k), m2);
+        return _mm256_add_epi8(_mm256_or_si256(low, third), c28);
+    };
+    return join(run(k0), run(k0 + 1));
+}
+
+void pack_q3(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ6SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ3_K *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            return levels_q3_as_q6(*reinterpret_cast<const BlockQ3_K *>(blk), int(j));
+        });
+        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
+        int16_t *sp = reinterpret_cast<int16_t *>(sb + 5120);
+        float *d = reinterpret_cast<float *>(sb + 5632);
+        for (int r = 0; r < kRows; ++r) {
+            const BlockQ3_K *b = r < nrows ? static_cast<const BlockQ3_K *>(rows[r]) + ib : nullptr;
+            for (int j = 0; j < 16; ++j) {
+                const int s = b ? q3_k_scale(b->scales, j) - 32 : 0;
+                sc[j * kRows + r] = s;
+                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
+            }
+            d[r] = b ? half_to_float(b->d) : 0.0f;
+        }
+    }
+}
+
 template <int NC> struct TileQ6 {
     static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
                     __mmask16 mask) {
@@ -853,6 +894,7 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.group_act = group_act;

@@ -688,6 +688,47 @@ template <int NR> void rows_q3_k(int64_t K, const uint8_t *w, size_t stride, con
     for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
 }
 
+// Q2_K: d * (sc & 15) * q - dmin * (sc >> 4) per 16 elements, q 0..3 in Q3_K's 2-bit
+// packing: Q3_K's runs without the third bit, the scales unsigned (low nibbles), and the mins
+// (high nibbles) against the activation's sums per 16, a second integer per super-block.
+template <int NR> void rows_q2_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    constexpr int kB = sizeof(BlockQ2_K);
+    const int64_t nb = K / kQK_K;
+    const __m512i m3 = _mm512_set1_epi8(0x03);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const RunScaleIdx &si = q3_k_scale_idx(); // (the same sub-blocks in the same lanes)
+    __m512d acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float dx = a.d[ib];
+        const __m256i bs16 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16));
+        __m512i X[4], x[4];
+        for (int i = 0; i < 4; ++i) X[i] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * i);
+        for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
+        #pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) {
+            const BlockQ2_K &b = *reinterpret_cast<const BlockQ2_K *>(w + r * stride + ib * kB);
+            prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
+            const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
+            const __m128i sc = _mm_and_si128(sm, m4), mn = _mm_and_si128(_mm_srli_epi16(sm, 4), m4);
+            const __m512i q = _mm512_loadu_si512(b.qs);
+            __m512i i[4];
+            for (int k = 0; k < 4; ++k)
+                i[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), m3), x[k]);
+            const __m256i m8 = scaled_run_sums(i, _mm512_castsi128_si512(sc), _mm512_setzero_si512(), si);
+            const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), bs16);
+            uint32_t ddm;
+            std::memcpy(&ddm, &b.d, 4); // d, dmin
+            const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ddm)));
+            const __m512d dd = _mm512_set1_pd(double(_mm_cvtss_f32(f) * dx));
+            const __m512d dm = _mm512_set1_pd(double(_mm_cvtss_f32(_mm_movehdup_ps(f)) * dx));
+            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), dd, acc[r]);
+            acc[r] = _mm512_fnmadd_pd(_mm512_cvtepi32_pd(mins), dm, acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
+}
+
 // ---- the table -----------------------------------------------------------------------
 
 using Rows1 = void (*)(int64_t, const uint8_t *, size_t, const ActCol &, float *);
@@ -718,6 +759,7 @@ void add_gemv_avx512(Kernels &t) {
     t.dot_rows[int(DType::Q4_0)] = CORVID_BY_ROWS(rows_q4_0);
     t.dot_rows[int(DType::Q5_0)] = CORVID_BY_ROWS(rows_q5_0);
     t.dot_rows[int(DType::Q8_0)] = CORVID_BY_ROWS(rows_q8_0);
+    t.dot_rows[int(DType::Q2_K)] = CORVID_BY_ROWS(rows_q2_k);
     t.dot_rows[int(DType::Q3_K)] = CORVID_BY_ROWS(rows_q3_k);
     t.dot_rows[int(DType::Q4_K)] = CORVID_BY_ROWS(rows_q4_k);
     t.dot_rows[int(DType::Q5_K)] = CORVID_BY_ROWS(rows_q5_k);
@@ -732,7 +774,7 @@ void add_gemv_avx512(Kernels &t) {
     // Q5_0 keeps one: with four its rows read 7.4 GB/s from memory on one Zen 4 core against
     // 13-14 with one (in cache level; scripts/cpu_decode_rates.cpp 2048 [1|4]; the cause is
     // not known: a prefetch of every line the four rows touch did not change it).
-    for (DType type : {DType::Q4_0, DType::IQ4_NL, DType::Q8_0, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    for (DType type : {DType::Q4_0, DType::IQ4_NL, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
         t.dot_rows_per_call[int(type)] = kRowsPerCall;
 }
 #undef CORVID_BY_ROWS

@@ -439,29 +439,36 @@ inline __m512i levels_q6(const BlockQ6_K &b, int j) {
     return join(lo, hi);
 }
 
-void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+// Q6_K's panels from blocks of type B: levels(b, j) the 64 levels of elements 64j..,
+// scale(b, j) sub-block j's signed scale; b.d the super-block scale.
+template <class B, class Levels, class Scale>
+void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, Levels levels, Scale scale) {
     uint8_t *p = static_cast<uint8_t *>(panel);
     const int64_t nsb = K / 256;
     for (int64_t ib = 0; ib < nsb; ++ib) {
         uint8_t *sb = p + ib * kQ6SbBytes;
         const void *brows[kRows];
-        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ6_K *>(rows[r]) + ib;
-        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
-            return levels_q6(*reinterpret_cast<const BlockQ6_K *>(blk), int(j));
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const B *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [&levels](const uint8_t *blk, int64_t j) {
+            return levels(*reinterpret_cast<const B *>(blk), int(j));
         });
         int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
         int16_t *sp = reinterpret_cast<int16_t *>(sb + 5120);
         float *d = reinterpret_cast<float *>(sb + 5632);
         for (int r = 0; r < kRows; ++r) {
-            const BlockQ6_K *b = r < nrows ? static_cast<const BlockQ6_K *>(rows[r]) + ib : nullptr;
+            const B *b = r < nrows ? static_cast<const B *>(rows[r]) + ib : nullptr;
             for (int j = 0; j < 16; ++j) {
-                const int s = b ? b->scales[j] : 0;
+                const int s = b ? scale(*b, j) : 0;
                 sc[j * kRows + r] = s;
                 sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
             }
             d[r] = b ? half_to_float(b->d) : 0.0f;
         }
     }
+}
+
+void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+    pack_q6_panels<BlockQ6_K>(K, rows, nrows, panel, levels_q6, [](const BlockQ6_K &b, int j) { return int(b.scales[j]); });
 }
 
 // Q3_K through the Q6_K panels and tile: a level q3 (0..7, value q3 - 4) is stored as
@@ -481,28 +488,8 @@ inline __m512i levels_q3_as_q6(const BlockQ3_K &b, int j) {
 }
 
 void pack_q3(int64_t K, const void *const *rows, int nrows, void *panel) {
-    uint8_t *p = static_cast<uint8_t *>(panel);
-    const int64_t nsb = K / 256;
-    for (int64_t ib = 0; ib < nsb; ++ib) {
-        uint8_t *sb = p + ib * kQ6SbBytes;
-        const void *brows[kRows];
-        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ3_K *>(rows[r]) + ib;
-        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
-            return levels_q3_as_q6(*reinterpret_cast<const BlockQ3_K *>(blk), int(j));
-        });
-        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
-        int16_t *sp = reinterpret_cast<int16_t *>(sb + 5120);
-        float *d = reinterpret_cast<float *>(sb + 5632);
-        for (int r = 0; r < kRows; ++r) {
-            const BlockQ3_K *b = r < nrows ? static_cast<const BlockQ3_K *>(rows[r]) + ib : nullptr;
-            for (int j = 0; j < 16; ++j) {
-                const int s = b ? q3_k_scale(b->scales, j) - 32 : 0;
-                sc[j * kRows + r] = s;
-                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
-            }
-            d[r] = b ? half_to_float(b->d) : 0.0f;
-        }
-    }
+    pack_q6_panels<BlockQ3_K>(K, rows, nrows, panel, levels_q3_as_q6,
+                              [](const BlockQ3_K &b, int j) { return q3_k_scale(b.scales, j) - 32; });
 }
 
 template <int NC> struct TileQ6 {

@@ -650,6 +650,14 @@ inline __m128i q3_k_scales16(const uint8_t *p) {
     return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(t, 4)), _mm_set1_epi8(32));
 }
 
+// A super-block's activations for the 2-bit packing's runs (Q2_K, Q3_K): run k = elements
+// 32k .. 32k + 31, then 128 + 32k .. (shift k of both halves' bytes).
+inline void two_bit_run_acts(const int8_t *xs, __m512i x[4]) {
+    __m512i X[4];
+    for (int i = 0; i < 4; ++i) X[i] = _mm512_loadu_si512(xs + 64 * i);
+    for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
+}
+
 template <int NR> void rows_q3_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
     constexpr int kB = sizeof(BlockQ3_K);
     const int64_t nb = K / kQK_K;
@@ -662,9 +670,8 @@ template <int NR> void rows_q3_k(int64_t K, const uint8_t *w, size_t stride, con
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float dx = a.d[ib];
         const __m256i bs16 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16));
-        __m512i X[4], x[4];
-        for (int i = 0; i < 4; ++i) X[i] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * i);
-        for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
+        __m512i x[4];
+        two_bit_run_acts(a.qs + ib * kQK_K, x);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const BlockQ3_K &b = *reinterpret_cast<const BlockQ3_K *>(w + r * stride + ib * kB);
@@ -702,9 +709,8 @@ template <int NR> void rows_q2_k(int64_t K, const uint8_t *w, size_t stride, con
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float dx = a.d[ib];
         const __m256i bs16 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16));
-        __m512i X[4], x[4];
-        for (int i = 0; i < 4; ++i) X[i] = _mm512_loadu_si512(a.qs + ib * kQK_K + 64 * i);
-        for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
+        __m512i x[4];
+        two_bit_run_acts(a.qs + ib * kQK_K, x);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
             const BlockQ2_K &b = *reinterpret_cast<const BlockQ2_K *>(w + r * stride + ib * kB);

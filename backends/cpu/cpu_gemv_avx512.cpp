@@ -658,52 +658,18 @@ inline void two_bit_run_acts(const int8_t *xs, __m512i x[4]) {
     for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
 }
 
-template <int NR> void rows_q3_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
-    constexpr int kB = sizeof(BlockQ3_K);
-    const int64_t nb = K / kQK_K;
-    const __m512i m3 = _mm512_set1_epi8(0x03), c4 = _mm512_set1_epi8(0x04);
-    __m512i bit[4]; // run k's hmask bit: k in bytes 0-31 (half 0), 4 + k in 32-63 (half 1)
-    for (int k = 0; k < 4; ++k) bit[k] = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << k)), _mm256_set1_epi8(char(1 << (4 + k))), 1);
-    const RunScaleIdx &si = q3_k_scale_idx();
-    __m512d acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const float dx = a.d[ib];
-        const __m256i bs16 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a.bs + ib * 16));
-        __m512i x[4];
-        two_bit_run_acts(a.qs + ib * kQK_K, x);
-        #pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) {
-            const BlockQ3_K &b = *reinterpret_cast<const BlockQ3_K *>(w + r * stride + ib * kB);
-            prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
-            const __m128i sc = q3_k_scales16(b.scales);
-            const __m512i scz = _mm512_castsi128_si512(sc);
-            const __m512i sgn = _mm512_castsi128_si512(_mm_cmpgt_epi8(_mm_setzero_si128(), sc));
-            const __m512i q = _mm512_loadu_si512(b.qs);
-            const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.hmask)));
-            __m512i i[4];
-            for (int k = 0; k < 4; ++k) {
-                __m512i l = _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), m3);
-                l = _mm512_mask_add_epi8(l, _mm512_test_epi8_mask(hm, bit[k]), l, c4);
-                i[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l, x[k]);
-            }
-            const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), bs16);
-            const __m256i m8 = _mm256_sub_epi32(scaled_run_sums(i, scz, sgn, si), _mm256_slli_epi32(corr, 2));
-            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
-        }
-    }
-    for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
-}
-
 // Q2_K: d * (sc & 15) * q - dmin * (sc >> 4) per 16 elements, q 0..3 in Q3_K's 2-bit
 // packing: Q3_K's runs without the third bit, the scales unsigned (low nibbles), and the mins
 // (high nibbles) against the activation's sums per 16, a second integer per super-block.
-template <int NR> void rows_q2_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
-    constexpr int kB = sizeof(BlockQ2_K);
+template <int NR, bool Q3> void rows_q23_k(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
+    using Block = std::conditional_t<Q3, BlockQ3_K, BlockQ2_K>;
+    constexpr int kB = sizeof(Block);
     const int64_t nb = K / kQK_K;
     const __m512i m3 = _mm512_set1_epi8(0x03);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const RunScaleIdx &si = q3_k_scale_idx(); // (the same sub-blocks in the same lanes)
+    [[maybe_unused]] __m512i bit[4]; // Q3_K: run k's hmask bit: k in bytes 0-31 (half 0), 4 + k in 32-63 (half 1)
+    if constexpr (Q3)
+        for (int k = 0; k < 4; ++k) bit[k] = _mm512_inserti64x4(_mm512_set1_epi8(char(1 << k)), _mm256_set1_epi8(char(1 << (4 + k))), 1);
+    const RunScaleIdx &si = q3_k_scale_idx(); // (Q2_K: the same sub-blocks in the same lanes)
     __m512d acc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_pd();
     for (int64_t ib = 0; ib < nb; ++ib) {
@@ -713,23 +679,38 @@ template <int NR> void rows_q2_k(int64_t K, const uint8_t *w, size_t stride, con
         two_bit_run_acts(a.qs + ib * kQK_K, x);
         #pragma GCC unroll 4
         for (int r = 0; r < NR; ++r) {
-            const BlockQ2_K &b = *reinterpret_cast<const BlockQ2_K *>(w + r * stride + ib * kB);
+            const Block &b = *reinterpret_cast<const Block *>(w + r * stride + ib * kB);
             prefetch_ahead(w + r * stride + ib * kB, kB, kR * stride);
-            const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
-            const __m128i sc = _mm_and_si128(sm, m4), mn = _mm_and_si128(_mm_srli_epi16(sm, 4), m4);
             const __m512i q = _mm512_loadu_si512(b.qs);
             __m512i i[4];
-            for (int k = 0; k < 4; ++k)
-                i[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), m3), x[k]);
-            const __m256i m8 = scaled_run_sums(i, _mm512_castsi128_si512(sc), _mm512_setzero_si512(), si);
-            const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), bs16);
-            uint32_t ddm;
-            std::memcpy(&ddm, &b.d, 4); // d, dmin
-            const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ddm)));
-            const __m512d dd = _mm512_set1_pd(double(_mm_cvtss_f32(f) * dx));
-            const __m512d dm = _mm512_set1_pd(double(_mm_cvtss_f32(_mm_movehdup_ps(f)) * dx));
-            acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), dd, acc[r]);
-            acc[r] = _mm512_fnmadd_pd(_mm512_cvtepi32_pd(mins), dm, acc[r]);
+            if constexpr (Q3) {
+                const __m128i sc = q3_k_scales16(b.scales);
+                const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.hmask)));
+                for (int k = 0; k < 4; ++k) {
+                    __m512i l = _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), m3);
+                    l = _mm512_mask_add_epi8(l, _mm512_test_epi8_mask(hm, bit[k]), l, _mm512_set1_epi8(0x04));
+                    i[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l, x[k]);
+                }
+                const __m512i sgn = _mm512_castsi128_si512(_mm_cmpgt_epi8(_mm_setzero_si128(), sc));
+                const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), bs16);
+                const __m256i m8 = _mm256_sub_epi32(scaled_run_sums(i, _mm512_castsi128_si512(sc), sgn, si), _mm256_slli_epi32(corr, 2));
+                acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), _mm512_set1_pd(half_to_float(b.d) * dx), acc[r]);
+            } else {
+                const __m128i m4 = _mm_set1_epi8(0x0F);
+                const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
+                const __m128i sc = _mm_and_si128(sm, m4), mn = _mm_and_si128(_mm_srli_epi16(sm, 4), m4);
+                for (int k = 0; k < 4; ++k)
+                    i[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(q, 2 * k), m3), x[k]);
+                const __m256i m8 = scaled_run_sums(i, _mm512_castsi128_si512(sc), _mm512_setzero_si512(), si);
+                const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), bs16);
+                uint32_t ddm;
+                std::memcpy(&ddm, &b.d, 4); // d, dmin
+                const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(ddm)));
+                const __m512d dd = _mm512_set1_pd(double(_mm_cvtss_f32(f) * dx));
+                const __m512d dm = _mm512_set1_pd(double(_mm_cvtss_f32(_mm_movehdup_ps(f)) * dx));
+                acc[r] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(m8), dd, acc[r]);
+                acc[r] = _mm512_fnmadd_pd(_mm512_cvtepi32_pd(mins), dm, acc[r]);
+            }
         }
     }
     for (int r = 0; r < NR; ++r) out[r] = static_cast<float>(_mm512_reduce_add_pd(acc[r]));
@@ -751,6 +732,8 @@ void by_rows(int64_t K, const void *w, size_t stride, int nrows, const ActCol &a
 template <int NR> void rows_q5_0(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4q5<BlockQ5_0, 16, true, NR>(K, w, s, a, o); }
 template <int NR> void rows_q4_0(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4x<NR, false>(K, w, s, a, o); }
 template <int NR> void rows_iq4_nl(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q4x<NR, true>(K, w, s, a, o); }
+template <int NR> void rows_q2_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q23_k<NR, false>(K, w, s, a, o); }
+template <int NR> void rows_q3_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q23_k<NR, true>(K, w, s, a, o); }
 template <int NR> void rows_q4_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q45_k<NR, false>(K, w, s, a, o); }
 template <int NR> void rows_q5_k(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_q45_k<NR, true>(K, w, s, a, o); }
 template <int NR> void rows_f16h(int64_t K, const uint8_t *w, size_t s, const ActCol &a, float *o) { rows_f16<false, NR>(K, w, s, a, o); }

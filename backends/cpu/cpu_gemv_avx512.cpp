@@ -652,10 +652,15 @@ inline __m128i q3_k_scales16(const uint8_t *p) {
 
 // A super-block's activations for the 2-bit packing's runs (Q2_K, Q3_K): run k = elements
 // 32k .. 32k + 31, then 128 + 32k .. (shift k of both halves' bytes).
+// (Each shuffle spelled out: its selector must be an immediate even where the compiler
+// does not unroll, as in the sanitizer build.)
 inline void two_bit_run_acts(const int8_t *xs, __m512i x[4]) {
     __m512i X[4];
     for (int i = 0; i < 4; ++i) X[i] = _mm512_loadu_si512(xs + 64 * i);
-    for (int k = 0; k < 4; ++k) x[k] = _mm512_shuffle_i64x2(X[k / 2], X[2 + k / 2], k % 2 ? 0xEE : 0x44);
+    x[0] = _mm512_shuffle_i64x2(X[0], X[2], 0x44);
+    x[1] = _mm512_shuffle_i64x2(X[0], X[2], 0xEE);
+    x[2] = _mm512_shuffle_i64x2(X[1], X[3], 0x44);
+    x[3] = _mm512_shuffle_i64x2(X[1], X[3], 0xEE);
 }
 
 // Q2_K: d * (sc & 15) * q - dmin * (sc >> 4) per 16 elements, q 0..3 in Q3_K's 2-bit

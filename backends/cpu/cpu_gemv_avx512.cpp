@@ -241,6 +241,16 @@ const Q40Perms &q4_0_perms() {
     return p;
 }
 
+// IQ4_NL's levels + 128 (0..241), the unsigned side of vpdpbusd.
+struct alignas(16) BiasedLevels {
+    uint8_t b[16];
+};
+constexpr BiasedLevels kIQ4NLBiased = [] {
+    BiasedLevels t{};
+    for (int i = 0; i < 16; ++i) t.b[i] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
+    return t;
+}();
+
 // IQ4_NL (NL) is Q4_0's layout with non-linear levels: each nibble is looked up by one
 // in-lane byte shuffle in kIQ4NLValues + 128 (unsigned for vpdpbusd), and the qt record's
 // -8 sum(x) per lane, times 16, starts the sums at -128 sum(x): exact sum(value * x).
@@ -255,11 +265,7 @@ template <int NR, bool NL> void rows_q4x(int64_t K, const uint8_t *w, size_t str
     const Q40Perms &pm = q4_0_perms();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     [[maybe_unused]] __m512i table; // NL: the 16 levels + 128 in every 128-bit lane
-    if constexpr (NL) {
-        alignas(16) uint8_t t[16];
-        for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
-        table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i *>(t)));
-    }
+    if constexpr (NL) table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i *>(kIQ4NLBiased.b)));
     __m512 acc[NR];
     DAcc16 dacc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
@@ -363,8 +369,7 @@ template <int NR, bool NL> void rows_q4x(int64_t K, const uint8_t *w, size_t str
 template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, const ActCol &a, float *out) {
     constexpr int kB = sizeof(BlockQ8_0);
     const int64_t nb = K / 32;
-    const __m256i flip = _mm256_set1_epi8(char(0x80));
-    const __m512i flip512 = _mm512_set1_epi8(char(0x80));
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
     __m512 acc[NR];
     DAcc16 dacc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
@@ -389,8 +394,9 @@ template <int NR> void rows_q8_0(int64_t K, const uint8_t *w, size_t stride, con
                 const uint8_t *pb = blk + 2 * p * kB;
                 const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pb + 2));
                 // A missing second block: levels 0 after the flip (not 128), so that nothing is added.
-                const __m256i hi = 2 * p + 1 < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pb + kB + 2)) : flip;
-                const __m512i q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip512);
+                const __m256i hi = 2 * p + 1 < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i *>(pb + kB + 2))
+                                                 : _mm512_castsi512_si256(flip);
+                const __m512i q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
                 const __m512i i = _mm512_dpbusd_epi32(x0[p], q, x[p]);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(pair_index(p), svz), acc[r]);
             }
@@ -500,10 +506,11 @@ template <int NR, bool HIGH> void rows_q45_k(int64_t K, const uint8_t *w, size_t
             k4_scales_mins(b.scales, sc, mn);
             const __m512i scv = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc)));
             __m512i i[4];
+            [[maybe_unused]] __m512i qhb; // Q5_K: qh in both 256-bit halves
+            if constexpr (HIGH) qhb = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh)));
             for (int h = 0; h < 2; ++h) {
                 const __m512i raw = _mm512_loadu_si512(b.qs + 64 * h);
                 if constexpr (HIGH) {
-                    const __m512i qhb = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b.qh)));
                     __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
                     lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qhb, bit[2 * h]), lo, c16);
                     hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qhb, bit[2 * h + 1]), hi, c16);

@@ -227,45 +227,36 @@ int main(int argc, char **argv) {
         std::memcpy(big.data() + r * row, w.data(), nrows * row);
         std::memcpy(pbig.data() + r * row, pw.data(), nrows * row);
     }
-    auto rows_rate = [&](const uint8_t *p, size_t n, size_t reps) {
-        float out[4];
-        const double t = best_seconds([&] {
-            for (size_t rep = 0; rep < reps; ++rep)
-                for (size_t r = 0; r + 4 <= n; r += 4) {
-                    kern->dot_rows[int(DType::Q4_0)](K, p + r * row, row, 4, col, out);
-                    __asm__ volatile("" : : "r"(out) : "memory");
-                }
-        });
-        return static_cast<double>(reps * n * row) / t / 1e9;
-    };
-    auto panel_rate_of = [&](auto kernel) {
-        return [&, kernel](const uint8_t *p, size_t n, size_t reps) {
-            float out[kP];
+    // GB/s of call(p + r * row) for r = 0, step, ... < n, swept reps times (best of 7).
+    auto rate_of = [&](size_t step, auto call) {
+        return [&, step, call](const uint8_t *p, size_t n, size_t reps) {
             const double t = best_seconds([&] {
                 for (size_t rep = 0; rep < reps; ++rep)
-                    for (size_t r = 0; r + kP <= n; r += kP) {
-                        kernel(p + r * row, nb, qs.data(), d.data(), s.data(), out);
-                        __asm__ volatile("" : : "r"(out) : "memory");
-                    }
+                    for (size_t r = 0; r + step <= n; r += step) call(p + r * row);
             });
             return static_cast<double>(reps * n * row) / t / 1e9;
         };
     };
+    // A library table's Q4_0 row kernel, as many rows a call as the table asks.
+    auto rows_rate_of = [&](const Kernels *k) {
+        const int per = std::max(1, k->dot_rows_per_call[int(DType::Q4_0)]);
+        return rate_of(static_cast<size_t>(per), [&, k, per](const uint8_t *p) {
+            float out[kRowsPerCall];
+            k->dot_rows[int(DType::Q4_0)](K, p, row, per, col, out);
+            __asm__ volatile("" : : "r"(out) : "memory");
+        });
+    };
+    auto panel_rate_of = [&](auto kernel) {
+        return rate_of(kP, [&, kernel](const uint8_t *p) {
+            float out[kP];
+            kernel(p, nb, qs.data(), d.data(), s.data(), out);
+            __asm__ volatile("" : : "r"(out) : "memory");
+        });
+    };
+    auto rows_rate = rows_rate_of(kern);
     auto panel_rate = panel_rate_of(panel_dot);
     auto panel_rate2 = panel_rate_of(panel_dot_avx2);
-    // The library's AVX2 row kernel (one row a call, as its table asks), for comparison.
-    const Kernels *k2 = kernels_avx2();
-    auto rows_rate2 = [&](const uint8_t *p, size_t n, size_t reps) {
-        float out[4];
-        const double t = best_seconds([&] {
-            for (size_t rep = 0; rep < reps; ++rep)
-                for (size_t r = 0; r < n; ++r) {
-                    k2->dot_rows[int(DType::Q4_0)](K, p + r * row, row, 1, col, out);
-                    __asm__ volatile("" : : "r"(out) : "memory");
-                }
-        });
-        return static_cast<double>(reps * n * row) / t / 1e9;
-    };
+    const Kernels *k2 = kernels_avx2(); // the library's AVX2 row kernel, for comparison
     // Both kernels on two threads from memory, each thread half of the rows (a decode step's split).
     auto two_threads = [&](auto &&rate_of, const uint8_t *p, size_t n) {
         const size_t half = n / 2 / kP * kP;
@@ -276,7 +267,7 @@ int main(int argc, char **argv) {
         return a + b;
     };
     const size_t reps = std::max<size_t>(1, (size_t(1) << 27) / (nrows * row));
-    std::printf("Q4_0 K %lld, one core: rows as stored (library, 4 a call): in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+    std::printf("Q4_0 K %lld, one core: rows as stored (library):            in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                 static_cast<long long>(K), rows_rate(w.data(), nrows, reps), rows_rate(big.data(), big_rows, 1));
     std::printf("Q4_0 K %lld, one core: 16 interleaved rows (this file):    in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                 static_cast<long long>(K), panel_rate(pw.data(), nrows, reps), panel_rate(pbig.data(), big_rows, 1));
@@ -284,7 +275,8 @@ int main(int argc, char **argv) {
                 static_cast<long long>(K), two_threads(rows_rate, big.data(), big_rows),
                 two_threads(panel_rate, pbig.data(), big_rows));
     if (k2 && k2->dot_rows[int(DType::Q4_0)]) {
-        std::printf("AVX2 only, one core: rows as stored (library, 1 a call): in cache %6.2f GB/s, from memory %6.2f GB/s\n",
+        auto rows_rate2 = rows_rate_of(k2);
+        std::printf("AVX2 only, one core: rows as stored (library):            in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                     rows_rate2(w.data(), nrows, reps), rows_rate2(big.data(), big_rows, 1));
         std::printf("AVX2 only, one core: 16 interleaved rows (this file):    in cache %6.2f GB/s, from memory %6.2f GB/s\n",
                     panel_rate2(pw.data(), nrows, reps), panel_rate2(pbig.data(), big_rows, 1));

@@ -233,6 +233,33 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
             d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
 }
 
+// The same panel from a decode panel of 16 rows (cpu_panels.h), without unpacking the rows:
+// per block the decode panel holds the 16 scales, then dword j of the 16 rows' quants (Q4_0:
+// nibbles of elements 4j.. and 16 + 4j..; Q8_0: levels + 128 of elements 4j..), which are
+// this panel's dwords j and 4 + j (Q4_0, split) or j (Q8_0, as they are).
+template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, void *panel) {
+    constexpr int kBlockBytes = kRows * (Q4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(src);
+    uint8_t *q = static_cast<uint8_t *>(panel);
+    float *d = reinterpret_cast<float *>(q + round_up(uint64_t(K), 64) * kRows);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
+        uint8_t *out = q + (16 * (b / 2) + 8 * (b % 2)) * 64;
+        for (int j = 0; j < (Q4 ? 4 : 8); ++j) {
+            const __m512i v = _mm512_loadu_si512(p + 32 + 64 * j);
+            if (Q4) {
+                _mm512_store_si512(out + 64 * j, _mm512_and_si512(v, m4));
+                _mm512_store_si512(out + 64 * (4 + j), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            } else {
+                _mm512_store_si512(out + 64 * j, v);
+            }
+        }
+        _mm512_store_ps(d + kRows * b, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p))));
+    }
+    if (nb % 2) std::memset(q + (16 * (nb / 2) + 8) * 64, 0, 8 * 64); // the last chunk's missing block
+}
+
 // Block ib's exact integer sums (offsets included) for NC columns, scaled by d_w * d_x
 // into the float chains f, which are flushed into double every 4 blocks. Shared by the
 // VNNI and AMX tiles, so that both give the same bits.
@@ -874,9 +901,11 @@ void add_gemm_amx(Kernels &t) {
 }
 
 void add_gemm_avx512(Kernels &t) {
-    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0,
+                                pack_b32_from_panel<true>};
     t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32, nullptr, 0};
-    t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0};
+    t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0,
+                                pack_b32_from_panel<false>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};

@@ -8,6 +8,7 @@
 // mul_mat() takes the fast path (cpu_matmul_fast.cpp) when the active instruction set
 // has a kernel for the weight type, else this reference.
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_panels.h"
 #include "cpu/cpu_parallel.h"
 
 #include "tensor/quants.h"
@@ -73,9 +74,10 @@ void mul_mat_reference(Tensor &dst) {
     const int64_t wrows = N * w.ne[2] * w.ne[3];
     parallel_for(wrows, work, [&](int64_t r0, int64_t r1) {
         std::vector<float> wrow(static_cast<size_t>(K));
+        std::vector<uint8_t> unpacked(w.layout ? w.row_bytes() : 0); // a panel weight's row (cpu_panels.h)
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t n = r % N, wb2 = (r / N) % w.ne[2], wb3 = r / (N * w.ne[2]);
-            dequantize_row(w.type, w.row(n, wb2, wb3), wrow.data(), K);
+            dequantize_row(w.type, weight_row(w, n, wb2, wb3, unpacked.data()), wrow.data(), K);
             for (int64_t b3 = wb3 * r3; b3 < (wb3 + 1) * r3; ++b3)
                 for (int64_t b2 = wb2 * r2; b2 < (wb2 + 1) * r2; ++b2)
                     for (int64_t m = 0; m < M; ++m) {

@@ -14,6 +14,7 @@ const Kernels *kernels_avx512() {
     static const Kernels table = [] {
         Kernels t = avx512::make_table();
         add_gemm_avx512(t);
+        add_panel_avx512(t);
         // The decode kernels permute bytes (vpermb, AVX-512 VBMI: Ice Lake and later).
         if (__builtin_cpu_supports("avx512vbmi")) add_gemv_avx512(t);
         return t;

@@ -16,6 +16,7 @@
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_matmul_fast.h"
+#include "cpu/cpu_panels.h"
 #include "cpu/cpu_parallel.h"
 
 #include "tensor/blocks.h"
@@ -412,6 +413,18 @@ bool mul_mat_has_fast_path(DType w, Isa isa) {
     return k && id < fast::kTypeSlots && k->dot[id];
 }
 
+int32_t preferred_weight_layout(const Tensor &w) {
+    static const bool off = [] {
+        const char *e = std::getenv("CORVID_CPU_PANELS");
+        return e && e[0] == '0';
+    }();
+    if (off || !panel_type(w.type) || w.ne[1] < kPanelRows || w.ne[2] != 1 || w.ne[3] != 1 || !w.is_contiguous() ||
+        w.ne[0] % traits(w.type).block_size != 0)
+        return 0;
+    const fast::Kernels *k = kernels_for(active_isa());
+    return k && k->dot_panel[static_cast<int>(w.type)] ? kLayoutCpuPanels : 0;
+}
+
 // ---- the driver -----------------------------------------------------------------------------
 
 namespace {
@@ -474,6 +487,9 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
         }
         const int64_t t0 = ntasks * ti / nt, t1 = ntasks * (ti + 1) / nt;
         uint8_t *panel = scratch + pbytes * static_cast<size_t>(ti);
+        // Rows of panel weights unpacked for the packer (cpu_panels.h); unused otherwise.
+        static thread_local AlignedBuffer rowbuf;
+        uint8_t *unpacked = w.layout ? rowbuf.get(wrow_bytes * static_cast<size_t>(gk.rows)) : nullptr;
         int64_t packed = -1; // the (weight matrix, panel) now in `panel`
         PanelPrefetch pf;
         struct Task {
@@ -498,8 +514,18 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
             if (k.m0 >= k.m1) continue;
             if (k.key != packed) {
                 const void *rows[64];
-                for (int r = 0; r < k.nrows; ++r) rows[r] = w.row(k.n0 + r, k.wb2, k.wb3);
-                gk.pack(K, rows, k.nrows, panel);
+                const bool whole_panel = w.layout == kLayoutCpuPanels && k.nrows == kPanelRows && k.n0 % kPanelRows == 0;
+                if (whole_panel && gk.pack_panel) {
+                    gk.pack_panel(K, w.row(k.n0), panel);
+                } else if (whole_panel) {
+                    unpack_panel(w, k.n0, unpacked); // the packer reads rows as stored
+                    for (int r = 0; r < k.nrows; ++r) rows[r] = unpacked + wrow_bytes * static_cast<size_t>(r);
+                    gk.pack(K, rows, k.nrows, panel);
+                } else {
+                    for (int r = 0; r < k.nrows; ++r)
+                        rows[r] = weight_row(w, k.n0 + r, k.wb2, k.wb3, unpacked + wrow_bytes * static_cast<size_t>(r));
+                    gk.pack(K, rows, k.nrows, panel);
+                }
                 packed = k.key;
             }
             pf.clear();
@@ -559,12 +585,42 @@ fast::ActCol act_col(const ActLayout &lay, const uint8_t *col) {
 }
 
 // Output rows a decode task takes: ~32 KiB of weights, at least 4 tasks a thread over `rows`,
-// whole calls of the row kernel when it has one.
-int64_t task_rows(size_t wrow_bytes, int64_t rows, int64_t nthreads, bool row_kernel) {
+// whole calls of the row kernel when it has one, whole panels for panel weights.
+int64_t task_rows(size_t wrow_bytes, int64_t rows, int64_t nthreads, bool row_kernel, bool panels) {
     int64_t rc = std::clamp<int64_t>(static_cast<int64_t>(32768 / std::max<size_t>(wrow_bytes, 1)), 4, 64);
     rc = std::max<int64_t>(1, std::min(rc, (rows + 4 * nthreads - 1) / (4 * nthreads)));
     if (row_kernel && rc > fast::kRowsPerCall) rc -= rc % fast::kRowsPerCall;
+    if (panels) rc = std::max<int64_t>(kPanelRows, rc - rc % kPanelRows);
     return rc;
+}
+
+// Rows [n0, n1) of matrix wb (of weight w) against one column, out[n] for each: a panel
+// weight's whole panels by the panel kernel, the rows as stored by the row kernel
+// (decode_rows() rows a call) or, without one, the dot kernel. With panels, n0 is a panel's
+// first row (task_rows gives whole panels).
+void column_rows(const fast::Kernels &kern, const Tensor &w, const uint8_t *wb, int64_t n0, int64_t n1,
+                 const fast::ActCol &col, float *out) {
+    const int id = static_cast<int>(w.type);
+    const int64_t K = w.ne[0];
+    const fast::DotFn dot = kern.dot[id];
+    int64_t n = n0;
+    if (w.layout == kLayoutCpuPanels) {
+        const int64_t end = std::min(n1, w.ne[1] / kPanelRows * kPanelRows);
+        if (const fast::DotPanelFn panel = kern.dot_panel[id])
+            for (; n % kPanelRows == 0 && n + kPanelRows <= end; n += kPanelRows) panel(K, wb + n * w.nb[1], col, out + n);
+        // Panels without the panel kernel (an instruction set forced after load): unpacked
+        // row by row.
+        static thread_local AlignedBuffer rowbuf;
+        for (uint8_t *row = n < end ? rowbuf.get(w.row_bytes()) : nullptr; n < end; ++n)
+            dot(K, weight_row(w, n, 0, 0, row), &col, 1, out + n);
+    }
+    if (const fast::DotRowsFn dot_rows = kern.dot_rows[id]) {
+        const int64_t per = decode_rows(kern, w.type);
+        for (; n < n1; n += per)
+            dot_rows(K, wb + n * w.nb[1], w.nb[1], static_cast<int>(std::min<int64_t>(per, n1 - n)), col, out + n);
+    } else {
+        for (; n < n1; ++n) dot(K, wb + n * w.nb[1], &col, 1, out + n);
+    }
 }
 } // namespace
 
@@ -646,28 +702,29 @@ bool mul_mat_fast(Tensor &dst) {
     const size_t wrow_bytes = *dtype_row_bytes(w.type, static_cast<uint64_t>(K));
     const int64_t work = K * N * cols;
     const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
-    const int64_t rc = task_rows(wrow_bytes, N, nthreads, dot_rows != nullptr);
+    const int64_t rc = task_rows(wrow_bytes, N, nthreads, dot_rows != nullptr, w.layout == kLayoutCpuPanels);
     const int64_t nchunks = (N + rc - 1) / rc, ntasks = B2 * B3 * nchunks;
     parallel_for(ntasks, work, [&](int64_t t0, int64_t t1) {
+        static thread_local AlignedBuffer rowbuf; // a panel weight's row, unpacked for dot()
+        uint8_t *unpacked = w.layout ? rowbuf.get(wrow_bytes) : nullptr;
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t bat = t / nchunks, chunk = t % nchunks;
             const int64_t b2 = bat % B2, b3 = bat / B2;
             const int64_t n0 = chunk * rc, n1 = std::min(N, n0 + rc);
             const fast::ActCol *bcols = acols.data() + bat * M;
-            const void *wb = w.row(0, b2 / r2, b3 / r3);
+            const uint8_t *wb = w.row(0, b2 / r2, b3 / r3);
             float out[fast::kMaxCols];
             for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
                 const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
-                if (nc == 1 && dot_rows) { // a single column: the row kernel, decode_rows() rows per call
-                    const int64_t per = decode_rows(*kern, w.type);
-                    float *o = reinterpret_cast<float *>(dst.row(m0, b2, b3));
-                    for (int64_t n = n0; n < n1; n += per)
-                        dot_rows(K, static_cast<const uint8_t *>(wb) + n * w.nb[1], w.nb[1],
-                                 static_cast<int>(std::min<int64_t>(per, n1 - n)), bcols[m0], o + n);
+                // A single column: the panel or row kernels; a panel weight's 2-3 columns go
+                // through its panel kernel column by column (the panel stays in cache).
+                if (nc == 1 || (w.layout == kLayoutCpuPanels && kern->dot_panel[static_cast<int>(w.type)])) {
+                    for (int c = 0; c < nc; ++c)
+                        column_rows(*kern, w, wb, n0, n1, bcols[m0 + c], reinterpret_cast<float *>(dst.row(m0 + c, b2, b3)));
                     continue;
                 }
                 for (int64_t n = n0; n < n1; ++n) {
-                    dot(K, w.row(n, b2 / r2, b3 / r3), bcols + m0, nc, out);
+                    dot(K, weight_row(w, n, b2 / r2, b3 / r3, unpacked), bcols + m0, nc, out);
                     for (int i = 0; i < nc; ++i) reinterpret_cast<float *>(dst.row(m0 + i, b2, b3))[n] = out[i];
                 }
             }
@@ -718,20 +775,18 @@ size_t mul_mat_fast_shared_input(Tensor *const *dsts, size_t n) {
     for (size_t i = 0; i < m; ++i) rows += dsts[i]->src[0]->ne[1];
     const int64_t work = K * rows;
     const int64_t nthreads = worth_threads(work) ? std::max(1, parallel_threads()) : 1;
-    const int64_t rc = task_rows(*dtype_row_bytes(wt, static_cast<uint64_t>(K)), rows, nthreads, true);
+    bool panels = false;
+    for (size_t i = 0; i < m; ++i) panels = panels || dsts[i]->src[0]->layout == kLayoutCpuPanels;
+    const int64_t rc = task_rows(*dtype_row_bytes(wt, static_cast<uint64_t>(K)), rows, nthreads, true, panels);
     std::vector<int64_t> first_task(m + 1, 0); // tasks of product i: [first_task[i], first_task[i + 1])
     for (size_t i = 0; i < m; ++i) first_task[i + 1] = first_task[i] + (dsts[i]->src[0]->ne[1] + rc - 1) / rc;
-    const int64_t per = decode_rows(*kern, wt);
     parallel_for(first_task[m], work, [&](int64_t t0, int64_t t1) {
         size_t i = 0;
         for (int64_t t = t0; t < t1; ++t) {
             while (t >= first_task[i + 1]) ++i;
             const Tensor &w = *dsts[i]->src[0];
             const int64_t N = w.ne[1], n0 = (t - first_task[i]) * rc, n1 = std::min(N, n0 + rc);
-            float *o = static_cast<float *>(dsts[i]->data);
-            for (int64_t r = n0; r < n1; r += per)
-                dot_rows(K, static_cast<const uint8_t *>(w.data) + r * w.nb[1], w.nb[1],
-                         static_cast<int>(std::min<int64_t>(per, n1 - r)), ac, o + r);
+            column_rows(*kern, w, static_cast<const uint8_t *>(w.data), n0, n1, ac, static_cast<float *>(dsts[i]->data));
         }
     });
     return m;

@@ -51,6 +51,11 @@ using DotFn = void (*)(int64_t K, const void *w, const ActCol *cols, int nc, flo
 inline constexpr int kRowsPerCall = 4;
 using DotRowsFn = void (*)(int64_t K, const void *w, size_t row_stride, int nrows, const ActCol &col, float *out);
 
+// One panel of kPanelRows weight rows (cpu_panels.h: the rows interleaved at load) against
+// one column (decode): out[r] = dot(row r, col) for r < kPanelRows; panel = its first byte.
+inline constexpr int kPanelRows = 16;
+using DotPanelFn = void (*)(int64_t K, const void *panel, const ActCol &col, float *out);
+
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,
 // a panel of `rows` rows at a time, into a kernel-specific interleaved layout in a
 // per-thread scratch buffer of panel_bytes(K) bytes (64-byte aligned); gemm() then
@@ -96,6 +101,9 @@ using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const void *act
 // the end). Called chunk by chunk over all column groups, so a panel chunk stays in cache.
 using GemmRangeFn = void (*)(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows,
                              const void *acts, int64_t nc, float *out, int64_t ostride);
+// pack() from one decode panel of kPanelRows rows (cpu_panels.h) of a weight kept in
+// panels, at src: the same panel bytes as pack() of those rows unpacked.
+using PackPanelFn = void (*)(int64_t K, const void *src, void *panel);
 struct GemmKernel {
     int rows; // 0: no blocked kernel for the type
     int act_offset;
@@ -104,6 +112,7 @@ struct GemmKernel {
     GemmFn gemm;
     GemmRangeFn gemm_range; // null: gemm() only
     int64_t kblock;         // chunk length for gemm_range
+    PackPanelFn pack_panel = nullptr; // null: panel weights are unpacked into rows for pack()
 };
 
 // Quantizes one activation column (K floats) to the partner type with raw DType id
@@ -127,6 +136,7 @@ struct Kernels {
     DotRowsFn dot_rows[kTypeSlots]; // null: dot() row by row
     bool dot_rows_qt[kTypeSlots];   // the row kernel reads ActCol::qt (else it is not made)
     int dot_rows_per_call[kTypeSlots]; // rows per call the decode driver uses (0: 1)
+    DotPanelFn dot_panel[kTypeSlots];  // null: the type is not repacked into panels
     GemmKernel gemm[kTypeSlots];
     GroupActFn group_act; // null: the reference quantizer is used
     ToF16Fn to_f16;       // null: the reference conversion is used
@@ -153,6 +163,10 @@ bool add_gemm_neon(Kernels &t, bool i8mm);
 // Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp; nothing where the build has
 // no such kernels). The caller checks that the processor has VBMI.
 void add_gemv_avx512(Kernels &t);
+
+// Fills t.dot_panel for AVX-512 with VNNI (cpu_panel_avx512.cpp; nothing where the build
+// has no such kernels).
+void add_panel_avx512(Kernels &t);
 
 // Null when the build has no such kernels (other targets, compilers without the flags).
 const Kernels *kernels_avx2();

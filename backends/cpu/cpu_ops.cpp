@@ -1,6 +1,7 @@
 // Reference kernels for the row-wise ops: lookups, elementwise math, norms, RoPE,
 // softmax, copies and KV writes.
 #include "cpu/cpu_kernels.h"
+#include "cpu/cpu_panels.h"
 #include "cpu/cpu_parallel.h"
 
 #include "tensor/fp16.h"
@@ -67,7 +68,9 @@ void get_rows(Tensor &dst) {
     if (!traits(table.type).has_reference)
         fail(Status::unsupported, "get_rows: no reference dequantizer for %s", dtype_name(table.type));
     parallel_for(n, n * table.ne[0], [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) dequantize_row(table.type, table.row(id[i]), frow(dst, i, 0, 0), table.ne[0]);
+        std::vector<uint8_t> unpacked(table.layout ? table.row_bytes() : 0); // a panel table's row (cpu_panels.h)
+        for (int64_t i = begin; i < end; ++i)
+            dequantize_row(table.type, weight_row(table, id[i], 0, 0, unpacked.data()), frow(dst, i, 0, 0), table.ne[0]);
     });
 }
 

@@ -36,11 +36,23 @@ public:
     // Every weight, in file order.
     const std::deque<Tensor> &all() const { return tensors_; }
 
+    // Rearranges weights for the host's kernels: each weight w for which layout_of(w) is not
+    // 0 is rewritten by pack(w, src, dst) (dst may be src) and then carries that layout in
+    // Tensor::layout. Weights of a mapped file move into host memory of their own (huge
+    // pages where allowed) and their mapped pages are released; weights read into memory are
+    // rearranged in place. Call it before any kernel reads the weights, once. `progress`
+    // (may be empty) gets the fraction of those weights' bytes done.
+    void arrange(const std::function<int32_t(const Tensor &)> &layout_of,
+                 const std::function<void(const Tensor &, const void *, void *)> &pack,
+                 const std::function<void(float)> &progress = nullptr);
+
 private:
+    bool owns(const Tensor &t) const; // t's data is in owned_ (writable), not in the mapping
     const gguf::GgufFile &file_;
     std::deque<Tensor> tensors_;
     std::unordered_map<std::string, Tensor *> by_name_;
-    HostMemory owned_; // tensor data when the file is not mapped (each tensor 64-byte aligned)
+    HostMemory owned_;    // tensor data when the file is not mapped (each tensor 64-byte aligned)
+    HostMemory arranged_; // arrange()'s copies of mapped weights (likewise)
     uint64_t n_bytes_ = 0;
 };
 

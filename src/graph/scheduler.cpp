@@ -105,6 +105,9 @@ Schedule Scheduler::schedule(Graph &g) const {
                 }
             }
             Tensor *&copy = copies[{src, d}];
+            if (!copy && root_of(src)->layout != 0) // a backend's own arrangement means nothing elsewhere
+                fail(Status::internal, "%s needs weight '%s' on %s, but its bytes are arranged for another backend",
+                     op_name(t->op), root_of(src)->name.c_str(), chosen->name());
             if (!copy) {
                 copy = g.transfer(src);
                 s.domain_[copy] = d;

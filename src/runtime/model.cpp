@@ -1,5 +1,7 @@
 #include "runtime/model.h"
 
+#include "cpu/cpu_panels.h"
+
 #include "util/error.h"
 #include "util/log.h"
 #include "vocab/vocab.h"
@@ -61,6 +63,12 @@ std::unique_ptr<Model> Model::load(const std::string &path, LoadMode mode, bool 
     if (m->placement_.device)
         m->device_weights_ = std::make_unique<DeviceWeights>(*m->weights_, m->placement_,
                                                              [&](float f) { report(0.65f + 0.3f * f); });
+    // The weights the host computes with, in the CPU's own layout where it has one
+    // (cpu_panels.h); the device's copies were made above from the bytes as stored.
+    m->weights_->arrange(
+        [&](const Tensor &w) { return m->device_copy(w, m->device_.get()) ? 0 : cpu::preferred_weight_layout(w); },
+        [](const Tensor &w, const void *src, void *dst) { cpu::pack_panels(w.type, w.ne[0], w.ne[1], src, dst); },
+        [&](float f) { report(0.95f + 0.05f * f); });
     if (m->vocab_ && m->vocab_->n_tokens() != m->arch_->hparams().n_vocab)
         fail(Status::format, "%s: the vocabulary has %d tokens but token_embd.weight has %lld rows", path.c_str(),
              m->vocab_->n_tokens(), static_cast<long long>(m->arch_->hparams().n_vocab));

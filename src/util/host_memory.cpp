@@ -16,7 +16,7 @@ namespace {
 constexpr size_t kHugePage = size_t(2) << 20;
 }
 
-HostMemory::HostMemory(size_t bytes) : size_(bytes) {
+HostMemory::HostMemory(size_t bytes, bool huge_pages) : size_(bytes) {
     if (bytes == 0) return;
 #if defined(__linux__)
     // Rounded to whole huge pages so the kernel can back all of it with them.
@@ -24,9 +24,10 @@ HostMemory::HostMemory(size_t bytes) : size_(bytes) {
     void *p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         fail(Status::out_of_memory, "cannot allocate %.1f MiB of host memory", static_cast<double>(bytes) / 1048576.0);
-    if (bytes >= kHugePage) madvise(p, mapped_, MADV_HUGEPAGE); // advice only: ignored where unsupported
+    if (huge_pages && bytes >= kHugePage) madvise(p, mapped_, MADV_HUGEPAGE); // advice only: ignored where unsupported
     data_ = static_cast<uint8_t *>(p);
 #else
+    (void)huge_pages;
     data_ = static_cast<uint8_t *>(std::calloc(1, bytes));
     if (!data_) fail(Status::out_of_memory, "cannot allocate %.1f MiB of host memory", static_cast<double>(bytes) / 1048576.0);
 #endif

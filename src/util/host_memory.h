@@ -14,7 +14,9 @@ namespace corvid {
 class HostMemory {
 public:
     HostMemory() = default;
-    explicit HostMemory(size_t bytes);
+    // huge_pages false: ordinary pages (no MADV_HUGEPAGE; where the kernel compacts memory
+    // on the first touch of huge pages, that can cost seconds a GiB).
+    explicit HostMemory(size_t bytes, bool huge_pages = true);
     ~HostMemory();
     HostMemory(HostMemory &&o) noexcept;
     HostMemory &operator=(HostMemory &&o) noexcept;

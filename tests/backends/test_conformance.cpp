@@ -37,6 +37,7 @@
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_matmul_fast.h"
+#include "cpu/cpu_panels.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/quants.h"
@@ -135,7 +136,10 @@ struct MulMatCase {
     }
 };
 
-void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
+// With panels, w is rearranged into the CPU's panel layout (cpu_panels.h) once the
+// reference has run on it as stored: then the reference reading the panels (rows unpacked)
+// must give the same bits, and every fast path the same tolerance.
+void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst, bool panels = false) {
     std::mt19937 rng(seed);
     MulMatCase mc(type, s, rng);
     OwnedTensor &w = mc.w;
@@ -179,6 +183,16 @@ void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
                               : double(s.K) / 32;
     const double u = std::ldexp(1.0, -24);
 
+    if (panels) {
+        REQUIRE(cpu::panel_type(type));
+        REQUIRE((s.wB2 == 1 && s.wB3 == 1 && s.N >= cpu::kPanelRows));
+        cpu::pack_panels(type, s.K, s.N, w.t.data, w.t.data);
+        w.t.layout = cpu::kLayoutCpuPanels;
+        float *out = static_cast<float *>(y->data);
+        std::fill(out, out + y->n_elements(), std::nanf(""));
+        r.run(g); // still the scalar reference
+        CHECK(std::memcmp(ref.data(), f32(y), ref.size() * sizeof(float)) == 0);
+    }
     for (cpu::Isa isa : fast_isas()) {
         REQUIRE(cpu::force_isa(isa));
         CHECK(cpu::mul_mat_has_fast_path(type, isa));
@@ -204,7 +218,7 @@ void check_mul_mat(DType type, const Shape &s, uint32_t seed, Worst &worst) {
                         const double err = std::fabs(double(got[i]) - double(ref[i]));
                         if (!(err <= tol)) {
                             if (++bad <= 3)
-                                FAIL_CHECK(std::string(dtype_name(type)) << " " << std::string(cpu::isa_name(isa)) << " K=" << s.K << " N=" << s.N
+                                FAIL_CHECK(std::string(dtype_name(type)) << (panels ? " panels " : " ") << std::string(cpu::isa_name(isa)) << " K=" << s.K << " N=" << s.N
                                                             << " M=" << s.M << " B=" << s.B2 << "x" << s.B3 << " at n=" << n
                                                             << " m=" << m << " b2=" << b2 << " b3=" << b3 << ": got " << got[i]
                                                             << " ref " << ref[i] << " err " << err << " tol " << tol);
@@ -312,6 +326,67 @@ TEST_CASE("conformance: blocked mul_mat (many columns) against the reference, ev
         for (int i = 0; i < kShapes; ++i) check_mul_mat(type, shapes[i], seed++, worst);
     }
     MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
+}
+
+// Panel weights (16 rows interleaved at load, cpu_panels.h) through every path that reads
+// weights: decode (the panel kernel, whole panels and the rows as stored after them), 2-3
+// columns (rows unpacked for the dot kernels), many columns (rows unpacked for the packers),
+// and the reference (checked bit for bit inside check_mul_mat).
+TEST_CASE("conformance: panel weights against the reference, every panel type") {
+    IsaGuard guard;
+    Worst worst;
+    static const Shape shapes[] = {{608, 67, 1, 1, 1, 1, 1},  {1440, 16, 1, 1, 1, 1, 1}, {672, 35, 1, 2, 1, 1, 1},
+                                   {1024, 33, 2, 1, 1, 1, 1}, {96, 37, 3, 1, 1, 1, 1},   {320, 48, 8, 1, 1, 1, 1},
+                                   {160, 31, 13, 2, 2, 1, 1}};
+    for (DType type : kWeightTypes) {
+        if (!cpu::panel_type(type)) continue;
+        CAPTURE(dtype_name(type));
+        uint32_t seed = 9000 + static_cast<uint32_t>(type) * 7;
+        for (const Shape &sh : shapes) check_mul_mat(type, sh, seed++, worst, true);
+    }
+    MESSAGE("worst |fast - reference| / tolerance: " << worst.ratio << " (" << worst.where << ")");
+}
+
+// Packing is a permutation: every row unpacks to its bytes as stored, and get_rows reads a
+// panel table as it reads the stored one.
+TEST_CASE("conformance: panel weights unpack to the rows as stored; get_rows reads them") {
+    for (DType type : kWeightTypes) {
+        if (!cpu::panel_type(type)) continue;
+        CAPTURE(dtype_name(type));
+        std::mt19937 rng(31);
+        const int64_t K = 320, N = 53;
+        OwnedTensor w(type, {K, N});
+        fill_weights(w, rng);
+        const std::vector<uint8_t> stored(w.t.row(0), w.t.row(0) + w.t.n_bytes());
+        {
+            IsaGuard guard;
+            REQUIRE(cpu::force_isa(cpu::Isa::scalar)); // no panel kernels: nothing to rearrange for
+            CHECK(cpu::preferred_weight_layout(w.t) == 0);
+            if (cpu::force_isa(cpu::Isa::avx512)) CHECK(cpu::preferred_weight_layout(w.t) == cpu::kLayoutCpuPanels);
+        }
+        cpu::pack_panels(type, K, N, w.t.data, w.t.data);
+        CHECK(std::memcmp(stored.data(), w.t.data, stored.size()) != 0); // rearranged
+        CHECK(std::memcmp(stored.data() + 48 * w.t.row_bytes(), w.t.row(48), 5 * w.t.row_bytes()) == 0); // the tail as stored
+        w.t.layout = cpu::kLayoutCpuPanels;
+        std::vector<uint8_t> scratch(w.t.row_bytes());
+        for (int64_t n = 0; n < N; ++n)
+            CHECK(std::memcmp(cpu::weight_row(w.t, n, 0, 0, scratch.data()), stored.data() + n * w.t.row_bytes(),
+                              w.t.row_bytes()) == 0);
+
+        OwnedTensor table(type, {K, N});
+        std::memcpy(table.t.data, stored.data(), stored.size());
+        Graph g;
+        Tensor *ids = g.input(DType::I32, {5}, "ids");
+        Tensor *a = g.get_rows(&table.t, ids), *b = g.get_rows(&w.t, ids);
+        g.mark_output(a);
+        g.mark_output(b);
+        GraphRunner r;
+        r.bind(g);
+        const int32_t rows[5] = {0, 15, 16, 47, 52};
+        std::memcpy(ids->data, rows, sizeof rows);
+        r.run(g);
+        CHECK(std::memcmp(f32(a), f32(b), static_cast<size_t>(a->n_elements()) * sizeof(float)) == 0);
+    }
 }
 
 // The blocked kernels' own activation quantizers must give the reference quantizer's

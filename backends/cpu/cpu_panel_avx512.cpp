@@ -1,0 +1,114 @@
+// Decode kernels over panel weights (cpu_panels.h: 16 rows interleaved) for AVX-512
+// F/BW/VL/DQ + VNNI; this file alone gets those flags (CMakeLists.txt), and
+// cpu_matmul_avx512.cpp puts the kernels into its table (add_panel_avx512).
+//
+// One 512-bit register holds the same 4 bytes of the 16 rows' blocks (one dword a row,
+// lane r = row r), so one vpdpbusd against the activation dword broadcast from memory
+// advances every row by 4 (Q8_0) or 8 (Q4_0: low and high nibbles, two vpdpbusd) elements;
+// no byte permutation and no scale spreading, as the row kernels need. The arithmetic is
+// theirs: each block's exact integer sum, started at the offset times the activation's
+// block sum (Q4_0: -8, Q8_0's levels stored + 128: -128), times d_w d_x in float, the float
+// lanes flushed into double every 16 blocks.
+// tests/backends/test_conformance.cpp checks every kernel against the reference.
+#include "cpu/cpu_matmul_fast.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+namespace corvid::cpu::fast {
+namespace {
+
+constexpr int kP = kPanelRows;
+constexpr int kFlushBlocks = 16;  // blocks a float chain runs before it is added into double
+
+// acc += w . (the activation dword at x, broadcast to every lane): the broadcast is
+// vpdpbusd's memory operand, so it costs no instruction of its own.
+inline __m512i dpbusd_bcst(__m512i acc, __m512i w, const int8_t *x) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const uint32_t *>(x)));
+    return acc;
+}
+
+// The 16 rows' float lanes, flushed into double lanes; out[r] = row r's sum.
+struct PanelAcc {
+    __m512 f = _mm512_setzero_ps();
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    // f += the block's integer sums times its 16 scales d_w (fp16 at d16) times d_x.
+    void add(__m512i sums, const uint8_t *d16, float dx) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(d16)));
+        f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(d, _mm512_set1_ps(dx)), f);
+    }
+    void flush() {
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+        f = _mm512_setzero_ps();
+    }
+    void store(float *out) {
+        flush();
+        _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
+        _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
+    }
+};
+
+// Q4_0 panel block: 16 scales (32 bytes), then qs dword j of the 16 rows at 32 + 64 j.
+void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_0));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    PanelAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m512i s = _mm512_set1_epi32(-8 * a.s[b]);
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_loadu_si512(p + 32 + 64 * j);
+            s = dpbusd_bcst(s, _mm512_and_si512(q, m4), x + 4 * j);
+            s = dpbusd_bcst(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), x + 16 + 4 * j);
+        }
+        acc.add(s, p, a.d[b]);
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.store(out);
+}
+
+// Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
+void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ8_0));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    PanelAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m512i s = _mm512_set1_epi32(-128 * a.s[b]);
+        for (int j = 0; j < 8; ++j) s = dpbusd_bcst(s, _mm512_loadu_si512(p + 32 + 64 * j), x + 4 * j);
+        acc.add(s, p, a.d[b]);
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.store(out);
+}
+
+} // namespace
+
+void add_panel_avx512(Kernels &t) {
+    t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
+    t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
+}
+
+} // namespace corvid::cpu::fast
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+namespace corvid::cpu::fast {
+void add_panel_avx512(Kernels &) {}
+} // namespace corvid::cpu::fast
+#endif

@@ -2,7 +2,12 @@
 
 #include "util/error.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cinttypes>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,19 +82,66 @@ void WeightStore::arrange(const std::function<int32_t(const Tensor &)> &layout_o
     // project's VM, and the mapped file these weights came from had 4 KiB pages too.
     // (--no-mmap reads the file into huge pages, and the weights are rearranged there in place.)
     if (mapped) arranged_ = HostMemory(mapped, false);
-    uint64_t next = 0, done = 0;
+    struct Job {
+        Tensor *t;
+        int32_t layout;
+        uint8_t *dst;
+    };
+    std::vector<Job> jobs;
+    uint64_t next = 0;
     for (auto &[t, layout] : chosen) {
-        uint8_t *src = static_cast<uint8_t *>(t->data), *dst = src;
+        uint8_t *dst = static_cast<uint8_t *>(t->data);
         if (!owns(*t)) {
             dst = arranged_.data() + next;
             next += (t->n_bytes() + 63) / 64 * 64;
         }
-        pack(*t, src, dst);
-        if (dst != src) release_mapped_pages(src, t->n_bytes());
-        t->data = dst;
-        t->layout = layout;
-        done += t->n_bytes();
-        if (progress) progress(static_cast<float>(done) / static_cast<float>(total));
+        jobs.push_back(Job{t, layout, dst});
+    }
+    // The tensors are taken one by one by every core (the first touch of the new pages and
+    // the file's costs as much as the packing); this thread reports progress, and a progress
+    // callback that throws (a cancelled load) stops the others before the error goes on.
+    std::atomic<size_t> taken{0};
+    std::atomic<uint64_t> done{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr error; // the first helper's, if any
+    std::mutex error_mutex;
+    auto pack_job = [&](size_t i) {
+        const Job &j = jobs[i];
+        uint8_t *src = static_cast<uint8_t *>(j.t->data);
+        pack(*j.t, src, j.dst);
+        if (j.dst != src) release_mapped_pages(src, j.t->n_bytes());
+        done.fetch_add(j.t->n_bytes());
+    };
+    auto helper = [&] {
+        try {
+            for (size_t i; !stop.load() && (i = taken.fetch_add(1)) < jobs.size();) pack_job(i);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+            stop = true;
+        }
+    };
+    std::vector<std::thread> helpers;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 1; i < std::min<size_t>(cores, jobs.size()); ++i) helpers.emplace_back(helper);
+    auto join = [&] {
+        for (std::thread &h : helpers) h.join();
+    };
+    try {
+        for (size_t i; !stop.load() && (i = taken.fetch_add(1)) < jobs.size();) {
+            pack_job(i);
+            if (progress) progress(static_cast<float>(done.load()) / static_cast<float>(total));
+        }
+    } catch (...) {
+        stop = true;
+        join();
+        throw;
+    }
+    join();
+    if (error) std::rethrow_exception(error);
+    for (const Job &j : jobs) {
+        j.t->data = j.dst;
+        j.t->layout = j.layout;
     }
 }
 

@@ -1,5 +1,5 @@
 // How fast one core runs the AVX-512 (or AVX2) decode row kernels (Kernels::dot_rows) of each weight
-// type, in GB/s of weights: on 64 rows that stay in cache (the kernels' compute rate, to set
+// type, and the panel kernels (Kernels::dot_panel) where the type has one, in GB/s of weights: on 64 rows that stay in cache (the kernels' compute rate, to set
 // against a core's share of the memory bandwidth, `corvid bench`'s probe / the threads) and
 // on 288 MiB of rows (from memory). Valid blocks (quantized from random floats by the library's quantizers); the
 // activation column in the layout the driver makes. Timings only: correctness is the
@@ -9,6 +9,7 @@
 //       build/libcorvid.a -lpthread -fopenmp -o /tmp/decode_rates     (one line)
 //   /tmp/decode_rates [K] [rows per call] [avx2|avx512]      (defaults 2048, the table's choice, avx512)
 #include "cpu/cpu_matmul_fast.h"
+#include "cpu/cpu_panels.h"
 #include "tensor/dtype.h"
 #include "tensor/quants.h"
 
@@ -125,6 +126,28 @@ int main(int argc, char **argv) {
         const double from_memory = rate(big.data(), big_rows, 1);
         std::printf("%-5s K %lld, %d row%s a call: in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
                     static_cast<long long>(K), per_call, per_call > 1 ? "s" : "", in_cache, from_memory);
+        // The panel kernel (Kernels::dot_panel) over the same rows packed into 16-row panels.
+        if (const DotPanelFn panel = k->dot_panel[static_cast<int>(t)]) {
+            cpu::pack_panels(t, K, static_cast<int64_t>(nrows), w.data(), w.data());
+            cpu::pack_panels(t, K, static_cast<int64_t>(big_rows), big.data(), big.data());
+            auto panel_rate = [&](const uint8_t *p, size_t n, size_t reps) {
+                double best = 1e30;
+                float out[kPanelRows];
+                for (int rep7 = 0; rep7 < 7; ++rep7) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    for (size_t rep = 0; rep < reps; ++rep)
+                        for (size_t r = 0; r + kPanelRows <= n; r += kPanelRows) {
+                            panel(K, p + r * row, fcol, out);
+                            __asm__ volatile("" : : "r"(out) : "memory");
+                        }
+                    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                }
+                return static_cast<double>(reps * n * row) / best / 1e9;
+            };
+            std::printf("%-5s K %lld, 16-row panels:   in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
+                        static_cast<long long>(K), panel_rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row))),
+                        panel_rate(big.data(), big_rows, 1));
+        }
     }
     std::free(qt);
 }

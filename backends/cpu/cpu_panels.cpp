@@ -24,6 +24,7 @@ PanelForm form_of(DType t) {
     switch (t) {
     case DType::Q4_0: return {2, {{2, 2, 0}, {16, 4, 0}}};
     case DType::Q8_0: return {2, {{2, 2, 0}, {32, 4, 0x80}}};
+    case DType::Q4_K: return {3, {{4, 2, 0}, {12, 4, 0}, {128, 4, 0}}};
     default: return {0, {}};
     }
 }

@@ -20,6 +20,9 @@
 // a segment may store its bytes XORed with a mask (Q8_0's levels as unsigned: vpdpbusd).
 //   Q4_0: d (unit 2) | qs (unit 4): 32 bytes of the 16 scales, then 4 x 64: qs dword j
 //   Q8_0: d (unit 2) | qs ^ 0x80 (unit 4): 32 bytes of scales, then 8 x 64
+//   Q4_K: d, dmin (unit 2) | scales (unit 4) | qs (unit 4): 16 d, 16 dmin, the 12 packed
+//         scale bytes as 3 x 64, then 32 x 64 (qs dword k: elements 64 (k / 8) + 4 (k % 8)..
+//         in the low nibbles, the same + 32 in the high ones)
 // Values, scales and rounding stay ggml's; only the places of the bytes change.
 #pragma once
 

@@ -27,6 +27,7 @@
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
     defined(__AVX512VNNI__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
+#include "cpu/cpu_panel_avx512.h"
 #include "cpu/cpu_x86_simd.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
@@ -404,6 +405,39 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
             d[r] = half_to_float(dh);
             dmin[r] = half_to_float(dminh);
         }
+    }
+}
+
+// The same panel from a Q4_K decode panel of 16 rows (cpu_panels.h, cpu_panel_avx512.h):
+// its qs dword k holds the nibbles of this panel's level dwords 16 (k / 8) + k % 8 (low)
+// and 16 (k / 8) + 8 + k % 8 (high); the 6-bit scales and mins are unpacked 16 rows at a time.
+void pack_q4_k_from_panel(int64_t K, const void *src, void *panel) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ4KBlock) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ45SbBytes;
+        for (int k = 0; k < 32; ++k) {
+            const __m512i v = _mm512_loadu_si512(p + kQ4KQs + 64 * k);
+            const int at = 16 * (k / 8) + k % 8;
+            _mm512_store_si512(sb + 64 * at, _mm512_and_si512(v, m4));
+            _mm512_store_si512(sb + 64 * (at + 8), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        }
+        const K4Scales s = k4_scales(p);
+        __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096);
+        sc[0] = lane_byte<0>(s.sc_lo), sc[1] = lane_byte<1>(s.sc_lo), sc[2] = lane_byte<2>(s.sc_lo), sc[3] = lane_byte<3>(s.sc_lo);
+        sc[4] = lane_byte<0>(s.sc_hi), sc[5] = lane_byte<1>(s.sc_hi), sc[6] = lane_byte<2>(s.sc_hi), sc[7] = lane_byte<3>(s.sc_hi);
+        // Min pairs (m 2i, m 2i + 1) as the two words of each row's dword.
+        __m512i *mn = reinterpret_cast<__m512i *>(sb + 4608);
+        auto words = [](__m512i a, __m512i b) { return _mm512_or_si512(a, _mm512_slli_epi32(b, 16)); };
+        mn[0] = words(lane_byte<0>(s.m_lo), lane_byte<1>(s.m_lo));
+        mn[1] = words(lane_byte<2>(s.m_lo), lane_byte<3>(s.m_lo));
+        mn[2] = words(lane_byte<0>(s.m_hi), lane_byte<1>(s.m_hi));
+        mn[3] = words(lane_byte<2>(s.m_hi), lane_byte<3>(s.m_hi));
+        float *d = reinterpret_cast<float *>(sb + 4864);
+        _mm512_store_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ4KD))));
+        _mm512_store_ps(d + kRows, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ4KDmin))));
     }
 }
 
@@ -907,7 +941,7 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0,
                                 pack_b32_from_panel<false>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
-    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q4_k_from_panel};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
     t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0};

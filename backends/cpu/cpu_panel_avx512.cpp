@@ -162,9 +162,71 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
 }
 
+// Q6_K panel block (panel512::kQ6*): per half h and dword l4, one load each of ql, ql + 32
+// and qh gives 4 elements of four 16-element sub-blocks (8 h + 2 i + l4 / 4, i = 0..3). Each
+// sub-block's exact integer sum of levels (0..63) times x, times its signed scale (vpmulld);
+// the -32 offset as 32 sum_j scale_j xsum16_j (vpmaddwd of scale pairs against the
+// activation's sum pairs per 16): one exact integer a super-block, scaled in double.
+void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ6Block) {
+        const int8_t *x = a.qs + 256 * sb;
+        __m512i sc[4];
+        for (int t = 0; t < 4; ++t) sc[t] = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
+        __m512i s1 = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            __m512i acc[8];
+            for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int l4 = 0; l4 < 8; ++l4) {
+                __m512i q[4];
+                q6_levels(p, h, l4, q);
+                const int8_t *xe = x + 128 * h + 4 * l4;
+                const int j = l4 / 4;
+                for (int i = 0; i < 4; ++i) acc[2 * i + j] = dpbusd_bcst(acc[2 * i + j], q[i], xe + 32 * i);
+            }
+            // acc[i] is sub-block 8 h + i, whose scale is byte i % 4 of dword 2 h + i / 4.
+            const __m512i s0 = sc[2 * h], s4 = sc[2 * h + 1];
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_sbyte<0>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_sbyte<1>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[2], lane_sbyte<2>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[3], lane_sbyte<3>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[4], lane_sbyte<0>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[5], lane_sbyte<1>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_sbyte<2>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_sbyte<3>(s4)));
+        }
+        // sum_j scale_j xsum16_j: each scale dword's signed bytes as words (s0, s2) and
+        // (s1, s3) against the activation's sums per 16 paired the same way.
+        const int16_t *bs = a.bs + 16 * sb;
+        auto pair_of = [&](int i, int j) {
+            return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
+                                                          (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
+        };
+        __m512i s2 = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(sc[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(sc[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
+        }
+        const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, 5));
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ6D)));
+        const __m512d dx = _mm512_set1_pd(a.d[sb]);
+        lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
+                             _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);
+        hi = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1)), dx),
+                             _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(isum, 1)), hi);
+    }
+    _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
+    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
+}
+
 } // namespace
 
 void add_panel_avx512(Kernels &t) {
+    t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
     t.dot_panel[int(DType::Q4_K)] = panel_q4_k;

@@ -40,4 +40,31 @@ template <int J> static inline __m512i lane_byte(__m512i v) {
     else return _mm512_and_si512(_mm512_srli_epi32(v, 8 * J), _mm512_set1_epi32(0xFF));
 }
 
+// Byte j (0..3) of every lane, sign-extended to an int32 lane.
+template <int J> static inline __m512i lane_sbyte(__m512i v) {
+    if constexpr (J == 3) return _mm512_srai_epi32(v, 24);
+    else return _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * J), 24);
+}
+
+// Byte offsets in one Q6_K panel block (16 rows of one super-block, 3360 bytes): the 16
+// signed scales of the 16 rows as 4 dwords, their 16 d (fp16), then for each half h and
+// dword l4 the dwords of ql, ql + 32 and qh: 192 bytes at kQ6Data + 192 (8 h + l4), in the
+// order the kernel reads them (kept in three separate planes, one row kernel's stream became
+// three, and from memory the panels read 7-10 GB/s instead of 25).
+constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288, kQ6Block = 3360;
+
+// The levels (0..63) of elements 128 h + 4 l4 + (0..3) + 32 i (i = 0..3) of the 16 rows of a
+// Q6_K panel block p, as ggml's dequantizer puts them together (ql low nibbles and qh bits
+// 0-1, ql + 32 low and qh bits 2-3, ql high and bits 4-5, ql + 32 high and bits 6-7).
+static inline void q6_levels(const uint8_t *p, int h, int l4, __m512i q[4]) {
+    const uint8_t *at = p + kQ6Data + 192 * (8 * h + l4);
+    const __m512i a = _mm512_loadu_si512(at), b = _mm512_loadu_si512(at + 64), hb = _mm512_loadu_si512(at + 128);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    q[0] = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_slli_epi16(_mm512_and_si512(hb, _mm512_set1_epi8(0x03)), 4));
+    q[1] = _mm512_or_si512(_mm512_and_si512(b, m4), _mm512_slli_epi16(_mm512_and_si512(hb, _mm512_set1_epi8(0x0C)), 2));
+    q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
+    q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
+                           _mm512_srli_epi16(_mm512_and_si512(hb, _mm512_set1_epi8(char(0xC0))), 2));
+}
+
 } // namespace corvid::cpu::fast::panel512

@@ -1,4 +1,4 @@
-// Panel weights (cpu_panels.h): the segment table per type, packing at load, and rows
+// Panel weights (cpu_panels.h): the byte groups of each type, packing at load, and rows
 // unpacked back for the readers that take rows as stored (prompt packers, get_rows, the
 // reference and the multi-column dot kernels).
 #include "cpu/cpu_panels.h"
@@ -11,22 +11,49 @@
 namespace corvid::cpu {
 namespace {
 
-struct Segment {
-    int bytes, unit;
-    uint8_t mask; // stored as byte ^ mask
+// One unit (2 or 4 bytes) of a block: bytes [offset, offset + unit), stored XORed with mask.
+// A panel block is its type's groups in order, each the unit of the 16 rows one after another.
+struct Group {
+    uint16_t offset;
+    uint8_t unit, mask;
 };
 struct PanelForm {
-    int n_segments;
-    Segment seg[4];
+    int n_groups = 0;
+    Group group[64];
+    // The units of bytes [offset, offset + bytes), one group each.
+    void run(int offset, int bytes, int unit, uint8_t mask = 0) {
+        for (int o = offset; o < offset + bytes; o += unit)
+            group[n_groups++] = Group{static_cast<uint16_t>(o), static_cast<uint8_t>(unit), mask};
+    }
 };
 
-PanelForm form_of(DType t) {
+PanelForm make_form(DType t) {
+    PanelForm f;
     switch (t) {
-    case DType::Q4_0: return {2, {{2, 2, 0}, {16, 4, 0}}};
-    case DType::Q8_0: return {2, {{2, 2, 0}, {32, 4, 0x80}}};
-    case DType::Q4_K: return {3, {{4, 2, 0}, {12, 4, 0}, {128, 4, 0}}};
-    default: return {0, {}};
+    case DType::Q4_0: f.run(0, 2, 2), f.run(2, 16, 4); break;
+    case DType::Q8_0: f.run(0, 2, 2), f.run(2, 32, 4, 0x80); break;
+    case DType::Q4_K: f.run(0, 4, 2), f.run(4, 12, 4), f.run(16, 128, 4); break;
+    case DType::Q6_K: // scales, d; then per half h and dword l: ql, ql + 32, qh (the kernel's reading order)
+        f.run(192, 16, 4), f.run(208, 2, 2);
+        for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 32; l += 4) f.run(64 * h + l, 4, 4), f.run(64 * h + 32 + l, 4, 4), f.run(128 + 32 * h + l, 4, 4);
+        break;
+    default: break;
     }
+    return f;
+}
+
+// Every type's form, made once.
+const PanelForm &form_of(DType t) {
+    constexpr int kSlots = 64;
+    static const std::vector<PanelForm> forms = [] {
+        std::vector<PanelForm> v(kSlots);
+        for (int id = 0; id < kSlots; ++id) v[static_cast<size_t>(id)] = make_form(static_cast<DType>(id));
+        return v;
+    }();
+    static const PanelForm none{};
+    const auto id = static_cast<size_t>(t);
+    return id < forms.size() ? forms[id] : none;
 }
 
 // Unit j of rows[r] + off (16 rows) to and from 16 consecutive units at p, XORed with
@@ -52,29 +79,25 @@ template <typename U> void move_units(uint8_t *const *rows, size_t off, uint8_t 
 // the panel block `panel`: to_panel packs, else unpacks (the masks undo themselves); rows
 // whose pointer is null are skipped.
 void move_block(const PanelForm &form, uint8_t *const *rows, size_t off, uint8_t *panel, bool to_panel) {
-    int at = 0; // the segment's offset in the block
-    for (int s = 0; s < form.n_segments; ++s) {
-        const Segment &g = form.seg[s];
-        uint8_t *p = panel + kPanelRows * at;
-        for (int j = 0; j < g.bytes / g.unit; ++j, p += kPanelRows * g.unit) {
-            const size_t o = off + static_cast<size_t>(at + j * g.unit);
-            if (g.unit == 4) move_units<uint32_t>(rows, o, p, g.mask, to_panel);
-            else move_units<uint16_t>(rows, o, p, g.mask, to_panel);
-        }
-        at += g.bytes;
+    uint8_t *p = panel;
+    for (int i = 0; i < form.n_groups; ++i) {
+        const Group &g = form.group[i];
+        if (g.unit == 4) move_units<uint32_t>(rows, off + g.offset, p, g.mask, to_panel);
+        else move_units<uint16_t>(rows, off + g.offset, p, g.mask, to_panel);
+        p += kPanelRows * g.unit;
     }
 }
 
 } // namespace
 
-bool panel_type(DType t) { return form_of(t).n_segments > 0; }
+bool panel_type(DType t) { return form_of(t).n_groups > 0; }
 
 void pack_panels(DType t, int64_t K, int64_t N, const void *src, void *dst) {
     const size_t row = *dtype_row_bytes(t, static_cast<uint64_t>(K));
     const auto *in = static_cast<const uint8_t *>(src);
     auto *out = static_cast<uint8_t *>(dst);
-    const PanelForm form = form_of(t);
-    if (form.n_segments == 0 || N < kPanelRows) {
+    const PanelForm &form = form_of(t);
+    if (form.n_groups == 0 || N < kPanelRows) {
         if (out != in) std::memmove(out, in, row * static_cast<size_t>(N));
         return;
     }
@@ -92,8 +115,8 @@ void pack_panels(DType t, int64_t K, int64_t N, const void *src, void *dst) {
 }
 
 const uint8_t *weight_row(const Tensor &w, int64_t n, int64_t b2, int64_t b3, uint8_t *scratch) {
-    const PanelForm form = form_of(w.type);
-    if (w.layout != kLayoutCpuPanels || n >= w.ne[1] / kPanelRows * kPanelRows || form.n_segments == 0)
+    const PanelForm &form = form_of(w.type);
+    if (w.layout != kLayoutCpuPanels || n >= w.ne[1] / kPanelRows * kPanelRows || form.n_groups == 0)
         return w.row(n, b2, b3);
     // Only row n % 16 of each panel block is written back (the other rows' pointers are null).
     uint8_t *rows[kPanelRows] = {};
@@ -105,7 +128,7 @@ const uint8_t *weight_row(const Tensor &w, int64_t n, int64_t b2, int64_t b3, ui
 }
 
 void unpack_panel(const Tensor &w, int64_t n0, uint8_t *out) {
-    const PanelForm form = form_of(w.type);
+    const PanelForm &form = form_of(w.type);
     const size_t row = w.row_bytes(), bb = traits(w.type).block_bytes, nb = row / bb;
     uint8_t *rows[kPanelRows];
     for (int r = 0; r < kPanelRows; ++r) rows[r] = out + r * row;

@@ -23,6 +23,7 @@
 //   Q4_K: d, dmin (unit 2) | scales (unit 4) | qs (unit 4): 16 d, 16 dmin, the 12 packed
 //         scale bytes as 3 x 64, then 32 x 64 (qs dword k: elements 64 (k / 8) + 4 (k % 8)..
 //         in the low nibbles, the same + 32 in the high ones)
+//   Q6_K: ql | qh | scales (unit 4 each) | d (unit 2): 32 x 64, 16 x 64, 4 x 64, 32 bytes
 // Values, scales and rounding stay ggml's; only the places of the bytes change.
 #pragma once
 

@@ -528,6 +528,37 @@ void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, 
     }
 }
 
+// The same panel from a Q6_K decode panel of 16 rows (cpu_panel_avx512.h): the levels of
+// (half h, dword l4) are this panel's level dwords 32 h + 8 i + l4 (i = 0..3).
+void pack_q6_k_from_panel(int64_t K, const void *src, void *panel) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ6Block) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
+        for (int h = 0; h < 2; ++h)
+            for (int l4 = 0; l4 < 8; ++l4) {
+                __m512i q[4];
+                q6_levels(p, h, l4, q);
+                for (int i = 0; i < 4; ++i) _mm512_store_si512(sb + 64 * (32 * h + 8 * i + l4), q[i]);
+            }
+        __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096), *sp = reinterpret_cast<__m512i *>(sb + 5120);
+        for (int t = 0; t < 4; ++t) {
+            const __m512i v = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
+            sc[4 * t] = lane_sbyte<0>(v), sc[4 * t + 1] = lane_sbyte<1>(v);
+            sc[4 * t + 2] = lane_sbyte<2>(v), sc[4 * t + 3] = lane_sbyte<3>(v);
+            // Scale pairs (s 2i, s 2i + 1) as the two words of each row's dword.
+            auto words = [](__m512i a, __m512i b) {
+                return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
+            };
+            sp[2 * t] = words(sc[4 * t], sc[4 * t + 1]);
+            sp[2 * t + 1] = words(sc[4 * t + 2], sc[4 * t + 3]);
+        }
+        _mm512_store_ps(reinterpret_cast<float *>(sb + 5632),
+                        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ6D))));
+    }
+}
+
 void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
     pack_q6_panels<BlockQ6_K>(K, rows, nrows, panel, levels_q6, [](const BlockQ6_K &b, int j) { return int(b.scales[j]); });
 }
@@ -943,7 +974,7 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q4_k_from_panel};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
-    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
     t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};

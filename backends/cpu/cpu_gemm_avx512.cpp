@@ -248,7 +248,7 @@ template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, void *pa
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + (16 * (b / 2) + 8 * (b % 2)) * 64;
         for (int j = 0; j < (Q4 ? 4 : 8); ++j) {
-            const __m512i v = _mm512_loadu_si512(p + 32 + 64 * j);
+            const __m512i v = _mm512_loadu_si512(p + kB32Quants + 64 * j);
             if (Q4) {
                 _mm512_store_si512(out + 64 * j, _mm512_and_si512(v, m4));
                 _mm512_store_si512(out + 64 * (4 + j), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));

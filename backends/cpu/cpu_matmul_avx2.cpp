@@ -11,6 +11,7 @@ namespace corvid::cpu::fast {
 const Kernels *kernels_avx2() {
     static const Kernels table = [] {
         Kernels t = avx2::make_table();
+        add_panel_avx2(t);
         add_gemm_avx2(t);
         return t;
     }();

@@ -55,6 +55,14 @@ using DotRowsFn = void (*)(int64_t K, const void *w, size_t row_stride, int nrow
 // one column (decode): out[r] = dot(row r, col) for r < kPanelRows; panel = its first byte.
 inline constexpr int kPanelRows = 16;
 using DotPanelFn = void (*)(int64_t K, const void *panel, const ActCol &col, float *out);
+// Byte offsets in one panel block (16 rows of one block or super-block; cpu_panels.cpp makes
+// them). Q4_0 / Q8_0: the 16 fp16 scales, then quant dword j of the 16 rows at 32 + 64 j.
+// Q4_K: d, dmin, the 12 scale bytes as 3 dwords of 16 rows, then qs dword k. Q6_K: the 16
+// signed scales as 4 dwords, d, then for each half h and dword l4 the dwords of ql, ql + 32
+// and qh at kQ6Data + 192 (8 h + l4).
+inline constexpr int kB32Quants = 32;
+inline constexpr int kQ4KD = 0, kQ4KDmin = 32, kQ4KScales = 64, kQ4KQs = 256;
+inline constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288;
 
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,
 // a panel of `rows` rows at a time, into a kernel-specific interleaved layout in a
@@ -163,6 +171,10 @@ bool add_gemm_neon(Kernels &t, bool i8mm);
 // Fills t.dot_rows for AVX-512 with VBMI (cpu_gemv_avx512.cpp; nothing where the build has
 // no such kernels). The caller checks that the processor has VBMI.
 void add_gemv_avx512(Kernels &t);
+
+// Fills t.dot_panel for AVX2 + FMA + F16C (cpu_panel_avx2.cpp; nothing where the build has
+// no such kernels).
+void add_panel_avx2(Kernels &t);
 
 // Fills t.dot_panel for AVX-512 with VNNI (cpu_panel_avx512.cpp; nothing where the build
 // has no such kernels).

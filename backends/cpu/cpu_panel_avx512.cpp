@@ -70,7 +70,7 @@ void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
         const int8_t *x = a.qs + 32 * b;
         __m512i s = _mm512_set1_epi32(-8 * a.s[b]);
         for (int j = 0; j < 4; ++j) {
-            const __m512i q = _mm512_loadu_si512(p + 32 + 64 * j);
+            const __m512i q = _mm512_loadu_si512(p + kB32Quants + 64 * j);
             s = dpbusd_bcst(s, _mm512_and_si512(q, m4), x + 4 * j);
             s = dpbusd_bcst(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), x + 16 + 4 * j);
         }
@@ -89,7 +89,7 @@ void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
     for (int64_t b = 0; b < nb; ++b, p += kBlock) {
         const int8_t *x = a.qs + 32 * b;
         __m512i s = _mm512_set1_epi32(-128 * a.s[b]);
-        for (int j = 0; j < 8; ++j) s = dpbusd_bcst(s, _mm512_loadu_si512(p + 32 + 64 * j), x + 4 * j);
+        for (int j = 0; j < 8; ++j) s = dpbusd_bcst(s, _mm512_loadu_si512(p + kB32Quants + 64 * j), x + 4 * j);
         acc.add(s, p, a.d[b]);
         if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
     }

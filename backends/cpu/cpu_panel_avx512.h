@@ -4,14 +4,13 @@
 // compiled with at least AVX-512 F/BW.
 #pragma once
 
+#include "cpu/cpu_matmul_fast.h"
+
 #include <cstdint>
 #include <immintrin.h>
 
 namespace corvid::cpu::fast::panel512 {
 
-// Byte offsets in one Q4_K panel block (16 rows of one super-block, 2304 bytes): the 16
-// d, the 16 dmin (fp16), the 12 scale bytes as 3 dwords of 16 rows, qs dword k of 16 rows.
-constexpr int kQ4KD = 0, kQ4KDmin = 32, kQ4KScales = 64, kQ4KQs = 256, kQ4KBlock = 2304;
 
 // The 16 rows' 6-bit sub-block scales and mins of a Q4_K panel block (p: its first byte),
 // four a lane: sc_lo byte j = scale j, sc_hi byte j = scale 4 + j, m_lo / m_hi the mins
@@ -46,12 +45,8 @@ template <int J> static inline __m512i lane_sbyte(__m512i v) {
     else return _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * J), 24);
 }
 
-// Byte offsets in one Q6_K panel block (16 rows of one super-block, 3360 bytes): the 16
-// signed scales of the 16 rows as 4 dwords, their 16 d (fp16), then for each half h and
-// dword l4 the dwords of ql, ql + 32 and qh: 192 bytes at kQ6Data + 192 (8 h + l4), in the
-// order the kernel reads them (kept in three separate planes, one row kernel's stream became
-// three, and from memory the panels read 7-10 GB/s instead of 25).
-constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288, kQ6Block = 3360;
+// Panel block sizes (the offsets inside are cpu_matmul_fast.h's).
+constexpr int kQ4KBlock = 2304, kQ6Block = 3360;
 
 // The levels (0..63) of elements 128 h + 4 l4 + (0..3) + 32 i (i = 0..3) of the 16 rows of a
 // Q6_K panel block p, as ggml's dequantizer puts them together (ql low nibbles and qh bits

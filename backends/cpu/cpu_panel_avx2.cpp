@@ -1,0 +1,273 @@
+// Decode kernels over panel weights (cpu_panels.h: 16 rows interleaved) for AVX2 + FMA +
+// F16C; this file alone gets those flags (CMakeLists.txt), and cpu_matmul_avx2.cpp puts the
+// kernels into its table (add_panel_avx2).
+//
+// A 64-byte group of a panel is two 256-bit halves of 8 rows (the same 4 bytes of rows 0-7,
+// then of rows 8-15), both against one broadcast activation dword. AVX2 has no vpdpbusd:
+// vpmaddubsw multiplies the unsigned level bytes by the signed activation bytes and adds
+// pairs into 16 bits, which are summed while they cannot overflow (|pair| <= 2 * 15 * 127
+// for 4-bit levels, 2 * 63 * 127 for 6-bit ones) and widened by vpmaddwd, against ones or,
+// for the K-quants, against the sub-block's scale as a word pair (the scale applied for
+// free). Q8_0's levels (stored + 128) go back to signed and take the sign trick (|w| times
+// x with w's sign), widened every group. The sums are exact integers as in the AVX-512
+// kernels (cpu_panel_avx512.cpp), scaled the same way (Q4_0 / Q8_0: float chains of 16
+// blocks flushed into double; K-quants: double per super-block).
+// tests/backends/test_conformance.cpp checks every kernel against the reference.
+#include "cpu/cpu_matmul_fast.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+
+#include <cstring>
+#include <immintrin.h>
+
+namespace corvid::cpu::fast {
+namespace {
+
+constexpr int kP = kPanelRows;
+constexpr int kFlushBlocks = 16; // blocks a float chain runs before it is added into double
+
+inline __m256i bcast32(const int8_t *p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+inline __m256i load(const uint8_t *p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)); }
+
+// Rows 8 h .. 8 h + 7 of a panel, in double: d[2 h], d[2 h + 1]; out[r] = row r's sum.
+struct Acc16 {
+    __m256d d[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    void add(int h, __m256 f) {
+        d[2 * h] = _mm256_add_pd(d[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+        d[2 * h + 1] = _mm256_add_pd(d[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+    }
+    void store(float *out) {
+        for (int i = 0; i < 4; ++i) _mm_storeu_ps(out + 4 * i, _mm256_cvtpd_ps(d[i]));
+    }
+};
+
+// The float chains of Q4_0 / Q8_0: per half, the block's integer sums times d_w (fp16 at
+// d16, 8 of them) times d_x, flushed into double every kFlushBlocks blocks.
+struct ChainAcc {
+    __m256 f[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    Acc16 acc;
+    void add(int h, __m256i sums, const uint8_t *d16, float dx) {
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(d16)));
+        f[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(d, _mm256_set1_ps(dx)), f[h]);
+    }
+    void flush() {
+        for (int h = 0; h < 2; ++h) acc.add(h, f[h]), f[h] = _mm256_setzero_ps();
+    }
+};
+
+// Q4_0 panel block: 16 scales (32 bytes), then qs dword j of the 16 rows at 32 + 64 j.
+void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_0));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    ChainAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; // 16-bit: <= 8 * 2 * 15 * 127
+        for (int j = 0; j < 4; ++j) {
+            const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + kB32Quants + 64 * j + 32 * h);
+                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(q, m4), xl));
+                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), xh));
+            }
+        }
+        const __m256i off = _mm256_set1_epi32(-8 * a.s[b]);
+        for (int h = 0; h < 2; ++h) acc.add(h, _mm256_add_epi32(_mm256_madd_epi16(t[h], ones), off), p + 16 * h, a.d[b]);
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.flush();
+    acc.acc.store(out);
+}
+
+// Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
+void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ8_0));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+    ChainAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int j = 0; j < 8; ++j) {
+            const __m256i xb = bcast32(x + 4 * j);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i w = _mm256_xor_si256(load(p + kB32Quants + 64 * j + 32 * h), flip);
+                const __m256i pr = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xb, w));
+                s[h] = _mm256_add_epi32(s[h], _mm256_madd_epi16(pr, ones));
+            }
+        }
+        for (int h = 0; h < 2; ++h) acc.add(h, s[h], p + 16 * h, a.d[b]);
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.flush();
+    acc.acc.store(out);
+}
+
+// Byte j of every 32-bit lane as the word pair (v, v) (a sub-block scale for vpmaddwd).
+template <int J> inline __m256i scale_pair(__m256i v) {
+    const __m256i b = J == 3 ? _mm256_srli_epi32(v, 24) : _mm256_and_si256(_mm256_srli_epi32(v, 8 * J), _mm256_set1_epi32(0xFF));
+    return _mm256_or_si256(b, _mm256_slli_epi32(b, 16));
+}
+// The same for a signed byte.
+template <int J> inline __m256i sscale_pair(__m256i v) {
+    const __m256i b = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * J), 24);
+    return _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(b, 16));
+}
+// A word pair (lo, hi) broadcast to every lane.
+inline __m256i pair_of(int32_t lo, int32_t hi) {
+    return _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16)));
+}
+
+// Q4_K panel block (cpu_panels.h): 16 d, 16 dmin, the 12 scale bytes as 3 dwords of 16 rows,
+// then qs dword k: low nibbles of elements 64 (k / 8) + 4 (k % 8).., high ones + 32.
+void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_K));
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i even = _mm256_set1_epi32(0x00FF00FF);
+    Acc16 acc;
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kBlock) {
+        const int8_t *x = a.qs + 256 * sb;
+        const int16_t *bs = a.bs + 16 * sb;
+        int32_t xs[8];
+        for (int s = 0; s < 8; ++s) xs[s] = bs[2 * s] + bs[2 * s + 1];
+        const __m256d dx = _mm256_set1_pd(a.d[sb]);
+        for (int h = 0; h < 2; ++h) {
+            // The 6-bit scales and mins of rows 8 h.. (ggml's get_scale_min_k4, 8 rows at once).
+            const __m256i d0 = load(p + kQ4KScales + 32 * h), d1 = load(p + kQ4KScales + 64 + 32 * h),
+                          d2 = load(p + kQ4KScales + 128 + 32 * h);
+            const __m256i sc_lo = _mm256_and_si256(d0, m6), m_lo = _mm256_and_si256(d1, m6);
+            const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(d2, m4), _mm256_and_si256(_mm256_srli_epi32(d0, 2), m30));
+            const __m256i m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(d2, 4), m4),
+                                                 _mm256_and_si256(_mm256_srli_epi32(d1, 2), m30));
+            __m256i s1 = _mm256_setzero_si256();
+            auto pair_sums = [&](int pair, __m256i s_lo, __m256i s_hi) {
+                __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(); // 16-bit: <= 8 * 2 * 15 * 127
+                const uint8_t *q = p + kQ4KQs + 512 * pair + 32 * h;
+                const int8_t *xp = x + 64 * pair;
+                for (int j = 0; j < 8; ++j) {
+                    const __m256i v = load(q + 64 * j);
+                    lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), bcast32(xp + 4 * j)));
+                    hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                                                   bcast32(xp + 32 + 4 * j)));
+                }
+                s1 = _mm256_add_epi32(s1, _mm256_add_epi32(_mm256_madd_epi16(lo, s_lo), _mm256_madd_epi16(hi, s_hi)));
+            };
+            pair_sums(0, scale_pair<0>(sc_lo), scale_pair<1>(sc_lo));
+            pair_sums(1, scale_pair<2>(sc_lo), scale_pair<3>(sc_lo));
+            pair_sums(2, scale_pair<0>(sc_hi), scale_pair<1>(sc_hi));
+            pair_sums(3, scale_pair<2>(sc_hi), scale_pair<3>(sc_hi));
+            // Mins as word pairs (m0, m2), (m1, m3), ... against the activation's sums per 32.
+            __m256i s2 = _mm256_madd_epi16(_mm256_and_si256(m_lo, even), pair_of(xs[0], xs[2]));
+            s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srli_epi16(m_lo, 8), pair_of(xs[1], xs[3])));
+            s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_and_si256(m_hi, even), pair_of(xs[4], xs[6])));
+            s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srli_epi16(m_hi, 8), pair_of(xs[5], xs[7])));
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ4KD + 16 * h)));
+            const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ4KDmin + 16 * h)));
+            for (int q = 0; q < 2; ++q) {
+                const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
+                const __m256d mq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(dmin, 1) : _mm256_castps256_ps128(dmin));
+                const __m256d i1 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s1, 1) : _mm256_castsi256_si128(s1));
+                const __m256d i2 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s2, 1) : _mm256_castsi256_si128(s2));
+                const __m256d t = _mm256_fmsub_pd(dq, i1, _mm256_mul_pd(mq, i2));
+                acc.d[2 * h + q] = _mm256_fmadd_pd(t, dx, acc.d[2 * h + q]);
+            }
+        }
+    }
+    acc.store(out);
+}
+
+// Q6_K panel block (cpu_panels.h): the 16 signed scales as 4 dwords of 16 rows, the 16 d,
+// then for each half h and dword l4 the dwords of ql, ql + 32 and qh, 192 bytes each.
+void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ6_K));
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    Acc16 acc;
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kBlock) {
+        const int8_t *x = a.qs + 256 * sb;
+        const int16_t *bs = a.bs + 16 * sb;
+        const __m256d dx = _mm256_set1_pd(a.d[sb]);
+        for (int r8 = 0; r8 < 2; ++r8) { // rows 8 r8 ..
+            __m256i sc[4];
+            for (int t = 0; t < 4; ++t) sc[t] = load(p + kQ6Scales + 64 * t + 32 * r8);
+            __m256i s1 = _mm256_setzero_si256();
+            for (int h = 0; h < 2; ++h) {
+                // Sub-block 8 h + 2 i + j (j = l4 / 4) of run i: 16-bit sums of two groups (each
+                // pair <= 2 * 63 * 127), widened against the scale pair.
+                __m256i t16[8];
+                for (int i = 0; i < 8; ++i) t16[i] = _mm256_setzero_si256();
+                for (int l4 = 0; l4 < 8; ++l4) {
+                    const uint8_t *at = p + kQ6Data + 192 * (8 * h + l4) + 32 * r8;
+                    const __m256i av = load(at), bv = load(at + 64), hb = load(at + 128);
+                    const __m256i q[4] = {
+                        _mm256_or_si256(_mm256_and_si256(av, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4)),
+                        _mm256_or_si256(_mm256_and_si256(bv, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(av, 4), m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30))),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bv, 4), m4),
+                                        _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2))};
+                    const int8_t *xe = x + 128 * h + 4 * l4;
+                    const int j = l4 / 4;
+                    for (int i = 0; i < 4; ++i)
+                        t16[2 * i + j] = _mm256_add_epi16(t16[2 * i + j], _mm256_maddubs_epi16(q[i], bcast32(xe + 32 * i)));
+                    if (l4 % 2 == 1) // two groups summed: widen (a third would overflow)
+                        for (int i = 0; i < 4; ++i) {
+                            const int sub = 2 * i + j; // sub-block 8 h + sub: byte sub % 4 of scale dword 2 h + sub / 4
+                            const __m256i sd = sc[2 * h + sub / 4];
+                            __m256i pr;
+                            switch (sub % 4) {
+                            case 0: pr = sscale_pair<0>(sd); break;
+                            case 1: pr = sscale_pair<1>(sd); break;
+                            case 2: pr = sscale_pair<2>(sd); break;
+                            default: pr = sscale_pair<3>(sd); break;
+                            }
+                            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(t16[sub], pr));
+                            t16[sub] = _mm256_setzero_si256();
+                        }
+                }
+            }
+            // -32 sum_j scale_j xsum16_j: signed scale bytes as word pairs (s0, s2), (s1, s3).
+            __m256i s2 = _mm256_setzero_si256();
+            for (int t = 0; t < 4; ++t) {
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(_mm256_slli_epi16(sc[t], 8), 8),
+                                                             pair_of(bs[4 * t], bs[4 * t + 2])));
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(sc[t], 8), pair_of(bs[4 * t + 1], bs[4 * t + 3])));
+            }
+            const __m256i isum = _mm256_sub_epi32(s1, _mm256_slli_epi32(s2, 5));
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ6D + 16 * r8)));
+            for (int q = 0; q < 2; ++q) {
+                const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
+                const __m256d iq = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(isum, 1) : _mm256_castsi256_si128(isum));
+                acc.d[2 * r8 + q] = _mm256_fmadd_pd(_mm256_mul_pd(dq, dx), iq, acc.d[2 * r8 + q]);
+            }
+        }
+    }
+    acc.store(out);
+}
+
+} // namespace
+
+void add_panel_avx2(Kernels &t) {
+    t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
+    t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
+    t.dot_panel[int(DType::Q4_K)] = panel_q4_k;
+    t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
+}
+
+} // namespace corvid::cpu::fast
+#else
+namespace corvid::cpu::fast {
+void add_panel_avx2(Kernels &) {}
+} // namespace corvid::cpu::fast
+#endif

@@ -151,6 +151,31 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
             d[ib * kRows + r] = r < nrows ? half_to_float(reinterpret_cast<const B *>(rows[r])[ib].d) : 0.0f;
 }
 
+// The same panel from rows first_row.. (0 or 8) of a decode panel (cpu_panels.h): per block
+// its quant dword j holds the nibbles of this panel's dwords j (low) and 4 + j (high) for
+// Q4_0, or dword j's levels + 128 for Q8_0 (stored here signed).
+template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr int kBlockBytes = kPanelRows * (Q4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(src);
+    uint8_t *q = static_cast<uint8_t *>(panel);
+    float *d = reinterpret_cast<float *>(q + nb * 256);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(char(0x80));
+    for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
+        uint8_t *out = q + b * 256;
+        for (int j = 0; j < (Q4 ? 4 : 8); ++j) {
+            const __m256i v = load256(p + kB32Quants + 64 * j + 4 * first_row);
+            if (Q4) {
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), _mm256_and_si256(v, m4));
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            } else {
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), _mm256_xor_si256(v, flip));
+            }
+        }
+        _mm256_store_ps(d + kRows * b, _mm256_cvtph_ps(load128(p + 2 * first_row)));
+    }
+}
+
 // Block sums of 8 rows x NC columns. G > 0: unsigned levels, G groups of 4 elements
 // summed in 16 bits before widening (8 for levels below 16, 4 below 32); G = 0: signed
 // levels, widened every group.
@@ -293,6 +318,55 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
     }
 }
 
+// Byte j of every 32-bit lane as an int32 lane (J == 3: no mask needed).
+template <int J> inline __m256i lane_byte(__m256i v) {
+    if constexpr (J == 3) return _mm256_srli_epi32(v, 24);
+    else return _mm256_and_si256(_mm256_srli_epi32(v, 8 * J), _mm256_set1_epi32(0xFF));
+}
+// Signed byte j of every 32-bit lane as an int32 lane.
+template <int J> inline __m256i lane_sbyte(__m256i v) { return _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * J), 24); }
+// Two int32 lanes (values that fit 16 bits) as the words (a, b) of one lane.
+inline __m256i word_pair(__m256i a, __m256i b) {
+    return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(b, 16));
+}
+
+// The same panel from rows first_row.. (0 or 8) of a Q4_K decode panel (cpu_panels.h): its qs
+// dword k holds the nibbles of level dwords 16 (k / 8) + k % 8 (low) and + 8 (high); the
+// 6-bit scales and mins are unpacked 8 rows at a time (ggml's get_scale_min_k4).
+void pack_q4_k_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr int kBlockBytes = kPanelRows * int(sizeof(BlockQ4_K));
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m30 = _mm256_set1_epi8(0x30);
+    const int rb = 4 * first_row; // the rows' byte offset in a 64-byte group
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kBlockBytes) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ45SbBytes;
+        for (int k = 0; k < 32; ++k) {
+            const __m256i v = load256(p + kQ4KQs + 64 * k + rb);
+            const int at = 16 * (k / 8) + k % 8;
+            _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * at), _mm256_and_si256(v, m4));
+            _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (at + 8)), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+        const __m256i d0 = load256(p + kQ4KScales + rb), d1 = load256(p + kQ4KScales + 64 + rb),
+                      d2 = load256(p + kQ4KScales + 128 + rb);
+        const __m256i sc_lo = _mm256_and_si256(d0, m6), m_lo = _mm256_and_si256(d1, m6);
+        const __m256i sc_hi = _mm256_or_si256(_mm256_and_si256(d2, m4), _mm256_and_si256(_mm256_srli_epi32(d0, 2), m30));
+        const __m256i m_hi =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(d2, 4), m4), _mm256_and_si256(_mm256_srli_epi32(d1, 2), m30));
+        auto *sc = reinterpret_cast<__m256i *>(sb + 2048); // each scale twice
+        sc[0] = word_pair(lane_byte<0>(sc_lo), lane_byte<0>(sc_lo)), sc[1] = word_pair(lane_byte<1>(sc_lo), lane_byte<1>(sc_lo));
+        sc[2] = word_pair(lane_byte<2>(sc_lo), lane_byte<2>(sc_lo)), sc[3] = word_pair(lane_byte<3>(sc_lo), lane_byte<3>(sc_lo));
+        sc[4] = word_pair(lane_byte<0>(sc_hi), lane_byte<0>(sc_hi)), sc[5] = word_pair(lane_byte<1>(sc_hi), lane_byte<1>(sc_hi));
+        sc[6] = word_pair(lane_byte<2>(sc_hi), lane_byte<2>(sc_hi)), sc[7] = word_pair(lane_byte<3>(sc_hi), lane_byte<3>(sc_hi));
+        auto *mn = reinterpret_cast<__m256i *>(sb + 2304); // min pairs (m 2i, m 2i + 1)
+        mn[0] = word_pair(lane_byte<0>(m_lo), lane_byte<1>(m_lo)), mn[1] = word_pair(lane_byte<2>(m_lo), lane_byte<3>(m_lo));
+        mn[2] = word_pair(lane_byte<0>(m_hi), lane_byte<1>(m_hi)), mn[3] = word_pair(lane_byte<2>(m_hi), lane_byte<3>(m_hi));
+        float *d = reinterpret_cast<float *>(sb + 2432);
+        _mm256_store_ps(d, _mm256_cvtph_ps(load128(p + kQ4KD + 2 * first_row)));
+        _mm256_store_ps(d + kRows, _mm256_cvtph_ps(load128(p + kQ4KDmin + 2 * first_row)));
+    }
+}
+
 // Sub-block sums (G groups of 4 elements in 16 bits, then widened by vpmaddwd against the
 // sub-block's scale pairs sc), added to isum.
 template <int NC, int G>
@@ -388,6 +462,41 @@ void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
             }
             d[r] = b ? half_to_float(b->d) : 0.0f;
         }
+    }
+}
+
+// The same panel from rows first_row.. (0 or 8) of a Q6_K decode panel (cpu_panels.h): the
+// levels of (half h, dword l4) are level dwords 32 h + 8 i + l4 (i = 0..3).
+void pack_q6_k_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr int kBlockBytes = kPanelRows * int(sizeof(BlockQ6_K));
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const int rb = 4 * first_row;
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kBlockBytes) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
+        for (int h = 0; h < 2; ++h)
+            for (int l4 = 0; l4 < 8; ++l4) {
+                const uint8_t *at = p + kQ6Data + 192 * (8 * h + l4) + rb;
+                const __m256i a = load256(at), b = load256(at + 64), hb = load256(at + 128);
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4)),
+                    _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30))),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
+                                    _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2))};
+                for (int i = 0; i < 4; ++i) _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (32 * h + 8 * i + l4)), q[i]);
+            }
+        auto *sc = reinterpret_cast<__m256i *>(sb + 2048); // each signed scale twice
+        auto *sp = reinterpret_cast<__m256i *>(sb + 2560); // scale pairs (s 2i, s 2i + 1)
+        for (int t = 0; t < 4; ++t) {
+            const __m256i v = load256(p + kQ6Scales + 64 * t + rb);
+            const __m256i s0 = lane_sbyte<0>(v), s1 = lane_sbyte<1>(v), s2 = lane_sbyte<2>(v), s3 = lane_sbyte<3>(v);
+            sc[4 * t] = word_pair(s0, s0), sc[4 * t + 1] = word_pair(s1, s1);
+            sc[4 * t + 2] = word_pair(s2, s2), sc[4 * t + 3] = word_pair(s3, s3);
+            sp[2 * t] = word_pair(s0, s1), sp[2 * t + 1] = word_pair(s2, s3);
+        }
+        _mm256_store_ps(reinterpret_cast<float *>(sb + 2816), _mm256_cvtph_ps(load128(p + kQ6D + 2 * first_row)));
     }
 }
 
@@ -507,13 +616,15 @@ void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t n
 
 void add_gemm_avx2(Kernels &t) {
     // act_offset: what the levels were raised by (Q4_0 +8, Q5_0 +16); 0 for signed levels.
-    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>, nullptr, 0};
+    t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>, nullptr, 0,
+                                pack_b32_from_panel<true>};
     t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<4>, nullptr, 0};
-    t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<0>, nullptr, 0};
+    t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<0>, nullptr, 0,
+                                pack_b32_from_panel<false>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<0>, nullptr, 0};
-    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0, pack_q4_k_from_panel};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
-    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
 }

@@ -238,7 +238,7 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
 // per block the decode panel holds the 16 scales, then dword j of the 16 rows' quants (Q4_0:
 // nibbles of elements 4j.. and 16 + 4j..; Q8_0: levels + 128 of elements 4j..), which are
 // this panel's dwords j and 4 + j (Q4_0, split) or j (Q8_0, as they are).
-template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, void *panel) {
+template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, int, void *panel) {
     constexpr int kBlockBytes = kRows * (Q4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
@@ -411,7 +411,7 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
 // The same panel from a Q4_K decode panel of 16 rows (cpu_panels.h, cpu_panel_avx512.h):
 // its qs dword k holds the nibbles of this panel's level dwords 16 (k / 8) + k % 8 (low)
 // and 16 (k / 8) + 8 + k % 8 (high); the 6-bit scales and mins are unpacked 16 rows at a time.
-void pack_q4_k_from_panel(int64_t K, const void *src, void *panel) {
+void pack_q4_k_from_panel(int64_t K, const void *src, int, void *panel) {
     using namespace panel512;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);
@@ -530,7 +530,7 @@ void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, 
 
 // The same panel from a Q6_K decode panel of 16 rows (cpu_panel_avx512.h): the levels of
 // (half h, dword l4) are this panel's level dwords 32 h + 8 i + l4 (i = 0..3).
-void pack_q6_k_from_panel(int64_t K, const void *src, void *panel) {
+void pack_q6_k_from_panel(int64_t K, const void *src, int, void *panel) {
     using namespace panel512;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);

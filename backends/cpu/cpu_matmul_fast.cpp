@@ -514,9 +514,13 @@ void run_gemm(const fast::GemmKernel &gk, Tensor &dst, const uint8_t *gact, size
             if (k.m0 >= k.m1) continue;
             if (k.key != packed) {
                 const void *rows[64];
-                const bool whole_panel = w.layout == kLayoutCpuPanels && k.nrows == kPanelRows && k.n0 % kPanelRows == 0;
-                if (whole_panel && gk.pack_panel) {
-                    gk.pack_panel(K, w.row(k.n0), panel);
+                // A GEMM panel inside one decode panel (16 rows; the AVX2 packers take 8).
+                const int64_t in_panel = k.n0 % kPanelRows;
+                const bool inside = w.layout == kLayoutCpuPanels && k.nrows == gk.rows && in_panel + gk.rows <= kPanelRows &&
+                                    k.n0 + gk.rows <= N / kPanelRows * kPanelRows;
+                const bool whole_panel = inside && in_panel == 0 && k.nrows == kPanelRows;
+                if (inside && gk.pack_panel) {
+                    gk.pack_panel(K, w.row(k.n0 - in_panel), static_cast<int>(in_panel), panel);
                 } else if (whole_panel) {
                     unpack_panel(w, k.n0, unpacked); // the packer reads rows as stored
                     for (int r = 0; r < k.nrows; ++r) rows[r] = unpacked + wrow_bytes * static_cast<size_t>(r);

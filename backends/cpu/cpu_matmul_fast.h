@@ -109,9 +109,10 @@ using GemmFn = void (*)(int64_t K, const void *panel, int nrows, const void *act
 // the end). Called chunk by chunk over all column groups, so a panel chunk stays in cache.
 using GemmRangeFn = void (*)(int64_t K, int64_t k0, int64_t k1, bool accumulate, const void *panel, int nrows,
                              const void *acts, int64_t nc, float *out, int64_t ostride);
-// pack() from one decode panel of kPanelRows rows (cpu_panels.h) of a weight kept in
-// panels, at src: the same panel bytes as pack() of those rows unpacked.
-using PackPanelFn = void (*)(int64_t K, const void *src, void *panel);
+// pack() from a weight kept in decode panels (cpu_panels.h): rows [first_row, first_row +
+// GemmKernel::rows) of the decode panel at src (first_row 0, or 8 for 8-row GEMM panels),
+// the same panel bytes as pack() of those rows unpacked.
+using PackPanelFn = void (*)(int64_t K, const void *src, int first_row, void *panel);
 struct GemmKernel {
     int rows; // 0: no blocked kernel for the type
     int act_offset;

@@ -408,21 +408,29 @@ template <bool HIGH> void pack_q45(int64_t K, const void *const *rows, int nrows
     }
 }
 
-// The same panel from a Q4_K decode panel of 16 rows (cpu_panels.h, cpu_panel_avx512.h):
+// The same panel from a Q4_K or Q5_K decode panel of 16 rows (cpu_panels.h, cpu_panel_avx512.h):
 // its qs dword k holds the nibbles of this panel's level dwords 16 (k / 8) + k % 8 (low)
 // and 16 (k / 8) + 8 + k % 8 (high); the 6-bit scales and mins are unpacked 16 rows at a time.
-void pack_q4_k_from_panel(int64_t K, const void *src, int, void *panel) {
+// Q5_K (HIGH): the fifth bits from qh dword k % 8, bits 2 (k / 8) (low) and + 1 (high).
+template <bool HIGH> void pack_q45_from_panel(int64_t K, const void *src, int, void *panel) {
     using namespace panel512;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ4KBlock) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += HIGH ? kQ5KBlock : kQ4KBlock) {
         uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ45SbBytes;
         for (int k = 0; k < 32; ++k) {
-            const __m512i v = _mm512_loadu_si512(p + kQ4KQs + 64 * k);
+            const __m512i v = _mm512_loadu_si512(p + (HIGH ? kQ5KQs : kQ4KQs) + 64 * k);
             const int at = 16 * (k / 8) + k % 8;
-            _mm512_store_si512(sb + 64 * at, _mm512_and_si512(v, m4));
-            _mm512_store_si512(sb + 64 * (at + 8), _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if constexpr (HIGH) {
+                const __m512i hb = _mm512_loadu_si512(p + kQ5KQh + 64 * (k % 8));
+                const __m512i bit = _mm512_set1_epi8(static_cast<char>(1 << (2 * (k / 8))));
+                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hb, bit), lo, c16);
+                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hb, _mm512_add_epi8(bit, bit)), hi, c16);
+            }
+            _mm512_store_si512(sb + 64 * at, lo);
+            _mm512_store_si512(sb + 64 * (at + 8), hi);
         }
         const K4Scales s = k4_scales(p);
         __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096);
@@ -972,8 +980,8 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0,
                                 pack_b32_from_panel<false>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0};
-    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q4_k_from_panel};
-    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0};
+    t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q45_from_panel<false>};
+    t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0, pack_q45_from_panel<true>};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
     t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};

@@ -57,11 +57,13 @@ inline constexpr int kPanelRows = 16;
 using DotPanelFn = void (*)(int64_t K, const void *panel, const ActCol &col, float *out);
 // Byte offsets in one panel block (16 rows of one block or super-block; cpu_panels.cpp makes
 // them). Q4_0 / Q8_0: the 16 fp16 scales, then quant dword j of the 16 rows at 32 + 64 j.
-// Q4_K: d, dmin, the 12 scale bytes as 3 dwords of 16 rows, then qs dword k. Q6_K: the 16
+// Q4_K: d, dmin, the 12 scale bytes as 3 dwords of 16 rows, then qs dword k. Q5_K: the same
+// header, qh dword j, then qs dword k. Q6_K: the 16
 // signed scales as 4 dwords, d, then for each half h and dword l4 the dwords of ql, ql + 32
 // and qh at kQ6Data + 192 (8 h + l4).
 inline constexpr int kB32Quants = 32;
 inline constexpr int kQ4KD = 0, kQ4KDmin = 32, kQ4KScales = 64, kQ4KQs = 256;
+inline constexpr int kQ5KQh = 256, kQ5KQs = 768; // Q5_K: Q4_K's header, qh dword j, qs dword k
 inline constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288;
 
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,

@@ -96,19 +96,22 @@ void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
     acc.store(out);
 }
 
-// Q4_K panel block (panel512::kQ4K*): per super-block, qs dword k of the 16 rows holds the
-// low nibbles of elements 64 (k / 8) + 4 (k % 8).. (sub-block 2 (k / 8)) and the high ones
-// of the same elements + 32 (sub-block 2 (k / 8) + 1). Each sub-block's exact integer sum
+// Q4_K panel block (kQ4K*): per super-block, qs dword k of the 16 rows holds the low
+// nibbles of elements 64 (k / 8) + 4 (k % 8).. (sub-block 2 (k / 8)) and the high ones of the
+// same elements + 32 (sub-block 2 (k / 8) + 1). Q5_K (HIGH) is the same block with qh dword
+// k % 8 (kQ5KQh): bit 2 (k / 8) of a byte is the fifth bit of its low nibble, bit 2 (k / 8) +
+// 1 of its high one, each added by one byte test and one masked add. Each sub-block's exact integer sum
 // (16 rows in the lanes) times its 6-bit scale (vpmulld), the mins against the activation's
 // sums per 32 (vpmaddwd of min pairs against sum pairs): one exact integer pair a
 // super-block, scaled in double: (d_w S1 - dmin_w S2) d_x.
-void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+template <bool HIGH> void panel_q45(int64_t K, const void *panel, const ActCol &a, float *out) {
     using namespace panel512;
+    constexpr int kQs = HIGH ? kQ5KQs : kQ4KQs, kBlock = HIGH ? kQ5KBlock : kQ4KBlock;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(panel);
     const __m512i m4 = _mm512_set1_epi8(0x0F), even = _mm512_set1_epi32(0x00FF00FF);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ4KBlock) {
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kBlock) {
         const int8_t *x = a.qs + 256 * sb;
         const K4Scales sc = k4_scales(p);
         __m512i s1 = _mm512_setzero_si512();
@@ -118,13 +121,22 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
         auto pair_sums = [&](int pair, __m512i s_lo, __m512i s_hi) {
             const __m512i zero = _mm512_setzero_si512();
             __m512i lo_sum[2] = {zero, zero}, hi_sum[2] = {zero, zero};
-            const uint8_t *q = p + kQ4KQs + 512 * pair;
+            const uint8_t *q = p + kQs + 512 * pair;
             const int8_t *xp = x + 64 * pair;
+            const __m512i bit_lo = _mm512_set1_epi8(static_cast<char>(1 << (2 * pair))), bit_hi = _mm512_add_epi8(bit_lo, bit_lo);
 #pragma GCC unroll 8
             for (int j = 0; j < 8; ++j) {
                 const __m512i v = _mm512_loadu_si512(q + 64 * j);
-                lo_sum[j & 1] = dpbusd_bcst(lo_sum[j & 1], _mm512_and_si512(v, m4), xp + 4 * j);
-                hi_sum[j & 1] = dpbusd_bcst(hi_sum[j & 1], _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), xp + 32 + 4 * j);
+                if constexpr (HIGH) {
+                    const __m512i hb = _mm512_loadu_si512(p + kQ5KQh + 64 * j), c16 = _mm512_set1_epi8(16);
+                    const __m512i l = _mm512_and_si512(v, m4), h = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    lo_sum[j & 1] = dpbusd_bcst(lo_sum[j & 1], _mm512_mask_add_epi8(l, _mm512_test_epi8_mask(hb, bit_lo), l, c16), xp + 4 * j);
+                    hi_sum[j & 1] =
+                        dpbusd_bcst(hi_sum[j & 1], _mm512_mask_add_epi8(h, _mm512_test_epi8_mask(hb, bit_hi), h, c16), xp + 32 + 4 * j);
+                } else {
+                    lo_sum[j & 1] = dpbusd_bcst(lo_sum[j & 1], _mm512_and_si512(v, m4), xp + 4 * j);
+                    hi_sum[j & 1] = dpbusd_bcst(hi_sum[j & 1], _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), xp + 32 + 4 * j);
+                }
             }
             s1 = _mm512_add_epi32(s1, _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(lo_sum[0], lo_sum[1]), s_lo),
                                                        _mm512_mullo_epi32(_mm512_add_epi32(hi_sum[0], hi_sum[1]), s_hi)));
@@ -161,6 +173,8 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
 }
+void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q45<false>(K, panel, a, out); }
+void panel_q5_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q45<true>(K, panel, a, out); }
 
 // Q6_K panel block (panel512::kQ6*): per half h and dword l4, one load each of ql, ql + 32
 // and qh gives 4 elements of four 16-element sub-blocks (8 h + 2 i + l4 / 4, i = 0..3). Each
@@ -230,6 +244,7 @@ void add_panel_avx512(Kernels &t) {
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
     t.dot_panel[int(DType::Q4_K)] = panel_q4_k;
+    t.dot_panel[int(DType::Q5_K)] = panel_q5_k;
 }
 
 } // namespace corvid::cpu::fast

@@ -13,17 +13,19 @@
 // Layout of a 2-D weight of N rows and B blocks a row (same size as stored; row-major
 // otherwise): rows [16 p, 16 p + 16) for p < N / 16 form panel p, which takes exactly the
 // bytes those 16 rows take as stored; the last N % 16 rows stay as stored, at their places.
-// In a panel, block b of the 16 rows is 16 * block_bytes bytes at 16 * block_bytes * b.
-// A block is cut into segments (cpu_panels.cpp's table, per type); segment s of `bytes`
-// bytes in units of `unit` bytes becomes bytes / unit groups of 16 * unit bytes: unit j of
-// rows 0..15, one after another. The segments follow each other in the block's order, and
-// a segment may store its bytes XORed with a mask (Q8_0's levels as unsigned: vpdpbusd).
+// In a panel, block b of the 16 rows is 16 * block_bytes bytes at 16 * block_bytes * b: the
+// block's bytes cut into units of 2 or 4 (cpu_panels.cpp's table, per type), each unit as a
+// group of the 16 rows' copies one after another (16 * unit bytes), the groups in the order
+// the decode kernel reads them. A unit may be stored XORed with a mask (Q8_0's levels as
+// unsigned, for vpdpbusd). The groups per type:
 //   Q4_0: d (unit 2) | qs (unit 4): 32 bytes of the 16 scales, then 4 x 64: qs dword j
 //   Q8_0: d (unit 2) | qs ^ 0x80 (unit 4): 32 bytes of scales, then 8 x 64
 //   Q4_K: d, dmin (unit 2) | scales (unit 4) | qs (unit 4): 16 d, 16 dmin, the 12 packed
 //         scale bytes as 3 x 64, then 32 x 64 (qs dword k: elements 64 (k / 8) + 4 (k % 8)..
 //         in the low nibbles, the same + 32 in the high ones)
-//   Q6_K: ql | qh | scales (unit 4 each) | d (unit 2): 32 x 64, 16 x 64, 4 x 64, 32 bytes
+//   Q5_K: as Q4_K with qh (unit 4: 8 x 64) between the scales and qs
+//   Q6_K: scales (unit 4: 4 x 64), d (32 bytes), then per half h and dword l the dwords of
+//         ql, ql + 32 and qh (the order the kernel reads them)
 // Values, scales and rounding stay ggml's; only the places of the bytes change.
 #pragma once
 

@@ -18,7 +18,7 @@
 // group of the 16 rows' copies one after another (16 * unit bytes), the groups in the order
 // the decode kernel reads them. A unit may be stored XORed with a mask (Q8_0's levels as
 // unsigned, for vpdpbusd). The groups per type:
-//   Q4_0: d (unit 2) | qs (unit 4): 32 bytes of the 16 scales, then 4 x 64: qs dword j
+//   Q4_0, IQ4_NL: d (unit 2) | qs (unit 4): 32 bytes of the 16 scales, then 4 x 64: qs dword j
 //   Q8_0: d (unit 2) | qs ^ 0x80 (unit 4): 32 bytes of scales, then 8 x 64
 //   Q4_K: d, dmin (unit 2) | scales (unit 4) | qs (unit 4): 16 d, 16 dmin, the 12 packed
 //         scale bytes as 3 x 64, then 32 x 64 (qs dword k: elements 64 (k / 8) + 4 (k % 8)..

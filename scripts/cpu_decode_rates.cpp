@@ -107,20 +107,24 @@ int main(int argc, char **argv) {
         std::vector<uint8_t> big(big_rows * row);
         for (size_t r = 0; r < big_rows; r += nrows) std::memcpy(big.data() + r * row, w.data(), nrows * row);
         const int per_call = forced_rows ? forced_rows : std::max(1, k->dot_rows_per_call[static_cast<int>(t)]);
-        // GB/s of weights over `n` rows at p, swept `reps` times, best of 7.
-        auto rate = [&](const uint8_t *p, size_t n, size_t reps) {
+        // GB/s of weights over `n` rows at p, swept `reps` times, best of 7; call(p, r) computes
+        // rows r.. (step rows a call).
+        auto timed = [&](const uint8_t *p, size_t n, size_t reps, size_t step, auto &&call) {
             double best = 1e30;
-            float out[kRowsPerCall];
             for (int rep7 = 0; rep7 < 7; ++rep7) {
                 const auto t0 = std::chrono::steady_clock::now();
                 for (size_t rep = 0; rep < reps; ++rep)
-                    for (size_t r = 0; r + per_call <= n; r += per_call) {
-                        rows(K, p + r * row, row, per_call, fcol, out);
-                        __asm__ volatile("" : : "r"(out) : "memory");
-                    }
+                    for (size_t r = 0; r + step <= n; r += step) call(p, r);
                 best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             }
             return static_cast<double>(reps * n * row) / best / 1e9;
+        };
+        auto rate = [&](const uint8_t *p, size_t n, size_t reps) {
+            float out[kRowsPerCall];
+            return timed(p, n, reps, static_cast<size_t>(per_call), [&](const uint8_t *base, size_t r) {
+                rows(K, base + r * row, row, per_call, fcol, out);
+                __asm__ volatile("" : : "r"(out) : "memory");
+            });
         };
         const double in_cache = rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row)));
         const double from_memory = rate(big.data(), big_rows, 1);
@@ -131,18 +135,11 @@ int main(int argc, char **argv) {
             cpu::pack_panels(t, K, static_cast<int64_t>(nrows), w.data(), w.data());
             cpu::pack_panels(t, K, static_cast<int64_t>(big_rows), big.data(), big.data());
             auto panel_rate = [&](const uint8_t *p, size_t n, size_t reps) {
-                double best = 1e30;
                 float out[kPanelRows];
-                for (int rep7 = 0; rep7 < 7; ++rep7) {
-                    const auto t0 = std::chrono::steady_clock::now();
-                    for (size_t rep = 0; rep < reps; ++rep)
-                        for (size_t r = 0; r + kPanelRows <= n; r += kPanelRows) {
-                            panel(K, p + r * row, fcol, out);
-                            __asm__ volatile("" : : "r"(out) : "memory");
-                        }
-                    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-                }
-                return static_cast<double>(reps * n * row) / best / 1e9;
+                return timed(p, n, reps, kPanelRows, [&](const uint8_t *base, size_t r) {
+                    panel(K, base + r * row, fcol, out);
+                    __asm__ volatile("" : : "r"(out) : "memory");
+                });
             };
             std::printf("%-5s K %lld, 16-row panels:   in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
                         static_cast<long long>(K), panel_rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row))),

@@ -471,20 +471,13 @@ void pack_q6_k_from_panel(int64_t K, const void *src, int first_row, void *panel
     constexpr int kBlockBytes = kPanelRows * int(sizeof(BlockQ6_K));
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int rb = 4 * first_row;
     for (int64_t ib = 0; ib < nsb; ++ib, p += kBlockBytes) {
         uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
         for (int h = 0; h < 2; ++h)
             for (int l4 = 0; l4 < 8; ++l4) {
-                const uint8_t *at = p + kQ6Data + 192 * (8 * h + l4) + rb;
-                const __m256i a = load256(at), b = load256(at + 64), hb = load256(at + 128);
-                const __m256i q[4] = {
-                    _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4)),
-                    _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30))),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
-                                    _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2))};
+                __m256i q[4];
+                q6_panel_levels(p + kQ6Data + 192 * (8 * h + l4) + rb, q);
                 for (int i = 0; i < 4; ++i) _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (32 * h + 8 * i + l4)), q[i]);
             }
         auto *sc = reinterpret_cast<__m256i *>(sb + 2048); // each signed scale twice

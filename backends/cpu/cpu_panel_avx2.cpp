@@ -16,6 +16,7 @@
 #include "cpu/cpu_matmul_fast.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include "cpu/cpu_x86_simd.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 
@@ -193,7 +194,6 @@ void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ6_K));
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(panel);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     Acc16 acc;
     for (int64_t sb = 0; sb < nsb; ++sb, p += kBlock) {
         const int8_t *x = a.qs + 256 * sb;
@@ -209,14 +209,8 @@ void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
                 __m256i t16[8];
                 for (int i = 0; i < 8; ++i) t16[i] = _mm256_setzero_si256();
                 for (int l4 = 0; l4 < 8; ++l4) {
-                    const uint8_t *at = p + kQ6Data + 192 * (8 * h + l4) + 32 * r8;
-                    const __m256i av = load(at), bv = load(at + 64), hb = load(at + 128);
-                    const __m256i q[4] = {
-                        _mm256_or_si256(_mm256_and_si256(av, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4)),
-                        _mm256_or_si256(_mm256_and_si256(bv, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2)),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(av, 4), m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30))),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bv, 4), m4),
-                                        _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2))};
+                    __m256i q[4];
+                    x86::q6_panel_levels(p + kQ6Data + 192 * (8 * h + l4) + 32 * r8, q);
                     const int8_t *xe = x + 128 * h + 4 * l4;
                     const int j = l4 / 4;
                     for (int i = 0; i < 4; ++i)

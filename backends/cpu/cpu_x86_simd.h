@@ -37,4 +37,18 @@ static inline __m256i bits_to_bytes(uint32_t bits, char value) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(value));
 }
 
+// The levels (0..63) of 4 elements of 8 rows, one dword a row, i = 0..3, from a Q6_K decode
+// panel (cpu_panels.h) at `at` (the (half, dword) group's ql, ql + 32 and qh dwords, 64 bytes
+// apart, at this 8-row half): ql low nibbles and qh bits 0-1, ql + 32 low and bits 2-3, ql
+// high and bits 4-5, ql + 32 high and bits 6-7 (ggml's dequantizer).
+static inline void q6_panel_levels(const uint8_t *at, __m256i q[4]) {
+    const __m256i a = load256(at), b = load256(at + 64), hb = load256(at + 128);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    q[0] = _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x03)), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(0x0C)), 2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
+                           _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2));
+}
+
 } // namespace corvid::cpu::fast::x86

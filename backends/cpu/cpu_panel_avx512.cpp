@@ -261,9 +261,79 @@ void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
 }
 
+// Q2_K panel block (kQ2K*): 16 d, 16 dmin, the 16 scale bytes (scale | min << 4) as 4
+// dwords of 16 rows, then qs dword 8 h + dq of the 16 rows: shift 2 s of it holds the
+// levels (0..3) of elements 128 h + 32 s + 4 dq.., sub-block 8 h + 2 s + dq / 4 (ggml's
+// unpacking). Each sub-block's exact sum times its 4-bit scale (vpmulld), the mins against
+// the activation's sums per 16 (vpmaddwd of min pairs against sum pairs), scaled in double.
+void panel_q2_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0F), even = _mm512_set1_epi32(0x00FF00FF);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ2KBlock) {
+        const int8_t *x = a.qs + 256 * sb;
+        const int16_t *bs = a.bs + 16 * sb;
+        __m512i sm[4];
+        for (int t = 0; t < 4; ++t) sm[t] = _mm512_loadu_si512(p + kQ2KScales + 64 * t);
+        __m512i s1 = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            __m512i acc[8];
+            for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int dq = 0; dq < 8; ++dq) {
+                const __m512i v = _mm512_loadu_si512(p + kQ2KQs + 64 * (8 * h + dq));
+                const int8_t *xe = x + 128 * h + 4 * dq;
+                const int j = dq / 4;
+                acc[j] = dpbusd_bcst(acc[j], _mm512_and_si512(v, m2), xe);
+                acc[2 + j] = dpbusd_bcst(acc[2 + j], _mm512_and_si512(_mm512_srli_epi16(v, 2), m2), xe + 32);
+                acc[4 + j] = dpbusd_bcst(acc[4 + j], _mm512_and_si512(_mm512_srli_epi16(v, 4), m2), xe + 64);
+                acc[6 + j] = dpbusd_bcst(acc[6 + j], _mm512_and_si512(_mm512_srli_epi16(v, 6), m2), xe + 96);
+            }
+            // acc[i] is sub-block 8 h + i: its scale is the low nibble of byte i % 4 of dword 2 h + i / 4.
+            const __m512i sc0 = _mm512_and_si512(sm[2 * h], m4), sc1 = _mm512_and_si512(sm[2 * h + 1], m4);
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_byte<0>(sc0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_byte<1>(sc0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[2], lane_byte<2>(sc0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[3], lane_byte<3>(sc0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[4], lane_byte<0>(sc1)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[5], lane_byte<1>(sc1)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_byte<2>(sc1)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_byte<3>(sc1)));
+        }
+        // sum_j min_j xsum16_j: the min nibbles of each scale dword as words (m0, m2), (m1, m3).
+        auto pair_of = [&](int i, int j) {
+            return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
+                                                          (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
+        };
+        __m512i s2 = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+            const __m512i mn = _mm512_and_si512(_mm512_srli_epi16(sm[t], 4), m4);
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_and_si512(mn, even), pair_of(4 * t, 4 * t + 2)));
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srli_epi16(mn, 8), pair_of(4 * t + 1, 4 * t + 3)));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KD)));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KDmin)));
+        const __m512d dx = _mm512_set1_pd(a.d[sb]);
+        auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
+            const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1),
+                                              _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
+            return _mm512_mul_pd(t, dx);
+        };
+        lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
+                                    _mm512_castsi512_si256(s2)));
+        hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1),
+                                    _mm512_extracti64x4_epi64(s1, 1), _mm512_extracti64x4_epi64(s2, 1)));
+    }
+    _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
+    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
+}
+
 } // namespace
 
 void add_panel_avx512(Kernels &t) {
+    t.dot_panel[int(DType::Q2_K)] = panel_q2_k;
     t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;

@@ -46,7 +46,7 @@ template <int J> static inline __m512i lane_sbyte(__m512i v) {
 }
 
 // Panel block sizes (the offsets inside are cpu_matmul_fast.h's).
-constexpr int kQ4KBlock = 2304, kQ5KBlock = 2816, kQ6Block = 3360;
+constexpr int kQ2KBlock = 1344, kQ4KBlock = 2304, kQ5KBlock = 2816, kQ6Block = 3360;
 
 // The levels (0..63) of elements 128 h + 4 l4 + (0..3) + 32 i (i = 0..3) of the 16 rows of a
 // Q6_K panel block p, as ggml's dequantizer puts them together (ql low nibbles and qh bits

@@ -573,6 +573,38 @@ void pack_q6_k_from_panel(int64_t K, const void *src, int, void *panel) {
     }
 }
 
+// The Q6_K-form panel from a Q3_K decode panel of 16 rows (cpu_panel_avx512.h): levels + 28
+// (pack_q3's form) at level dwords 32 h + 8 s + dq, the signed scales and their pairs.
+void pack_q3_k_from_panel(int64_t K, const void *src, int, void *panel) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const __m512i c28 = _mm512_set1_epi8(28);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ3KBlock) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
+        for (int h = 0; h < 2; ++h)
+            for (int dq = 0; dq < 8; ++dq) {
+                __m512i q[4];
+                q3_levels(p, h, dq, q);
+                for (int s = 0; s < 4; ++s) _mm512_store_si512(sb + 64 * (32 * h + 8 * s + dq), _mm512_add_epi8(q[s], c28));
+            }
+        __m512i scv[4];
+        q3_scales(p, scv);
+        __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096), *sp = reinterpret_cast<__m512i *>(sb + 5120);
+        auto words = [](__m512i a, __m512i b) {
+            return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
+        };
+        for (int t = 0; t < 4; ++t) {
+            sc[4 * t] = lane_sbyte<0>(scv[t]), sc[4 * t + 1] = lane_sbyte<1>(scv[t]);
+            sc[4 * t + 2] = lane_sbyte<2>(scv[t]), sc[4 * t + 3] = lane_sbyte<3>(scv[t]);
+            sp[2 * t] = words(sc[4 * t], sc[4 * t + 1]);
+            sp[2 * t + 1] = words(sc[4 * t + 2], sc[4 * t + 3]);
+        }
+        _mm512_store_ps(reinterpret_cast<float *>(sb + 5632),
+                        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ3KD))));
+    }
+}
+
 void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
     pack_q6_panels<BlockQ6_K>(K, rows, nrows, panel, levels_q6, [](const BlockQ6_K &b, int j) { return int(b.scales[j]); });
 }
@@ -990,7 +1022,7 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q45_from_panel<false>};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0, pack_q45_from_panel<true>};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
-    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0};
+    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_q3_k_from_panel};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.group_act = group_act;

@@ -66,6 +66,7 @@ inline constexpr int kQ4KD = 0, kQ4KDmin = 32, kQ4KScales = 64, kQ4KQs = 256;
 inline constexpr int kQ5KQh = 256, kQ5KQs = 768; // Q5_K: Q4_K's header, qh dword j, qs dword k
 inline constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288;
 inline constexpr int kQ2KD = 0, kQ2KDmin = 32, kQ2KScales = 64, kQ2KQs = 320; // Q2_K: d, dmin, scale dwords, qs dwords
+inline constexpr int kQ3KD = 0, kQ3KScales = 32, kQ3KHmask = 224, kQ3KQs = 736; // Q3_K: d, scale dwords, hmask, qs
 
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,
 // a panel of `rows` rows at a time, into a kernel-specific interleaved layout in a

@@ -330,9 +330,68 @@ void panel_q2_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
 }
 
+// Q3_K panel block (kQ3K*): levels 0..7 (value level - 4) from qs and hmask (q3_levels), 16
+// sub-blocks of 16 with signed 6-bit scales (q3_scales). Each sub-block's exact sum times
+// its scale (vpmulld); the -4 offset as 4 sum_j scale_j xsum16_j (vpmaddwd of scale pairs
+// against the activation's sum pairs): one exact integer a super-block, scaled in double.
+void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ3KBlock) {
+        const int8_t *x = a.qs + 256 * sb;
+        const int16_t *bs = a.bs + 16 * sb;
+        __m512i sc[4];
+        q3_scales(p, sc);
+        __m512i s1 = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            __m512i acc[8];
+            for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int dq = 0; dq < 8; ++dq) {
+                __m512i q[4];
+                q3_levels(p, h, dq, q);
+                const int8_t *xe = x + 128 * h + 4 * dq;
+                const int j = dq / 4;
+                for (int s = 0; s < 4; ++s) acc[2 * s + j] = dpbusd_bcst(acc[2 * s + j], q[s], xe + 32 * s);
+            }
+            // acc[i] is sub-block 8 h + i: byte i % 4 of sc[2 h + i / 4].
+            const __m512i s0 = sc[2 * h], s4 = sc[2 * h + 1];
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_sbyte<0>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_sbyte<1>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[2], lane_sbyte<2>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[3], lane_sbyte<3>(s0)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[4], lane_sbyte<0>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[5], lane_sbyte<1>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_sbyte<2>(s4)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_sbyte<3>(s4)));
+        }
+        auto pair_of = [&](int i, int j) {
+            return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
+                                                          (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
+        };
+        __m512i s2 = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(sc[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(sc[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
+        }
+        const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, 2));
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ3KD)));
+        const __m512d dx = _mm512_set1_pd(a.d[sb]);
+        lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
+                             _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);
+        hi = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1)), dx),
+                             _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(isum, 1)), hi);
+    }
+    _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
+    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
+}
+
 } // namespace
 
 void add_panel_avx512(Kernels &t) {
+    t.dot_panel[int(DType::Q3_K)] = panel_q3_k;
     t.dot_panel[int(DType::Q2_K)] = panel_q2_k;
     t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;

@@ -46,7 +46,36 @@ template <int J> static inline __m512i lane_sbyte(__m512i v) {
 }
 
 // Panel block sizes (the offsets inside are cpu_matmul_fast.h's).
-constexpr int kQ2KBlock = 1344, kQ4KBlock = 2304, kQ5KBlock = 2816, kQ6Block = 3360;
+constexpr int kQ2KBlock = 1344, kQ3KBlock = 1760, kQ4KBlock = 2304, kQ5KBlock = 2816, kQ6Block = 3360;
+
+// The 16 rows' signed Q3_K sub-block scales (6 bits - 32) of a Q3_K panel block p, four a
+// lane: sc[t] byte b = the scale of sub-block 4 t + b (low nibbles from bytes 0-7, the top
+// two bits from bytes 8-11 of the stored 12, as ggml packs them).
+static inline void q3_scales(const uint8_t *p, __m512i sc[4]) {
+    const __m512i d0 = _mm512_loadu_si512(p + kQ3KScales), d1 = _mm512_loadu_si512(p + kQ3KScales + 64),
+                  d2 = _mm512_loadu_si512(p + kQ3KScales + 128);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03), c32 = _mm512_set1_epi8(32);
+    const __m512i low[4] = {_mm512_and_si512(d0, m4), _mm512_and_si512(d1, m4), _mm512_and_si512(_mm512_srli_epi16(d0, 4), m4),
+                            _mm512_and_si512(_mm512_srli_epi16(d1, 4), m4)};
+    sc[0] = _mm512_sub_epi8(_mm512_or_si512(low[0], _mm512_slli_epi16(_mm512_and_si512(d2, m2), 4)), c32);
+    sc[1] = _mm512_sub_epi8(_mm512_or_si512(low[1], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(d2, 2), m2), 4)), c32);
+    sc[2] = _mm512_sub_epi8(_mm512_or_si512(low[2], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(d2, 4), m2), 4)), c32);
+    sc[3] = _mm512_sub_epi8(_mm512_or_si512(low[3], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(d2, 6), m2), 4)), c32);
+}
+
+// The levels (0..7) of elements 128 h + 32 s + 4 dq + (0..3) of the 16 rows of a Q3_K panel
+// block p (s = 0..3): two bits from shift 2 s of qs dword 8 h + dq, the third from bit 4 h +
+// s of hmask dword dq.
+static inline void q3_levels(const uint8_t *p, int h, int dq, __m512i q[4]) {
+    const __m512i v = _mm512_loadu_si512(p + kQ3KQs + 64 * (8 * h + dq)), hb = _mm512_loadu_si512(p + kQ3KHmask + 64 * dq);
+    const __m512i m2 = _mm512_set1_epi8(0x03), c4 = _mm512_set1_epi8(4);
+    const __m512i two[4] = {_mm512_and_si512(v, m2), _mm512_and_si512(_mm512_srli_epi16(v, 2), m2),
+                            _mm512_and_si512(_mm512_srli_epi16(v, 4), m2), _mm512_and_si512(_mm512_srli_epi16(v, 6), m2)};
+    for (int s = 0; s < 4; ++s) {
+        const __m512i bit = _mm512_set1_epi8(static_cast<char>(1 << (4 * h + s)));
+        q[s] = _mm512_mask_add_epi8(two[s], _mm512_test_epi8_mask(hb, bit), two[s], c4);
+    }
+}
 
 // The levels (0..63) of elements 128 h + 4 l4 + (0..3) + 32 i (i = 0..3) of the 16 rows of a
 // Q6_K panel block p, as ggml's dequantizer puts them together (ql low nibbles and qh bits

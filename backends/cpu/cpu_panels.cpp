@@ -34,6 +34,7 @@ PanelForm make_form(DType t) {
     case DType::IQ4_NL: f.run(0, 2, 2), f.run(2, 16, 4); break;
     case DType::Q8_0: f.run(0, 2, 2), f.run(2, 32, 4, 0x80); break;
     case DType::Q2_K: f.run(80, 4, 2), f.run(0, 16, 4), f.run(16, 64, 4); break; // d, dmin | scales | qs
+    case DType::Q3_K: f.run(108, 2, 2), f.run(96, 12, 4), f.run(0, 32, 4), f.run(32, 64, 4); break; // d | scales | hmask | qs
     case DType::Q4_K: f.run(0, 4, 2), f.run(4, 12, 4), f.run(16, 128, 4); break;
     case DType::Q5_K: f.run(0, 4, 2), f.run(4, 12, 4), f.run(16, 32, 4), f.run(48, 128, 4); break;
     // Scales, d; then per half h and dword l: ql, ql + 32, qh, the order the kernel reads them

@@ -25,6 +25,7 @@
 //         in the low nibbles, the same + 32 in the high ones)
 //   Q5_K: as Q4_K with qh (unit 4: 8 x 64) between the scales and qs
 //   Q2_K: d, dmin (unit 2) | scales (unit 4: 4 x 64) | qs (unit 4: 16 x 64)
+//   Q3_K: d (unit 2) | scales (unit 4: 3 x 64) | hmask (8 x 64) | qs (16 x 64)
 //   Q6_K: scales (unit 4: 4 x 64), d (32 bytes), then per half h and dword l the dwords of
 //         ql, ql + 32 and qh (the order the kernel reads them)
 // Values, scales and rounding stay ggml's; only the places of the bytes change.

@@ -8,11 +8,13 @@
 //   2a. many columns (prompt processing) and a blocked kernel for the type: the output
 //      rows of every batch matrix are cut into panels (and, when there are too few
 //      panels for the threads, the columns into ranges); each task repacks its panel of
-//      weight rows into per-thread scratch and runs the register-tiled kernel over its
-//      columns; the tasks are split evenly over the threads (cpu_parallel.h);
-//   2b. otherwise (decode): the output rows are split into chunks over the threads;
-//      inside a chunk, for each group of up to 4 columns, each weight row is dotted
-//      with the group by one kernel call.
+//      weight rows into per-thread scratch (from a decode panel straight, for weights kept
+//      in panels: cpu_panels.h) and runs the register-tiled kernel over its columns; the
+//      tasks are split evenly over the threads (cpu_parallel.h);
+//   2b. otherwise (decode): the output rows are split into chunks over the threads (whole
+//      panels for panel weights); inside a chunk, a panel weight's panels go through the
+//      panel kernel column by column, and for other weights each row is dotted with each
+//      group of up to 4 columns by one kernel call.
 #include "cpu/cpu_dispatch.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/cpu_matmul_fast.h"
@@ -720,8 +722,9 @@ bool mul_mat_fast(Tensor &dst) {
             float out[fast::kMaxCols];
             for (int64_t m0 = 0; m0 < M; m0 += fast::kMaxCols) {
                 const int nc = static_cast<int>(std::min<int64_t>(fast::kMaxCols, M - m0));
-                // A single column: the panel or row kernels; a panel weight's 2-3 columns go
-                // through its panel kernel column by column (the panel stays in cache).
+                // A single column: the panel or row kernels. A panel weight's other column
+                // counts (2-3, or any for a type without a blocked kernel, as Q2_K) go through
+                // its panel kernel column by column, while the task's panels stay in cache.
                 if (nc == 1 || (w.layout == kLayoutCpuPanels && kern->dot_panel[static_cast<int>(w.type)])) {
                     for (int c = 0; c < nc; ++c)
                         column_rows(*kern, w, wb, n0, n1, bcols[m0 + c], reinterpret_cast<float *>(dst.row(m0 + c, b2, b3)));

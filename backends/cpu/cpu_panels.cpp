@@ -18,12 +18,17 @@ struct Group {
     uint8_t unit, mask;
 };
 struct PanelForm {
+    static constexpr int kMaxGroups = 64;
     int n_groups = 0;
-    Group group[64];
+    bool overflow = false; // a form with more groups than fit is no form (the type stays as stored)
+    Group group[kMaxGroups];
     // The units of bytes [offset, offset + bytes), one group each.
     void run(int offset, int bytes, int unit, uint8_t mask = 0) {
-        for (int o = offset; o < offset + bytes; o += unit)
+        for (int o = offset; o < offset + bytes; o += unit) {
+            if (n_groups == kMaxGroups) overflow = true;
+            if (overflow) return;
             group[n_groups++] = Group{static_cast<uint16_t>(o), static_cast<uint8_t>(unit), mask};
+        }
     }
 };
 
@@ -47,6 +52,7 @@ PanelForm make_form(DType t) {
         break;
     default: break;
     }
+    if (f.overflow) f.n_groups = 0;
     return f;
 }
 

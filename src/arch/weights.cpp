@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -100,6 +101,7 @@ void WeightStore::arrange(const std::function<int32_t(const Tensor &)> &layout_o
     // The tensors are taken one by one by every core (the first touch of the new pages and
     // the file's costs as much as the packing); this thread reports progress, and a progress
     // callback that throws (a cancelled load) stops the others before the error goes on.
+    // After an error the store is half rearranged: Model::load then discards it.
     std::atomic<size_t> taken{0};
     std::atomic<uint64_t> done{0};
     std::atomic<bool> stop{false};
@@ -123,7 +125,13 @@ void WeightStore::arrange(const std::function<int32_t(const Tensor &)> &layout_o
     };
     std::vector<std::thread> helpers;
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 1; i < std::min<size_t>(cores, jobs.size()); ++i) helpers.emplace_back(helper);
+    for (unsigned i = 1; i < std::min<size_t>(cores, jobs.size()); ++i) {
+        try {
+            helpers.emplace_back(helper);
+        } catch (const std::system_error &) { // no more threads: the ones there do the rest
+            break;
+        }
+    }
     auto join = [&] {
         for (std::thread &h : helpers) h.join();
     };

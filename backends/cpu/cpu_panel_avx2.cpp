@@ -35,6 +35,13 @@ inline __m256i bcast32(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 inline __m256i load(const uint8_t *p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)); }
+// a + b in 16-bit lanes, opaque to the compiler: GCC 12 otherwise reassociates a chain of
+// these adds into a tree that keeps every vpmaddubsw result live (as cpu_gemm_avx2.cpp notes).
+inline __m256i add16(__m256i a, __m256i b) {
+    a = _mm256_add_epi16(a, b);
+    __asm__("" : "+x"(a));
+    return a;
+}
 
 // Rows 8 h .. 8 h + 7 of a panel, in double: d[2 h], d[2 h + 1]; out[r] = row r's sum.
 struct Acc16 {
@@ -76,8 +83,8 @@ void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
             const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
             for (int h = 0; h < 2; ++h) {
                 const __m256i q = load(p + kB32Quants + 64 * j + 32 * h);
-                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(q, m4), xl));
-                t[h] = _mm256_add_epi16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), xh));
+                t[h] = add16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(q, m4), xl));
+                t[h] = add16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), xh));
             }
         }
         const __m256i off = _mm256_set1_epi32(-8 * a.s[b]);
@@ -158,8 +165,8 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
                 const int8_t *xp = x + 64 * pair;
                 for (int j = 0; j < 8; ++j) {
                     const __m256i v = load(q + 64 * j);
-                    lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), bcast32(xp + 4 * j)));
-                    hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                    lo = add16(lo, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), bcast32(xp + 4 * j)));
+                    hi = add16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
                                                                    bcast32(xp + 32 + 4 * j)));
                 }
                 s1 = _mm256_add_epi32(s1, _mm256_add_epi32(_mm256_madd_epi16(lo, s_lo), _mm256_madd_epi16(hi, s_hi)));
@@ -214,7 +221,7 @@ void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
                     const int8_t *xe = x + 128 * h + 4 * l4;
                     const int j = l4 / 4;
                     for (int i = 0; i < 4; ++i)
-                        t16[2 * i + j] = _mm256_add_epi16(t16[2 * i + j], _mm256_maddubs_epi16(q[i], bcast32(xe + 32 * i)));
+                        t16[2 * i + j] = add16(t16[2 * i + j], _mm256_maddubs_epi16(q[i], bcast32(xe + 32 * i)));
                     if (l4 % 2 == 1) // two groups summed: widen (a third would overflow)
                         for (int i = 0; i < 4; ++i) {
                             const int sub = 2 * i + j; // sub-block 8 h + sub: byte sub % 4 of scale dword 2 h + sub / 4

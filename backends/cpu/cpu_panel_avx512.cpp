@@ -200,150 +200,61 @@ template <bool HIGH> void panel_q45(int64_t K, const void *panel, const ActCol &
 void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q45<false>(K, panel, a, out); }
 void panel_q5_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q45<true>(K, panel, a, out); }
 
-// Q6_K panel block (panel512::kQ6*): per half h and dword l4, one load each of ql, ql + 32
-// and qh gives 4 elements of four 16-element sub-blocks (8 h + 2 i + l4 / 4, i = 0..3). Each
-// sub-block's exact integer sum of levels (0..63) times x, times its signed scale (vpmulld);
-// the -32 offset as 32 sum_j scale_j xsum16_j (vpmaddwd of scale pairs against the
-// activation's sum pairs per 16): one exact integer a super-block, scaled in double.
-void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
-    using namespace panel512;
-    const int64_t nsb = K / 256;
-    const auto *p = static_cast<const uint8_t *>(panel);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ6Block) {
-        const int8_t *x = a.qs + 256 * sb;
-        __m512i sc[4];
-        for (int t = 0; t < 4; ++t) sc[t] = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
-        __m512i s1 = _mm512_setzero_si512();
-        for (int h = 0; h < 2; ++h) {
-            __m512i acc[8];
-            for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int l4 = 0; l4 < 8; ++l4) {
-                __m512i q[4];
-                q6_levels(p, h, l4, q);
-                const int8_t *xe = x + 128 * h + 4 * l4;
-                const int j = l4 / 4;
-                for (int i = 0; i < 4; ++i) acc[2 * i + j] = dpbusd_bcst(acc[2 * i + j], q[i], xe + 32 * i);
-            }
-            // acc[i] is sub-block 8 h + i, whose scale is byte i % 4 of dword 2 h + i / 4.
-            const __m512i s0 = sc[2 * h], s4 = sc[2 * h + 1];
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_sbyte<0>(s0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_sbyte<1>(s0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[2], lane_sbyte<2>(s0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[3], lane_sbyte<3>(s0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[4], lane_sbyte<0>(s4)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[5], lane_sbyte<1>(s4)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_sbyte<2>(s4)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_sbyte<3>(s4)));
-        }
-        // sum_j scale_j xsum16_j: each scale dword's signed bytes as words (s0, s2) and
-        // (s1, s3) against the activation's sums per 16 paired the same way.
-        const int16_t *bs = a.bs + 16 * sb;
-        auto pair_of = [&](int i, int j) {
-            return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
-                                                          (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
-        };
-        __m512i s2 = _mm512_setzero_si512();
-        for (int t = 0; t < 4; ++t) {
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(sc[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(sc[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
-        }
-        const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, 5));
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ6D)));
-        const __m512d dx = _mm512_set1_pd(a.d[sb]);
-        lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
-                             _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);
-        hi = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1)), dx),
-                             _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(isum, 1)), hi);
+// The K-quants of 16-element sub-blocks (Q2_K, Q3_K, Q6_K), one kernel over their forms.
+// Per half h and dword dq of a super-block, F::levels gives the levels (0..63) of elements
+// 128 h + 32 s + 4 dq.. (s = 0..3), which belong to sub-block 8 h + 2 s + dq / 4. Each
+// sub-block's exact integer sum times its scale (vpmulld; F::scales puts the 16 scales of
+// each row in 4 dwords a lane, as signed bytes) makes S1; the offsets (Q3_K's -4, Q6_K's
+// -32) or mins (Q2_K) as sum_j o_j xsum16_j (vpmaddwd of byte pairs against the activation's
+// sums per 16) make S2; the super-block is then d (S1 - 2^kShift S2) d_x, or with mins
+// (d S1 - dmin S2) d_x, in double.
+struct Q6Form { // levels from ql and qh (q6_levels), signed scales, offset -32
+    static constexpr int kBlock = panel512::kQ6Block, kShift = 5, kD = kQ6D;
+    static constexpr bool kMins = false;
+    static void scales(const uint8_t *p, __m512i sc[4], __m512i off[4]) {
+        for (int t = 0; t < 4; ++t) off[t] = sc[t] = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
     }
-    _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
-    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
-}
-
-// Q2_K panel block (kQ2K*): 16 d, 16 dmin, the 16 scale bytes (scale | min << 4) as 4
-// dwords of 16 rows, then qs dword 8 h + dq of the 16 rows: shift 2 s of it holds the
-// levels (0..3) of elements 128 h + 32 s + 4 dq.., sub-block 8 h + 2 s + dq / 4 (ggml's
-// unpacking). Each sub-block's exact sum times its 4-bit scale (vpmulld), the mins against
-// the activation's sums per 16 (vpmaddwd of min pairs against sum pairs), scaled in double.
-void panel_q2_k(int64_t K, const void *panel, const ActCol &a, float *out) {
-    using namespace panel512;
-    const int64_t nsb = K / 256;
-    const auto *p = static_cast<const uint8_t *>(panel);
-    const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0F), even = _mm512_set1_epi32(0x00FF00FF);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ2KBlock) {
-        const int8_t *x = a.qs + 256 * sb;
-        const int16_t *bs = a.bs + 16 * sb;
-        __m512i sm[4];
-        for (int t = 0; t < 4; ++t) sm[t] = _mm512_loadu_si512(p + kQ2KScales + 64 * t);
-        __m512i s1 = _mm512_setzero_si512();
-        for (int h = 0; h < 2; ++h) {
-            __m512i acc[8];
-            for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int dq = 0; dq < 8; ++dq) {
-                const __m512i v = _mm512_loadu_si512(p + kQ2KQs + 64 * (8 * h + dq));
-                const int8_t *xe = x + 128 * h + 4 * dq;
-                const int j = dq / 4;
-                acc[j] = dpbusd_bcst(acc[j], _mm512_and_si512(v, m2), xe);
-                acc[2 + j] = dpbusd_bcst(acc[2 + j], _mm512_and_si512(_mm512_srli_epi16(v, 2), m2), xe + 32);
-                acc[4 + j] = dpbusd_bcst(acc[4 + j], _mm512_and_si512(_mm512_srli_epi16(v, 4), m2), xe + 64);
-                acc[6 + j] = dpbusd_bcst(acc[6 + j], _mm512_and_si512(_mm512_srli_epi16(v, 6), m2), xe + 96);
-            }
-            // acc[i] is sub-block 8 h + i: its scale is the low nibble of byte i % 4 of dword 2 h + i / 4.
-            const __m512i sc0 = _mm512_and_si512(sm[2 * h], m4), sc1 = _mm512_and_si512(sm[2 * h + 1], m4);
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_byte<0>(sc0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_byte<1>(sc0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[2], lane_byte<2>(sc0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[3], lane_byte<3>(sc0)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[4], lane_byte<0>(sc1)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[5], lane_byte<1>(sc1)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_byte<2>(sc1)));
-            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_byte<3>(sc1)));
-        }
-        // sum_j min_j xsum16_j: the min nibbles of each scale dword as words (m0, m2), (m1, m3).
-        auto pair_of = [&](int i, int j) {
-            return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
-                                                          (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
-        };
-        __m512i s2 = _mm512_setzero_si512();
-        for (int t = 0; t < 4; ++t) {
-            const __m512i mn = _mm512_and_si512(_mm512_srli_epi16(sm[t], 4), m4);
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_and_si512(mn, even), pair_of(4 * t, 4 * t + 2)));
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srli_epi16(mn, 8), pair_of(4 * t + 1, 4 * t + 3)));
-        }
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KD)));
-        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KDmin)));
-        const __m512d dx = _mm512_set1_pd(a.d[sb]);
-        auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
-            const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1),
-                                              _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
-            return _mm512_mul_pd(t, dx);
-        };
-        lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
-                                    _mm512_castsi512_si256(s2)));
-        hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1),
-                                    _mm512_extracti64x4_epi64(s1, 1), _mm512_extracti64x4_epi64(s2, 1)));
+    static void levels(const uint8_t *p, int h, int dq, __m512i q[4]) { panel512::q6_levels(p, h, dq, q); }
+};
+struct Q3Form { // levels from qs and hmask (q3_levels), signed 6-bit scales, offset -4
+    static constexpr int kBlock = panel512::kQ3KBlock, kShift = 2, kD = kQ3KD;
+    static constexpr bool kMins = false;
+    static void scales(const uint8_t *p, __m512i sc[4], __m512i off[4]) {
+        panel512::q3_scales(p, sc);
+        for (int t = 0; t < 4; ++t) off[t] = sc[t];
     }
-    _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
-    _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
-}
+    static void levels(const uint8_t *p, int h, int dq, __m512i q[4]) { panel512::q3_levels(p, h, dq, q); }
+};
+struct Q2Form { // levels: shift 2 s of qs dword 8 h + dq; scale bytes scale | min << 4
+    static constexpr int kBlock = panel512::kQ2KBlock, kShift = 0, kD = kQ2KD, kDmin = kQ2KDmin;
+    static constexpr bool kMins = true;
+    static void scales(const uint8_t *p, __m512i sc[4], __m512i mins[4]) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int t = 0; t < 4; ++t) {
+            const __m512i v = _mm512_loadu_si512(p + kQ2KScales + 64 * t);
+            sc[t] = _mm512_and_si512(v, m4);
+            mins[t] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+    }
+    static void levels(const uint8_t *p, int h, int dq, __m512i q[4]) {
+        const __m512i v = _mm512_loadu_si512(p + kQ2KQs + 64 * (8 * h + dq)), m2 = _mm512_set1_epi8(0x03);
+        q[0] = _mm512_and_si512(v, m2);
+        q[1] = _mm512_and_si512(_mm512_srli_epi16(v, 2), m2);
+        q[2] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m2);
+        q[3] = _mm512_and_si512(_mm512_srli_epi16(v, 6), m2);
+    }
+};
 
-// Q3_K panel block (kQ3K*): levels 0..7 (value level - 4) from qs and hmask (q3_levels), 16
-// sub-blocks of 16 with signed 6-bit scales (q3_scales). Each sub-block's exact sum times
-// its scale (vpmulld); the -4 offset as 4 sum_j scale_j xsum16_j (vpmaddwd of scale pairs
-// against the activation's sum pairs): one exact integer a super-block, scaled in double.
-void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) {
+template <class F> void panel_k16(int64_t K, const void *panel, const ActCol &a, float *out) {
     using namespace panel512;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(panel);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t sb = 0; sb < nsb; ++sb, p += kQ3KBlock) {
+    for (int64_t sb = 0; sb < nsb; ++sb, p += F::kBlock) {
         const int8_t *x = a.qs + 256 * sb;
         const int16_t *bs = a.bs + 16 * sb;
-        __m512i sc[4];
-        q3_scales(p, sc);
+        __m512i sc[4], off[4];
+        F::scales(p, sc, off);
         __m512i s1 = _mm512_setzero_si512();
         for (int h = 0; h < 2; ++h) {
             __m512i acc[8];
@@ -351,12 +262,12 @@ void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) {
 #pragma GCC unroll 8
             for (int dq = 0; dq < 8; ++dq) {
                 __m512i q[4];
-                q3_levels(p, h, dq, q);
+                F::levels(p, h, dq, q);
                 const int8_t *xe = x + 128 * h + 4 * dq;
                 const int j = dq / 4;
                 for (int s = 0; s < 4; ++s) acc[2 * s + j] = dpbusd_bcst(acc[2 * s + j], q[s], xe + 32 * s);
             }
-            // acc[i] is sub-block 8 h + i: byte i % 4 of sc[2 h + i / 4].
+            // acc[i] is sub-block 8 h + i: its scale is byte i % 4 of sc[2 h + i / 4].
             const __m512i s0 = sc[2 * h], s4 = sc[2 * h + 1];
             s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[0], lane_sbyte<0>(s0)));
             s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[1], lane_sbyte<1>(s0)));
@@ -367,26 +278,45 @@ void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) {
             s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[6], lane_sbyte<2>(s4)));
             s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(acc[7], lane_sbyte<3>(s4)));
         }
+        // sum_j o_j xsum16_j: each dword's signed bytes as the words (o0, o2) and (o1, o3)
+        // against the activation's sums per 16 paired the same way.
         auto pair_of = [&](int i, int j) {
             return _mm512_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(static_cast<uint16_t>(bs[i]))) |
                                                           (static_cast<uint32_t>(static_cast<uint16_t>(bs[j])) << 16)));
         };
         __m512i s2 = _mm512_setzero_si512();
         for (int t = 0; t < 4; ++t) {
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(sc[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
-            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(sc[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(off[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
+            s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(off[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
         }
-        const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, 2));
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ3KD)));
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + F::kD)));
         const __m512d dx = _mm512_set1_pd(a.d[sb]);
-        lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
-                             _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);
-        hi = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1)), dx),
-                             _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(isum, 1)), hi);
+        if constexpr (F::kMins) {
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + F::kDmin)));
+            auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
+                const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1),
+                                                  _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
+                return _mm512_mul_pd(t, dx);
+            };
+            lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
+                                        _mm512_castsi512_si256(s2)));
+            hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1),
+                                        _mm512_extracti64x4_epi64(s1, 1), _mm512_extracti64x4_epi64(s2, 1)));
+        } else {
+            const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, F::kShift));
+            lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
+                                 _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);
+            hi = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(d, 1)), dx),
+                                 _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(isum, 1)), hi);
+        }
     }
     _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
 }
+
+void panel_q2_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q2Form>(K, panel, a, out); }
+void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q3Form>(K, panel, a, out); }
+void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q6Form>(K, panel, a, out); }
 
 } // namespace
 

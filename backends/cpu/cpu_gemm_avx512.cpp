@@ -543,56 +543,31 @@ void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, 
 }
 
 // The same panel from a Q6_K decode panel of 16 rows (cpu_panel_avx512.h): the levels of
-// (half h, dword l4) are this panel's level dwords 32 h + 8 i + l4 (i = 0..3).
-void pack_q6_k_from_panel(int64_t K, const void *src, int, void *panel) {
-    using namespace panel512;
-    const int64_t nsb = K / 256;
-    const auto *p = static_cast<const uint8_t *>(src);
-    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ6Block) {
-        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
-        for (int h = 0; h < 2; ++h)
-            for (int l4 = 0; l4 < 8; ++l4) {
-                __m512i q[4];
-                q6_levels(p, h, l4, q);
-                for (int i = 0; i < 4; ++i) _mm512_store_si512(sb + 64 * (32 * h + 8 * i + l4), q[i]);
-            }
-        __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096), *sp = reinterpret_cast<__m512i *>(sb + 5120);
-        for (int t = 0; t < 4; ++t) {
-            const __m512i v = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
-            sc[4 * t] = lane_sbyte<0>(v), sc[4 * t + 1] = lane_sbyte<1>(v);
-            sc[4 * t + 2] = lane_sbyte<2>(v), sc[4 * t + 3] = lane_sbyte<3>(v);
-            // Scale pairs (s 2i, s 2i + 1) as the two words of each row's dword.
-            auto words = [](__m512i a, __m512i b) {
-                return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
-            };
-            sp[2 * t] = words(sc[4 * t], sc[4 * t + 1]);
-            sp[2 * t + 1] = words(sc[4 * t + 2], sc[4 * t + 3]);
-        }
-        _mm512_store_ps(reinterpret_cast<float *>(sb + 5632),
-                        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ6D))));
-    }
-}
-
-// The Q6_K-form panel from a Q3_K decode panel of 16 rows (cpu_panel_avx512.h): levels + 28
-// (pack_q3's form) at level dwords 32 h + 8 s + dq, the signed scales and their pairs.
-void pack_q3_k_from_panel(int64_t K, const void *src, int, void *panel) {
+// (half h, dword dq) are this panel's level dwords 32 h + 8 s + dq (s = 0..3). Q3 (Q3_K, for
+// the same tile): levels + 28 (pack_q3's form) and the 6-bit scales - 32.
+template <bool Q3> void pack_k16_from_panel(int64_t K, const void *src, int, void *panel) {
     using namespace panel512;
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);
     const __m512i c28 = _mm512_set1_epi8(28);
-    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ3KBlock) {
+    for (int64_t ib = 0; ib < nsb; ++ib, p += Q3 ? kQ3KBlock : kQ6Block) {
         uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
         for (int h = 0; h < 2; ++h)
             for (int dq = 0; dq < 8; ++dq) {
                 __m512i q[4];
-                q3_levels(p, h, dq, q);
-                for (int s = 0; s < 4; ++s) _mm512_store_si512(sb + 64 * (32 * h + 8 * s + dq), _mm512_add_epi8(q[s], c28));
+                if constexpr (Q3) q3_levels(p, h, dq, q);
+                else q6_levels(p, h, dq, q);
+                for (int i = 0; i < 4; ++i)
+                    _mm512_store_si512(sb + 64 * (32 * h + 8 * i + dq), Q3 ? _mm512_add_epi8(q[i], c28) : q[i]);
             }
         __m512i scv[4];
-        q3_scales(p, scv);
+        if constexpr (Q3) q3_scales(p, scv);
+        else
+            for (int t = 0; t < 4; ++t) scv[t] = _mm512_loadu_si512(p + kQ6Scales + 64 * t);
         __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096), *sp = reinterpret_cast<__m512i *>(sb + 5120);
-        auto words = [](__m512i a, __m512i b) {
-            return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
+        // Scale pairs (s 2i, s 2i + 1) as the two words of each row's dword.
+        auto words = [](__m512i lo, __m512i hi) {
+            return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
         };
         for (int t = 0; t < 4; ++t) {
             sc[4 * t] = lane_sbyte<0>(scv[t]), sc[4 * t + 1] = lane_sbyte<1>(scv[t]);
@@ -601,7 +576,7 @@ void pack_q3_k_from_panel(int64_t K, const void *src, int, void *panel) {
             sp[2 * t + 1] = words(sc[4 * t + 2], sc[4 * t + 3]);
         }
         _mm512_store_ps(reinterpret_cast<float *>(sb + 5632),
-                        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ3KD))));
+                        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + (Q3 ? kQ3KD : kQ6D)))));
     }
 }
 
@@ -1021,8 +996,8 @@ void add_gemm_avx512(Kernels &t) {
                                   pack_b32_from_panel<true, true>};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q45_from_panel<false>};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0, pack_q45_from_panel<true>};
-    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
-    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_q3_k_from_panel};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_k16_from_panel<false>};
+    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_k16_from_panel<true>};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.group_act = group_act;

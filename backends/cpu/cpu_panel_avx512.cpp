@@ -60,49 +60,36 @@ struct PanelAcc {
 };
 
 // Q4_0 panel block: 16 scales (32 bytes), then qs dword j of the 16 rows at 32 + 64 j.
-void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
+// IQ4_NL (NL) is the same block with each nibble looked up (levels + 128, an in-lane byte
+// shuffle of the 16-entry table), the sums started at -128 instead of -8 times the block's
+// activation sum.
+template <bool NL> void panel_q4x(int64_t K, const void *panel, const ActCol &a, float *out) {
+    static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL), "one block size");
     constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_0));
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(panel);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    [[maybe_unused]] const __m512i table =
+        _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kIQ4NLValues))),
+                         _mm512_set1_epi8(char(0x80)));
     PanelAcc acc;
     for (int64_t b = 0; b < nb; ++b, p += kBlock) {
         const int8_t *x = a.qs + 32 * b;
-        __m512i s = _mm512_set1_epi32(-8 * a.s[b]);
+        __m512i s = _mm512_set1_epi32((NL ? -128 : -8) * a.s[b]);
         for (int j = 0; j < 4; ++j) {
             const __m512i q = _mm512_loadu_si512(p + kB32Quants + 64 * j);
-            s = dpbusd_bcst(s, _mm512_and_si512(q, m4), x + 4 * j);
-            s = dpbusd_bcst(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), x + 16 + 4 * j);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            if constexpr (NL) lo = _mm512_shuffle_epi8(table, lo), hi = _mm512_shuffle_epi8(table, hi);
+            s = dpbusd_bcst(s, lo, x + 4 * j);
+            s = dpbusd_bcst(s, hi, x + 16 + 4 * j);
         }
         acc.add(s, p, a.d[b]);
         if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
     }
     acc.store(out);
 }
-
-// IQ4_NL panel block: Q4_0's, each nibble looked up (levels + 128, an in-lane byte shuffle
-// of the 16-entry table), the sums started at -128 times the block's activation sum.
-void panel_iq4_nl(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockIQ4_NL));
-    const int64_t nb = K / 32;
-    const auto *p = static_cast<const uint8_t *>(panel);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i *>(kIQ4NLValues))),
-                                           _mm512_set1_epi8(char(0x80)));
-    PanelAcc acc;
-    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
-        const int8_t *x = a.qs + 32 * b;
-        __m512i s = _mm512_set1_epi32(-128 * a.s[b]);
-        for (int j = 0; j < 4; ++j) {
-            const __m512i q = _mm512_loadu_si512(p + kB32Quants + 64 * j);
-            s = dpbusd_bcst(s, _mm512_shuffle_epi8(table, _mm512_and_si512(q, m4)), x + 4 * j);
-            s = dpbusd_bcst(s, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4)), x + 16 + 4 * j);
-        }
-        acc.add(s, p, a.d[b]);
-        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
-    }
-    acc.store(out);
-}
+void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<false>(K, panel, a, out); }
+void panel_iq4_nl(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<true>(K, panel, a, out); }
 
 // Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
 void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {

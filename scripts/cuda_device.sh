@@ -40,6 +40,9 @@
 #     cpu-amx          the CPU backend's conformance and attention tests on this host's
 #                      processor, which has AMX (the project's VM and CI may not: there the
 #                      AMX paths go untested); CPU-only build in build-cpu
+#     cpu-bench        after cpu-amx: corvid bench -p 128 -n 32 -t 2 on random-weight 1B models
+#                      (Q4_0, Q4_K_M, Q8_0, F16) with each x86 path this processor has
+#                      (CORVID_CPU_ISA=amx|avx512|avx2), to cpu-bench.md
 #
 # Setup here, once (packages the build needs, and the vocabularies the model tool copies):
 #   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
@@ -281,6 +284,17 @@ EOF2
         cmake --build build-cpu -j"$J" >"$OUT/build-cpu.log" 2>&1 ||
             { grep -E "error|Error" "$OUT/build-cpu.log" | head -30; exit 1; }
         build-cpu/tests/corvid-tests -tc="*conform*,attention*" 2>&1 | grep -E "MESSAGE|ERROR|FAILED|test cases|assertions" | head -40
+        ;;
+    cpu-bench)
+        mkdir -p /tmp/cpu-m
+        for t in q4_0 q4_k_m q8_0 f16; do
+            [ -f /tmp/cpu-m/1b-$t.gguf ] || build-cpu/tools/corvid-make-model --shape 1b --type $t -o /tmp/cpu-m/1b-$t.gguf >/dev/null
+        done
+        for isa in amx avx512 avx2; do
+            echo "### CORVID_CPU_ISA=$isa" | tee -a "$OUT/cpu-bench.md"
+            CORVID_CPU_ISA=$isa build-cpu/tools/corvid bench $(for f in /tmp/cpu-m/*.gguf; do printf -- '-m %s ' "$f"; done) \
+                -p 128 -n 32 -t 2 -r 2 2>&1 | tee -a "$OUT/cpu-bench.md"
+        done
         ;;
     *) echo "unknown step $step"; exit 2 ;;
     esac

@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
                            DType::Q5_0, DType::Q4_1, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::BF16};
     for (DType t : types) {
         const DotRowsFn rows = k->dot_rows[static_cast<int>(t)];
-        if (!rows) continue;
+        if (!rows && !k->dot_panel[static_cast<int>(t)]) continue;
         const bool k_quant = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q5_K || t == DType::Q2_K || t == DType::Q3_K;
         const bool half = t == DType::F16 || t == DType::BF16;
         const ActCol col = half ? ActCol{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}
@@ -126,10 +126,12 @@ int main(int argc, char **argv) {
                 __asm__ volatile("" : : "r"(out) : "memory");
             });
         };
-        const double in_cache = rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row)));
-        const double from_memory = rate(big.data(), big_rows, 1);
-        std::printf("%-5s K %lld, %d row%s a call: in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
-                    static_cast<long long>(K), per_call, per_call > 1 ? "s" : "", in_cache, from_memory);
+        if (rows) { // (a type may have a panel kernel and no row kernel)
+            const double in_cache = rate(w.data(), nrows, std::max<size_t>(1, (size_t(1) << 27) / (nrows * row)));
+            const double from_memory = rate(big.data(), big_rows, 1);
+            std::printf("%-5s K %lld, %d row%s a call: in cache %6.2f GB/s, from memory %6.2f GB/s\n", dtype_name(t),
+                        static_cast<long long>(K), per_call, per_call > 1 ? "s" : "", in_cache, from_memory);
+        }
         // The panel kernel (Kernels::dot_panel) over the same rows packed into 16-row panels.
         if (const DotPanelFn panel = k->dot_panel[static_cast<int>(t)]) {
             cpu::pack_panels(t, K, static_cast<int64_t>(nrows), w.data(), w.data());

@@ -153,21 +153,28 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
 
 // The same panel from rows first_row.. (0 or 8) of a decode panel (cpu_panels.h): per block
 // its quant dword j holds the nibbles of this panel's dwords j (low) and 4 + j (high) for
-// Q4_0, or dword j's levels + 128 for Q8_0 (stored here signed).
-template <bool Q4> void pack_b32_from_panel(int64_t K, const void *src, int first_row, void *panel) {
-    constexpr int kBlockBytes = kPanelRows * (Q4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+// Q4_0 and IQ4_NL (whose nibbles are looked up here: the levels are stored signed), or
+// dword j's levels + 128 for Q8_0 (stored here signed).
+enum class B32Form { q4_0, q8_0, iq4_nl };
+template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr bool kNibbles = F != B32Form::q8_0;
+    constexpr int kBlockBytes = kPanelRows * (kNibbles ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+    static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL), "one nibble block size");
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
     uint8_t *q = static_cast<uint8_t *>(panel);
     float *d = reinterpret_cast<float *>(q + nb * 256);
     const __m256i m4 = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(char(0x80));
+    const __m128i t128 = load128(kIQ4NLValues);
+    const __m256i table = _mm256_set_m128i(t128, t128);
+    auto level = [&](__m256i nibbles) { return F == B32Form::iq4_nl ? _mm256_shuffle_epi8(table, nibbles) : nibbles; };
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + b * 256;
-        for (int j = 0; j < (Q4 ? 4 : 8); ++j) {
+        for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
             const __m256i v = load256(p + kB32Quants + 64 * j + 4 * first_row);
-            if (Q4) {
-                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), _mm256_and_si256(v, m4));
-                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            if constexpr (kNibbles) {
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), level(_mm256_and_si256(v, m4)));
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), level(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
             } else {
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), _mm256_xor_si256(v, flip));
             }
@@ -610,11 +617,12 @@ void gemm_f(int64_t K, const void *panel, int nrows, const void *acts, int64_t n
 void add_gemm_avx2(Kernels &t) {
     // act_offset: what the levels were raised by (Q4_0 +8, Q5_0 +16); 0 for signed levels.
     t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>, nullptr, 0,
-                                pack_b32_from_panel<true>};
+                                pack_b32_from_panel<B32Form::q4_0>};
     t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<4>, nullptr, 0};
     t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<0>, nullptr, 0,
-                                pack_b32_from_panel<false>};
-    t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<0>, nullptr, 0};
+                                pack_b32_from_panel<B32Form::q8_0>};
+    t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<0>, nullptr, 0,
+                                  pack_b32_from_panel<B32Form::iq4_nl>};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0, pack_q4_k_from_panel};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};

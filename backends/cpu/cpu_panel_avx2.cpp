@@ -120,6 +120,39 @@ void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
     acc.acc.store(out);
 }
 
+// IQ4_NL panel block: Q4_0's (16 scales, then qs dword j of the 16 rows at 32 + 64 j), each
+// nibble looked up in the 16-entry table (an in-lane byte shuffle) to a signed level in
+// [-127, 113]. Signed levels take Q8_0's sign trick (|w| times x with w's sign: a pair sum
+// stays below 2 * 127 * 128), widened every group.
+void panel_iq4_nl(int64_t K, const void *panel, const ActCol &a, float *out) {
+    static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL), "Q4_0's panel block");
+    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockIQ4_NL));
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m128i t128 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(kIQ4NLValues));
+    const __m256i table = _mm256_set_m128i(t128, t128), m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    ChainAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int j = 0; j < 4; ++j) {
+            const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
+            for (int h = 0; h < 2; ++h) {
+                const __m256i q = load(p + kB32Quants + 64 * j + 32 * h);
+                const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+                const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                const __m256i pl = _mm256_maddubs_epi16(_mm256_abs_epi8(lo), _mm256_sign_epi8(xl, lo));
+                const __m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(hi), _mm256_sign_epi8(xh, hi));
+                s[h] = _mm256_add_epi32(s[h], _mm256_add_epi32(_mm256_madd_epi16(pl, ones), _mm256_madd_epi16(ph, ones)));
+            }
+        }
+        for (int h = 0; h < 2; ++h) acc.add(h, s[h], p + 16 * h, a.d[b]);
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.flush();
+    acc.acc.store(out);
+}
+
 // Byte j of every 32-bit lane as the word pair (v, v) (a sub-block scale for vpmaddwd).
 template <int J> inline __m256i scale_pair(__m256i v) {
     const __m256i b = J == 3 ? _mm256_srli_epi32(v, 24) : _mm256_and_si256(_mm256_srli_epi32(v, 8 * J), _mm256_set1_epi32(0xFF));
@@ -195,67 +228,143 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     acc.store(out);
 }
 
-// Q6_K panel block (cpu_panels.h): the 16 signed scales as 4 dwords of 16 rows, the 16 d,
-// then for each half h and dword l4 the dwords of ql, ql + 32 and qh, 192 bytes each.
-void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ6_K));
+// The K-quants of 16-element sub-blocks (Q2_K, Q3_K, Q6_K), one kernel over their forms, as
+// panel_k16 in cpu_panel_avx512.cpp: per 8-row half r8, half h and dword dq of a super-block,
+// F::levels gives the levels of elements 128 h + 32 s + 4 dq.. (s = 0..3), which belong to
+// sub-block 8 h + 2 s + dq / 4. vpmaddubsw sums them in 16 bits for F::kWiden dwords (Q6_K's
+// 6-bit levels: two, a third could overflow; Q3_K's and Q2_K's: all four of a sub-block),
+// then vpmaddwd against the sub-block's scale as a word pair widens and scales them at once
+// (S1). The offsets (Q3_K's -4, Q6_K's -32) or mins (Q2_K) against the activation's sums per
+// 16 make S2; the super-block is d (S1 - 2^kShift S2) d_x, or with mins (d S1 - dmin S2) d_x,
+// in double. F::scales gives each row's 16 scales in 4 dwords a lane (signed bytes).
+struct Q6Form { // levels from ql and qh, signed scales, offset -32
+    static constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ6_K)), kShift = 5, kD = kQ6D, kWiden = 2;
+    static constexpr bool kMins = false;
+    static void scales(const uint8_t *p, int r8, __m256i sc[4], __m256i off[4]) {
+        for (int t = 0; t < 4; ++t) off[t] = sc[t] = load(p + kQ6Scales + 64 * t + 32 * r8);
+    }
+    static void levels(const uint8_t *p, int r8, int h, int dq, __m256i q[4]) {
+        x86::q6_panel_levels(p + kQ6Data + 192 * (8 * h + dq) + 32 * r8, q);
+    }
+};
+struct Q3Form { // levels from qs and hmask, signed 6-bit scales, offset -4
+    static constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ3_K)), kShift = 2, kD = kQ3KD, kWiden = 4;
+    static constexpr bool kMins = false;
+    // Low nibbles from scale bytes 0-7, the top two bits from bytes 8-11 (ggml's packing).
+    static void scales(const uint8_t *p, int r8, __m256i sc[4], __m256i off[4]) {
+        const __m256i d0 = load(p + kQ3KScales + 32 * r8), d1 = load(p + kQ3KScales + 64 + 32 * r8),
+                      d2 = load(p + kQ3KScales + 128 + 32 * r8);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), c32 = _mm256_set1_epi8(32);
+        const __m256i low[4] = {_mm256_and_si256(d0, m4), _mm256_and_si256(d1, m4), _mm256_and_si256(_mm256_srli_epi16(d0, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(d1, 4), m4)};
+        for (int t = 0; t < 4; ++t) {
+            const __m256i top = _mm256_and_si256(_mm256_srli_epi16(d2, 2 * t), m2);
+            off[t] = sc[t] = _mm256_sub_epi8(_mm256_or_si256(low[t], _mm256_slli_epi16(top, 4)), c32);
+        }
+    }
+    // Two bits from shift 2 s of qs dword 8 h + dq, the third (+4) from bit 4 h + s of hmask
+    // dword dq.
+    static void levels(const uint8_t *p, int r8, int h, int dq, __m256i q[4]) {
+        const __m256i v = load(p + kQ3KQs + 64 * (8 * h + dq) + 32 * r8), hb = load(p + kQ3KHmask + 64 * dq + 32 * r8);
+        const __m256i m2 = _mm256_set1_epi8(0x03), c4 = _mm256_set1_epi8(0x04);
+        // Bits 4 h .. 4 h + 3 of each hmask byte at bits 0..3; bit s is moved to bit 2.
+        const __m256i hs = h ? _mm256_srli_epi16(hb, 4) : hb;
+        const __m256i third[4] = {_mm256_slli_epi16(hs, 2), _mm256_slli_epi16(hs, 1), hs, _mm256_srli_epi16(hs, 1)};
+        for (int s = 0; s < 4; ++s)
+            q[s] = _mm256_or_si256(_mm256_and_si256(s ? _mm256_srli_epi16(v, 2 * s) : v, m2), _mm256_and_si256(third[s], c4));
+    }
+};
+struct Q2Form { // levels: shift 2 s of qs dword 8 h + dq; scale bytes scale | min << 4
+    static constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ2_K)), kShift = 0, kD = kQ2KD, kWiden = 4;
+    static constexpr int kDmin = kQ2KDmin;
+    static constexpr bool kMins = true;
+    static void scales(const uint8_t *p, int r8, __m256i sc[4], __m256i mins[4]) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        for (int t = 0; t < 4; ++t) {
+            const __m256i v = load(p + kQ2KScales + 64 * t + 32 * r8);
+            sc[t] = _mm256_and_si256(v, m4);
+            mins[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+    }
+    static void levels(const uint8_t *p, int r8, int h, int dq, __m256i q[4]) {
+        const __m256i v = load(p + kQ2KQs + 64 * (8 * h + dq) + 32 * r8), m2 = _mm256_set1_epi8(0x03);
+        for (int s = 0; s < 4; ++s) q[s] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * s), m2);
+    }
+};
+
+// Byte J of each dword of sd as a signed word pair (a sub-block's scale for vpmaddwd).
+inline __m256i scale_pair_of(const __m256i &sd, int j) {
+    switch (j) {
+    case 0: return sscale_pair<0>(sd);
+    case 1: return sscale_pair<1>(sd);
+    case 2: return sscale_pair<2>(sd);
+    default: return sscale_pair<3>(sd);
+    }
+}
+
+template <class F> void panel_k16(int64_t K, const void *panel, const ActCol &a, float *out) {
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(panel);
     Acc16 acc;
-    for (int64_t sb = 0; sb < nsb; ++sb, p += kBlock) {
+    for (int64_t sb = 0; sb < nsb; ++sb, p += F::kBlock) {
         const int8_t *x = a.qs + 256 * sb;
         const int16_t *bs = a.bs + 16 * sb;
         const __m256d dx = _mm256_set1_pd(a.d[sb]);
         for (int r8 = 0; r8 < 2; ++r8) { // rows 8 r8 ..
-            __m256i sc[4];
-            for (int t = 0; t < 4; ++t) sc[t] = load(p + kQ6Scales + 64 * t + 32 * r8);
+            __m256i sc[4], off[4];
+            F::scales(p, r8, sc, off);
             __m256i s1 = _mm256_setzero_si256();
             for (int h = 0; h < 2; ++h) {
-                // Sub-block 8 h + 2 i + j (j = l4 / 4) of run i: 16-bit sums of two groups (each
-                // pair <= 2 * 63 * 127), widened against the scale pair.
                 __m256i t16[8];
                 for (int i = 0; i < 8; ++i) t16[i] = _mm256_setzero_si256();
-                for (int l4 = 0; l4 < 8; ++l4) {
+#pragma GCC unroll 8
+                for (int dq = 0; dq < 8; ++dq) {
                     __m256i q[4];
-                    x86::q6_panel_levels(p + kQ6Data + 192 * (8 * h + l4) + 32 * r8, q);
-                    const int8_t *xe = x + 128 * h + 4 * l4;
-                    const int j = l4 / 4;
-                    for (int i = 0; i < 4; ++i)
-                        t16[2 * i + j] = add16(t16[2 * i + j], _mm256_maddubs_epi16(q[i], bcast32(xe + 32 * i)));
-                    if (l4 % 2 == 1) // two groups summed: widen (a third would overflow)
-                        for (int i = 0; i < 4; ++i) {
-                            const int sub = 2 * i + j; // sub-block 8 h + sub: byte sub % 4 of scale dword 2 h + sub / 4
-                            const __m256i sd = sc[2 * h + sub / 4];
-                            __m256i pr;
-                            switch (sub % 4) {
-                            case 0: pr = sscale_pair<0>(sd); break;
-                            case 1: pr = sscale_pair<1>(sd); break;
-                            case 2: pr = sscale_pair<2>(sd); break;
-                            default: pr = sscale_pair<3>(sd); break;
-                            }
-                            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(t16[sub], pr));
+                    F::levels(p, r8, h, dq, q);
+                    const int8_t *xe = x + 128 * h + 4 * dq;
+                    const int j = dq / 4;
+                    for (int s = 0; s < 4; ++s) t16[2 * s + j] = add16(t16[2 * s + j], _mm256_maddubs_epi16(q[s], bcast32(xe + 32 * s)));
+                    if (dq % F::kWiden == F::kWiden - 1)
+                        for (int s = 0; s < 4; ++s) {
+                            const int sub = 2 * s + j; // sub-block 8 h + sub: byte sub % 4 of scale dword 2 h + sub / 4
+                            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(t16[sub], scale_pair_of(sc[2 * h + sub / 4], sub % 4)));
                             t16[sub] = _mm256_setzero_si256();
                         }
                 }
             }
-            // -32 sum_j scale_j xsum16_j: signed scale bytes as word pairs (s0, s2), (s1, s3).
+            // sum_j o_j xsum16_j: signed offset bytes as word pairs (o0, o2), (o1, o3).
             __m256i s2 = _mm256_setzero_si256();
             for (int t = 0; t < 4; ++t) {
-                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(_mm256_slli_epi16(sc[t], 8), 8),
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(_mm256_slli_epi16(off[t], 8), 8),
                                                              pair_of(bs[4 * t], bs[4 * t + 2])));
-                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(sc[t], 8), pair_of(bs[4 * t + 1], bs[4 * t + 3])));
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(off[t], 8), pair_of(bs[4 * t + 1], bs[4 * t + 3])));
             }
-            const __m256i isum = _mm256_sub_epi32(s1, _mm256_slli_epi32(s2, 5));
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ6D + 16 * r8)));
-            for (int q = 0; q < 2; ++q) {
-                const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
-                const __m256d iq = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(isum, 1) : _mm256_castsi256_si128(isum));
-                acc.d[2 * r8 + q] = _mm256_fmadd_pd(_mm256_mul_pd(dq, dx), iq, acc.d[2 * r8 + q]);
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + F::kD + 16 * r8)));
+            if constexpr (F::kMins) {
+                const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + F::kDmin + 16 * r8)));
+                for (int q = 0; q < 2; ++q) {
+                    const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
+                    const __m256d mq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(dmin, 1) : _mm256_castps256_ps128(dmin));
+                    const __m256d i1 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s1, 1) : _mm256_castsi256_si128(s1));
+                    const __m256d i2 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s2, 1) : _mm256_castsi256_si128(s2));
+                    acc.d[2 * r8 + q] = _mm256_fmadd_pd(_mm256_fmsub_pd(dq, i1, _mm256_mul_pd(mq, i2)), dx, acc.d[2 * r8 + q]);
+                }
+            } else {
+                const __m256i isum = _mm256_sub_epi32(s1, _mm256_slli_epi32(s2, F::kShift));
+                for (int q = 0; q < 2; ++q) {
+                    const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
+                    const __m256d iq = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(isum, 1) : _mm256_castsi256_si128(isum));
+                    acc.d[2 * r8 + q] = _mm256_fmadd_pd(_mm256_mul_pd(dq, dx), iq, acc.d[2 * r8 + q]);
+                }
             }
         }
     }
     acc.store(out);
 }
+
+void panel_q2_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q2Form>(K, panel, a, out); }
+void panel_q3_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q3Form>(K, panel, a, out); }
+void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) { panel_k16<Q6Form>(K, panel, a, out); }
 
 } // namespace
 
@@ -264,6 +373,9 @@ void add_panel_avx2(Kernels &t) {
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
     t.dot_panel[int(DType::Q4_K)] = panel_q4_k;
     t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
+    t.dot_panel[int(DType::Q3_K)] = panel_q3_k;
+    t.dot_panel[int(DType::Q2_K)] = panel_q2_k;
+    t.dot_panel[int(DType::IQ4_NL)] = panel_iq4_nl;
 }
 
 } // namespace corvid::cpu::fast

@@ -447,23 +447,24 @@ inline __m256i levels_q6(const BlockQ6_K &b, int j) {
     return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
 }
 
-void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+// The panels of 8 rows of a 16-element-sub-block type B: levels(block, j) the levels of
+// elements 32 j.. (0..63, the tile subtracts 32), scale(block, j) sub-block j's signed scale.
+template <class B, class Levels, class Scale>
+void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, Levels levels, Scale scale) {
     uint8_t *p = static_cast<uint8_t *>(panel);
     const int64_t nsb = K / 256;
     for (int64_t ib = 0; ib < nsb; ++ib) {
         uint8_t *sb = p + ib * kQ6SbBytes;
         const void *brows[kRows];
-        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ6_K *>(rows[r]) + ib;
-        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
-            return levels_q6(*reinterpret_cast<const BlockQ6_K *>(blk), int(j));
-        });
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const B *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [&](const uint8_t *blk, int64_t j) { return levels(*reinterpret_cast<const B *>(blk), int(j)); });
         int16_t *sc = reinterpret_cast<int16_t *>(sb + 2048);
         int16_t *sp = reinterpret_cast<int16_t *>(sb + 2560);
         float *d = reinterpret_cast<float *>(sb + 2816);
         for (int r = 0; r < kRows; ++r) {
-            const BlockQ6_K *b = r < nrows ? static_cast<const BlockQ6_K *>(rows[r]) + ib : nullptr;
+            const B *b = r < nrows ? static_cast<const B *>(rows[r]) + ib : nullptr;
             for (int j = 0; j < 16; ++j) {
-                const int s = b ? b->scales[j] : 0;
+                const int s = b ? scale(*b, j) : 0;
                 sc[(j * kRows + r) * 2] = sc[(j * kRows + r) * 2 + 1] = int16_t(s);
                 sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
             }
@@ -472,31 +473,60 @@ void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
     }
 }
 
-// The same panel from rows first_row.. (0 or 8) of a Q6_K decode panel (cpu_panels.h): the
-// levels of (half h, dword l4) are level dwords 32 h + 8 i + l4 (i = 0..3).
-void pack_q6_k_from_panel(int64_t K, const void *src, int first_row, void *panel) {
-    constexpr int kBlockBytes = kPanelRows * int(sizeof(BlockQ6_K));
+void pack_q6(int64_t K, const void *const *rows, int nrows, void *panel) {
+    pack_q6_panels<BlockQ6_K>(K, rows, nrows, panel, levels_q6, [](const BlockQ6_K &b, int j) { return int(b.scales[j]); });
+}
+
+// Q3_K through the Q6_K panels and tile (as in cpu_gemm_avx512.cpp): a level q3 (0..7, value
+// q3 - 4) is stored as q3 + 28, which the tile's -32 turns into the same q3 - 4, and the
+// scales (6 bits, biased by 32) become Q6_K's signed ones. Elements 32 j..: half j / 4, run j % 4.
+inline __m256i levels_q3_as_q6(const BlockQ3_K &b, int j) {
+    const int h = j / 4, k = j % 4;
+    const __m256i q2 = load256(b.qs + 32 * h), hm = load256(b.hmask);
+    const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + k)));
+    const __m256i third = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
+    const __m256i low = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * k), _mm256_set1_epi8(0x03));
+    return _mm256_add_epi8(_mm256_or_si256(low, third), _mm256_set1_epi8(28));
+}
+
+void pack_q3(int64_t K, const void *const *rows, int nrows, void *panel) {
+    pack_q6_panels<BlockQ3_K>(K, rows, nrows, panel, levels_q3_as_q6,
+                              [](const BlockQ3_K &b, int j) { return q3_k_scale(b.scales, j) - 32; });
+}
+
+// The same panel from rows first_row.. (0 or 8) of a Q6_K (Q3: a Q3_K) decode panel
+// (cpu_panels.h): the levels of (half h, dword l4) are level dwords 32 h + 8 i + l4 (i =
+// 0..3); Q3_K's levels + 28 and scales - 32, as pack_q3 makes them.
+template <bool Q3> void pack_k16_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr int kBlockBytes = kPanelRows * (Q3 ? int(sizeof(BlockQ3_K)) : int(sizeof(BlockQ6_K)));
     const int64_t nsb = K / 256;
     const auto *p = static_cast<const uint8_t *>(src);
     const int rb = 4 * first_row;
+    const __m256i c28 = _mm256_set1_epi8(28);
     for (int64_t ib = 0; ib < nsb; ++ib, p += kBlockBytes) {
         uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
         for (int h = 0; h < 2; ++h)
             for (int l4 = 0; l4 < 8; ++l4) {
                 __m256i q[4];
-                q6_panel_levels(p + kQ6Data + 192 * (8 * h + l4) + rb, q);
-                for (int i = 0; i < 4; ++i) _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (32 * h + 8 * i + l4)), q[i]);
+                if constexpr (Q3) q3_panel_levels(p + kQ3KQs + 64 * (8 * h + l4) + rb, p + kQ3KHmask + 64 * l4 + rb, h, q);
+                else q6_panel_levels(p + kQ6Data + 192 * (8 * h + l4) + rb, q);
+                for (int i = 0; i < 4; ++i)
+                    _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (32 * h + 8 * i + l4)), Q3 ? _mm256_add_epi8(q[i], c28) : q[i]);
             }
+        __m256i scv[4];
+        if constexpr (Q3) q3_panel_scales(p + kQ3KScales + rb, scv);
+        else
+            for (int t = 0; t < 4; ++t) scv[t] = load256(p + kQ6Scales + 64 * t + rb);
         auto *sc = reinterpret_cast<__m256i *>(sb + 2048); // each signed scale twice
         auto *sp = reinterpret_cast<__m256i *>(sb + 2560); // scale pairs (s 2i, s 2i + 1)
         for (int t = 0; t < 4; ++t) {
-            const __m256i v = load256(p + kQ6Scales + 64 * t + rb);
+            const __m256i v = scv[t];
             const __m256i s0 = lane_sbyte<0>(v), s1 = lane_sbyte<1>(v), s2 = lane_sbyte<2>(v), s3 = lane_sbyte<3>(v);
             sc[4 * t] = word_pair(s0, s0), sc[4 * t + 1] = word_pair(s1, s1);
             sc[4 * t + 2] = word_pair(s2, s2), sc[4 * t + 3] = word_pair(s3, s3);
             sp[2 * t] = word_pair(s0, s1), sp[2 * t + 1] = word_pair(s2, s3);
         }
-        _mm256_store_ps(reinterpret_cast<float *>(sb + 2816), _mm256_cvtph_ps(load128(p + kQ6D + 2 * first_row)));
+        _mm256_store_ps(reinterpret_cast<float *>(sb + 2816), _mm256_cvtph_ps(load128(p + (Q3 ? kQ3KD : kQ6D) + 2 * first_row)));
     }
 }
 
@@ -625,7 +655,8 @@ void add_gemm_avx2(Kernels &t) {
                                   pack_b32_from_panel<B32Form::iq4_nl>};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45<false>, nullptr, 0, pack_q4_k_from_panel};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
-    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_q6_k_from_panel};
+    t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_k16_from_panel<false>};
+    t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_k16_from_panel<true>};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
 }

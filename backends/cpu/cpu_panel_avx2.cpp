@@ -250,28 +250,12 @@ struct Q6Form { // levels from ql and qh, signed scales, offset -32
 struct Q3Form { // levels from qs and hmask, signed 6-bit scales, offset -4
     static constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ3_K)), kShift = 2, kD = kQ3KD, kWiden = 4;
     static constexpr bool kMins = false;
-    // Low nibbles from scale bytes 0-7, the top two bits from bytes 8-11 (ggml's packing).
     static void scales(const uint8_t *p, int r8, __m256i sc[4], __m256i off[4]) {
-        const __m256i d0 = load(p + kQ3KScales + 32 * r8), d1 = load(p + kQ3KScales + 64 + 32 * r8),
-                      d2 = load(p + kQ3KScales + 128 + 32 * r8);
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), c32 = _mm256_set1_epi8(32);
-        const __m256i low[4] = {_mm256_and_si256(d0, m4), _mm256_and_si256(d1, m4), _mm256_and_si256(_mm256_srli_epi16(d0, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(d1, 4), m4)};
-        for (int t = 0; t < 4; ++t) {
-            const __m256i top = _mm256_and_si256(_mm256_srli_epi16(d2, 2 * t), m2);
-            off[t] = sc[t] = _mm256_sub_epi8(_mm256_or_si256(low[t], _mm256_slli_epi16(top, 4)), c32);
-        }
+        x86::q3_panel_scales(p + kQ3KScales + 32 * r8, sc);
+        for (int t = 0; t < 4; ++t) off[t] = sc[t];
     }
-    // Two bits from shift 2 s of qs dword 8 h + dq, the third (+4) from bit 4 h + s of hmask
-    // dword dq.
     static void levels(const uint8_t *p, int r8, int h, int dq, __m256i q[4]) {
-        const __m256i v = load(p + kQ3KQs + 64 * (8 * h + dq) + 32 * r8), hb = load(p + kQ3KHmask + 64 * dq + 32 * r8);
-        const __m256i m2 = _mm256_set1_epi8(0x03), c4 = _mm256_set1_epi8(0x04);
-        // Bits 4 h .. 4 h + 3 of each hmask byte at bits 0..3; bit s is moved to bit 2.
-        const __m256i hs = h ? _mm256_srli_epi16(hb, 4) : hb;
-        const __m256i third[4] = {_mm256_slli_epi16(hs, 2), _mm256_slli_epi16(hs, 1), hs, _mm256_srli_epi16(hs, 1)};
-        for (int s = 0; s < 4; ++s)
-            q[s] = _mm256_or_si256(_mm256_and_si256(s ? _mm256_srli_epi16(v, 2 * s) : v, m2), _mm256_and_si256(third[s], c4));
+        x86::q3_panel_levels(p + kQ3KQs + 64 * (8 * h + dq) + 32 * r8, p + kQ3KHmask + 64 * dq + 32 * r8, h, q);
     }
 };
 struct Q2Form { // levels: shift 2 s of qs dword 8 h + dq; scale bytes scale | min << 4

@@ -51,4 +51,32 @@ static inline void q6_panel_levels(const uint8_t *at, __m256i q[4]) {
                            _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(char(0xC0))), 2));
 }
 
+// The signed sub-block scales (6 bits - 32) of 8 rows of a Q3_K decode panel, four a lane
+// (sc[t] byte b = the scale of sub-block 4 t + b), from `at` (the block's scale dwords at
+// this 8-row half, 64 bytes apart): low nibbles from bytes 0-7, the top two bits from bytes
+// 8-11 (ggml's packing).
+static inline void q3_panel_scales(const uint8_t *at, __m256i sc[4]) {
+    const __m256i d0 = load256(at), d1 = load256(at + 64), d2 = load256(at + 128);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), c32 = _mm256_set1_epi8(32);
+    const __m256i low[4] = {_mm256_and_si256(d0, m4), _mm256_and_si256(d1, m4), _mm256_and_si256(_mm256_srli_epi16(d0, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(d1, 4), m4)};
+    for (int t = 0; t < 4; ++t) {
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(d2, 2 * t), m2);
+        sc[t] = _mm256_sub_epi8(_mm256_or_si256(low[t], _mm256_slli_epi16(top, 4)), c32);
+    }
+}
+
+// The levels (0..7, value - 4) of elements 128 h + 32 s + 4 dq + (0..3) (s = 0..3) of 8 rows
+// of a Q3_K decode panel: two bits from shift 2 s of the qs dword at `qs` (dword 8 h + dq),
+// the third from bit 4 h + s of the hmask dword at `hm` (dword dq).
+static inline void q3_panel_levels(const uint8_t *qs, const uint8_t *hm, int h, __m256i q[4]) {
+    const __m256i v = load256(qs), hb = load256(hm);
+    const __m256i m2 = _mm256_set1_epi8(0x03), c4 = _mm256_set1_epi8(0x04);
+    // Bits 4 h .. 4 h + 3 of each hmask byte at bits 0..3; bit s is moved to bit 2.
+    const __m256i hs = h ? _mm256_srli_epi16(hb, 4) : hb;
+    const __m256i third[4] = {_mm256_slli_epi16(hs, 2), _mm256_slli_epi16(hs, 1), hs, _mm256_srli_epi16(hs, 1)};
+    for (int s = 0; s < 4; ++s)
+        q[s] = _mm256_or_si256(_mm256_and_si256(s ? _mm256_srli_epi16(v, 2 * s) : v, m2), _mm256_and_si256(third[s], c4));
+}
+
 } // namespace corvid::cpu::fast::x86

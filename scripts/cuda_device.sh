@@ -42,7 +42,7 @@
 #                      AMX paths go untested); CPU-only build in build-cpu
 #     cpu-bench        after cpu-amx: corvid bench -p 128 -n 32 -t 2 on random-weight 1B models
 #                      (Q4_0, Q4_K_M, Q8_0, F16) with each x86 path this processor has
-#                      (CORVID_CPU_ISA=amx|avx512|avx2), to cpu-bench.md
+#                      (CORVID_CPU_ISA=amx|avx512), to cpu-bench.md
 #
 # Setup here, once (packages the build needs, and the vocabularies the model tool copies):
 #   mkdir -p .deps/vocab && (cd .deps && apt-get download libpcre2-dev libpcre2-8-0 \
@@ -290,7 +290,7 @@ EOF2
         for t in Q4_0 Q4_K_M Q8_0 F16; do
             [ -f /tmp/cpu-m/1b-$t.gguf ] || build-cpu/tools/corvid-make-model --shape 1b --type $t -o /tmp/cpu-m/1b-$t.gguf >/dev/null
         done
-        for isa in amx avx512 avx2; do
+        for isa in amx avx512; do
             echo "### CORVID_CPU_ISA=$isa" | tee -a "$OUT/cpu-bench.md"
             CORVID_CPU_ISA=$isa build-cpu/tools/corvid bench $(for f in /tmp/cpu-m/*.gguf; do printf -- '-m %s ' "$f"; done) \
                 -p 128 -n 32 -t 2 -r 2 2>&1 | tee -a "$OUT/cpu-bench.md"

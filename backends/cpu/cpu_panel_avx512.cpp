@@ -47,6 +47,11 @@ struct PanelAcc {
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(d16)));
         f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(d, _mm512_set1_ps(dx)), f);
     }
+    // f += the 16 offsets m_w (fp16 at m16) times m_x (Q4_1 / Q5_1: d_x times the block's sum).
+    void add_min(const uint8_t *m16, float mx) {
+        const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(m16)));
+        f = _mm512_fmadd_ps(m, _mm512_set1_ps(mx), f);
+    }
     void flush() {
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
@@ -90,6 +95,49 @@ template <bool NL> void panel_q4x(int64_t K, const void *panel, const ActCol &a,
 }
 void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<false>(K, panel, a, out); }
 void panel_iq4_nl(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<true>(K, panel, a, out); }
+
+// Q4_1 panel block: 16 d, 16 m (32 bytes each), then qs dword j of the 16 rows at 64 + 64 j
+// (Q4_0's nibbles, levels 0..15 with no offset); Q5_1 (Q5) has the 16 rows' qh dwords at 64
+// and qs at 128: bit i of a row's qh is the fifth bit of its element i. Per block, the exact
+// integer sum times d_w d_x plus m_w times d_x sum(x) (the reference's two terms), in float
+// lanes flushed into double as for Q4_0.
+template <bool Q5> void panel_q41x(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(Q5 ? sizeof(BlockQ5_1) : sizeof(BlockQ4_1)), kQs = Q5 ? 128 : 64;
+    const int64_t nb = K / 32;
+    const auto *p = static_cast<const uint8_t *>(panel);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
+    PanelAcc acc;
+    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
+        const int8_t *x = a.qs + 32 * b;
+        __m512i s = _mm512_setzero_si512();
+        [[maybe_unused]] __m512i qh;
+        if constexpr (Q5) qh = _mm512_loadu_si512(p + 64);
+        for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_loadu_si512(p + kQs + 64 * j);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            if constexpr (Q5) {
+                // Elements 4 j + b (low nibbles) take bit 4 (j % 2) + b of qh byte j / 2, elements
+                // 16 + 4 j + b (high) the same bit of byte 2 + j / 2: each row's byte spread over
+                // its lane by a shuffle, tested against one bit per byte.
+                const __m512i spread_lo = _mm512_set1_epi32(0x01010101 * (j / 2)), spread_hi = _mm512_set1_epi32(0x01010101 * (2 + j / 2));
+                const __m512i lane = _mm512_set_epi32(12 * 0x01010101, 8 * 0x01010101, 4 * 0x01010101, 0, 12 * 0x01010101, 8 * 0x01010101,
+                                                      4 * 0x01010101, 0, 12 * 0x01010101, 8 * 0x01010101, 4 * 0x01010101, 0,
+                                                      12 * 0x01010101, 8 * 0x01010101, 4 * 0x01010101, 0);
+                const __m512i bits = _mm512_set1_epi32(static_cast<int>(0x08040201u << (4 * (j % 2))));
+                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, _mm512_add_epi8(lane, spread_lo)), bits), lo, c16);
+                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, _mm512_add_epi8(lane, spread_hi)), bits), hi, c16);
+            }
+            s = dpbusd_bcst(s, lo, x + 4 * j);
+            s = dpbusd_bcst(s, hi, x + 16 + 4 * j);
+        }
+        acc.add(s, p, a.d[b]);
+        acc.add_min(p + 32, a.d[b] * static_cast<float>(a.s[b]));
+        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
+    }
+    acc.store(out);
+}
+void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q41x<false>(K, panel, a, out); }
+void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q41x<true>(K, panel, a, out); }
 
 // Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
 void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
@@ -313,6 +361,8 @@ void add_panel_avx512(Kernels &t) {
     t.dot_panel[int(DType::Q6_K)] = panel_q6_k;
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
+    t.dot_panel[int(DType::Q4_1)] = panel_q4_1;
+    t.dot_panel[int(DType::Q5_1)] = panel_q5_1;
     t.dot_panel[int(DType::IQ4_NL)] = panel_iq4_nl;
     t.dot_panel[int(DType::Q4_K)] = panel_q4_k;
     t.dot_panel[int(DType::Q5_K)] = panel_q5_k;

@@ -154,11 +154,14 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
 // The same panel from rows first_row.. (0 or 8) of a decode panel (cpu_panels.h): per block
 // its quant dword j holds the nibbles of this panel's dwords j (low) and 4 + j (high) for
 // Q4_0 and IQ4_NL (whose nibbles are looked up here: the levels are stored signed), or
-// dword j's levels + 128 for Q8_0 (stored here signed).
-enum class B32Form { q4_0, q8_0, iq4_nl };
+// dword j's levels + 128 for Q8_0 (stored here signed). Q5_0: Q4_0's with the rows' qh
+// dwords between the scales and the quants, whose fifth bits are added (levels 0..31).
+enum class B32Form { q4_0, q8_0, iq4_nl, q5_0 };
 template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int first_row, void *panel) {
     constexpr bool kNibbles = F != B32Form::q8_0;
-    constexpr int kBlockBytes = kPanelRows * (kNibbles ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+    constexpr int kBlockBytes =
+        kPanelRows * (F == B32Form::q8_0 ? int(sizeof(BlockQ8_0)) : F == B32Form::q5_0 ? int(sizeof(BlockQ5_0)) : int(sizeof(BlockQ4_0)));
+    constexpr int kQuants = F == B32Form::q5_0 ? 96 : kB32Quants;
     static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL), "one nibble block size");
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
@@ -171,10 +174,12 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int fi
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + b * 256;
         for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
-            const __m256i v = load256(p + kB32Quants + 64 * j + 4 * first_row);
+            const __m256i v = load256(p + kQuants + 64 * j + 4 * first_row);
             if constexpr (kNibbles) {
-                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), level(_mm256_and_si256(v, m4)));
-                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), level(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
+                __m256i lo = level(_mm256_and_si256(v, m4)), hi = level(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                if constexpr (F == B32Form::q5_0) add_fifth_bits(load256(p + 32 + 4 * first_row), j, lo, hi);
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), lo);
+                _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), hi);
             } else {
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), _mm256_xor_si256(v, flip));
             }
@@ -648,7 +653,8 @@ void add_gemm_avx2(Kernels &t) {
     // act_offset: what the levels were raised by (Q4_0 +8, Q5_0 +16); 0 for signed levels.
     t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32<8>, nullptr, 0,
                                 pack_b32_from_panel<B32Form::q4_0>};
-    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<4>, nullptr, 0};
+    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32<4>, nullptr, 0,
+                                pack_b32_from_panel<B32Form::q5_0>};
     t.gemm[int(DType::Q8_0)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32<0>, nullptr, 0,
                                 pack_b32_from_panel<B32Form::q8_0>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 0, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32<0>, nullptr, 0,

@@ -238,9 +238,15 @@ void pack_b32(int64_t K, const void *const *rows, int nrows, void *panel) {
 // per block the decode panel holds the 16 scales, then dword j of the 16 rows' quants (Q4_0:
 // nibbles of elements 4j.. and 16 + 4j..; Q8_0: levels + 128 of elements 4j..), which are
 // this panel's dwords j and 4 + j (Q4_0, split) or j (Q8_0, as they are).
-// IQ4_NL (NL) is Q4_0's panel with each nibble looked up (levels + 128, as levels_iq4_nl).
-template <bool Q4, bool NL = false> void pack_b32_from_panel(int64_t K, const void *src, int, void *panel) {
-    constexpr int kBlockBytes = kRows * (Q4 ? int(sizeof(BlockQ4_0)) : int(sizeof(BlockQ8_0)));
+// IQ4_NL is Q4_0's panel with each nibble looked up (levels + 128, as levels_iq4_nl); Q5_0
+// is Q4_0's with the 16 rows' qh dwords between the scales and the quants, whose fifth bits
+// are added to the nibbles (levels 0..31, as levels_q5_0).
+enum class B32Form { q4_0, q8_0, iq4_nl, q5_0 };
+template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int, void *panel) {
+    constexpr bool kNibbles = F != B32Form::q8_0;
+    constexpr int kBlockBytes = kRows * (F == B32Form::q8_0 ? int(sizeof(BlockQ8_0)) : F == B32Form::q5_0 ? int(sizeof(BlockQ5_0))
+                                                                                                        : int(sizeof(BlockQ4_0)));
+    constexpr int kQuants = F == B32Form::q5_0 ? 96 : kB32Quants;
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
     uint8_t *q = static_cast<uint8_t *>(panel);
@@ -248,14 +254,15 @@ template <bool Q4, bool NL = false> void pack_b32_from_panel(int64_t K, const vo
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + (16 * (b / 2) + 8 * (b % 2)) * 64;
-        for (int j = 0; j < (Q4 ? 4 : 8); ++j) {
-            const __m512i v = _mm512_loadu_si512(p + kB32Quants + 64 * j);
-            if (Q4) {
+        for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
+            const __m512i v = _mm512_loadu_si512(p + kQuants + 64 * j);
+            if constexpr (kNibbles) {
                 __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                if constexpr (NL) {
+                if constexpr (F == B32Form::iq4_nl) {
                     const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(load128(kIQ4NLValues)), _mm512_set1_epi8(char(0x80)));
                     lo = _mm512_shuffle_epi8(table, lo), hi = _mm512_shuffle_epi8(table, hi);
                 }
+                if constexpr (F == B32Form::q5_0) panel512::add_fifth_bits(_mm512_loadu_si512(p + 32), j, lo, hi);
                 _mm512_store_si512(out + 64 * j, lo);
                 _mm512_store_si512(out + 64 * (4 + j), hi);
             } else {
@@ -988,12 +995,13 @@ void add_gemm_amx(Kernels &t) {
 
 void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q4_0)] = {kRows, 8, b32_panel_bytes, pack_b32<BlockQ4_0, levels_q4_0>, gemm_b32, nullptr, 0,
-                                pack_b32_from_panel<true>};
-    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32, nullptr, 0};
+                                pack_b32_from_panel<B32Form::q4_0>};
+    t.gemm[int(DType::Q5_0)] = {kRows, 16, b32_panel_bytes, pack_b32<BlockQ5_0, levels_q5_0>, gemm_b32, nullptr, 0,
+                                pack_b32_from_panel<B32Form::q5_0>};
     t.gemm[int(DType::Q8_0)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockQ8_0, levels_q8_0>, gemm_b32, nullptr, 0,
-                                pack_b32_from_panel<false>};
+                                pack_b32_from_panel<B32Form::q8_0>};
     t.gemm[int(DType::IQ4_NL)] = {kRows, 128, b32_panel_bytes, pack_b32<BlockIQ4_NL, levels_iq4_nl>, gemm_b32, nullptr, 0,
-                                  pack_b32_from_panel<true, true>};
+                                  pack_b32_from_panel<B32Form::iq4_nl>};
     t.gemm[int(DType::Q4_K)] = {kRows, 0, q45_panel_bytes, pack_q45<false>, gemm_q45, nullptr, 0, pack_q45_from_panel<false>};
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0, pack_q45_from_panel<true>};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_k16_from_panel<false>};

@@ -100,57 +100,61 @@ void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
     acc.acc.store(out);
 }
 
-// Q4_1 panel block: 16 d, 16 m, then qs dword j of the 16 rows at 64 + 64 j (levels 0..15,
-// no offset); Q5_1 (Q5): the 16 rows' qh dwords at 64, qs at 128 (bit i of a row's qh is the
-// fifth bit of its element i; levels 0..31, so the 16-bit sums widen every two dwords). Per
-// block the exact integer sum times d_w d_x plus m_w times d_x sum(x), as the AVX-512 kernel.
-template <bool Q5> void panel_q41x(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(Q5 ? sizeof(BlockQ5_1) : sizeof(BlockQ4_1)), kQs = Q5 ? 128 : 64;
+// The 32-element blocks with a fifth bit or an offset m (Q5_0, Q4_1, Q5_1), as panel_b32x in
+// cpu_panel_avx512.cpp: 16 d, Q4_1 / Q5_1's 16 m, Q5_0 / Q5_1's 16 qh dwords, then qs dword j
+// of the 16 rows. Levels 0..15 are summed in 16 bits over the whole block, 0..31 (a fifth
+// bit) two dwords at a time. Per block the exact integer sum (Q5_0: minus 16 times the
+// activation's block sum) times d_w d_x, plus (Q4_1 / Q5_1) m_w times d_x sum(x).
+struct Q50Form {
+    using Block = BlockQ5_0;
+    static constexpr int kQh = 32, kQs = 96, kM = -1, kOffset = 16;
+};
+struct Q41Form {
+    using Block = BlockQ4_1;
+    static constexpr int kQh = -1, kQs = 64, kM = 32, kOffset = 0;
+};
+struct Q51Form {
+    using Block = BlockQ5_1;
+    static constexpr int kQh = 64, kQs = 128, kM = 32, kOffset = 0;
+};
+template <class F> void panel_b32x(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(typename F::Block));
+    constexpr bool kFifth = F::kQh >= 0;
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(panel);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), c16 = _mm256_set1_epi8(16);
-    // Within each 128-bit lane (4 rows), row k's bytes index 4 k.. of the shuffled qh.
-    const __m256i lane = _mm256_setr_epi32(0, 4 * 0x01010101, 8 * 0x01010101, 12 * 0x01010101, 0, 4 * 0x01010101, 8 * 0x01010101,
-                                           12 * 0x01010101);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     ChainAcc acc;
     for (int64_t b = 0; b < nb; ++b, p += kBlock) {
         const int8_t *x = a.qs + 32 * b;
-        __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, s[2] = {t[0], t[0]};
+        const __m256i off = _mm256_set1_epi32(-F::kOffset * a.s[b]);
+        __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, s[2] = {off, off};
         for (int j = 0; j < 4; ++j) {
             const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
-            // Elements 4 j + b (low) take bit 4 (j % 2) + b of qh byte j / 2; 16 + 4 j + b (high)
-            // the same bit of byte 2 + j / 2.
-            [[maybe_unused]] const __m256i bits = _mm256_set1_epi32(static_cast<int>(0x08040201u << (4 * (j % 2))));
             for (int h = 0; h < 2; ++h) {
-                const __m256i q = load(p + kQs + 64 * j + 32 * h);
+                const __m256i q = load(p + F::kQs + 64 * j + 32 * h);
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if constexpr (Q5) {
-                    const __m256i qh = load(p + 64 + 32 * h);
-                    const __m256i bl = _mm256_and_si256(_mm256_shuffle_epi8(qh, _mm256_add_epi8(lane, _mm256_set1_epi8(char(j / 2)))), bits);
-                    const __m256i bh = _mm256_and_si256(_mm256_shuffle_epi8(qh, _mm256_add_epi8(lane, _mm256_set1_epi8(char(2 + j / 2)))), bits);
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(bl, bits), c16));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(bh, bits), c16));
-                }
+                if constexpr (kFifth) x86::add_fifth_bits(load(p + F::kQh + 32 * h), j, lo, hi);
                 t[h] = add16(t[h], _mm256_maddubs_epi16(lo, xl)); // 16-bit: <= 8 * 2 * 15 * 127, 4 * 2 * 31 * 127
                 t[h] = add16(t[h], _mm256_maddubs_epi16(hi, xh));
-                if (!Q5 ? j == 3 : j % 2 == 1) {
+                if (kFifth ? j % 2 == 1 : j == 3) {
                     s[h] = _mm256_add_epi32(s[h], _mm256_madd_epi16(t[h], ones));
                     t[h] = _mm256_setzero_si256();
                 }
             }
         }
-        const float mx = a.d[b] * static_cast<float>(a.s[b]);
+        [[maybe_unused]] const float mx = a.d[b] * static_cast<float>(a.s[b]);
         for (int h = 0; h < 2; ++h) {
             acc.add(h, s[h], p + 16 * h, a.d[b]);
-            acc.add_min(h, p + 32 + 16 * h, mx);
+            if constexpr (F::kM >= 0) acc.add_min(h, p + F::kM + 16 * h, mx);
         }
         if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
     }
     acc.flush();
     acc.acc.store(out);
 }
-void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q41x<false>(K, panel, a, out); }
-void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q41x<true>(K, panel, a, out); }
+void panel_q5_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q50Form>(K, panel, a, out); }
+void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q41Form>(K, panel, a, out); }
+void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q51Form>(K, panel, a, out); }
 
 // Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
 void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
@@ -425,6 +429,7 @@ void panel_q6_k(int64_t K, const void *panel, const ActCol &a, float *out) { pan
 void add_panel_avx2(Kernels &t) {
     t.dot_panel[int(DType::Q4_0)] = panel_q4_0;
     t.dot_panel[int(DType::Q8_0)] = panel_q8_0;
+    t.dot_panel[int(DType::Q5_0)] = panel_q5_0;
     t.dot_panel[int(DType::Q4_1)] = panel_q4_1;
     t.dot_panel[int(DType::Q5_1)] = panel_q5_1;
     t.dot_panel[int(DType::Q4_K)] = panel_q4_k;

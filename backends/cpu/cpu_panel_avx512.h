@@ -91,4 +91,19 @@ static inline void q6_levels(const uint8_t *p, int h, int l4, __m512i q[4]) {
                            _mm512_srli_epi16(_mm512_and_si512(hb, _mm512_set1_epi8(char(0xC0))), 2));
 }
 
+// Q5_0 / Q5_1 panels: the fifth bits of quant dword j (j = 0..3) of the 16 rows, from their
+// qh dwords (bit i of a row's qh: element i), added as 16 to the low nibbles lo (elements 4 j
+// + b: bit 4 (j % 2) + b of qh byte j / 2) and the high ones hi (elements 16 + 4 j + b: the same
+// bit of byte 2 + j / 2). Each row's byte is spread over its lane by a shuffle and tested
+// against one bit a byte.
+static inline void add_fifth_bits(__m512i qh, int j, __m512i &lo, __m512i &hi) {
+    const __m512i lane = _mm512_set_epi32(12 * 0x01010101, 8 * 0x01010101, 4 * 0x01010101, 0, 12 * 0x01010101, 8 * 0x01010101,
+                                          4 * 0x01010101, 0, 12 * 0x01010101, 8 * 0x01010101, 4 * 0x01010101, 0, 12 * 0x01010101,
+                                          8 * 0x01010101, 4 * 0x01010101, 0);
+    const __m512i bits = _mm512_set1_epi32(static_cast<int>(0x08040201u << (4 * (j % 2)))), c16 = _mm512_set1_epi8(16);
+    const __m512i at_lo = _mm512_add_epi8(lane, _mm512_set1_epi8(static_cast<char>(j / 2)));
+    const __m512i at_hi = _mm512_add_epi8(lane, _mm512_set1_epi8(static_cast<char>(2 + j / 2)));
+    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, at_lo), bits), lo, c16);
+    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, at_hi), bits), hi, c16);
+}
 } // namespace corvid::cpu::fast::panel512

@@ -38,6 +38,7 @@ PanelForm make_form(DType t) {
     case DType::Q4_0:
     case DType::IQ4_NL: f.run(0, 2, 2), f.run(2, 16, 4); break;
     case DType::Q8_0: f.run(0, 2, 2), f.run(2, 32, 4, 0x80); break;
+    case DType::Q5_0: f.run(0, 2, 2), f.run(2, 4, 4), f.run(6, 16, 4); break; // d | qh | qs
     case DType::Q4_1: f.run(0, 4, 2), f.run(4, 16, 4); break;                  // d, m | qs
     case DType::Q5_1: f.run(0, 4, 2), f.run(4, 4, 4), f.run(8, 16, 4); break; // d, m | qh | qs
     case DType::Q2_K: f.run(80, 4, 2), f.run(0, 16, 4), f.run(16, 64, 4); break; // d, dmin | scales | qs

@@ -79,4 +79,18 @@ static inline void q3_panel_levels(const uint8_t *qs, const uint8_t *hm, int h, 
         q[s] = _mm256_or_si256(_mm256_and_si256(s ? _mm256_srli_epi16(v, 2 * s) : v, m2), _mm256_and_si256(third[s], c4));
 }
 
+// Q5_0 / Q5_1 panels, 8 rows (one dword a row): the fifth bits of quant dword j (j = 0..3)
+// from the rows' qh dwords (bit i of a row's qh: element i), set as 16 in the low nibbles lo
+// (elements 4 j + b: bit 4 (j % 2) + b of qh byte j / 2) and the high ones hi (elements 16 +
+// 4 j + b: the same bit of byte 2 + j / 2), by a byte shuffle, a mask and a compare.
+static inline void add_fifth_bits(__m256i qh, int j, __m256i &lo, __m256i &hi) {
+    const __m256i lane = _mm256_setr_epi32(0, 4 * 0x01010101, 8 * 0x01010101, 12 * 0x01010101, 0, 4 * 0x01010101, 8 * 0x01010101,
+                                           12 * 0x01010101);
+    const __m256i bits = _mm256_set1_epi32(static_cast<int>(0x08040201u << (4 * (j % 2)))), c16 = _mm256_set1_epi8(16);
+    const __m256i bl = _mm256_and_si256(_mm256_shuffle_epi8(qh, _mm256_add_epi8(lane, _mm256_set1_epi8(char(j / 2)))), bits);
+    const __m256i bh = _mm256_and_si256(_mm256_shuffle_epi8(qh, _mm256_add_epi8(lane, _mm256_set1_epi8(char(2 + j / 2)))), bits);
+    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(bl, bits), c16));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(bh, bits), c16));
+}
+
 } // namespace corvid::cpu::fast::x86

@@ -7,7 +7,8 @@
 //
 //   g++ -O2 -std=c++20 -Ibackends -Isrc -Iinclude scripts/cpu_decode_rates.cpp
 //       build/libcorvid.a -lpthread -fopenmp -o /tmp/decode_rates     (one line)
-//   /tmp/decode_rates [K] [rows per call] [avx2|avx512]      (defaults 2048, the table's choice, avx512)
+//   /tmp/decode_rates [K] [rows per call] [avx2|avx512] [type] (defaults 2048, the table's choice, avx512,
+//                                                          every type; e.g. q5_K for one)
 #include "cpu/cpu_matmul_fast.h"
 #include "cpu/cpu_panels.h"
 #include "tensor/dtype.h"
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     const int forced_rows = argc > 2 ? std::atoi(argv[2]) : 0;
     if (K <= 0 || K % 256) return std::fprintf(stderr, "K must be a positive multiple of 256\n"), 2;
     const bool avx2 = argc > 3 && std::strcmp(argv[3], "avx2") == 0;
+    const char *only = argc > 4 ? argv[4] : nullptr;
     const Kernels *k = avx2 ? kernels_avx2() : kernels_avx512();
     if (!k) return std::fprintf(stderr, "no AVX-512 kernels in this build or on this processor\n"), 1;
     std::mt19937 rng(42);
@@ -82,6 +84,7 @@ int main(int argc, char **argv) {
     for (DType t : types) {
         const DotRowsFn rows = k->dot_rows[static_cast<int>(t)];
         if (!rows && !k->dot_panel[static_cast<int>(t)]) continue;
+        if (only && std::strcmp(only, dtype_name(t)) != 0) continue;
         const bool k_quant = t == DType::Q4_K || t == DType::Q6_K || t == DType::Q5_K || t == DType::Q2_K || t == DType::Q3_K;
         const bool half = t == DType::F16 || t == DType::BF16;
         const ActCol col = half ? ActCol{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}

@@ -234,8 +234,9 @@ inline __m256i pair_of(int32_t lo, int32_t hi) {
 // 8-row halves of each 64-byte group are taken together (one broadcast of the activation
 // for both, the block read front to back once): 29 -> 43 GB/s a core in cache against a
 // pass per half. (Q5_K the same way, its fifth bits tested from qh as on AVX-512, read only
-// 8.5 GB/s a core from memory against 27 in cache and 15 for its row kernel, for reasons
-// not found; it keeps the row kernel.)
+// 8.5 GB/s a core from memory against 27 in cache and 15 for its row kernel; with the block
+// after next prefetched, 20.6, but a 1B Q5_K_M decoded slower than with the row kernel
+// (tg32 0.97x llama.cpp against 1.08x): Q5_K keeps the row kernel on AVX2.)
 void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
     constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_K));
     const int64_t nsb = K / 256;

@@ -288,7 +288,7 @@ EOF2
     cpu-bench)
         mkdir -p /tmp/cpu-m
         for t in Q4_0 Q4_K_M Q8_0 F16; do
-            [ -f /tmp/cpu-m/1b-$t.gguf ] || build-cpu/tools/corvid-make-model --shape 1b --type $t -o /tmp/cpu-m/1b-$t.gguf >/dev/null
+            [ -f /tmp/cpu-m/1b-$t.gguf ] || build-cpu/tools/corvid-make-model -q --shape 1b --type $t -o /tmp/cpu-m/1b-$t.gguf >/dev/null
         done
         for isa in amx avx512; do
             echo "### CORVID_CPU_ISA=$isa" | tee -a "$OUT/cpu-bench.md"

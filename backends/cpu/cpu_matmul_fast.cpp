@@ -149,7 +149,7 @@ const fast::Kernels *kernels_for(Isa isa) {
 }
 
 Isa env_or_detected() {
-    const Isa best = detected_isa();
+    const Isa best = default_isa();
     if (const char *e = std::getenv("CORVID_CPU_ISA")) {
         const std::string s(e);
         Isa want = best;
@@ -378,6 +378,11 @@ Isa detected_isa() {
     if (f.avx2 && fast::kernels_avx2()) return Isa::avx2;
     if (f.neon_dot && fast::kernels_neon()) return Isa::neon;
     return Isa::scalar;
+}
+
+Isa default_isa() {
+    const Isa best = detected_isa();
+    return best == Isa::amx ? Isa::avx512 : best; // (cpu_dispatch.h says why)
 }
 
 bool isa_available(Isa isa) {

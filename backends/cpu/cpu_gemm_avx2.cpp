@@ -161,7 +161,7 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int fi
     constexpr bool kNibbles = F != B32Form::q8_0;
     constexpr int kBlockBytes =
         kPanelRows * (F == B32Form::q8_0 ? int(sizeof(BlockQ8_0)) : F == B32Form::q5_0 ? int(sizeof(BlockQ5_0)) : int(sizeof(BlockQ4_0)));
-    constexpr int kQuants = F == B32Form::q5_0 ? 96 : kB32Quants;
+    constexpr int kQuants = F == B32Form::q5_0 ? Q50Panel::qs : kB32Quants;
     static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL), "one nibble block size");
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
@@ -177,7 +177,7 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int fi
             const __m256i v = load256(p + kQuants + 64 * j + 4 * first_row);
             if constexpr (kNibbles) {
                 __m256i lo = level(_mm256_and_si256(v, m4)), hi = level(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-                if constexpr (F == B32Form::q5_0) add_fifth_bits(load256(p + 32 + 4 * first_row), j, lo, hi);
+                if constexpr (F == B32Form::q5_0) add_fifth_bits(load256(p + Q50Panel::qh + 4 * first_row), j, lo, hi);
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), lo);
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), hi);
             } else {

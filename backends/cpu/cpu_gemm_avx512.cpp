@@ -246,7 +246,7 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int, v
     constexpr bool kNibbles = F != B32Form::q8_0;
     constexpr int kBlockBytes = kRows * (F == B32Form::q8_0 ? int(sizeof(BlockQ8_0)) : F == B32Form::q5_0 ? int(sizeof(BlockQ5_0))
                                                                                                         : int(sizeof(BlockQ4_0)));
-    constexpr int kQuants = F == B32Form::q5_0 ? 96 : kB32Quants;
+    constexpr int kQuants = F == B32Form::q5_0 ? Q50Panel::qs : kB32Quants;
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(src);
     uint8_t *q = static_cast<uint8_t *>(panel);
@@ -262,7 +262,7 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int, v
                     const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(load128(kIQ4NLValues)), _mm512_set1_epi8(char(0x80)));
                     lo = _mm512_shuffle_epi8(table, lo), hi = _mm512_shuffle_epi8(table, hi);
                 }
-                if constexpr (F == B32Form::q5_0) panel512::add_fifth_bits(_mm512_loadu_si512(p + 32), j, lo, hi);
+                if constexpr (F == B32Form::q5_0) panel512::add_fifth_bits(_mm512_loadu_si512(p + Q50Panel::qh), j, lo, hi);
                 _mm512_store_si512(out + 64 * j, lo);
                 _mm512_store_si512(out + 64 * (4 + j), hi);
             } else {

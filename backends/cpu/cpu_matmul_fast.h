@@ -67,6 +67,13 @@ inline constexpr int kQ5KQh = 256, kQ5KQs = 768; // Q5_K: Q4_K's header, qh dwor
 inline constexpr int kQ6Scales = 0, kQ6D = 256, kQ6Data = 288;
 inline constexpr int kQ2KD = 0, kQ2KDmin = 32, kQ2KScales = 64, kQ2KQs = 320; // Q2_K: d, dmin, scale dwords, qs dwords
 inline constexpr int kQ3KD = 0, kQ3KScales = 32, kQ3KHmask = 224, kQ3KQs = 736; // Q3_K: d, scale dwords, hmask, qs
+// The 32-element blocks of nibbles (Q4_0, Q5_0, Q4_1, Q5_1): after the 16 d, where the 16 m
+// (Q4_1 / Q5_1), the 16 rows' qh dwords (Q5_0 / Q5_1) and the quant dwords start (-1: none),
+// and what the levels were raised by (the kernels start each block's sum at -offset sum(x)).
+struct Q40Panel { static constexpr int qh = -1, qs = kB32Quants, m = -1, offset = 8; };
+struct Q50Panel { static constexpr int qh = 32, qs = 96, m = -1, offset = 16; };
+struct Q41Panel { static constexpr int qh = -1, qs = 64, m = 32, offset = 0; };
+struct Q51Panel { static constexpr int qh = 64, qs = 128, m = 32, offset = 0; };
 
 // Blocked matrix product (prompt processing: many columns). The weights are repacked,
 // a panel of `rows` rows at a time, into a kernel-specific interleaved layout in a

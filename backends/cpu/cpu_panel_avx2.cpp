@@ -74,66 +74,29 @@ struct ChainAcc {
     }
 };
 
-// Q4_0 panel block: 16 scales (32 bytes), then qs dword j of the 16 rows at 32 + 64 j.
-void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(sizeof(BlockQ4_0));
+// The 32-element blocks of nibbles (Q4_0, Q5_0, Q4_1, Q5_1; Q40Panel.. in cpu_matmul_fast.h),
+// as panel_b32x in cpu_panel_avx512.cpp: 16 d, Q4_1 / Q5_1's 16 m, Q5_0 / Q5_1's 16 qh dwords,
+// then qs dword j of the 16 rows, each dword two 8-row halves against one broadcast. Levels
+// 0..15 are summed in 16 bits over the whole block, 0..31 (a fifth bit) two dwords at a time.
+// Per block the exact integer sum (started at -offset times the activation's block sum)
+// times d_w d_x, plus (Q4_1 / Q5_1) m_w times d_x sum(x).
+template <class F, class Block> void panel_b32x(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(Block));
+    constexpr bool kFifth = F::qh >= 0;
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(panel);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     ChainAcc acc;
     for (int64_t b = 0; b < nb; ++b, p += kBlock) {
         const int8_t *x = a.qs + 32 * b;
-        __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; // 16-bit: <= 8 * 2 * 15 * 127
-        for (int j = 0; j < 4; ++j) {
-            const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
-            for (int h = 0; h < 2; ++h) {
-                const __m256i q = load(p + kB32Quants + 64 * j + 32 * h);
-                t[h] = add16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(q, m4), xl));
-                t[h] = add16(t[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), xh));
-            }
-        }
-        const __m256i off = _mm256_set1_epi32(-8 * a.s[b]);
-        for (int h = 0; h < 2; ++h) acc.add(h, _mm256_add_epi32(_mm256_madd_epi16(t[h], ones), off), p + 16 * h, a.d[b]);
-        if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
-    }
-    acc.flush();
-    acc.acc.store(out);
-}
-
-// The 32-element blocks with a fifth bit or an offset m (Q5_0, Q4_1, Q5_1), as panel_b32x in
-// cpu_panel_avx512.cpp: 16 d, Q4_1 / Q5_1's 16 m, Q5_0 / Q5_1's 16 qh dwords, then qs dword j
-// of the 16 rows. Levels 0..15 are summed in 16 bits over the whole block, 0..31 (a fifth
-// bit) two dwords at a time. Per block the exact integer sum (Q5_0: minus 16 times the
-// activation's block sum) times d_w d_x, plus (Q4_1 / Q5_1) m_w times d_x sum(x).
-struct Q50Form {
-    using Block = BlockQ5_0;
-    static constexpr int kQh = 32, kQs = 96, kM = -1, kOffset = 16;
-};
-struct Q41Form {
-    using Block = BlockQ4_1;
-    static constexpr int kQh = -1, kQs = 64, kM = 32, kOffset = 0;
-};
-struct Q51Form {
-    using Block = BlockQ5_1;
-    static constexpr int kQh = 64, kQs = 128, kM = 32, kOffset = 0;
-};
-template <class F> void panel_b32x(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(sizeof(typename F::Block));
-    constexpr bool kFifth = F::kQh >= 0;
-    const int64_t nb = K / 32;
-    const auto *p = static_cast<const uint8_t *>(panel);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    ChainAcc acc;
-    for (int64_t b = 0; b < nb; ++b, p += kBlock) {
-        const int8_t *x = a.qs + 32 * b;
-        const __m256i off = _mm256_set1_epi32(-F::kOffset * a.s[b]);
+        const __m256i off = _mm256_set1_epi32(-F::offset * a.s[b]);
         __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, s[2] = {off, off};
         for (int j = 0; j < 4; ++j) {
             const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
             for (int h = 0; h < 2; ++h) {
-                const __m256i q = load(p + F::kQs + 64 * j + 32 * h);
+                const __m256i q = load(p + F::qs + 64 * j + 32 * h);
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if constexpr (kFifth) x86::add_fifth_bits(load(p + F::kQh + 32 * h), j, lo, hi);
+                if constexpr (kFifth) x86::add_fifth_bits(load(p + F::qh + 32 * h), j, lo, hi);
                 t[h] = add16(t[h], _mm256_maddubs_epi16(lo, xl)); // 16-bit: <= 8 * 2 * 15 * 127, 4 * 2 * 31 * 127
                 t[h] = add16(t[h], _mm256_maddubs_epi16(hi, xh));
                 if (kFifth ? j % 2 == 1 : j == 3) {
@@ -145,16 +108,17 @@ template <class F> void panel_b32x(int64_t K, const void *panel, const ActCol &a
         [[maybe_unused]] const float mx = a.d[b] * static_cast<float>(a.s[b]);
         for (int h = 0; h < 2; ++h) {
             acc.add(h, s[h], p + 16 * h, a.d[b]);
-            if constexpr (F::kM >= 0) acc.add_min(h, p + F::kM + 16 * h, mx);
+            if constexpr (F::m >= 0) acc.add_min(h, p + F::m + 16 * h, mx);
         }
         if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
     }
     acc.flush();
     acc.acc.store(out);
 }
-void panel_q5_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q50Form>(K, panel, a, out); }
-void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q41Form>(K, panel, a, out); }
-void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q51Form>(K, panel, a, out); }
+void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q40Panel, BlockQ4_0>(K, panel, a, out); }
+void panel_q5_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q50Panel, BlockQ5_0>(K, panel, a, out); }
+void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q41Panel, BlockQ4_1>(K, panel, a, out); }
+void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q51Panel, BlockQ5_1>(K, panel, a, out); }
 
 // Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
 void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {

@@ -96,51 +96,39 @@ template <bool NL> void panel_q4x(int64_t K, const void *panel, const ActCol &a,
 void panel_q4_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<false>(K, panel, a, out); }
 void panel_iq4_nl(int64_t K, const void *panel, const ActCol &a, float *out) { panel_q4x<true>(K, panel, a, out); }
 
-// The 32-element blocks with a fifth bit or an offset m (Q5_0, Q4_1, Q5_1). Panel blocks:
-// 16 d (32 bytes), Q4_1 / Q5_1's 16 m (32), Q5_0 / Q5_1's 16 qh dwords (64: bit i of a row's
-// qh is the fifth bit of its element i), then qs dword j of the 16 rows (Q4_0's nibbles).
-// Per block the exact integer sum (Q5_0: started at -16 times the activation's block sum)
-// times d_w d_x, plus (Q4_1 / Q5_1) m_w times d_x sum(x): the reference's terms, in float
-// lanes flushed into double as for Q4_0.
-struct Q50Form {
-    using Block = BlockQ5_0;
-    static constexpr int kQh = 32, kQs = 96, kM = -1, kOffset = 16;
-};
-struct Q41Form {
-    using Block = BlockQ4_1;
-    static constexpr int kQh = -1, kQs = 64, kM = 32, kOffset = 0;
-};
-struct Q51Form {
-    using Block = BlockQ5_1;
-    static constexpr int kQh = 64, kQs = 128, kM = 32, kOffset = 0;
-};
-template <class F> void panel_b32x(int64_t K, const void *panel, const ActCol &a, float *out) {
-    constexpr int kBlock = kP * static_cast<int>(sizeof(typename F::Block));
+// The 32-element blocks with a fifth bit or an offset m (Q5_0, Q4_1, Q5_1; Q50Panel.. in
+// cpu_matmul_fast.h). Panel blocks: 16 d (32 bytes), Q4_1 / Q5_1's 16 m (32), Q5_0 / Q5_1's 16
+// qh dwords (64: bit i of a row's qh is the fifth bit of its element i), then qs dword j of
+// the 16 rows (Q4_0's nibbles). Per block the exact integer sum (Q5_0: started at -16 times
+// the activation's block sum) times d_w d_x, plus (Q4_1 / Q5_1) m_w times d_x sum(x): the
+// reference's terms, in float lanes flushed into double as for Q4_0.
+template <class F, class Block> void panel_b32x(int64_t K, const void *panel, const ActCol &a, float *out) {
+    constexpr int kBlock = kP * static_cast<int>(sizeof(Block));
     const int64_t nb = K / 32;
     const auto *p = static_cast<const uint8_t *>(panel);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     PanelAcc acc;
     for (int64_t b = 0; b < nb; ++b, p += kBlock) {
         const int8_t *x = a.qs + 32 * b;
-        __m512i s = _mm512_set1_epi32(-F::kOffset * a.s[b]);
+        __m512i s = _mm512_set1_epi32(-F::offset * a.s[b]);
         [[maybe_unused]] __m512i qh;
-        if constexpr (F::kQh >= 0) qh = _mm512_loadu_si512(p + F::kQh);
+        if constexpr (F::qh >= 0) qh = _mm512_loadu_si512(p + F::qh);
         for (int j = 0; j < 4; ++j) {
-            const __m512i q = _mm512_loadu_si512(p + F::kQs + 64 * j);
+            const __m512i q = _mm512_loadu_si512(p + F::qs + 64 * j);
             __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            if constexpr (F::kQh >= 0) panel512::add_fifth_bits(qh, j, lo, hi);
+            if constexpr (F::qh >= 0) panel512::add_fifth_bits(qh, j, lo, hi);
             s = dpbusd_bcst(s, lo, x + 4 * j);
             s = dpbusd_bcst(s, hi, x + 16 + 4 * j);
         }
         acc.add(s, p, a.d[b]);
-        if constexpr (F::kM >= 0) acc.add_min(p + F::kM, a.d[b] * static_cast<float>(a.s[b]));
+        if constexpr (F::m >= 0) acc.add_min(p + F::m, a.d[b] * static_cast<float>(a.s[b]));
         if (b % kFlushBlocks == kFlushBlocks - 1) acc.flush();
     }
     acc.store(out);
 }
-void panel_q5_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q50Form>(K, panel, a, out); }
-void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q41Form>(K, panel, a, out); }
-void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q51Form>(K, panel, a, out); }
+void panel_q5_0(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q50Panel, BlockQ5_0>(K, panel, a, out); }
+void panel_q4_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q41Panel, BlockQ4_1>(K, panel, a, out); }
+void panel_q5_1(int64_t K, const void *panel, const ActCol &a, float *out) { panel_b32x<Q51Panel, BlockQ5_1>(K, panel, a, out); }
 
 // Q8_0 panel block: 16 scales, then qs dword j (levels + 128) of the 16 rows at 32 + 64 j.
 void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {

@@ -8,10 +8,12 @@
 // pairs into 16 bits, which are summed while they cannot overflow (|pair| <= 2 * 15 * 127
 // for 4-bit levels, 2 * 63 * 127 for 6-bit ones) and widened by vpmaddwd, against ones or,
 // for the K-quants, against the sub-block's scale as a word pair (the scale applied for
-// free). Q8_0's levels (stored + 128) go back to signed and take the sign trick (|w| times
-// x with w's sign), widened every group. The sums are exact integers as in the AVX-512
-// kernels (cpu_panel_avx512.cpp), scaled the same way (Q4_0 / Q8_0: float chains of 16
-// blocks flushed into double; K-quants: double per super-block).
+// free). Q8_0's levels (stored + 128) and IQ4_NL's looked-up ones are signed and take the
+// sign trick (|w| times x with w's sign), widened every group. The sums are exact integers
+// as in the AVX-512 kernels (cpu_panel_avx512.cpp), scaled the same way (the 32-element
+// types: float chains of 16 blocks flushed into double; K-quants: double per super-block).
+// Every block type has a kernel here but Q5_K (its row kernel decodes faster: see
+// panel_q4_k) and IQ4_XS.
 // tests/backends/test_conformance.cpp checks every kernel against the reference.
 #include "cpu/cpu_matmul_fast.h"
 

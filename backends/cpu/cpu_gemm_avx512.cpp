@@ -501,6 +501,9 @@ void gemm_q45(int64_t K, const void *panel, int nrows, const void *acts, int64_t
 
 constexpr uint64_t kQ6SbBytes = 4096 + 1024 + 512 + 64;
 uint64_t q6_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ6SbBytes; }
+// Q2_K: the same, the pairs at 5120 made of its mins, and dmin [16] (64) after d.
+constexpr uint64_t kQ2SbBytes = kQ6SbBytes + 64;
+uint64_t q2_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ2SbBytes; }
 
 // Elements 64 j .. 64 j + 63 (j = 0..3): half h = j / 2, runs k = 2 (j % 2) and + 1.
 inline __m512i levels_q6(const BlockQ6_K &b, int j) {
@@ -612,14 +615,85 @@ void pack_q3(int64_t K, const void *const *rows, int nrows, void *panel) {
                               [](const BlockQ3_K &b, int j) { return q3_k_scale(b.scales, j) - 32; });
 }
 
-template <int NC> struct TileQ6 {
+// Q2_K through the k16 tile with mins (TileQ2): levels 0..3 as they are, the 4-bit scales
+// as the sub-block scales, the 4-bit mins as the pairs the tile takes against the
+// activation's sums per 16, d and dmin. Elements 64 j..: qs bytes 32 (j / 2).., shifts
+// 4 (j % 2) (the first 32) and 4 (j % 2) + 2 (the next).
+inline __m512i levels_q2(const BlockQ2_K &b, int j) {
+    const __m256i q = load256(b.qs + 32 * (j / 2)), m2 = _mm256_set1_epi8(0x03);
+    const int sh = 4 * (j % 2);
+    return join(_mm256_and_si256(_mm256_srli_epi16(q, sh), m2), _mm256_and_si256(_mm256_srli_epi16(q, sh + 2), m2));
+}
+
+void pack_q2(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ2SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ2_K *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            return levels_q2(*reinterpret_cast<const BlockQ2_K *>(blk), int(j));
+        });
+        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
+        int16_t *mp = reinterpret_cast<int16_t *>(sb + 5120);
+        float *d = reinterpret_cast<float *>(sb + 5632), *dmin = d + kRows;
+        for (int r = 0; r < kRows; ++r) {
+            const BlockQ2_K *b = r < nrows ? static_cast<const BlockQ2_K *>(rows[r]) + ib : nullptr;
+            for (int j = 0; j < 16; ++j) {
+                sc[j * kRows + r] = b ? b->scales[j] & 0xF : 0;
+                mp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(b ? b->scales[j] >> 4 : 0);
+            }
+            d[r] = b ? half_to_float(b->d) : 0.0f;
+            dmin[r] = b ? half_to_float(b->dmin) : 0.0f;
+        }
+    }
+}
+
+// The same panel from a Q2_K decode panel of 16 rows (cpu_panels.h: d, dmin, the scale
+// dwords, the qs dwords): the levels of (half h, dword dq) at shift 2 s are this panel's
+// level dwords 32 h + 8 s + dq, as pack_k16_from_panel places Q6_K's.
+void pack_q2_from_panel(int64_t K, const void *src, int, void *panel) {
+    using namespace panel512;
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kQ2KBlock) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ2SbBytes;
+        for (int h = 0; h < 2; ++h)
+            for (int dq = 0; dq < 8; ++dq) {
+                const __m512i v = _mm512_loadu_si512(p + kQ2KQs + 64 * (8 * h + dq));
+                for (int s = 0; s < 4; ++s)
+                    _mm512_store_si512(sb + 64 * (32 * h + 8 * s + dq), _mm512_and_si512(_mm512_srli_epi16(v, 2 * s), m2));
+            }
+        __m512i *sc = reinterpret_cast<__m512i *>(sb + 4096), *mp = reinterpret_cast<__m512i *>(sb + 5120);
+        auto words = [](__m512i lo, __m512i hi) { return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)); };
+        for (int t = 0; t < 4; ++t) {
+            const __m512i v = _mm512_loadu_si512(p + kQ2KScales + 64 * t);
+            const __m512i scv = _mm512_and_si512(v, m4), mv = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            sc[4 * t] = lane_byte<0>(scv), sc[4 * t + 1] = lane_byte<1>(scv);
+            sc[4 * t + 2] = lane_byte<2>(scv), sc[4 * t + 3] = lane_byte<3>(scv);
+            mp[2 * t] = words(lane_byte<0>(mv), lane_byte<1>(mv));
+            mp[2 * t + 1] = words(lane_byte<2>(mv), lane_byte<3>(mv));
+        }
+        _mm512_store_ps(reinterpret_cast<float *>(sb + 5632), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KD))));
+        _mm512_store_ps(reinterpret_cast<float *>(sb + 5696), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ2KDmin))));
+    }
+}
+
+// The 16-element-sub-block tile. MINS (Q2_K): the panel has a second float per row after d,
+// dmin, and the pairs at 5120 are the sub-blocks' mins: the super-block is d S1 - dmin S2 in
+// float (S2 = sum_j m_j xsum16_j). Otherwise (Q6_K, Q3_K) the pairs are the scales and the
+// super-block is d (S1 - 32 S2), exact in integers before the one conversion.
+template <int NC, bool MINS> struct TileK16 {
     static void run(const uint8_t *x, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
                     __mmask16 mask) {
+        constexpr uint64_t kSb = MINS ? kQ2SbBytes : kQ6SbBytes;
         const int64_t nsb = K / 256;
         Acc16 acc[NC];
         for (int c = 0; c < NC; ++c) acc[c] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
         for (int64_t ib = 0; ib < nsb; ++ib, x += kActQ8KBytes) {
-            const uint8_t *sb = p + ib * kQ6SbBytes;
+            const uint8_t *sb = p + ib * kSb;
             const int8_t *xq = reinterpret_cast<const int8_t *>(x);
             __m512i isum[NC];
             superblock_sums<4, NC>(sb, xq, isum);
@@ -631,16 +705,28 @@ template <int NC> struct TileQ6 {
                 for (int pr = 0; pr < 8; ++pr)
                     corr = _mm512_dpwssd_epi32(corr, _mm512_load_si512(sb + 5120 + 64 * pr),
                                                _mm512_set1_epi32(int(load_u32(b16 + 32 * c + 4 * pr))));
-                const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
-                add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
+                if constexpr (MINS) {
+                    const __m512 dmin = _mm512_load_ps(sb + 5696);
+                    const __m512 t = _mm512_fmsub_ps(d, _mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(corr)));
+                    add_to(acc[c], _mm512_mul_ps(t, _mm512_set1_ps(xd[c])));
+                } else {
+                    const __m512i v = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(corr, 5));
+                    add_to(acc[c], _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(xd[c])), _mm512_cvtepi32_ps(v)));
+                }
             }
         }
         for (int c = 0; c < NC; ++c) store16(out + (c0 + c) * ostride, mask, acc[c]);
     }
 };
+template <int NC> struct TileQ6 : TileK16<NC, false> {};
+template <int NC> struct TileQ2 : TileK16<NC, true> {};
 
 void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
     over_columns<TileQ6>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                         static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+void gemm_q2(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ2>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
                          static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
 }
 
@@ -1006,6 +1092,7 @@ void add_gemm_avx512(Kernels &t) {
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45, nullptr, 0, pack_q45_from_panel<true>};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_k16_from_panel<false>};
     t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_k16_from_panel<true>};
+    t.gemm[int(DType::Q2_K)] = {kRows, 0, q2_panel_bytes, pack_q2, gemm_q2, nullptr, 0, pack_q2_from_panel};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.group_act = group_act;

@@ -439,7 +439,7 @@ void gemm_q45(int64_t K, const void *panel, int nrows, const void *acts, int64_t
 // 32 by the sign trick, 4 groups in 16 bits and no -32 correction, measured 166 against
 // 202 Gops: vpsignb costs like a multiply here.)
 
-constexpr uint64_t kQ6SbBytes = 2048 + 512 + 256 + 32 + 32;
+constexpr uint64_t kQ6SbBytes = 2048 + 512 + 256 + 32 + 32; // (Q2_K keeps its dmin in the last 32)
 uint64_t q6_panel_bytes(int64_t K) { return uint64_t(K / 256) * kQ6SbBytes; }
 
 // Elements 32 j .. 32 j + 31 (j = 0..7): half h = j / 4, 32-element run k = j % 4.
@@ -535,7 +535,76 @@ template <bool Q3> void pack_k16_from_panel(int64_t K, const void *src, int firs
     }
 }
 
-template <int NC> struct TileQ6 {
+// Q2_K through the k16 tile with mins (TileQ2), as in cpu_gemm_avx512.cpp: levels 0..3 as
+// they are, the 4-bit scales as the sub-block scales, the 4-bit mins as the pairs against the
+// activation's sums per 16, d and dmin. Elements 32 j..: qs bytes 32 (j / 4).., shift 2 (j % 4).
+inline __m256i levels_q2(const BlockQ2_K &b, int j) {
+    return _mm256_and_si256(_mm256_srli_epi16(load256(b.qs + 32 * (j / 4)), 2 * (j % 4)), _mm256_set1_epi8(0x03));
+}
+
+void pack_q2(int64_t K, const void *const *rows, int nrows, void *panel) {
+    uint8_t *p = static_cast<uint8_t *>(panel);
+    const int64_t nsb = K / 256;
+    for (int64_t ib = 0; ib < nsb; ++ib) {
+        uint8_t *sb = p + ib * kQ6SbBytes;
+        const void *brows[kRows];
+        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ2_K *>(rows[r]) + ib;
+        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
+            return levels_q2(*reinterpret_cast<const BlockQ2_K *>(blk), int(j));
+        });
+        int16_t *sc = reinterpret_cast<int16_t *>(sb + 2048);
+        int16_t *mp = reinterpret_cast<int16_t *>(sb + 2560);
+        float *d = reinterpret_cast<float *>(sb + 2816), *dmin = d + kRows;
+        for (int r = 0; r < kRows; ++r) {
+            const BlockQ2_K *b = r < nrows ? static_cast<const BlockQ2_K *>(rows[r]) + ib : nullptr;
+            for (int j = 0; j < 16; ++j) {
+                const int sv = b ? b->scales[j] & 0xF : 0, mv = b ? b->scales[j] >> 4 : 0;
+                sc[(j * kRows + r) * 2] = sc[(j * kRows + r) * 2 + 1] = int16_t(sv);
+                mp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(mv);
+            }
+            d[r] = b ? half_to_float(b->d) : 0.0f;
+            dmin[r] = b ? half_to_float(b->dmin) : 0.0f;
+        }
+    }
+}
+
+// The same panel from rows first_row.. (0 or 8) of a Q2_K decode panel (cpu_panels.h: d,
+// dmin, the scale dwords, the qs dwords): the levels of (half h, dword dq) at shift 2 s are
+// level dwords 32 h + 8 s + dq, as pack_k16_from_panel places Q6_K's.
+void pack_q2_from_panel(int64_t K, const void *src, int first_row, void *panel) {
+    constexpr int kBlockBytes = kPanelRows * int(sizeof(BlockQ2_K));
+    const int64_t nsb = K / 256;
+    const auto *p = static_cast<const uint8_t *>(src);
+    const int rb = 4 * first_row;
+    const __m256i m2 = _mm256_set1_epi8(0x03), m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t ib = 0; ib < nsb; ++ib, p += kBlockBytes) {
+        uint8_t *sb = static_cast<uint8_t *>(panel) + ib * kQ6SbBytes;
+        for (int h = 0; h < 2; ++h)
+            for (int dq = 0; dq < 8; ++dq) {
+                const __m256i v = load256(p + kQ2KQs + 64 * (8 * h + dq) + rb);
+                for (int s = 0; s < 4; ++s)
+                    _mm256_store_si256(reinterpret_cast<__m256i *>(sb + 32 * (32 * h + 8 * s + dq)),
+                                       _mm256_and_si256(_mm256_srli_epi16(v, 2 * s), m2));
+            }
+        auto *sc = reinterpret_cast<__m256i *>(sb + 2048); // each scale twice
+        auto *mp = reinterpret_cast<__m256i *>(sb + 2560); // min pairs (m 2i, m 2i + 1)
+        for (int t = 0; t < 4; ++t) {
+            const __m256i v = load256(p + kQ2KScales + 64 * t + rb);
+            const __m256i scv = _mm256_and_si256(v, m4), mv = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i s0 = lane_byte<0>(scv), s1 = lane_byte<1>(scv), s2 = lane_byte<2>(scv), s3 = lane_byte<3>(scv);
+            sc[4 * t] = word_pair(s0, s0), sc[4 * t + 1] = word_pair(s1, s1);
+            sc[4 * t + 2] = word_pair(s2, s2), sc[4 * t + 3] = word_pair(s3, s3);
+            mp[2 * t] = word_pair(lane_byte<0>(mv), lane_byte<1>(mv)), mp[2 * t + 1] = word_pair(lane_byte<2>(mv), lane_byte<3>(mv));
+        }
+        _mm256_store_ps(reinterpret_cast<float *>(sb + 2816), _mm256_cvtph_ps(load128(p + kQ2KD + 2 * first_row)));
+        _mm256_store_ps(reinterpret_cast<float *>(sb + 2848), _mm256_cvtph_ps(load128(p + kQ2KDmin + 2 * first_row)));
+    }
+}
+
+// The 16-element-sub-block tile. MINS (Q2_K): the panel's pairs at 2560 are the sub-blocks'
+// mins and dmin [8] follows d (in what is padding for Q6_K): the super-block is d S1 - dmin
+// S2 in float. Otherwise (Q6_K, Q3_K): d (S1 - 32 S2), exact in integers first.
+template <int NC, bool MINS> struct TileK16 {
     static void run(const uint8_t *x, int cg, int64_t c0, int64_t K, const uint8_t *p, float *out, int64_t ostride,
                     __m256i mask) {
         const int64_t nsb = K / 256;
@@ -556,16 +625,28 @@ template <int NC> struct TileQ6 {
             const uint8_t *b16 = x + kActQ8KBs + 32 * cg;
             for (int c = 0; c < NC; ++c) {
                 const __m256i corr = madd_pairs<8>(sb + 2560, b16 + 32 * c);
-                const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
-                add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(v)));
+                if constexpr (MINS) {
+                    const __m256 dmin = _mm256_load_ps(reinterpret_cast<const float *>(sb + 2848));
+                    const __m256 t = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(corr)));
+                    add_to(acc, c, _mm256_mul_ps(t, _mm256_set1_ps(xd[c])));
+                } else {
+                    const __m256i v = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
+                    add_to(acc, c, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(xd[c])), _mm256_cvtepi32_ps(v)));
+                }
             }
         }
         for (int c = 0; c < NC; ++c) store8(out + (c0 + c) * ostride, mask, acc, c);
     }
 };
+template <int NC> struct TileQ6 : TileK16<NC, false> {};
+template <int NC> struct TileQ2 : TileK16<NC, true> {};
 
 void gemm_q6(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
     over_columns<TileQ6>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
+                         static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
+}
+void gemm_q2(int64_t K, const void *panel, int nrows, const void *acts, int64_t nc, float *out, int64_t ostride) {
+    over_columns<TileQ2>(nc, static_cast<const uint8_t *>(acts), uint64_t(K / 256) * kActQ8KBytes, K,
                          static_cast<const uint8_t *>(panel), out, ostride, row_mask(nrows));
 }
 
@@ -663,6 +744,7 @@ void add_gemm_avx2(Kernels &t) {
     t.gemm[int(DType::Q5_K)] = {kRows, 0, q45_panel_bytes, pack_q45<true>, gemm_q45<true>, nullptr, 0};
     t.gemm[int(DType::Q6_K)] = {kRows, 0, q6_panel_bytes, pack_q6, gemm_q6, nullptr, 0, pack_k16_from_panel<false>};
     t.gemm[int(DType::Q3_K)] = {kRows, 0, q6_panel_bytes, pack_q3, gemm_q6, nullptr, 0, pack_k16_from_panel<true>};
+    t.gemm[int(DType::Q2_K)] = {kRows, 0, q6_panel_bytes, pack_q2, gemm_q2, nullptr, 0, pack_q2_from_panel};
     t.gemm[int(DType::F16)] = {kFRows, 0, f_panel_bytes, pack_f<false>, gemm_f, gemm_f_range, kGemmFloatBlock};
     t.gemm[int(DType::BF16)] = {kFRows, 0, f_panel_bytes, pack_f<true>, gemm_f, gemm_f_range, kGemmFloatBlock};
 }

@@ -52,6 +52,19 @@ struct Acc16 {
         d[2 * h] = _mm256_add_pd(d[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
         d[2 * h + 1] = _mm256_add_pd(d[2 * h + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
     }
+    // Rows 8 h..: += (d S1 - dmin S2) dx, in double (the K-quants with mins: Q4_K, Q2_K); d and
+    // dmin are the rows' 8 fp16 scales at d16 and dmin16, S1 and S2 their exact integer sums.
+    void add_mins(int h, const uint8_t *d16, const uint8_t *dmin16, __m256i s1, __m256i s2, __m256d dx) {
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(d16)));
+        const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(dmin16)));
+        for (int q = 0; q < 2; ++q) {
+            const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(dv, 1) : _mm256_castps256_ps128(dv));
+            const __m256d mq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(mv, 1) : _mm256_castps256_ps128(mv));
+            const __m256d i1 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s1, 1) : _mm256_castsi256_si128(s1));
+            const __m256d i2 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s2, 1) : _mm256_castsi256_si128(s2));
+            d[2 * h + q] = _mm256_fmadd_pd(_mm256_fmsub_pd(dq, i1, _mm256_mul_pd(mq, i2)), dx, d[2 * h + q]);
+        }
+    }
     void store(float *out) {
         for (int i = 0; i < 4; ++i) _mm_storeu_ps(out + 4 * i, _mm256_cvtpd_ps(d[i]));
     }
@@ -254,16 +267,7 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
             s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srli_epi16(m_lo[h], 8), pair_of(xs[1], xs[3])));
             s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_and_si256(m_hi[h], even), pair_of(xs[4], xs[6])));
             s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srli_epi16(m_hi[h], 8), pair_of(xs[5], xs[7])));
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ4KD + 16 * h)));
-            const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + kQ4KDmin + 16 * h)));
-            for (int q = 0; q < 2; ++q) {
-                const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
-                const __m256d mq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(dmin, 1) : _mm256_castps256_ps128(dmin));
-                const __m256d i1 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s1[h], 1) : _mm256_castsi256_si128(s1[h]));
-                const __m256d i2 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s2, 1) : _mm256_castsi256_si128(s2));
-                const __m256d t = _mm256_fmsub_pd(dq, i1, _mm256_mul_pd(mq, i2));
-                acc.d[2 * h + q] = _mm256_fmadd_pd(t, dx, acc.d[2 * h + q]);
-            }
+            acc.add_mins(h, p + kQ4KD + 16 * h, p + kQ4KDmin + 16 * h, s1[h], s2, dx);
         }
     }
     acc.store(out);
@@ -364,17 +368,10 @@ template <class F> void panel_k16(int64_t K, const void *panel, const ActCol &a,
                                                              pair_of(bs[4 * t], bs[4 * t + 2])));
                 s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_srai_epi16(off[t], 8), pair_of(bs[4 * t + 1], bs[4 * t + 3])));
             }
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + F::kD + 16 * r8)));
             if constexpr (F::kMins) {
-                const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + F::kDmin + 16 * r8)));
-                for (int q = 0; q < 2; ++q) {
-                    const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));
-                    const __m256d mq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(dmin, 1) : _mm256_castps256_ps128(dmin));
-                    const __m256d i1 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s1, 1) : _mm256_castsi256_si128(s1));
-                    const __m256d i2 = _mm256_cvtepi32_pd(q ? _mm256_extracti128_si256(s2, 1) : _mm256_castsi256_si128(s2));
-                    acc.d[2 * r8 + q] = _mm256_fmadd_pd(_mm256_fmsub_pd(dq, i1, _mm256_mul_pd(mq, i2)), dx, acc.d[2 * r8 + q]);
-                }
+                acc.add_mins(r8, p + F::kD + 16 * r8, p + F::kDmin + 16 * r8, s1, s2, dx);
             } else {
+                const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + F::kD + 16 * r8)));
                 const __m256i isum = _mm256_sub_epi32(s1, _mm256_slli_epi32(s2, F::kShift));
                 for (int q = 0; q < 2; ++q) {
                     const __m256d dq = _mm256_cvtps_pd(q ? _mm256_extractf128_ps(d, 1) : _mm256_castps256_ps128(d));

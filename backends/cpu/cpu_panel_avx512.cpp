@@ -146,6 +146,21 @@ void panel_q8_0(int64_t K, const void *panel, const ActCol &a, float *out) {
     acc.store(out);
 }
 
+// lo, hi (the 16 rows in double) += (d S1 - dmin S2) dx, the K-quants with mins (Q4_K, Q5_K,
+// Q2_K): d and dmin the rows' fp16 scales at d16 and dmin16, S1 and S2 exact integer sums.
+inline void add_mins(__m512d &lo, __m512d &hi, const uint8_t *d16, const uint8_t *dmin16, __m512i s1, __m512i s2, __m512d dx) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(d16)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(dmin16)));
+    auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
+        const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1), _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
+        return _mm512_mul_pd(t, dx);
+    };
+    lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
+                                _mm512_castsi512_si256(s2)));
+    hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1), _mm512_extracti64x4_epi64(s1, 1),
+                                _mm512_extracti64x4_epi64(s2, 1)));
+}
+
 // Q4_K panel block (kQ4K*): per super-block, qs dword k of the 16 rows holds the low
 // nibbles of elements 64 (k / 8) + 4 (k % 8).. (sub-block 2 (k / 8)) and the high ones of the
 // same elements + 32 (sub-block 2 (k / 8) + 1). Q5_K (HIGH) is the same block with qh dword
@@ -207,18 +222,7 @@ template <bool HIGH> void panel_q45(int64_t K, const void *panel, const ActCol &
         s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srli_epi16(sc.m_lo, 8), pair_of(1, 3)));
         s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_and_si512(sc.m_hi, even), pair_of(4, 6)));
         s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srli_epi16(sc.m_hi, 8), pair_of(5, 7)));
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ4KD)));
-        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + kQ4KDmin)));
-        const __m512d dx = _mm512_set1_pd(a.d[sb]);
-        auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
-            const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1),
-                                              _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
-            return _mm512_mul_pd(t, dx);
-        };
-        lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
-                                    _mm512_castsi512_si256(s2)));
-        hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1),
-                                    _mm512_extracti64x4_epi64(s1, 1), _mm512_extracti64x4_epi64(s2, 1)));
+        add_mins(lo, hi, p + kQ4KD, p + kQ4KDmin, s1, s2, _mm512_set1_pd(a.d[sb]));
     }
     _mm256_storeu_ps(out, _mm512_cvtpd_ps(lo));
     _mm256_storeu_ps(out + 8, _mm512_cvtpd_ps(hi));
@@ -315,20 +319,11 @@ template <class F> void panel_k16(int64_t K, const void *panel, const ActCol &a,
             s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(_mm512_slli_epi16(off[t], 8), 8), pair_of(4 * t, 4 * t + 2)));
             s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(_mm512_srai_epi16(off[t], 8), pair_of(4 * t + 1, 4 * t + 3)));
         }
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + F::kD)));
         const __m512d dx = _mm512_set1_pd(a.d[sb]);
         if constexpr (F::kMins) {
-            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + F::kDmin)));
-            auto half = [&](__m256 dh, __m256 mh, __m256i i1, __m256i i2) {
-                const __m512d t = _mm512_fmsub_pd(_mm512_cvtps_pd(dh), _mm512_cvtepi32_pd(i1),
-                                                  _mm512_mul_pd(_mm512_cvtps_pd(mh), _mm512_cvtepi32_pd(i2)));
-                return _mm512_mul_pd(t, dx);
-            };
-            lo = _mm512_add_pd(lo, half(_mm512_castps512_ps256(d), _mm512_castps512_ps256(dmin), _mm512_castsi512_si256(s1),
-                                        _mm512_castsi512_si256(s2)));
-            hi = _mm512_add_pd(hi, half(_mm512_extractf32x8_ps(d, 1), _mm512_extractf32x8_ps(dmin, 1),
-                                        _mm512_extracti64x4_epi64(s1, 1), _mm512_extracti64x4_epi64(s2, 1)));
+            add_mins(lo, hi, p + F::kD, p + F::kDmin, s1, s2, dx);
         } else {
+            const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + F::kD)));
             const __m512i isum = _mm512_sub_epi32(s1, _mm512_slli_epi32(s2, F::kShift));
             lo = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(d)), dx),
                                  _mm512_cvtepi32_pd(_mm512_castsi512_si256(isum)), lo);

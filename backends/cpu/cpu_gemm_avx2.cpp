@@ -173,11 +173,13 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int fi
     auto level = [&](__m256i nibbles) { return F == B32Form::iq4_nl ? _mm256_shuffle_epi8(table, nibbles) : nibbles; };
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + b * 256;
+        [[maybe_unused]] __m256i qh;
+        if constexpr (F == B32Form::q5_0) qh = load256(p + Q50Panel::qh + 4 * first_row);
         for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
             const __m256i v = load256(p + kQuants + 64 * j + 4 * first_row);
             if constexpr (kNibbles) {
                 __m256i lo = level(_mm256_and_si256(v, m4)), hi = level(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-                if constexpr (F == B32Form::q5_0) add_fifth_bits(load256(p + Q50Panel::qh + 4 * first_row), j, lo, hi);
+                if constexpr (F == B32Form::q5_0) add_fifth_bits(qh, j, lo, hi);
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * j), lo);
                 _mm256_store_si256(reinterpret_cast<__m256i *>(out + 32 * (4 + j)), hi);
             } else {

@@ -252,17 +252,17 @@ template <B32Form F> void pack_b32_from_panel(int64_t K, const void *src, int, v
     uint8_t *q = static_cast<uint8_t *>(panel);
     float *d = reinterpret_cast<float *>(q + round_up(uint64_t(K), 64) * kRows);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(load128(kIQ4NLValues)), _mm512_set1_epi8(char(0x80)));
     for (int64_t b = 0; b < nb; ++b, p += kBlockBytes) {
         uint8_t *out = q + (16 * (b / 2) + 8 * (b % 2)) * 64;
+        [[maybe_unused]] __m512i qh;
+        if constexpr (F == B32Form::q5_0) qh = _mm512_loadu_si512(p + Q50Panel::qh);
         for (int j = 0; j < (kNibbles ? 4 : 8); ++j) {
             const __m512i v = _mm512_loadu_si512(p + kQuants + 64 * j);
             if constexpr (kNibbles) {
                 __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                if constexpr (F == B32Form::iq4_nl) {
-                    const __m512i table = _mm512_xor_si512(_mm512_broadcast_i32x4(load128(kIQ4NLValues)), _mm512_set1_epi8(char(0x80)));
-                    lo = _mm512_shuffle_epi8(table, lo), hi = _mm512_shuffle_epi8(table, hi);
-                }
-                if constexpr (F == B32Form::q5_0) panel512::add_fifth_bits(_mm512_loadu_si512(p + Q50Panel::qh), j, lo, hi);
+                if constexpr (F == B32Form::iq4_nl) lo = _mm512_shuffle_epi8(table, lo), hi = _mm512_shuffle_epi8(table, hi);
+                if constexpr (F == B32Form::q5_0) panel512::add_fifth_bits(qh, j, lo, hi);
                 _mm512_store_si512(out + 64 * j, lo);
                 _mm512_store_si512(out + 64 * (4 + j), hi);
             } else {

@@ -106,12 +106,14 @@ template <class F, class Block> void panel_b32x(int64_t K, const void *panel, co
         const int8_t *x = a.qs + 32 * b;
         const __m256i off = _mm256_set1_epi32(-F::offset * a.s[b]);
         __m256i t[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, s[2] = {off, off};
+        [[maybe_unused]] __m256i qh[2];
+        if constexpr (kFifth) qh[0] = load(p + F::qh), qh[1] = load(p + F::qh + 32);
         for (int j = 0; j < 4; ++j) {
             const __m256i xl = bcast32(x + 4 * j), xh = bcast32(x + 16 + 4 * j);
             for (int h = 0; h < 2; ++h) {
                 const __m256i q = load(p + F::qs + 64 * j + 32 * h);
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if constexpr (kFifth) x86::add_fifth_bits(load(p + F::qh + 32 * h), j, lo, hi);
+                if constexpr (kFifth) x86::add_fifth_bits(qh[h], j, lo, hi);
                 t[h] = add16(t[h], _mm256_maddubs_epi16(lo, xl)); // 16-bit: <= 8 * 2 * 15 * 127, 4 * 2 * 31 * 127
                 t[h] = add16(t[h], _mm256_maddubs_epi16(hi, xh));
                 if (kFifth ? j % 2 == 1 : j == 3) {

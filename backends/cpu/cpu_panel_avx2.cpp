@@ -210,6 +210,16 @@ inline __m256i pair_of(int32_t lo, int32_t hi) {
     return _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(lo) & 0xFFFFu) | (static_cast<uint32_t>(hi) << 16)));
 }
 
+// Byte J of each dword of sd as a signed word pair (a sub-block's scale for vpmaddwd).
+inline __m256i scale_pair_of(const __m256i &sd, int j) {
+    switch (j) {
+    case 0: return sscale_pair<0>(sd);
+    case 1: return sscale_pair<1>(sd);
+    case 2: return sscale_pair<2>(sd);
+    default: return sscale_pair<3>(sd);
+    }
+}
+
 // Q4_K panel block (cpu_panels.h): 16 d, 16 dmin, the 12 scale bytes as 3 dwords of 16 rows,
 // then qs dword k: low nibbles of elements 64 (k / 8) + 4 (k % 8).., high ones + 32. Both
 // 8-row halves of each 64-byte group are taken together (one broadcast of the activation
@@ -241,9 +251,10 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
             m_hi[h] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(d2, 4), m4), _mm256_and_si256(_mm256_srli_epi32(d1, 2), m30));
             s1[h] = _mm256_setzero_si256();
         }
-        // Sub-blocks 2 pair and 2 pair + 1 of both halves into s1; lo_scale / hi_scale give
-        // half h's scale pairs.
-        auto pair_sums = [&](int pair, auto lo_scale, auto hi_scale) {
+        // Sub-blocks 2 pair and 2 pair + 1 of both halves into s1: their scales are bytes
+        // (2 pair) % 4 and + 1 of sc_lo (pairs 0, 1) or sc_hi (pairs 2, 3).
+#pragma GCC unroll 4
+        for (int pair = 0; pair < 4; ++pair) {
             const uint8_t *q = p + kQ4KQs + 512 * pair;
             const int8_t *xp = x + 64 * pair;
             __m256i lo[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, hi[2] = {lo[0], lo[0]}; // 16-bit: <= 8 * 2 * 15 * 127
@@ -256,13 +267,12 @@ void panel_q4_k(int64_t K, const void *panel, const ActCol &a, float *out) {
                     hi[h] = add16(hi[h], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
                 }
             }
-            for (int h = 0; h < 2; ++h)
-                s1[h] = _mm256_add_epi32(s1[h], _mm256_add_epi32(_mm256_madd_epi16(lo[h], lo_scale(h)), _mm256_madd_epi16(hi[h], hi_scale(h))));
-        };
-        pair_sums(0, [&](int h) { return scale_pair<0>(sc_lo[h]); }, [&](int h) { return scale_pair<1>(sc_lo[h]); });
-        pair_sums(1, [&](int h) { return scale_pair<2>(sc_lo[h]); }, [&](int h) { return scale_pair<3>(sc_lo[h]); });
-        pair_sums(2, [&](int h) { return scale_pair<0>(sc_hi[h]); }, [&](int h) { return scale_pair<1>(sc_hi[h]); });
-        pair_sums(3, [&](int h) { return scale_pair<2>(sc_hi[h]); }, [&](int h) { return scale_pair<3>(sc_hi[h]); });
+            for (int h = 0; h < 2; ++h) {
+                const __m256i sc = pair < 2 ? sc_lo[h] : sc_hi[h];
+                s1[h] = _mm256_add_epi32(s1[h], _mm256_add_epi32(_mm256_madd_epi16(lo[h], scale_pair_of(sc, 2 * pair % 4)),
+                                                                 _mm256_madd_epi16(hi[h], scale_pair_of(sc, 2 * pair % 4 + 1))));
+            }
+        }
         for (int h = 0; h < 2; ++h) {
             // Mins as word pairs (m0, m2), (m1, m3), ... against the activation's sums per 32.
             __m256i s2 = _mm256_madd_epi16(_mm256_and_si256(m_lo[h], even), pair_of(xs[0], xs[2]));
@@ -322,16 +332,6 @@ struct Q2Form { // levels: shift 2 s of qs dword 8 h + dq; scale bytes scale | m
         for (int s = 0; s < 4; ++s) q[s] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * s), m2);
     }
 };
-
-// Byte J of each dword of sd as a signed word pair (a sub-block's scale for vpmaddwd).
-inline __m256i scale_pair_of(const __m256i &sd, int j) {
-    switch (j) {
-    case 0: return sscale_pair<0>(sd);
-    case 1: return sscale_pair<1>(sd);
-    case 2: return sscale_pair<2>(sd);
-    default: return sscale_pair<3>(sd);
-    }
-}
 
 template <class F> void panel_k16(int64_t K, const void *panel, const ActCol &a, float *out) {
     const int64_t nsb = K / 256;

@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 // GCC 12's AVX-512 headers start some conversions from _mm512_undefined_*(), which
 // -Wall reports as uninitialized (GCC bug 105593, fixed in GCC 13): a false positive.
@@ -526,12 +527,14 @@ inline __m512i levels_q6(const BlockQ6_K &b, int j) {
 
 // Q6_K's panels from blocks of type B: levels(b, j) the 64 levels of elements 64j..,
 // scale(b, j) sub-block j's signed scale; b.d the super-block scale.
-template <class B, class Levels, class Scale>
-void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, Levels levels, Scale scale) {
+template <class B, class Levels, class Scale, class Pair = std::nullptr_t>
+void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, Levels levels, Scale scale, Pair min = nullptr) {
+    // With min (Q2_K, TileQ2): the pairs are the sub-blocks' mins and dmin follows d.
+    constexpr bool kMins = !std::is_same_v<Pair, std::nullptr_t>;
     uint8_t *p = static_cast<uint8_t *>(panel);
     const int64_t nsb = K / 256;
     for (int64_t ib = 0; ib < nsb; ++ib) {
-        uint8_t *sb = p + ib * kQ6SbBytes;
+        uint8_t *sb = p + ib * (kMins ? kQ2SbBytes : kQ6SbBytes);
         const void *brows[kRows];
         for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const B *>(rows[r]) + ib;
         pack_levels(256, brows, nrows, sb, [&levels](const uint8_t *blk, int64_t j) {
@@ -545,9 +548,12 @@ void pack_q6_panels(int64_t K, const void *const *rows, int nrows, void *panel, 
             for (int j = 0; j < 16; ++j) {
                 const int s = b ? scale(*b, j) : 0;
                 sc[j * kRows + r] = s;
-                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(s);
+                int pv = s;
+                if constexpr (kMins) pv = b ? min(*b, j) : 0;
+                sp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(pv);
             }
             d[r] = b ? half_to_float(b->d) : 0.0f;
+            if constexpr (kMins) d[kRows + r] = b ? half_to_float(b->dmin) : 0.0f;
         }
     }
 }
@@ -626,28 +632,8 @@ inline __m512i levels_q2(const BlockQ2_K &b, int j) {
 }
 
 void pack_q2(int64_t K, const void *const *rows, int nrows, void *panel) {
-    uint8_t *p = static_cast<uint8_t *>(panel);
-    const int64_t nsb = K / 256;
-    for (int64_t ib = 0; ib < nsb; ++ib) {
-        uint8_t *sb = p + ib * kQ2SbBytes;
-        const void *brows[kRows];
-        for (int r = 0; r < nrows; ++r) brows[r] = static_cast<const BlockQ2_K *>(rows[r]) + ib;
-        pack_levels(256, brows, nrows, sb, [](const uint8_t *blk, int64_t j) {
-            return levels_q2(*reinterpret_cast<const BlockQ2_K *>(blk), int(j));
-        });
-        int32_t *sc = reinterpret_cast<int32_t *>(sb + 4096);
-        int16_t *mp = reinterpret_cast<int16_t *>(sb + 5120);
-        float *d = reinterpret_cast<float *>(sb + 5632), *dmin = d + kRows;
-        for (int r = 0; r < kRows; ++r) {
-            const BlockQ2_K *b = r < nrows ? static_cast<const BlockQ2_K *>(rows[r]) + ib : nullptr;
-            for (int j = 0; j < 16; ++j) {
-                sc[j * kRows + r] = b ? b->scales[j] & 0xF : 0;
-                mp[((j / 2) * kRows + r) * 2 + (j & 1)] = int16_t(b ? b->scales[j] >> 4 : 0);
-            }
-            d[r] = b ? half_to_float(b->d) : 0.0f;
-            dmin[r] = b ? half_to_float(b->dmin) : 0.0f;
-        }
-    }
+    pack_q6_panels<BlockQ2_K>(K, rows, nrows, panel, levels_q2, [](const BlockQ2_K &b, int j) { return b.scales[j] & 0xF; },
+                              [](const BlockQ2_K &b, int j) { return b.scales[j] >> 4; });
 }
 
 // The same panel from a Q2_K decode panel of 16 rows (cpu_panels.h: d, dmin, the scale
